@@ -1,0 +1,114 @@
+//! The records a store keeps (spec §10.3): users, accounts, sessions, verification tokens.
+//!
+//! Ids are opaque strings: an integer in SQL, an ObjectId in MongoDB, a generated id in
+//! sled. A JWT `sub` is one of these strings.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::secret::SecretString;
+
+/// A person who can sign in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: Option<String>,
+    /// Canonical (lower-cased) address; unique among users when present.
+    pub email: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub email_verified: Option<OffsetDateTime>,
+    pub image: Option<String>,
+}
+
+/// A user before the store gave it an id.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NewUser {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub email_verified: Option<OffsetDateTime>,
+    pub image: Option<String>,
+}
+
+impl NewUser {
+    /// The user this becomes once the store assigned `id`.
+    pub fn with_id(self, id: impl Into<String>) -> User {
+        User {
+            id: id.into(),
+            name: self.name,
+            email: self.email,
+            email_verified: self.email_verified,
+            image: self.image,
+        }
+    }
+}
+
+/// A user's identity at one provider (one row per provider account).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub user_id: String,
+    /// `oauth`, `email`, `credentials`.
+    pub provider_type: String,
+    pub provider_id: String,
+    pub provider_account_id: String,
+    pub refresh_token: Option<SecretString>,
+    pub access_token: Option<SecretString>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub access_token_expires: Option<OffsetDateTime>,
+    /// Beyond v3: token fields v3 dropped.
+    pub token_type: Option<String>,
+    pub scope: Option<String>,
+    pub id_token: Option<SecretString>,
+}
+
+impl Account {
+    /// v3's `compoundId`: `hex(sha256(providerId + ":" + providerAccountId))`.
+    pub fn compound_id(&self) -> String {
+        compound_id(&self.provider_id, &self.provider_account_id)
+    }
+}
+
+/// v3's `compoundId` for a provider account (spec §10.3).
+pub fn compound_id(provider_id: &str, provider_account_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(provider_id.as_bytes());
+    hasher.update(b":");
+    hasher.update(provider_account_id.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// A database session (spec §6.3): the cookie carries `session_token`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub session_token: SecretString,
+    pub user_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+    /// v3's second random identifier, exposed in the session JSON.
+    pub access_token: SecretString,
+}
+
+/// A pending e-mail sign-in: only the hash of the token is stored (spec §8.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationToken {
+    pub identifier: String,
+    /// `hex(sha256(token + secret))`.
+    pub token_hash: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compound_id_matches_spec_vector() {
+        // spec §19
+        assert_eq!(
+            compound_id("github", "123"),
+            "915d84666356e4cde7b02e25a2609280579d9048d34faaf011282716abd6286d"
+        );
+    }
+}

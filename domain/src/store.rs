@@ -1,0 +1,66 @@
+//! Store operations as data: what a flow asks the store to do, and what comes back.
+//! `portcullis-ports` performs them through its `Store` trait.
+
+use time::OffsetDateTime;
+
+use crate::model::{Account, NewUser, Session, User, VerificationToken};
+
+/// One store operation a flow asks for (the adapter surface of spec §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOp {
+    CreateUser(NewUser),
+    GetUser(String),
+    GetUserByEmail(String),
+    GetUserByAccount {
+        provider_id: String,
+        provider_account_id: String,
+    },
+    UpdateUser(User),
+    DeleteUser(String),
+    LinkAccount(Account),
+    UnlinkAccount {
+        provider_id: String,
+        provider_account_id: String,
+    },
+    CreateSession(Session),
+    GetSessionAndUser(String),
+    UpdateSessionExpiry {
+        session_token: String,
+        expires: OffsetDateTime,
+    },
+    DeleteSession(String),
+    CreateVerificationToken(VerificationToken),
+    UseVerificationToken {
+        identifier: String,
+        token_hash: String,
+    },
+}
+
+/// What a store operation returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreReply {
+    User(User),
+    MaybeUser(Option<User>),
+    Account(Account),
+    Session(Session),
+    MaybeSessionAndUser(Option<(Session, User)>),
+    MaybeVerificationToken(Option<VerificationToken>),
+    Done,
+}
+
+/// Why a store operation failed. Every adapter maps its own errors into these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint would be broken (e-mail taken, account already linked …).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The record to change does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Stored data could not be read back.
+    #[error("decode: {0}")]
+    Decode(String),
+    /// The database itself failed (connection, I/O …).
+    #[error("backend: {0}")]
+    Backend(String),
+}

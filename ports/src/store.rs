@@ -1,0 +1,138 @@
+//! The store port: users, accounts, sessions and verification tokens (spec §10).
+//!
+//! Stores keep records; they do not read the clock. Expiry is the domain's decision, so a
+//! store returns what it holds and the domain compares `expires` with its `now`.
+
+use async_trait::async_trait;
+use portcullis_domain::model::{Account, NewUser, Session, User, VerificationToken};
+use portcullis_domain::store::{StoreError, StoreOp, StoreReply};
+use time::OffsetDateTime;
+
+/// A place to keep users, accounts, sessions and verification tokens.
+///
+/// One conformance suite (`portcullis_ports::conformance`, feature `conformance`) runs
+/// unchanged against every implementation.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Creates a user; `Conflict` when another user has the same e-mail.
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// Exact match on the canonical address.
+    async fn get_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    async fn get_user_by_account(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+    ) -> Result<Option<User>, StoreError>;
+    /// Replaces the user's fields; `NotFound` for an unknown id, `Conflict` for a taken e-mail.
+    async fn update_user(&self, user: User) -> Result<User, StoreError>;
+    /// Deletes the user with its accounts and sessions. Deleting an unknown id is not an error.
+    async fn delete_user(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Links a provider account; `Conflict` when that provider account is linked already.
+    async fn link_account(&self, account: Account) -> Result<Account, StoreError>;
+    async fn get_account(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+    ) -> Result<Option<Account>, StoreError>;
+    /// Unlinking an unknown account is not an error.
+    async fn unlink_account(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Stores a session; `Conflict` on a duplicate session token.
+    async fn create_session(&self, session: Session) -> Result<Session, StoreError>;
+    /// The session and its user, in one lookup by session token (expired ones included:
+    /// the caller decides). A session whose user is gone reads as `None`.
+    async fn get_session_and_user(
+        &self,
+        session_token: &str,
+    ) -> Result<Option<(Session, User)>, StoreError>;
+    /// Moves a session's expiry; `NotFound` for an unknown token.
+    async fn update_session_expiry(
+        &self,
+        session_token: &str,
+        expires: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Deleting an unknown session is not an error.
+    async fn delete_session(&self, session_token: &str) -> Result<(), StoreError>;
+    /// A user's sessions, soonest expiry first.
+    async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError>;
+    /// Deletes every session of a user ("sign out everywhere"); returns how many.
+    async fn delete_sessions_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
+
+    /// Stores a pending verification (only the token's hash is ever given to a store).
+    async fn create_verification_token(&self, token: VerificationToken) -> Result<(), StoreError>;
+    /// Takes the token for exactly this `(identifier, token_hash)` pair and deletes it, in
+    /// one atomic step: of many concurrent calls, at most one gets `Some`. Expired tokens
+    /// are returned too (and deleted): the caller compares `expires` with its clock.
+    async fn use_verification_token(
+        &self,
+        identifier: &str,
+        token_hash: &str,
+    ) -> Result<Option<VerificationToken>, StoreError>;
+}
+
+/// Performs one store operation a flow asked for.
+pub async fn perform(store: &dyn Store, op: StoreOp) -> Result<StoreReply, StoreError> {
+    Ok(match op {
+        StoreOp::CreateUser(user) => StoreReply::User(store.create_user(user).await?),
+        StoreOp::GetUser(id) => StoreReply::MaybeUser(store.get_user(&id).await?),
+        StoreOp::GetUserByEmail(email) => {
+            StoreReply::MaybeUser(store.get_user_by_email(&email).await?)
+        }
+        StoreOp::GetUserByAccount {
+            provider_id,
+            provider_account_id,
+        } => StoreReply::MaybeUser(
+            store
+                .get_user_by_account(&provider_id, &provider_account_id)
+                .await?,
+        ),
+        StoreOp::UpdateUser(user) => StoreReply::User(store.update_user(user).await?),
+        StoreOp::DeleteUser(id) => {
+            store.delete_user(&id).await?;
+            StoreReply::Done
+        }
+        StoreOp::LinkAccount(account) => StoreReply::Account(store.link_account(account).await?),
+        StoreOp::UnlinkAccount {
+            provider_id,
+            provider_account_id,
+        } => {
+            store
+                .unlink_account(&provider_id, &provider_account_id)
+                .await?;
+            StoreReply::Done
+        }
+        StoreOp::CreateSession(session) => {
+            StoreReply::Session(store.create_session(session).await?)
+        }
+        StoreOp::GetSessionAndUser(token) => {
+            StoreReply::MaybeSessionAndUser(store.get_session_and_user(&token).await?)
+        }
+        StoreOp::UpdateSessionExpiry {
+            session_token,
+            expires,
+        } => {
+            store.update_session_expiry(&session_token, expires).await?;
+            StoreReply::Done
+        }
+        StoreOp::DeleteSession(token) => {
+            store.delete_session(&token).await?;
+            StoreReply::Done
+        }
+        StoreOp::CreateVerificationToken(token) => {
+            store.create_verification_token(token).await?;
+            StoreReply::Done
+        }
+        StoreOp::UseVerificationToken {
+            identifier,
+            token_hash,
+        } => StoreReply::MaybeVerificationToken(
+            store.use_verification_token(&identifier, &token_hash).await?,
+        ),
+    })
+}
