@@ -3,10 +3,14 @@
 //! The domain (`portcullis-domain`) never does I/O; it yields effects as data. The embedded
 //! app performs them through these traits, implemented by the adapters.
 
+pub mod env;
+pub mod hooks;
 pub mod store;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use store::{perform, Store};
+pub use env::{Clock, Entropy};
+pub use hooks::{Authorize, DefaultHooks, Hooks, JwtCall};
 pub use portcullis_domain::store::{StoreError, StoreOp, StoreReply};
+pub use store::{perform, Store};

@@ -1,1 +1,314 @@
+//! # Portcullis, embedded
+//!
+//! Authentication for any Rust service, speaking NextAuth.js v3's wire: mount
+//! [`Portcullis::handle`] under your auth base path, and check sessions server-side with
+//! [`Portcullis::session`] and [`Portcullis::get_token`].
+//!
+//! ```no_run
+//! use portcullis::{Portcullis, CredentialField};
+//! use serde_json::json;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = Portcullis::builder()
+//!     .url("https://example.com/api/auth")
+//!     .secret(std::env::var("NEXTAUTH_SECRET")?)
+//!     .credentials(
+//!         "credentials",
+//!         "Credentials",
+//!         vec![CredentialField::new("username", "Username", "text"),
+//!              CredentialField::new("password", "Password", "password")],
+//!         |credentials: serde_json::Map<String, serde_json::Value>, _request| async move {
+//!             let ok = credentials.get("password").and_then(|p| p.as_str()) == Some("open sesame");
+//!             Ok(ok.then(|| json!({ "id": "1", "name": "Ali Baba" })))
+//!         },
+//!     )
+//!     .build()?;
+//! let response = auth.handle(http::Request::new(bytes::Bytes::new())).await;
+//! # Ok(()) }
+//! ```
+//!
+//! The engine itself (`portcullis-domain`) is pure; this crate runs its effects through the
+//! ports: a [`Store`], [`Hooks`], credentials backends ([`Authorize`]), a [`Clock`] and
+//! [`Entropy`].
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use rand_core::{OsRng, RngCore};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+pub use portcullis_domain::{
+    config::ConfigBuilder, cookies::CookieKey, cookies::CookiePolicy, cookies::SameSite,
+    effect::RequestInfo, flow::Taken, flow::TransitionInfo, jwt::Claims, jwt::SessionCodec,
+    AuthEvent, Config, ConfigError, CredentialField, Effect, Engine, HookCall, HookFailure,
+    HookSet, Outcome, Pages, Provider, SignInDecision, Theme,
+};
+pub use portcullis_ports::{Authorize, Clock, DefaultHooks, Entropy, Hooks, JwtCall, Store};
+
+use portcullis_domain::jwt::DecodeContext;
+use portcullis_domain::{Env, Step};
+use portcullis_domain::store::StoreError;
+
+/// Every declared flow transition, for diagrams and coverage checks.
+pub fn flow_transitions() -> Vec<TransitionInfo> {
+    portcullis_domain::flows::all_transitions()
+}
+
+/// Every flow as a Mermaid state diagram.
+pub fn flows_mermaid() -> String {
+    portcullis_domain::flows::mermaid()
+}
+
+/// Hears which declared transitions each request took (the spec run uses it for coverage).
+pub type TransitionObserver = Arc<dyn Fn(&[Taken]) + Send + Sync>;
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// The operating system's CSPRNG.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn rng(&self) -> Box<dyn RngCore + Send> {
+        Box::new(OsRng)
+    }
+}
+
+/// An authentication engine with its ports attached.
+#[derive(Clone)]
+pub struct Portcullis {
+    engine: Engine,
+    store: Option<Arc<dyn Store>>,
+    authorizers: Arc<HashMap<String, Arc<dyn Authorize>>>,
+    hooks: Arc<dyn Hooks>,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    observer: Option<TransitionObserver>,
+}
+
+impl std::fmt::Debug for Portcullis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Portcullis")
+            .field("config", self.engine.config())
+            .field("store", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Portcullis {
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    pub fn config(&self) -> &Config {
+        self.engine.config()
+    }
+
+    /// Handles one request under the base path (any other path gets 404).
+    pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<String> {
+        let env = Env {
+            now: self.clock.now(),
+            rng: self.entropy.rng(),
+        };
+        let mut run = self.engine.begin(&request, env);
+        let response = loop {
+            let outcome = match run.step() {
+                Step::Done(response) => break response,
+                Step::Effect(effect) => self.perform(effect).await,
+            };
+            run.resume(outcome);
+        };
+        if let Some(fault) = run.fault() {
+            tracing::error!(target: "portcullis", fault, "flow fault");
+        }
+        if let Some(observer) = &self.observer {
+            observer(run.trace());
+        }
+        response
+    }
+
+    async fn perform(&self, effect: Effect) -> Outcome {
+        match effect {
+            Effect::Store(op) => Outcome::Store(match &self.store {
+                Some(store) => portcullis_ports::perform(store.as_ref(), op).await,
+                None => Err(StoreError::Backend("no store configured".into())),
+            }),
+            Effect::Authorize(call) => Outcome::Authorized(match self.authorizers.get(&call.provider_id) {
+                Some(backend) => backend.authorize(&call.credentials, &call.request).await,
+                None => Err(HookFailure::NotConfigured),
+            }),
+            Effect::Hook(HookCall::SignIn {
+                user,
+                account,
+                profile,
+            }) => Outcome::SignIn(self.hooks.sign_in(&user, &account, &profile).await),
+            Effect::Hook(HookCall::Jwt {
+                token,
+                user,
+                account,
+                profile,
+                is_new_user,
+            }) => Outcome::Token(
+                self.hooks
+                    .jwt(JwtCall {
+                        token,
+                        user,
+                        account,
+                        profile,
+                        is_new_user,
+                    })
+                    .await,
+            ),
+            Effect::Hook(HookCall::Session { session, token }) => {
+                Outcome::Session(self.hooks.session(session, token).await)
+            }
+            Effect::Event(event) => {
+                self.hooks.event(event).await;
+                Outcome::Notified
+            }
+        }
+    }
+
+    /// The session as `GET /session` would answer it (callbacks included), or `None`.
+    /// Like NextAuth's `getSession`, for server-side checks.
+    pub async fn session(&self, headers: &HeaderMap) -> Option<Value> {
+        let mut request = http::Request::new(Bytes::new());
+        *request.uri_mut() = self.config().site.route("/session").parse().ok()?;
+        if let Some(path) = request.uri().path_and_query().cloned() {
+            *request.uri_mut() = http::Uri::from(path);
+        }
+        for cookie in headers.get_all(http::header::COOKIE) {
+            request
+                .headers_mut()
+                .append(http::header::COOKIE, cookie.clone());
+        }
+        let response = self.handle(request).await;
+        let session: Value = serde_json::from_str(response.body()).ok()?;
+        session
+            .as_object()
+            .is_some_and(|s| !s.is_empty())
+            .then_some(session)
+    }
+
+    /// The decoded session token, from the session cookie or an `Authorization: Bearer`
+    /// header (taken as it is: never percent-decoded). No callbacks run; nothing is
+    /// written. Like NextAuth's `getToken`, but `None` (never an error) for a bad token.
+    pub fn get_token(&self, headers: &HeaderMap) -> Option<Claims> {
+        let token = self.raw_token(headers)?;
+        let config = self.config();
+        let ctx = DecodeContext {
+            keys: &config.jwt_keys,
+            settings: &config.jwt,
+            now_unix: self.clock.now().unix_timestamp(),
+        };
+        config.codec.decode(&token, &ctx).ok()
+    }
+
+    fn raw_token(&self, headers: &HeaderMap) -> Option<String> {
+        let cookies = portcullis_domain::cookies::RequestCookies::from_headers(headers);
+        if let Some(value) = cookies.get(&self.config().cookies.session_token.name) {
+            if !value.is_empty() {
+                return Some(value.to_owned());
+            }
+        }
+        let authorization = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = authorization.split_once(' ')?;
+        (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+            .then(|| token.trim().to_owned())
+    }
+}
+
+/// Builds a [`Portcullis`].
+#[derive(Default)]
+pub struct Builder {
+    config: ConfigBuilder,
+    store: Option<Arc<dyn Store>>,
+    authorizers: HashMap<String, Arc<dyn Authorize>>,
+    hooks: Option<Arc<dyn Hooks>>,
+    clock: Option<Arc<dyn Clock>>,
+    entropy: Option<Arc<dyn Entropy>>,
+    observer: Option<TransitionObserver>,
+}
+
+impl Builder {
+    /// `NEXTAUTH_URL`: site URL with the auth base path.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.config = self.config.url(url);
+        self
+    }
+
+    /// Adds a secret (at least 32 bytes). The first signs; all verify.
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.config = self.config.secret(secret.into());
+        self
+    }
+
+    /// Any other configuration (cookies, lifetimes, JWT encryption, pages, theme …).
+    pub fn configure(mut self, f: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Self {
+        self.config = f(self.config);
+        self
+    }
+
+    /// A credentials provider: the form `fields` and the backend that checks them.
+    pub fn credentials(
+        mut self,
+        id: &str,
+        name: &str,
+        fields: Vec<CredentialField>,
+        authorize: impl Authorize + 'static,
+    ) -> Self {
+        self.config = self.config.provider(Provider::credentials(id, name, fields));
+        self.authorizers.insert(id.to_owned(), Arc::new(authorize));
+        self
+    }
+
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    pub fn hooks(mut self, hooks: Arc<dyn Hooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    pub fn entropy(mut self, entropy: Arc<dyn Entropy>) -> Self {
+        self.entropy = Some(entropy);
+        self
+    }
+
+    pub fn observe(mut self, observer: TransitionObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub fn build(self) -> Result<Portcullis, ConfigError> {
+        let hooks = self.hooks.unwrap_or_else(|| Arc::new(DefaultHooks));
+        let config = self.config.hooks(hooks.registered()).build()?;
+        Ok(Portcullis {
+            engine: Engine::new(config),
+            store: self.store,
+            authorizers: Arc::new(self.authorizers),
+            hooks,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            entropy: self.entropy.unwrap_or_else(|| Arc::new(OsEntropy)),
+            observer: self.observer,
+        })
+    }
+}

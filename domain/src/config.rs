@@ -1,0 +1,349 @@
+//! The engine's configuration, validated once at start-up.
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::cookies::{CookieKey, CookiePolicy, CookieTable};
+use crate::jwt::{JwtKeys, JwtSettings, SessionCodec, V3Codec};
+use crate::provider::Provider;
+use crate::redirect::{RedirectPolicy, SameOrigin};
+use crate::secret::SecretString;
+use crate::site::SiteUrl;
+
+/// Shortest secret accepted: 32 bytes, as a 256-bit key needs.
+pub const MIN_SECRET_BYTES: usize = 32;
+/// v3's default session and JWT lifetime: 30 days.
+pub const DEFAULT_MAX_AGE: i64 = 30 * 24 * 60 * 60;
+
+/// Look of the built-in pages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Theme {
+    #[default]
+    Auto,
+    Light,
+    Dark,
+}
+
+/// Custom pages (spec §13.1): when set, the built-in GET route redirects there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Pages {
+    pub sign_in: Option<String>,
+    pub sign_out: Option<String>,
+    pub error: Option<String>,
+    pub verify_request: Option<String>,
+    pub new_user: Option<String>,
+}
+
+/// Which user callbacks the embedding app registered. A callback that is not registered
+/// runs its default inline, so it costs nothing on the hot path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HookSet {
+    pub sign_in: bool,
+    pub jwt: bool,
+    pub session: bool,
+    pub events: bool,
+}
+
+/// Session lifetimes (spec §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Seconds a session lives without use: the cookie's `Expires` and the JSON `expires`.
+    pub max_age: i64,
+    /// Seconds between writes that extend a database session.
+    pub update_age: i64,
+}
+
+/// Everything the flows need to know, validated.
+#[derive(Clone)]
+pub struct Config {
+    pub site: SiteUrl,
+    /// The first signs; all verify (rotation).
+    pub secrets: Vec<SecretString>,
+    pub session: SessionSettings,
+    pub jwt: JwtSettings,
+    pub jwt_keys: Arc<JwtKeys>,
+    pub codec: Arc<dyn SessionCodec>,
+    pub cookies: CookieTable,
+    pub providers: Vec<Provider>,
+    pub pages: Pages,
+    pub theme: Theme,
+    pub redirect: Arc<dyn RedirectPolicy>,
+    pub hooks: HookSet,
+    pub default_callback_url: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("site", &self.site)
+            .field("secrets", &format_args!("[{} redacted]", self.secrets.len()))
+            .field("session", &self.session)
+            .field("jwt", &self.jwt)
+            .field("cookies", &self.cookies)
+            .field("providers", &self.providers)
+            .field("pages", &self.pages)
+            .field("theme", &self.theme)
+            .field("hooks", &self.hooks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+
+    /// The secret that signs (CSRF hashes, e-mail token hashes).
+    pub fn signing_secret(&self) -> &SecretString {
+        // `build` refuses an empty list, so there is always a first.
+        &self.secrets[0]
+    }
+}
+
+/// Why a configuration cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no secret: set NEXTAUTH_SECRET (or `secret` in the config file) to at least {MIN_SECRET_BYTES} random bytes, e.g. `openssl rand -base64 32`")]
+    NoSecret,
+    #[error("secret number {index} is {len} bytes; at least {MIN_SECRET_BYTES} are needed (e.g. `openssl rand -base64 32`)")]
+    WeakSecret { index: usize, len: usize },
+    #[error(transparent)]
+    SiteUrl(#[from] crate::site::SiteUrlError),
+    #[error("cookies: {0}")]
+    Cookie(String),
+    #[error("provider {0:?}: {1}")]
+    Provider(String, String),
+    #[error("{0} must be positive")]
+    NonPositive(&'static str),
+    #[error("jwt keys: {0}")]
+    Keys(String),
+}
+
+/// Builds a [`Config`].
+#[derive(Default)]
+pub struct ConfigBuilder {
+    url: Option<String>,
+    secrets: Vec<SecretString>,
+    allow_short_secret: bool,
+    session_max_age: Option<i64>,
+    session_update_age: Option<i64>,
+    jwt_max_age: Option<i64>,
+    jwt_encryption: bool,
+    use_secure_cookies: Option<bool>,
+    cookie_overrides: Vec<(CookieKey, CookiePolicy)>,
+    providers: Vec<Provider>,
+    pages: Pages,
+    theme: Theme,
+    redirect: Option<Arc<dyn RedirectPolicy>>,
+    codec: Option<Arc<dyn SessionCodec>>,
+    hooks: HookSet,
+    default_callback_url: Option<String>,
+}
+
+impl ConfigBuilder {
+    /// `NEXTAUTH_URL`: base URL and base path (default `http://localhost:3000/api/auth`).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Adds a secret; the first added signs, every one verifies.
+    pub fn secret(mut self, secret: impl Into<SecretString>) -> Self {
+        self.secrets.push(secret.into());
+        self
+    }
+
+    /// Accepts secrets shorter than 32 bytes (an existing v3 deployment's secret).
+    pub fn allow_short_secret(mut self, allow: bool) -> Self {
+        self.allow_short_secret = allow;
+        self
+    }
+
+    pub fn session_max_age(mut self, seconds: i64) -> Self {
+        self.session_max_age = Some(seconds);
+        self
+    }
+
+    pub fn session_update_age(mut self, seconds: i64) -> Self {
+        self.session_update_age = Some(seconds);
+        self
+    }
+
+    pub fn jwt_max_age(mut self, seconds: i64) -> Self {
+        self.jwt_max_age = Some(seconds);
+        self
+    }
+
+    /// Wraps the session JWS in a JWE (dir, A256GCM).
+    pub fn jwt_encryption(mut self, on: bool) -> Self {
+        self.jwt_encryption = on;
+        self
+    }
+
+    /// Forces secure cookie names and `Secure` (on https they are always on).
+    pub fn use_secure_cookies(mut self, on: bool) -> Self {
+        self.use_secure_cookies = Some(on);
+        self
+    }
+
+    /// Replaces one cookie's policy (spec §2.1 `cookies` option).
+    pub fn cookie(mut self, key: CookieKey, policy: CookiePolicy) -> Self {
+        self.cookie_overrides.push((key, policy));
+        self
+    }
+
+    pub fn provider(mut self, provider: Provider) -> Self {
+        self.providers.push(provider);
+        self
+    }
+
+    pub fn pages(mut self, pages: Pages) -> Self {
+        self.pages = pages;
+        self
+    }
+
+    pub fn theme(mut self, theme: Theme) -> Self {
+        self.theme = theme;
+        self
+    }
+
+    pub fn redirect_policy(mut self, policy: Arc<dyn RedirectPolicy>) -> Self {
+        self.redirect = Some(policy);
+        self
+    }
+
+    /// Replaces the built-in session token encode/decode (claim C18).
+    pub fn codec(mut self, codec: Arc<dyn SessionCodec>) -> Self {
+        self.codec = Some(codec);
+        self
+    }
+
+    pub fn hooks(mut self, hooks: HookSet) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    pub fn default_callback_url(mut self, url: impl Into<String>) -> Self {
+        self.default_callback_url = Some(url.into());
+        self
+    }
+
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let site = SiteUrl::parse(self.url.as_deref().unwrap_or(""))?;
+        if self.secrets.is_empty() {
+            return Err(ConfigError::NoSecret);
+        }
+        for (index, secret) in self.secrets.iter().enumerate() {
+            let len = secret.expose().len();
+            if len == 0 || (!self.allow_short_secret && len < MIN_SECRET_BYTES) {
+                return Err(ConfigError::WeakSecret { index: index + 1, len });
+            }
+        }
+        let session = SessionSettings {
+            max_age: self.session_max_age.unwrap_or(DEFAULT_MAX_AGE),
+            update_age: self.session_update_age.unwrap_or(24 * 60 * 60),
+        };
+        let jwt = JwtSettings {
+            max_age: self.jwt_max_age.unwrap_or(DEFAULT_MAX_AGE),
+            encryption: self.jwt_encryption,
+        };
+        if session.max_age <= 0 {
+            return Err(ConfigError::NonPositive("session.max_age"));
+        }
+        if jwt.max_age <= 0 {
+            return Err(ConfigError::NonPositive("jwt.max_age"));
+        }
+        if session.update_age < 0 {
+            return Err(ConfigError::NonPositive("session.update_age"));
+        }
+        let secure = self.use_secure_cookies.unwrap_or(false) || site.is_https();
+        let mut cookies = CookieTable::defaults(secure);
+        for (key, policy) in self.cookie_overrides {
+            cookies.set(key, policy);
+        }
+        cookies.validate().map_err(ConfigError::Cookie)?;
+        for (i, provider) in self.providers.iter().enumerate() {
+            provider
+                .validate()
+                .map_err(|why| ConfigError::Provider(provider.id.clone(), why))?;
+            if self.providers[..i].iter().any(|p| p.id == provider.id) {
+                return Err(ConfigError::Provider(
+                    provider.id.clone(),
+                    "configured twice".into(),
+                ));
+            }
+        }
+        let jwt_keys =
+            JwtKeys::derive(&self.secrets).map_err(|e| ConfigError::Keys(e.to_string()))?;
+        Ok(Config {
+            site,
+            secrets: self.secrets,
+            session,
+            jwt,
+            jwt_keys: Arc::new(jwt_keys),
+            codec: self.codec.unwrap_or_else(|| Arc::new(V3Codec)),
+            cookies,
+            providers: self.providers,
+            pages: self.pages,
+            theme: self.theme,
+            redirect: self.redirect.unwrap_or_else(|| Arc::new(SameOrigin)),
+            hooks: self.hooks,
+            default_callback_url: self.default_callback_url,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn refuses_missing_and_short_secrets() {
+        assert_eq!(Config::builder().build().unwrap_err(), ConfigError::NoSecret);
+        assert_eq!(
+            Config::builder().secret("short").build().unwrap_err(),
+            ConfigError::WeakSecret { index: 1, len: 5 }
+        );
+        assert!(Config::builder()
+            .secret("short")
+            .allow_short_secret(true)
+            .build()
+            .is_ok());
+        assert!(Config::builder().secret("").allow_short_secret(true).build().is_err());
+    }
+
+    #[test]
+    fn https_selects_secure_cookies() {
+        let c = Config::builder().url("https://example.com").secret(SECRET).build().unwrap();
+        assert_eq!(c.cookies.csrf_token.name, "__Host-next-auth.csrf-token");
+        let c = Config::builder().secret(SECRET).build().unwrap();
+        assert_eq!(c.cookies.csrf_token.name, "next-auth.csrf-token");
+        let c = Config::builder().secret(SECRET).use_secure_cookies(true).build().unwrap();
+        assert!(c.cookies.session_token.secure);
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = Config::builder().secret(SECRET).build().unwrap();
+        let text = format!("{c:?}");
+        assert!(!text.contains(SECRET));
+        assert!(text.contains("redacted"));
+    }
+
+    #[test]
+    fn refuses_duplicate_providers() {
+        let p = Provider::credentials("login", "Login", vec![]);
+        let err = Config::builder().secret(SECRET).provider(p.clone()).provider(p).build();
+        assert!(matches!(err, Err(ConfigError::Provider(..))));
+    }
+}

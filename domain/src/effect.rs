@@ -1,0 +1,107 @@
+//! What a flow asks the outside world for (effects) and what comes back (outcomes).
+
+use serde_json::{Map, Value};
+
+use crate::jwt::Claims;
+use crate::store::{StoreError, StoreOp, StoreReply};
+
+/// Something a flow needs done before it can go on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A store operation; answer with [`Outcome::Store`].
+    Store(StoreOp),
+    /// Check credentials with the provider's backend; answer with [`Outcome::Authorized`].
+    Authorize(AuthorizeCall),
+    /// A user callback; answer with the matching outcome.
+    Hook(HookCall),
+    /// Tell the app's event listeners; answer with [`Outcome::Notified`].
+    Event(AuthEvent),
+}
+
+/// A credentials sign-in to check (spec §9).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizeCall {
+    pub provider_id: String,
+    /// The whole parsed request body, as v3 passes it.
+    pub credentials: Map<String, Value>,
+    pub request: RequestInfo,
+}
+
+/// What an `authorize` callback may know of the request. Cookies and the
+/// `Authorization` header are left out: a credentials check has no business with them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestInfo {
+    pub method: String,
+    pub query: Map<String, Value>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// A user callback (spec §12).
+#[derive(Debug, Clone, PartialEq)]
+pub enum HookCall {
+    /// May this user sign in? Answer with [`Outcome::SignIn`].
+    SignIn {
+        user: Value,
+        account: Value,
+        profile: Value,
+    },
+    /// Shape the JWT; answer with [`Outcome::Token`]. At sign-in every argument is given;
+    /// on a session read only `token`.
+    Jwt {
+        token: Claims,
+        user: Option<Value>,
+        account: Option<Value>,
+        profile: Option<Value>,
+        is_new_user: Option<bool>,
+    },
+    /// Shape the session JSON; answer with [`Outcome::Session`]. `token` is the JWT claims.
+    Session { session: Value, token: Value },
+}
+
+/// Events (spec §12.5): listeners are told, and cannot change the response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthEvent {
+    SignIn {
+        user: Value,
+        account: Value,
+        is_new_user: Option<bool>,
+    },
+    /// The decoded session token, or `None` without a (valid) session.
+    SignOut { token: Option<Claims> },
+    Session { session: Value, token: Claims },
+}
+
+/// The answer to an [`Effect`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Store(Result<StoreReply, StoreError>),
+    /// The user object `authorize` returned, `None` for "wrong credentials".
+    Authorized(Result<Option<Value>, HookFailure>),
+    SignIn(Result<SignInDecision, HookFailure>),
+    Token(Result<Claims, HookFailure>),
+    Session(Result<Value, HookFailure>),
+    Notified,
+}
+
+/// The `signIn` callback's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInDecision {
+    Allow,
+    Deny,
+    /// Do not sign in; send the user here instead.
+    Redirect(String),
+}
+
+/// A callback that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HookFailure {
+    /// v3's thrown `Error`: the message becomes `?error=<message>`.
+    #[error("{0}")]
+    Error(String),
+    /// v3's thrown non-Error (deprecated): the user is sent to this URL.
+    #[error("redirect")]
+    Redirect(String),
+    /// No callback registered where one is required (credentials without `authorize`).
+    #[error("not configured")]
+    NotConfigured,
+}

@@ -1,0 +1,162 @@
+//! The engine: one HTTP request is one [`Run`], stepped until it is done.
+//!
+//! ```text
+//! let mut run = engine.begin(request, env);
+//! loop {
+//!     match run.step() {
+//!         Step::Effect(effect) => run.resume(perform(effect).await),
+//!         Step::Done(response) => break response,
+//!     }
+//! }
+//! ```
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use rand_core::RngCore;
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::effect::{Effect, Outcome};
+use crate::flow::Taken;
+use crate::flows::{self, Cx, Next, RouteFlow};
+use crate::request::{AuthRequest, RequestError};
+use crate::response::Reply;
+
+/// What a run gets from outside: the time and a source of randomness.
+pub struct Env {
+    pub now: OffsetDateTime,
+    /// A CSPRNG in production (`OsRng`); seeded in tests.
+    pub rng: Box<dyn RngCore + Send>,
+}
+
+/// What a run wants next.
+#[derive(Debug)]
+pub enum Step {
+    Effect(Effect),
+    Done(http::Response<String>),
+}
+
+/// The pure authentication engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    config: Arc<Config>,
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Self {
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Starts handling one request.
+    pub fn begin(&self, request: &http::Request<bytes::Bytes>, env: Env) -> Run {
+        let parsed = match AuthRequest::parse(request, &self.config.site) {
+            Ok(parsed) => parsed,
+            Err(error) => return Run::finished(reject(request.method(), &error), env),
+        };
+        let mut cx = Cx::new(self.config.clone(), parsed, env);
+        let first = flows::prelude(&mut cx).and_then(|()| flows::dispatch(&mut cx));
+        let mut run = Run {
+            cx: Some(cx),
+            route: None,
+            pending: None,
+            fault: None,
+        };
+        run.advance(first);
+        run
+    }
+}
+
+/// A request being handled.
+pub struct Run {
+    cx: Option<Cx>,
+    route: Option<Box<dyn RouteFlow>>,
+    pending: Option<Step>,
+    fault: Option<String>,
+}
+
+impl Run {
+    /// Set when the run ended on a bug (an undeclared move, an outcome that does not fit
+    /// the effect): the driver logs it. It holds no request data.
+    pub fn fault(&self) -> Option<&str> {
+        self.fault.as_deref()
+    }
+
+    fn finished(reply: Reply, _env: Env) -> Self {
+        Self {
+            cx: None,
+            route: None,
+            pending: Some(Step::Done(reply.into_http(&[]))),
+            fault: None,
+        }
+    }
+
+    /// The next thing to do. After `Step::Done` the run is over.
+    pub fn step(&mut self) -> Step {
+        self.pending
+            .take()
+            .unwrap_or_else(|| Step::Done(internal_error().into_http(&[])))
+    }
+
+    /// Feeds the outcome of the effect `step` returned.
+    pub fn resume(&mut self, outcome: Outcome) {
+        let next = match (self.route.as_mut(), self.cx.as_mut()) {
+            (Some(route), Some(cx)) => route.resume(cx, outcome),
+            _ => Err(flows::Fault::Unexpected("resume without a pending effect")),
+        };
+        self.advance(next.map(|n| (n, None)));
+    }
+
+    /// The declared transitions this run took so far.
+    pub fn trace(&self) -> &[Taken] {
+        self.cx.as_ref().map(|cx| cx.trace.as_slice()).unwrap_or(&[])
+    }
+
+    fn advance(&mut self, next: Result<(Next, Option<Box<dyn RouteFlow>>), flows::Fault>) {
+        let step = match next {
+            Ok((next, route)) => {
+                if route.is_some() {
+                    self.route = route;
+                }
+                match next {
+                    Next::Effect(effect) => Step::Effect(effect),
+                    Next::Reply(reply) => Step::Done(self.finish(reply)),
+                }
+            }
+            Err(fault) => {
+                self.fault = Some(fault.to_string());
+                Step::Done(self.finish(internal_error()))
+            }
+        };
+        self.pending = Some(step);
+    }
+
+    fn finish(&mut self, reply: Reply) -> http::Response<String> {
+        self.route = None;
+        match &self.cx {
+            Some(cx) => reply.into_http(&cx.prelude_cookies),
+            None => reply.into_http(&[]),
+        }
+    }
+}
+
+fn internal_error() -> Reply {
+    Reply::text(StatusCode::INTERNAL_SERVER_ERROR, "Error: internal error")
+}
+
+fn reject(method: &Method, error: &RequestError) -> Reply {
+    match error {
+        RequestError::NotUnderBasePath => Reply::text(StatusCode::NOT_FOUND, "Not Found"),
+        RequestError::BodyTooLarge => {
+            Reply::text(StatusCode::PAYLOAD_TOO_LARGE, "Error: request body too large")
+        }
+        RequestError::InvalidJson => Reply::text(StatusCode::BAD_REQUEST, "Error: invalid JSON body"),
+        RequestError::BadPath => Reply::unsupported(method),
+    }
+}

@@ -1,0 +1,101 @@
+//! The error codes of v3's wire (`?error=`, spec §13.6).
+
+use std::fmt;
+
+/// A code in `BASE/error?error=<code>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorCode {
+    Configuration,
+    AccessDenied,
+    Verification,
+    Signin,
+    OAuthSignin,
+    OAuthCallback,
+    OAuthCreateAccount,
+    EmailCreateAccount,
+    Callback,
+    OAuthAccountNotLinked,
+    EmailSignin,
+    CredentialsSignin,
+    /// Free text, e.g. the message of an error thrown by a hook.
+    Other(String),
+}
+
+impl ErrorCode {
+    pub fn parse(code: &str) -> Self {
+        match code {
+            "Configuration" => Self::Configuration,
+            "AccessDenied" => Self::AccessDenied,
+            "Verification" => Self::Verification,
+            "Signin" => Self::Signin,
+            "OAuthSignin" => Self::OAuthSignin,
+            "OAuthCallback" => Self::OAuthCallback,
+            "OAuthCreateAccount" => Self::OAuthCreateAccount,
+            "EmailCreateAccount" => Self::EmailCreateAccount,
+            "Callback" => Self::Callback,
+            "OAuthAccountNotLinked" => Self::OAuthAccountNotLinked,
+            "EmailSignin" => Self::EmailSignin,
+            "CredentialsSignin" => Self::CredentialsSignin,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Configuration => "Configuration",
+            Self::AccessDenied => "AccessDenied",
+            Self::Verification => "Verification",
+            Self::Signin => "Signin",
+            Self::OAuthSignin => "OAuthSignin",
+            Self::OAuthCallback => "OAuthCallback",
+            Self::OAuthCreateAccount => "OAuthCreateAccount",
+            Self::EmailCreateAccount => "EmailCreateAccount",
+            Self::Callback => "Callback",
+            Self::OAuthAccountNotLinked => "OAuthAccountNotLinked",
+            Self::EmailSignin => "EmailSignin",
+            Self::CredentialsSignin => "CredentialsSignin",
+            Self::Other(text) => text,
+        }
+    }
+
+    /// Codes the error route forwards to the sign-in page (spec §1.4.6 step 2).
+    pub fn shown_on_signin_page(&self) -> bool {
+        matches!(
+            self,
+            Self::Signin
+                | Self::OAuthSignin
+                | Self::OAuthCallback
+                | Self::OAuthCreateAccount
+                | Self::EmailCreateAccount
+                | Self::Callback
+                | Self::OAuthAccountNotLinked
+                | Self::EmailSignin
+                | Self::CredentialsSignin
+        )
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for code in [
+            "Configuration", "AccessDenied", "Verification", "Signin", "OAuthSignin",
+            "OAuthCallback", "OAuthCreateAccount", "EmailCreateAccount", "Callback",
+            "OAuthAccountNotLinked", "EmailSignin", "CredentialsSignin", "whatever",
+        ] {
+            assert_eq!(ErrorCode::parse(code).as_str(), code);
+        }
+        assert!(ErrorCode::CredentialsSignin.shown_on_signin_page());
+        assert!(!ErrorCode::AccessDenied.shown_on_signin_page());
+        assert!(!ErrorCode::parse("accessdenied").shown_on_signin_page());
+    }
+}

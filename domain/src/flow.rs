@@ -1,0 +1,236 @@
+//! Flows as declared state machines.
+//!
+//! Each flow declares its states, events, guards and effects once, with [`flow!`]. The
+//! declaration is data ([`FlowDef`]): `portcullis flows --mermaid` prints it, the spec run
+//! checks every transition was taken, and at run time a [`Machine`] moves only along
+//! declared transitions — an undeclared move is a typed [`IllegalMove`], never a panic.
+
+use std::fmt::{self, Write as _};
+
+/// One declared transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition<S: 'static, E: 'static> {
+    pub from: S,
+    pub event: E,
+    pub to: S,
+    /// The condition that raises the event, in words (`"csrfToken matches the cookie"`).
+    pub guard: &'static str,
+    /// What happens on the way (`"Hook: authorize"`, `"Set-Cookie: session"`), or "".
+    pub effect: &'static str,
+}
+
+/// A flow's declaration.
+#[derive(Debug)]
+pub struct FlowDef<S: 'static, E: 'static> {
+    pub name: &'static str,
+    pub initial: S,
+    pub transitions: &'static [Transition<S, E>],
+}
+
+/// A declared transition, with names instead of types (for diagrams and coverage).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TransitionInfo {
+    pub flow: &'static str,
+    pub index: usize,
+    pub from: String,
+    pub event: String,
+    pub to: String,
+    pub guard: &'static str,
+    pub effect: &'static str,
+}
+
+impl fmt::Display for TransitionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} --{}--> {}", self.flow, self.from, self.event, self.to)
+    }
+}
+
+impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> FlowDef<S, E> {
+    /// Every transition, named.
+    pub fn describe(&self) -> Vec<TransitionInfo> {
+        self.transitions
+            .iter()
+            .enumerate()
+            .map(|(index, t)| TransitionInfo {
+                flow: self.name,
+                index,
+                from: format!("{:?}", t.from),
+                event: format!("{:?}", t.event),
+                to: format!("{:?}", t.to),
+                guard: t.guard,
+                effect: t.effect,
+            })
+            .collect()
+    }
+
+    /// The flow as a Mermaid `stateDiagram-v2`.
+    pub fn mermaid(&self) -> String {
+        let mut out = format!("---\ntitle: {}\n---\nstateDiagram-v2\n", self.name);
+        let _ = writeln!(out, "    [*] --> {:?}", self.initial);
+        for t in self.describe() {
+            let mut label = t.event.clone();
+            if !t.guard.is_empty() {
+                let _ = write!(label, " [{}]", t.guard);
+            }
+            if !t.effect.is_empty() {
+                let _ = write!(label, " / {}", t.effect);
+            }
+            let _ = writeln!(out, "    {} --> {}: {}", t.from, t.to, label.replace(':', "#58;"));
+        }
+        out
+    }
+}
+
+/// A transition a run took: `(flow, index into its declaration)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Taken {
+    pub flow: &'static str,
+    pub index: usize,
+}
+
+/// A move the declaration does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("flow {flow}: no transition from {state} on {event}")]
+pub struct IllegalMove {
+    pub flow: &'static str,
+    pub state: String,
+    pub event: String,
+}
+
+/// One running instance of a flow.
+#[derive(Debug, Clone)]
+pub struct Machine<S: 'static, E: 'static> {
+    def: &'static FlowDef<S, E>,
+    state: S,
+}
+
+impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> Machine<S, E> {
+    pub fn start(def: &'static FlowDef<S, E>) -> Self {
+        Self {
+            state: def.initial,
+            def,
+        }
+    }
+
+    pub fn state(&self) -> S {
+        self.state
+    }
+
+    /// Moves along the transition declared for `event` in the current state, and records it.
+    pub fn fire(&mut self, event: E, trace: &mut Vec<Taken>) -> Result<S, IllegalMove> {
+        let found = self
+            .def
+            .transitions
+            .iter()
+            .position(|t| t.from == self.state && t.event == event);
+        match found {
+            Some(index) => {
+                self.state = self.def.transitions[index].to;
+                trace.push(Taken {
+                    flow: self.def.name,
+                    index,
+                });
+                Ok(self.state)
+            }
+            None => Err(IllegalMove {
+                flow: self.def.name,
+                state: format!("{:?}", self.state),
+                event: format!("{event:?}"),
+            }),
+        }
+    }
+}
+
+/// Declares a flow: a module with `State`, `Event` and the `FLOW` declaration.
+///
+/// ```text
+/// flow! {
+///     /// What the flow does.
+///     pub mod name = "name" {
+///         states { A, B }
+///         events { Go }
+///         initial A;
+///         A + Go => B, guard "why", effect "what";
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! flow {
+    (
+        $(#[$meta:meta])*
+        pub mod $module:ident = $name:literal {
+            states { $($state:ident),+ $(,)? }
+            events { $($event:ident),+ $(,)? }
+            initial $initial:ident;
+            $( $from:ident + $on:ident => $to:ident, guard $guard:literal, effect $effect:literal; )+
+        }
+    ) => {
+        $(#[$meta])*
+        pub mod $module {
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum State { $($state),+ }
+
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum Event { $($event),+ }
+
+            pub static FLOW: $crate::flow::FlowDef<State, Event> = $crate::flow::FlowDef {
+                name: $name,
+                initial: State::$initial,
+                transitions: &[
+                    $( $crate::flow::Transition {
+                        from: State::$from,
+                        event: Event::$on,
+                        to: State::$to,
+                        guard: $guard,
+                        effect: $effect,
+                    } ),+
+                ],
+            };
+
+            pub type Machine = $crate::flow::Machine<State, Event>;
+
+            pub fn machine() -> Machine {
+                $crate::flow::Machine::start(&FLOW)
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    crate::flow! {
+        /// A door.
+        pub mod door = "door" {
+            states { Closed, Open }
+            events { Push, Pull }
+            initial Closed;
+            Closed + Push => Open, guard "unlocked", effect "creak";
+            Open + Pull => Closed, guard "", effect "";
+        }
+    }
+
+    #[test]
+    fn moves_only_along_declared_transitions() {
+        let mut trace = Vec::new();
+        let mut m = door::machine();
+        assert_eq!(m.fire(door::Event::Push, &mut trace), Ok(door::State::Open));
+        let err = m.fire(door::Event::Push, &mut trace).unwrap_err();
+        assert_eq!(err.to_string(), "flow door: no transition from Open on Push");
+        assert_eq!(m.fire(door::Event::Pull, &mut trace), Ok(door::State::Closed));
+        assert_eq!(
+            trace,
+            vec![
+                super::Taken { flow: "door", index: 0 },
+                super::Taken { flow: "door", index: 1 }
+            ]
+        );
+    }
+
+    #[test]
+    fn prints_mermaid() {
+        let text = door::FLOW.mermaid();
+        assert!(text.contains("[*] --> Closed"));
+        assert!(text.contains("Closed --> Open: Push [unlocked] / creak"));
+        assert!(text.contains("Open --> Closed: Pull\n"));
+    }
+}

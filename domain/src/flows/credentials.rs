@@ -1,0 +1,213 @@
+//! Credentials sign-in (spec §9): `POST /callback/<id>` checked by the app's backend.
+
+use http::StatusCode;
+use serde_json::{json, Map, Value};
+
+use super::{Cx, Fault, Next, RouteFlow, Started};
+use crate::cookies::{set_cookie, Lifetime};
+use crate::effect::{AuthEvent, AuthorizeCall, Effect, HookCall, HookFailure, Outcome, RequestInfo, SignInDecision};
+use crate::jwt::Claims;
+use crate::response::Reply;
+crate::flow! {
+    /// Sign in with credentials checked by the provider's `authorize` backend.
+    pub mod credentials = "credentials" {
+        states { Received, Authorizing, CheckingSignIn, IssuingToken, SignedIn, Rejected, Failed }
+        events { CsrfRejected, CsrfVerified, UserReturned, NoUser, BackendFailed, Allowed, Denied, Redirected, HookFailed, TokenReady }
+        initial Received;
+        Received + CsrfRejected => Rejected, guard "csrfToken not verified", effect "redirect signin?csrf=true";
+        Received + CsrfVerified => Authorizing, guard "csrfToken verified", effect "Authorize: provider backend";
+        Authorizing + UserReturned => CheckingSignIn, guard "backend returned a user object", effect "Hook: signIn";
+        Authorizing + NoUser => Failed, guard "backend returned no user", effect "401 / redirect error?error=CredentialsSignin&provider=<id>";
+        Authorizing + BackendFailed => Failed, guard "backend failed or is not configured", effect "redirect error?error=<message> (Configuration: 500)";
+        CheckingSignIn + Allowed => IssuingToken, guard "signIn allows", effect "Hook: jwt(token, user, account, profile, false)";
+        CheckingSignIn + Denied => Failed, guard "signIn returns false", effect "403 / redirect error?error=AccessDenied";
+        CheckingSignIn + Redirected => Failed, guard "signIn returns a URL", effect "redirect to that URL";
+        CheckingSignIn + HookFailed => Failed, guard "signIn fails", effect "redirect error?error=<message>";
+        IssuingToken + TokenReady => SignedIn, guard "token encodes", effect "Set-Cookie: session-token (new); Event: signIn; redirect callbackUrl";
+        IssuingToken + HookFailed => Failed, guard "jwt callback or encoding fails", effect "redirect error?error=Configuration";
+    }
+}
+
+use credentials::Event as E;
+
+struct Credentials {
+    m: credentials::Machine,
+    provider_id: String,
+    user: Value,
+    /// The new session cookie, set once the token is encoded.
+    user_cookie: Option<String>,
+}
+
+pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> {
+    let mut m = credentials::machine();
+    if !cx.csrf_verified {
+        m.fire(E::CsrfRejected, &mut cx.trace)?;
+        let target = format!("{}?csrf=true", cx.route("/signin"));
+        return Ok((Next::Reply(cx.redirect(target, StatusCode::OK)), None));
+    }
+    m.fire(E::CsrfVerified, &mut cx.trace)?;
+    let call = AuthorizeCall {
+        provider_id: provider_id.clone(),
+        credentials: cx.req.body.clone(),
+        request: RequestInfo {
+            method: cx.req.method.to_string(),
+            query: cx.req.query.clone(),
+            headers: cx
+                .req
+                .headers
+                .iter()
+                .filter(|(name, _)| *name != http::header::COOKIE && *name != http::header::AUTHORIZATION)
+                .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+                .collect(),
+        },
+    };
+    let flow = Credentials {
+        m,
+        provider_id,
+        user: Value::Null,
+        user_cookie: None,
+    };
+    Ok((Next::Effect(Effect::Authorize(call)), Some(Box::new(flow))))
+}
+
+impl RouteFlow for Credentials {
+    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
+        match (self.m.state(), outcome) {
+            (credentials::State::Authorizing, Outcome::Authorized(result)) => self.on_authorized(cx, result),
+            (credentials::State::CheckingSignIn, Outcome::SignIn(result)) => self.on_sign_in(cx, result),
+            (credentials::State::IssuingToken, Outcome::Token(result)) => self.on_token(cx, result),
+            (credentials::State::SignedIn, Outcome::Notified) => Ok(Next::Reply(self.signed_in_reply(cx))),
+            _ => Err(Fault::Unexpected("credentials: outcome does not answer the effect")),
+        }
+    }
+}
+
+impl Credentials {
+    fn account(&self) -> Value {
+        json!({ "id": self.provider_id, "type": "credentials" })
+    }
+
+    fn on_authorized(&mut self, cx: &mut Cx, result: Result<Option<Value>, HookFailure>) -> Result<Next, Fault> {
+        match result {
+            Ok(Some(user)) if user.is_object() => {
+                self.m.fire(E::UserReturned, &mut cx.trace)?;
+                self.user = user;
+                if cx.config.hooks.sign_in {
+                    return Ok(Next::Effect(Effect::Hook(HookCall::SignIn {
+                        user: self.user.clone(),
+                        account: self.account(),
+                        profile: Value::Object(cx.req.body.clone()),
+                    })));
+                }
+                self.on_sign_in(cx, Ok(SignInDecision::Allow))
+            }
+            Ok(_) => {
+                self.m.fire(E::NoUser, &mut cx.trace)?;
+                let target = format!(
+                    "{}&provider={}",
+                    cx.error_url("CredentialsSignin"),
+                    crate::cookies::encode_uri_component(&self.provider_id)
+                );
+                Ok(Next::Reply(cx.redirect(target, StatusCode::UNAUTHORIZED)))
+            }
+            Err(failure) => {
+                self.m.fire(E::BackendFailed, &mut cx.trace)?;
+                Ok(Next::Reply(failure_reply(cx, failure)))
+            }
+        }
+    }
+
+    fn on_sign_in(&mut self, cx: &mut Cx, result: Result<SignInDecision, HookFailure>) -> Result<Next, Fault> {
+        match result {
+            Ok(SignInDecision::Allow) => {
+                self.m.fire(E::Allowed, &mut cx.trace)?;
+                let token = default_claims(&self.user);
+                if cx.config.hooks.jwt {
+                    return Ok(Next::Effect(Effect::Hook(HookCall::Jwt {
+                        token,
+                        user: Some(self.user.clone()),
+                        account: Some(self.account()),
+                        profile: Some(self.user.clone()),
+                        is_new_user: Some(false),
+                    })));
+                }
+                self.on_token(cx, Ok(token))
+            }
+            Ok(SignInDecision::Deny) => {
+                self.m.fire(E::Denied, &mut cx.trace)?;
+                Ok(Next::Reply(cx.redirect(cx.error_url("AccessDenied"), StatusCode::FORBIDDEN)))
+            }
+            Ok(SignInDecision::Redirect(url)) => {
+                self.m.fire(E::Redirected, &mut cx.trace)?;
+                Ok(Next::Reply(cx.redirect(url, StatusCode::OK)))
+            }
+            Err(failure) => {
+                self.m.fire(E::HookFailed, &mut cx.trace)?;
+                Ok(Next::Reply(failure_reply(cx, failure)))
+            }
+        }
+    }
+
+    fn on_token(&mut self, cx: &mut Cx, result: Result<Claims, HookFailure>) -> Result<Next, Fault> {
+        let encoded = match result {
+            Ok(claims) => cx.encode_session(&claims).ok(),
+            Err(_) => None,
+        };
+        let Some(jwt) = encoded else {
+            self.m.fire(E::HookFailed, &mut cx.trace)?;
+            let reply = cx.redirect(cx.error_url("Configuration"), StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok(Next::Reply(reply));
+        };
+        self.m.fire(E::TokenReady, &mut cx.trace)?;
+        let expires = cx.now + time::Duration::seconds(cx.config.session.max_age);
+        self.user_cookie = Some(set_cookie(&cx.config.cookies.session_token, &jwt, Lifetime::Until(expires)));
+        if cx.config.hooks.events {
+            return Ok(Next::Effect(Effect::Event(AuthEvent::SignIn {
+                user: self.user.clone(),
+                account: self.account(),
+                is_new_user: None,
+            })));
+        }
+        Ok(Next::Reply(self.signed_in_reply(cx)))
+    }
+
+    fn signed_in_reply(&mut self, cx: &Cx) -> Reply {
+        let reply = cx.redirect(cx.callback_url.clone(), StatusCode::OK).no_store();
+        match self.user_cookie.take() {
+            Some(cookie) => reply.with_cookie(cookie),
+            None => reply,
+        }
+    }
+}
+
+/// v3's claims for a freshly signed-in user (spec §5.4): `name`, `email`, `picture`,
+/// `sub`; absent members omitted, `null` kept.
+pub(crate) fn default_claims(user: &Value) -> Claims {
+    let mut claims = Map::new();
+    for (claim, field) in [("name", "name"), ("email", "email"), ("picture", "image")] {
+        if let Some(value) = user.get(field) {
+            claims.insert(claim.into(), value.clone());
+        }
+    }
+    match user.get("id") {
+        Some(Value::String(id)) => {
+            claims.insert("sub".into(), Value::String(id.clone()));
+        }
+        Some(Value::Number(id)) => {
+            claims.insert("sub".into(), Value::String(id.to_string()));
+        }
+        _ => {}
+    }
+    claims
+}
+
+/// Where a failed callback sends the user (spec §9, §12.1).
+pub(crate) fn failure_reply(cx: &Cx, failure: HookFailure) -> crate::response::Reply {
+    match failure {
+        HookFailure::Error(message) => cx.redirect(cx.error_url(&message), StatusCode::OK),
+        HookFailure::Redirect(url) => cx.redirect(url, StatusCode::OK),
+        HookFailure::NotConfigured => {
+            cx.redirect(cx.error_url("Configuration"), StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The flows: every request runs the prelude (CSRF, callback URL), then one route flow.
+
+mod credentials;
+mod pages;
+mod prelude;
+mod session;
+mod signout;
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use rand_core::RngCore;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::effect::{Effect, Outcome};
+use crate::engine::Env;
+use crate::flow::{IllegalMove, Taken, TransitionInfo};
+use crate::jwt::{Claims, DecodeContext, EncodeContext, JwtError};
+use crate::request::AuthRequest;
+use crate::response::Reply;
+
+pub use prelude::{callback_url, csrf};
+
+/// The declarations of every flow, in the order they run.
+macro_rules! each_flow {
+    ($method:ident) => {
+        [
+            csrf::FLOW.$method(),
+            callback_url::FLOW.$method(),
+            pages::providers::FLOW.$method(),
+            pages::signin::FLOW.$method(),
+            credentials::credentials::FLOW.$method(),
+            session::session_jwt::FLOW.$method(),
+            signout::signout::FLOW.$method(),
+            pages::pages::FLOW.$method(),
+        ]
+    };
+}
+
+/// Every declared transition of every flow.
+pub fn all_transitions() -> Vec<TransitionInfo> {
+    each_flow!(describe).concat()
+}
+
+/// Every flow as a Mermaid diagram, one after another.
+pub fn mermaid() -> String {
+    each_flow!(mermaid).join("
+")
+}
+
+/// A bug, not bad input: an undeclared move, or an outcome that does not answer the effect.
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    #[error(transparent)]
+    Illegal(#[from] IllegalMove),
+    #[error("unexpected: {0}")]
+    Unexpected(&'static str),
+}
+
+/// What a flow does next.
+pub enum Next {
+    Effect(Effect),
+    Reply(Reply),
+}
+
+/// A route flow waiting for the outcome of an effect.
+pub trait RouteFlow: Send {
+    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault>;
+}
+
+/// What `dispatch` starts: the first step and, when it waits on an effect, the flow.
+pub type Started = (Next, Option<Box<dyn RouteFlow>>);
+
+/// One request's context.
+pub struct Cx {
+    pub config: Arc<Config>,
+    pub now: OffsetDateTime,
+    pub rng: Box<dyn RngCore + Send>,
+    pub req: AuthRequest,
+    /// The CSRF token for this request (from the cookie, or new).
+    pub csrf_token: String,
+    /// A POST whose `csrfToken` matches a valid cookie.
+    pub csrf_verified: bool,
+    /// The validated callback URL (spec §4).
+    pub callback_url: String,
+    /// Cookies the prelude set; they go first on the response.
+    pub prelude_cookies: Vec<String>,
+    pub trace: Vec<Taken>,
+}
+
+impl Cx {
+    pub fn new(config: Arc<Config>, req: AuthRequest, env: Env) -> Self {
+        Self {
+            callback_url: config.site.base_url().to_owned(),
+            config,
+            now: env.now,
+            rng: env.rng,
+            req,
+            csrf_token: String::new(),
+            csrf_verified: false,
+            prelude_cookies: Vec::new(),
+            trace: Vec::new(),
+        }
+    }
+
+    /// `n` random bytes as lowercase hex.
+    pub fn random_hex(&mut self, n: usize) -> String {
+        let mut bytes = vec![0u8; n];
+        self.rng.fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    }
+
+    /// `BASE` + `path`.
+    pub fn route(&self, path: &str) -> String {
+        self.config.site.route(path)
+    }
+
+    pub fn encode_session(&mut self, claims: &Claims) -> Result<String, JwtError> {
+        let config = self.config.clone();
+        let mut ctx = EncodeContext {
+            keys: &config.jwt_keys,
+            settings: &config.jwt,
+            now_unix: self.now.unix_timestamp(),
+            rng: &mut *self.rng,
+        };
+        config.codec.encode(claims, &mut ctx)
+    }
+
+    pub fn decode_session(&self, token: &str) -> Result<Claims, JwtError> {
+        let ctx = DecodeContext {
+            keys: &self.config.jwt_keys,
+            settings: &self.config.jwt,
+            now_unix: self.now.unix_timestamp(),
+        };
+        self.config.codec.decode(token, &ctx)
+    }
+
+    /// The session cookie's value, when one was sent.
+    pub fn session_cookie(&self) -> Option<&str> {
+        self.req
+            .cookies
+            .get(&self.config.cookies.session_token.name)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// v3's redirect helper with this request's `json=true` choice.
+    pub fn redirect(&self, target: impl Into<String>, status: StatusCode) -> Reply {
+        Reply::redirect(target, self.req.wants_json(), status)
+    }
+
+    /// `BASE/error?error=<code>` (the code URL-encoded).
+    pub fn error_url(&self, code: &str) -> String {
+        format!(
+            "{}?error={}",
+            self.route("/error"),
+            crate::cookies::encode_uri_component(code)
+        )
+    }
+}
+
+/// Runs the prelude every request gets (spec §1.2 steps 9–10).
+pub fn prelude(cx: &mut Cx) -> Result<(), Fault> {
+    prelude::run_csrf(cx)?;
+    prelude::run_callback_url(cx)
+}
+
+/// Routes the request (spec §1.3).
+pub fn dispatch(cx: &mut Cx) -> Result<Started, Fault> {
+    let method = cx.req.method.clone();
+    let action = cx.req.action().to_owned();
+    let reply = |r: Reply| Ok((Next::Reply(r), None));
+    match (method, action.as_str()) {
+        (Method::GET, "providers") => reply(pages::list_providers(cx)?),
+        (Method::GET, "csrf") => reply(
+            Reply::json(serde_json::json!({ "csrfToken": cx.csrf_token })).no_store(),
+        ),
+        (Method::GET, "session") => session::start(cx),
+        (Method::GET, "signin" | "signout" | "verify-request" | "error") => {
+            reply(pages::render(cx, &action)?)
+        }
+        (Method::POST, "signin") => reply(pages::post_signin(cx)?),
+        (Method::POST, "signout") => signout::start(cx),
+        (method @ (Method::GET | Method::POST), "callback") => {
+            let provider = cx.req.provider_id().and_then(|id| cx.config.provider(id));
+            match provider {
+                Some(p) if p.type_name() == "credentials" && method == Method::POST => {
+                    credentials::start(cx, p.id.clone())
+                }
+                _ => reply(Reply::unsupported(&method)),
+            }
+        }
+        // The client's logger proxy: accepted and dropped (no client logs reach our logs).
+        (Method::POST, "_log") => reply(Reply::text(StatusCode::OK, "")),
+        (method, _) => reply(Reply::unsupported(&method)),
+    }
+}
+
+/// JavaScript truthiness of a JSON value.
+pub(crate) fn truthy(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(_) | Value::Object(_)) => true,
+    }
+}
+
+/// ISO-8601 UTC with milliseconds, as JavaScript's `toISOString`.
+pub(crate) fn iso(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn iso_matches_javascript() {
+        assert_eq!(iso(datetime!(2021-09-22 10:15:30.123456 UTC)), "2021-09-22T10:15:30.123Z");
+        assert_eq!(iso(datetime!(2021-01-02 03:04:05 +02:00)), "2021-01-02T01:04:05.000Z");
+    }
+
+    #[test]
+    fn truthiness_is_javascript() {
+        use serde_json::json;
+        for falsy in [json!(null), json!(false), json!(0), json!(""), json!(0.0)] {
+            assert!(!truthy(Some(&falsy)), "{falsy}");
+        }
+        for t in [json!(true), json!(1), json!("x"), json!([]), json!({})] {
+            assert!(truthy(Some(&t)), "{t}");
+        }
+        assert!(!truthy(None));
+    }
+}

@@ -1,0 +1,148 @@
+//! The small routes: providers list (spec §1.4.1), `POST /signin/<id>` (§1.5) and the
+//! built-in or custom pages (§1.4.3–§1.4.6, §13).
+
+use http::StatusCode;
+use serde_json::{json, Map, Value};
+
+use super::{Cx, Fault};
+use crate::cookies::encode_uri_component;
+use crate::error::ErrorCode;
+use crate::pages::{self as html, Page};
+use crate::provider::ProviderKind;
+use crate::response::Reply;
+
+crate::flow! {
+    /// `GET /providers`: every configured provider, in configuration order.
+    pub mod providers = "providers" {
+        states { Received, Served }
+        events { Listed }
+        initial Received;
+        Received + Listed => Served, guard "", effect "{id: {id, name, type, signinUrl, callbackUrl}}";
+    }
+}
+
+crate::flow! {
+    /// `POST /signin/<provider>`: starts a sign-in (OAuth and e-mail arrive as provider kinds).
+    pub mod signin = "signin" {
+        states { Received, Rejected, Redirected }
+        events { CsrfRejected, UnknownProvider, CredentialsProvider }
+        initial Received;
+        Received + CsrfRejected => Rejected, guard "csrfToken not verified", effect "redirect signin?csrf=true";
+        Received + UnknownProvider => Rejected, guard "no such provider", effect "redirect signin?csrf=true";
+        Received + CredentialsProvider => Redirected, guard "credentials provider (it posts to /callback)", effect "redirect signin";
+    }
+}
+
+crate::flow! {
+    /// `GET /signin`, `/signout`, `/verify-request`, `/error`: a built-in page or a redirect.
+    pub mod pages = "pages" {
+        states { Received, Redirected, Rendered }
+        events { CustomPageSet, SignInErrorCode, BuiltIn }
+        initial Received;
+        Received + CustomPageSet => Redirected, guard "pages.<page> configured", effect "302 to the custom page, parameters URL-encoded";
+        Received + SignInErrorCode => Redirected, guard "error page with a sign-in error code", effect "302 to signin?error=<code>";
+        Received + BuiltIn => Rendered, guard "", effect "HTML page";
+    }
+}
+
+pub(super) fn list_providers(cx: &mut Cx) -> Result<Reply, Fault> {
+    let mut m = providers::machine();
+    let mut out = Map::new();
+    for p in &cx.config.providers {
+        out.insert(
+            p.id.clone(),
+            json!({
+                "id": p.id,
+                "name": p.name,
+                "type": p.type_name(),
+                "signinUrl": cx.config.site.route(&format!("/signin/{}", p.id)),
+                "callbackUrl": cx.config.site.route(&format!("/callback/{}", p.id)),
+            }),
+        );
+    }
+    m.fire(providers::Event::Listed, &mut cx.trace)?;
+    Ok(Reply::json(Value::Object(out)))
+}
+
+pub(super) fn post_signin(cx: &mut Cx) -> Result<Reply, Fault> {
+    let mut m = signin::machine();
+    let provider = cx.req.provider_id().and_then(|id| cx.config.provider(id)).cloned();
+    let csrf_retry = format!("{}?csrf=true", cx.route("/signin"));
+    if !cx.csrf_verified {
+        m.fire(signin::Event::CsrfRejected, &mut cx.trace)?;
+        return Ok(cx.redirect(csrf_retry, StatusCode::OK));
+    }
+    match provider.map(|p| p.kind) {
+        None => {
+            m.fire(signin::Event::UnknownProvider, &mut cx.trace)?;
+            Ok(cx.redirect(csrf_retry, StatusCode::OK))
+        }
+        Some(ProviderKind::Credentials { .. }) => {
+            m.fire(signin::Event::CredentialsProvider, &mut cx.trace)?;
+            Ok(cx.redirect(cx.route("/signin"), StatusCode::OK))
+        }
+    }
+}
+
+pub(super) fn render(cx: &mut Cx, action: &str) -> Result<Reply, Fault> {
+    let mut m = pages::machine();
+    let pages = &cx.config.pages;
+    let custom = match action {
+        "signin" => pages.sign_in.as_deref(),
+        "signout" => pages.sign_out.as_deref(),
+        "verify-request" => pages.verify_request.as_deref(),
+        _ => pages.error.as_deref(),
+    };
+    let error = cx
+        .req
+        .query_str("error")
+        .or_else(|| if action == "error" { cx.req.provider_id() } else { None })
+        .filter(|e| !e.is_empty())
+        .map(ErrorCode::parse);
+    if let Some(page) = custom {
+        let mut params = Vec::new();
+        if action == "signin" {
+            params.push(("callbackUrl", cx.callback_url.clone()));
+        }
+        if matches!(action, "signin" | "error") {
+            if let Some(error) = &error {
+                params.push(("error", error.to_string()));
+            }
+        }
+        m.fire(pages::Event::CustomPageSet, &mut cx.trace)?;
+        return Ok(Reply::redirect(with_params(page, &params), false, StatusCode::FOUND));
+    }
+    if action == "error" {
+        if let Some(code) = error.as_ref().filter(|c| c.shown_on_signin_page()) {
+            m.fire(pages::Event::SignInErrorCode, &mut cx.trace)?;
+            let target = format!("{}?error={}", cx.route("/signin"), encode_uri_component(code.as_str()));
+            return Ok(Reply::redirect(target, false, StatusCode::FOUND));
+        }
+    }
+    m.fire(pages::Event::BuiltIn, &mut cx.trace)?;
+    let page = match action {
+        "signin" => Page::SignIn {
+            providers: &cx.config.providers,
+            callback_url: &cx.callback_url,
+            email: cx.req.query_str("email"),
+            error: error.as_ref(),
+        },
+        "signout" => Page::SignOut,
+        "verify-request" => Page::VerifyRequest,
+        _ => Page::Error { code: error.as_ref() },
+    };
+    let (status, body) = html::render(&page, &cx.config, &cx.csrf_token);
+    Ok(Reply::html(status, body).no_store())
+}
+
+/// `page` with `params` appended, each value URL-encoded (v3 did not encode: fixed).
+fn with_params(page: &str, params: &[(&str, String)]) -> String {
+    let mut out = page.to_owned();
+    for (name, value) in params {
+        out.push(if out.contains('?') { '&' } else { '?' });
+        out.push_str(name);
+        out.push('=');
+        out.push_str(&encode_uri_component(value));
+    }
+    out
+}

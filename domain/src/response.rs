@@ -1,0 +1,161 @@
+//! Responses as v3 shapes them: JSON, HTML pages, plain-text errors and the redirect helper
+//! with its `json=true` convention (spec §1.8).
+
+use http::{header, HeaderValue, StatusCode};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use serde_json::Value;
+
+/// The response a flow builds up; `into_http` turns it into bytes on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: StatusCode,
+    /// `Set-Cookie` lines, in the order they were set.
+    pub cookies: Vec<String>,
+    pub location: Option<String>,
+    pub body: Body,
+    /// `Cache-Control: no-store`: the response carries a token or a session.
+    pub no_store: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Empty,
+    Json(Value),
+    Html(String),
+    Text(String),
+}
+
+impl Reply {
+    pub fn json(value: Value) -> Self {
+        Self::with_body(StatusCode::OK, Body::Json(value))
+    }
+
+    pub fn html(status: StatusCode, html: String) -> Self {
+        Self::with_body(status, Body::Html(html))
+    }
+
+    pub fn text(status: StatusCode, text: impl Into<String>) -> Self {
+        Self::with_body(status, Body::Text(text.into()))
+    }
+
+    fn with_body(status: StatusCode, body: Body) -> Self {
+        Self {
+            status,
+            cookies: Vec::new(),
+            location: None,
+            body,
+            no_store: false,
+        }
+    }
+
+    /// v3's `res.redirect`: with `json=true` in the body, `{url}` with `status`; otherwise
+    /// 302 to `target` (the status is overwritten, as v3 does).
+    pub fn redirect(target: impl Into<String>, wants_json: bool, status: StatusCode) -> Self {
+        let target = target.into();
+        if wants_json {
+            Self::with_body(status, Body::Json(serde_json::json!({ "url": target })))
+        } else {
+            Self {
+                location: Some(target),
+                ..Self::with_body(StatusCode::FOUND, Body::Empty)
+            }
+        }
+    }
+
+    /// 400 for any method/action v3 does not serve (spec §1.9).
+    pub fn unsupported(method: &http::Method) -> Self {
+        Self::text(
+            StatusCode::BAD_REQUEST,
+            format!("Error: This action with HTTP {method} is not supported by NextAuth.js"),
+        )
+    }
+
+    pub fn with_cookie(mut self, set_cookie: String) -> Self {
+        self.cookies.push(set_cookie);
+        self
+    }
+
+    pub fn no_store(mut self) -> Self {
+        self.no_store = true;
+        self
+    }
+
+    /// The HTTP response. Cookies set by the request prelude (`prelude`) come first.
+    pub fn into_http(self, prelude: &[String]) -> http::Response<String> {
+        let mut response = http::Response::new(String::new());
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        for line in prelude.iter().chain(&self.cookies) {
+            if let Ok(value) = HeaderValue::from_str(line) {
+                headers.append(header::SET_COOKIE, value);
+            }
+        }
+        if let Some(location) = &self.location {
+            if let Ok(value) = HeaderValue::from_str(&header_safe(location)) {
+                headers.insert(header::LOCATION, value);
+            }
+        }
+        let no_store = self.no_store || headers.contains_key(header::SET_COOKIE);
+        let (content_type, body) = match self.body {
+            Body::Empty => (None, String::new()),
+            Body::Json(value) => (Some("application/json; charset=utf-8"), value.to_string()),
+            Body::Html(html) => (Some("text/html; charset=utf-8"), html),
+            Body::Text(text) => (Some("text/plain; charset=utf-8"), text),
+        };
+        if let Some(content_type) = content_type {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        if no_store {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        *response.body_mut() = body;
+        response
+    }
+}
+
+/// Characters a `Location` header cannot carry as they are.
+const NOT_HEADER_SAFE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').add(b'`');
+
+/// Percent-encodes what a header value cannot hold (non-ASCII, controls); the rest stays.
+fn header_safe(url: &str) -> String {
+    utf8_percent_encode(url, NOT_HEADER_SAFE).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_helper_follows_json_convention() {
+        let r = Reply::redirect("https://e.com/x", true, StatusCode::UNAUTHORIZED).into_http(&[]);
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.body(), r#"{"url":"https://e.com/x"}"#);
+        let r = Reply::redirect("https://e.com/é", false, StatusCode::UNAUTHORIZED).into_http(&[]);
+        assert_eq!(r.status(), 302);
+        assert_eq!(r.headers()["location"], "https://e.com/%C3%A9");
+        assert!(r.body().is_empty());
+    }
+
+    #[test]
+    fn cookies_keep_their_order_and_force_no_store() {
+        let r = Reply::json(serde_json::json!({}))
+            .with_cookie("b=2; Path=/".into())
+            .into_http(&["a=1; Path=/".into()]);
+        let cookies: Vec<_> = r.headers().get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1; Path=/", "b=2; Path=/"]);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let plain = Reply::text(StatusCode::BAD_REQUEST, "x").into_http(&[]);
+        assert!(plain.headers().get("cache-control").is_none());
+    }
+
+    #[test]
+    fn unsupported_text_is_v3() {
+        let r = Reply::unsupported(&http::Method::PUT).into_http(&[]);
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.body(), "Error: This action with HTTP PUT is not supported by NextAuth.js");
+    }
+}

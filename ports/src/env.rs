@@ -1,0 +1,23 @@
+//! Time and randomness, so the domain never reads either by itself.
+
+use rand_core::RngCore;
+use time::OffsetDateTime;
+
+/// The current time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// A source of randomness for one request. Production: the OS CSPRNG.
+pub trait Entropy: Send + Sync {
+    fn rng(&self) -> Box<dyn RngCore + Send>;
+}
+
+impl<F> Clock for F
+where
+    F: Fn() -> OffsetDateTime + Send + Sync,
+{
+    fn now(&self) -> OffsetDateTime {
+        self()
+    }
+}

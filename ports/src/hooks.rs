@@ -1,0 +1,87 @@
+//! User callbacks (spec §12) and credentials backends (spec §9) as ports.
+
+use async_trait::async_trait;
+use portcullis_domain::effect::{AuthEvent, HookFailure, RequestInfo, SignInDecision};
+use portcullis_domain::jwt::Claims;
+use portcullis_domain::HookSet;
+use serde_json::{Map, Value};
+
+/// Checks credentials against the app's own backend: LDAP, an HTTP service, a password
+/// table … Returns the user (an object with at least `id`; `name`, `email`, `image` are
+/// read too) or `None` for wrong credentials.
+#[async_trait]
+pub trait Authorize: Send + Sync {
+    async fn authorize(
+        &self,
+        credentials: &Map<String, Value>,
+        request: &RequestInfo,
+    ) -> Result<Option<Value>, HookFailure>;
+}
+
+/// Any `async` closure `(credentials, request) -> Result<Option<user>, HookFailure>`.
+#[async_trait]
+impl<F, Fut> Authorize for F
+where
+    F: Fn(Map<String, Value>, RequestInfo) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Result<Option<Value>, HookFailure>> + Send,
+{
+    async fn authorize(
+        &self,
+        credentials: &Map<String, Value>,
+        request: &RequestInfo,
+    ) -> Result<Option<Value>, HookFailure> {
+        self(credentials.clone(), request.clone()).await
+    }
+}
+
+/// The arguments of the `jwt` callback (spec §12.3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtCall {
+    pub token: Claims,
+    /// Present at sign-in only.
+    pub user: Option<Value>,
+    pub account: Option<Value>,
+    pub profile: Option<Value>,
+    pub is_new_user: Option<bool>,
+}
+
+/// The app's callbacks and event listeners. Every method has v3's default; say which ones
+/// you implement in [`Hooks::registered`] — the others run inline at no cost.
+#[async_trait]
+pub trait Hooks: Send + Sync {
+    /// Which methods this implementation overrides.
+    fn registered(&self) -> HookSet;
+
+    /// May this user sign in? (`signIn`)
+    async fn sign_in(
+        &self,
+        _user: &Value,
+        _account: &Value,
+        _profile: &Value,
+    ) -> Result<SignInDecision, HookFailure> {
+        Ok(SignInDecision::Allow)
+    }
+
+    /// Shapes the token before it is encoded. (`jwt`)
+    async fn jwt(&self, call: JwtCall) -> Result<Claims, HookFailure> {
+        Ok(call.token)
+    }
+
+    /// Shapes the session JSON. (`session`)
+    async fn session(&self, session: Value, _token: Value) -> Result<Value, HookFailure> {
+        Ok(session)
+    }
+
+    /// Hears about sign-ins, sign-outs and session reads; cannot change the response.
+    async fn event(&self, _event: AuthEvent) {}
+}
+
+/// v3's defaults, nothing registered.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DefaultHooks;
+
+impl Hooks for DefaultHooks {
+    fn registered(&self) -> HookSet {
+        HookSet::default()
+    }
+}
