@@ -1,1 +1,81 @@
-fn main() {}
+//! The in-process session check: `get_token` (decode + verify) and a full `GET /session`
+//! (decode, verify, re-encode, Set-Cookie, JSON), signed and encrypted.
+//!
+//! Run: `cargo bench -p portcullis --bench session_check`
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion};
+use portcullis::{CredentialField, Portcullis};
+use serde_json::{json, Value};
+
+const SECRET: &str = "benchmark-secret-0123456789abcdef0123456789";
+
+fn app(encryption: bool) -> Portcullis {
+    Portcullis::builder()
+        .secret(SECRET)
+        .configure(|c| c.jwt_encryption(encryption))
+        .credentials(
+            "credentials",
+            "Credentials",
+            vec![CredentialField::new("username", "Username", "text")],
+            |_c: serde_json::Map<String, Value>, _r| async move {
+                Ok(Some(json!({"id": "42", "name": "Jane Doe", "email": "jane@example.com", "image": "https://example.com/a.png"})))
+            },
+        )
+        .build()
+        .unwrap()
+}
+
+/// Signs in once and returns the `Cookie` header that carries the session.
+fn signed_in(rt: &tokio::runtime::Runtime, app: &Portcullis) -> http::HeaderMap {
+    let csrf = rt.block_on(app.handle(http::Request::get("/api/auth/csrf").body(Bytes::new()).unwrap()));
+    let token = serde_json::from_str::<Value>(csrf.body()).unwrap()["csrfToken"].as_str().unwrap().to_owned();
+    let jar = cookies(&csrf);
+    let res = rt.block_on(
+        app.handle(
+            http::Request::post("/api/auth/callback/credentials")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", &jar)
+                .body(Bytes::from(format!("csrfToken={token}&username=jane&json=true")))
+                .unwrap(),
+        ),
+    );
+    let mut headers = http::HeaderMap::new();
+    headers.insert("cookie", cookies(&res).parse().unwrap());
+    headers
+}
+
+fn cookies(res: &http::Response<String>) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    for (label, encryption) in [("jws", false), ("jwe", true)] {
+        let app = app(encryption);
+        let headers = signed_in(&rt, &app);
+        assert!(app.get_token(&headers).is_some());
+        c.bench_function(&format!("get_token/{label}"), |b| {
+            b.iter(|| app.get_token(std::hint::black_box(&headers)).unwrap())
+        });
+        c.bench_function(&format!("session_read/{label}"), |b| {
+            b.iter(|| {
+                let mut request = http::Request::get("/api/auth/session").body(Bytes::new()).unwrap();
+                *request.headers_mut() = headers.clone();
+                let res = rt.block_on(app.handle(request));
+                assert_eq!(res.status(), 200);
+                res
+            })
+        });
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -48,7 +48,6 @@ pub use portcullis_domain::{
 };
 pub use portcullis_ports::{Authorize, Clock, DefaultHooks, Entropy, Hooks, JwtCall, Store};
 
-use portcullis_domain::jwt::DecodeContext;
 use portcullis_domain::{Env, Step};
 use portcullis_domain::store::StoreError;
 
@@ -206,13 +205,7 @@ impl Portcullis {
     /// written. Like NextAuth's `getToken`, but `None` (never an error) for a bad token.
     pub fn get_token(&self, headers: &HeaderMap) -> Option<Claims> {
         let token = self.raw_token(headers)?;
-        let config = self.config();
-        let ctx = DecodeContext {
-            keys: &config.jwt_keys,
-            settings: &config.jwt,
-            now_unix: self.clock.now().unix_timestamp(),
-        };
-        config.codec.decode(&token, &ctx).ok()
+        portcullis_domain::flows::decode_session_token(self.config(), &token, self.clock.now()).ok()
     }
 
     fn raw_token(&self, headers: &HeaderMap) -> Option<String> {

@@ -18,7 +18,7 @@ crate::flow! {
         Received + CsrfVerified => Authorizing, guard "csrfToken verified", effect "Authorize: provider backend";
         Authorizing + UserReturned => CheckingSignIn, guard "backend returned a user object", effect "Hook: signIn";
         Authorizing + NoUser => Failed, guard "backend returned no user", effect "401 / redirect error?error=CredentialsSignin&provider=<id>";
-        Authorizing + BackendFailed => Failed, guard "backend failed or is not configured", effect "redirect error?error=<message> (Configuration: 500)";
+        Authorizing + BackendFailed => Failed, guard "backend failed, is not configured, or returned a user without id", effect "redirect error?error=<message> (Configuration: 500)";
         CheckingSignIn + Allowed => IssuingToken, guard "signIn allows", effect "Hook: jwt(token, user, account, profile, false)";
         CheckingSignIn + Denied => Failed, guard "signIn returns false", effect "403 / redirect error?error=AccessDenied";
         CheckingSignIn + Redirected => Failed, guard "signIn returns a URL", effect "redirect to that URL";
@@ -89,7 +89,8 @@ impl Credentials {
 
     fn on_authorized(&mut self, cx: &mut Cx, result: Result<Option<Value>, HookFailure>) -> Result<Next, Fault> {
         match result {
-            Ok(Some(user)) if user.is_object() => {
+            // A user must have an id: it becomes the session's `sub`.
+            Ok(Some(user)) if user.is_object() && has_id(&user) => {
                 self.m.fire(E::UserReturned, &mut cx.trace)?;
                 self.user = user;
                 if cx.config.hooks.sign_in {
@@ -101,7 +102,11 @@ impl Credentials {
                 }
                 self.on_sign_in(cx, Ok(SignInDecision::Allow))
             }
-            Ok(_) => {
+            Ok(Some(_)) => {
+                self.m.fire(E::BackendFailed, &mut cx.trace)?;
+                Ok(Next::Reply(failure_reply(cx, HookFailure::NotConfigured)))
+            }
+            Ok(None) => {
                 self.m.fire(E::NoUser, &mut cx.trace)?;
                 let target = format!(
                     "{}&provider={}",
@@ -199,6 +204,14 @@ pub(crate) fn default_claims(user: &Value) -> Claims {
         _ => {}
     }
     claims
+}
+
+fn has_id(user: &Value) -> bool {
+    match user.get("id") {
+        Some(Value::String(id)) => !id.is_empty(),
+        Some(Value::Number(_)) => true,
+        _ => false,
+    }
 }
 
 /// Where a failed callback sends the user (spec §9, §12.1).

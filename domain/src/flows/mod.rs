@@ -129,12 +129,7 @@ impl Cx {
     }
 
     pub fn decode_session(&self, token: &str) -> Result<Claims, JwtError> {
-        let ctx = DecodeContext {
-            keys: &self.config.jwt_keys,
-            settings: &self.config.jwt,
-            now_unix: self.now.unix_timestamp(),
-        };
-        self.config.codec.decode(token, &ctx)
+        decode_session_token(&self.config, token, self.now)
     }
 
     /// The session cookie's value, when one was sent.
@@ -157,6 +152,22 @@ impl Cx {
             self.route("/error"),
             crate::cookies::encode_uri_component(code)
         )
+    }
+}
+
+/// Decodes a session token with the configured codec. A session must name its user:
+/// a token without a string `sub` is refused, so no other token kind reads as a session
+/// (checklist #10).
+pub fn decode_session_token(config: &Config, token: &str, now: OffsetDateTime) -> Result<Claims, JwtError> {
+    let ctx = DecodeContext {
+        keys: &config.jwt_keys,
+        settings: &config.jwt,
+        now_unix: now.unix_timestamp(),
+    };
+    let claims = config.codec.decode(token, &ctx)?;
+    match claims.get("sub") {
+        Some(Value::String(sub)) if !sub.is_empty() => Ok(claims),
+        _ => Err(JwtError::InvalidClaim("sub")),
     }
 }
 

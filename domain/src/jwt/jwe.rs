@@ -8,7 +8,7 @@ use std::io::Read;
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
 
-use super::{b64d, b64e, parse_header, JwtError, ENCRYPTION_KEY_LEN};
+use super::{b64d, b64e, parse_header, JwtError, ENCRYPTION_KEY_LEN, MAX_TOKEN_LEN};
 
 /// `base64url({"alg":"dir","enc":"A256GCM"})`: what [`seal_dir`] emits (no `zip`).
 pub const DIR_A256GCM_HEADER_B64: &str = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0";
@@ -98,11 +98,15 @@ fn check_header(header_b64: &str) -> Result<bool, JwtError> {
 }
 
 /// Decrypts a compact `dir`/`A256GCM` JWE with the first key that authenticates it (rotation),
-/// inflating `zip: DEF` plaintexts up to [`MAX_INFLATED_LEN`] bytes.
+/// inflating `zip: DEF` plaintexts up to [`MAX_INFLATED_LEN`] bytes. Tokens over
+/// [`MAX_TOKEN_LEN`] are refused.
 pub fn open_dir<'k>(
     keys: impl IntoIterator<Item = &'k [u8]>,
     token: &str,
 ) -> Result<Vec<u8>, JwtError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(JwtError::TooLarge);
+    }
     let mut parts = token.split('.');
     let (Some(header), Some(encrypted_key), Some(iv), Some(ciphertext), Some(tag), None) = (
         parts.next(),
@@ -145,8 +149,8 @@ pub fn open_dir<'k>(
 }
 
 /// Raw DEFLATE (RFC 1951, no zlib header) decompression that stops as soon as the output
-/// would exceed `cap`: reads in fixed chunks through `take(cap + 1)` into a buffer allocated
-/// once, so a deflate bomb costs at most `cap + 1` bytes of output. Trailing bytes after the
+/// would exceed `cap`: reads in fixed chunks through `take(cap + 1)` into a buffer reserved
+/// up front, so a deflate bomb costs at most `cap + 1` bytes of output. Trailing bytes after the
 /// end of the stream are rejected.
 pub(super) fn inflate_capped(compressed: &[u8], cap: usize) -> Result<Vec<u8>, JwtError> {
     let limit = u64::try_from(cap)

@@ -8,7 +8,7 @@
 
 use josekit::jws::{JwsSigner, HS512};
 
-use super::{b64d, b64e, parse_header, JwtError, SIGNING_KEY_LEN};
+use super::{b64d, b64e, parse_header, JwtError, MAX_TOKEN_LEN, SIGNING_KEY_LEN};
 use crate::secret::constant_time_eq;
 
 /// `base64url({"alg":"HS512"})`: the only header v3 emits (spec §5.2).
@@ -33,7 +33,7 @@ fn hs512(key: &[u8], message: &[u8]) -> Result<Vec<u8>, JwtError> {
 
 /// `b64u({"alg":"HS512"}) . b64u(payload) . b64u(HMAC-SHA-512)`.
 pub fn sign_hs512(key: &[u8], payload: &[u8]) -> Result<String, JwtError> {
-    let mut token = String::with_capacity(HS512_HEADER_B64.len() + payload.len() * 4 / 3 + 92);
+    let mut token = String::with_capacity(payload.len().saturating_mul(2).saturating_add(128));
     token.push_str(HS512_HEADER_B64);
     token.push('.');
     token.push_str(&b64e(payload));
@@ -78,12 +78,15 @@ fn check_header(header_b64: &str) -> Result<(), JwtError> {
 }
 
 /// Verifies a compact HS512 JWS against every key (rotation) and returns the decoded payload
-/// bytes. The header is checked before any MAC is computed; the payload is decoded only after
+/// bytes (tokens over [`MAX_TOKEN_LEN`] are refused). The header is checked before any MAC is computed; the payload is decoded only after
 /// the MAC matched.
 pub fn verify_hs512<'k>(
     keys: impl IntoIterator<Item = &'k [u8]>,
     token: &str,
 ) -> Result<Vec<u8>, JwtError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(JwtError::TooLarge);
+    }
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
