@@ -18,8 +18,9 @@ pub enum Effect {
     Event(AuthEvent),
 }
 
-/// A credentials sign-in to check (spec §9).
-#[derive(Debug, Clone, PartialEq)]
+/// A credentials sign-in to check (spec §9). `Debug` shows field names only: the values
+/// are passwords.
+#[derive(Clone, PartialEq)]
 pub struct AuthorizeCall {
     pub provider_id: String,
     /// The whole parsed request body, as v3 passes it.
@@ -36,8 +37,9 @@ pub struct RequestInfo {
     pub headers: Vec<(String, String)>,
 }
 
-/// A user callback (spec §12).
-#[derive(Debug, Clone, PartialEq)]
+/// A user callback (spec §12). `Debug` redacts the sign-in profile: for credentials it is
+/// the request body, password included.
+#[derive(Clone, PartialEq)]
 pub enum HookCall {
     /// May this user sign in? Answer with [`Outcome::SignIn`].
     SignIn {
@@ -56,6 +58,58 @@ pub enum HookCall {
     },
     /// Shape the session JSON; answer with [`Outcome::Session`]. `token` is the JWT claims.
     Session { session: Value, token: Value },
+}
+
+impl std::fmt::Debug for AuthorizeCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizeCall")
+            .field("provider_id", &self.provider_id)
+            .field("credentials", &Redacted(&self.credentials))
+            .field("request", &self.request)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for HookCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HookCall::SignIn { user, account, profile: Value::Object(profile) } => f
+                .debug_struct("SignIn")
+                .field("user", user)
+                .field("account", account)
+                .field("profile", &Redacted(profile))
+                .finish(),
+            HookCall::SignIn { user, account, .. } => f
+                .debug_struct("SignIn")
+                .field("user", user)
+                .field("account", account)
+                .finish_non_exhaustive(),
+            HookCall::Jwt { token, user, account, profile, is_new_user } => f
+                .debug_struct("Jwt")
+                .field("token", token)
+                .field("user", user)
+                .field("account", account)
+                .field("profile", profile)
+                .field("is_new_user", is_new_user)
+                .finish(),
+            HookCall::Session { session, token } => f
+                .debug_struct("Session")
+                .field("session", session)
+                .field("token", token)
+                .finish(),
+        }
+    }
+}
+
+/// Prints a map's keys, never its values.
+struct Redacted<'a>(&'a Map<String, Value>);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "[redacted]")))
+            .finish()
+    }
 }
 
 /// Events (spec §12.5): listeners are told, and cannot change the response.

@@ -31,10 +31,19 @@ pub struct Env {
 }
 
 /// What a run wants next.
-#[derive(Debug)]
 pub enum Step {
     Effect(Effect),
     Done(http::Response<String>),
+}
+
+/// Shows a finished response's status only: its headers carry session cookies.
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Effect(effect) => f.debug_tuple("Effect").field(effect).finish(),
+            Step::Done(response) => f.debug_tuple("Done").field(&response.status()).finish(),
+        }
+    }
 }
 
 /// The pure authentication engine.
