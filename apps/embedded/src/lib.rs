@@ -305,3 +305,17 @@ impl Builder {
         })
     }
 }
+
+/// `docs/flows.md`: every flow's Mermaid diagram, generated from the declarations.
+pub fn flows_markdown() -> String {
+    let mut out = String::from(
+        "# Flows\n\nGenerated from the flow declarations in `domain/src/flows/` by \
+         `portcullis flows --markdown`; a test fails when this file drifts from them.\n",
+    );
+    for diagram in portcullis_domain::flows::mermaid_each() {
+        out.push_str("\n```mermaid\n");
+        out.push_str(&diagram);
+        out.push_str("```\n");
+    }
+    out
+}

@@ -46,8 +46,12 @@ pub fn all_transitions() -> Vec<TransitionInfo> {
 
 /// Every flow as a Mermaid diagram, one after another.
 pub fn mermaid() -> String {
-    each_flow!(mermaid).join("
-")
+    each_flow!(mermaid).join("\n")
+}
+
+/// Every flow's Mermaid diagram, one string each.
+pub fn mermaid_each() -> Vec<String> {
+    each_flow!(mermaid).to_vec()
 }
 
 /// A bug, not bad input: an undeclared move, or an outcome that does not answer the effect.
