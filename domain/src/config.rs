@@ -48,9 +48,21 @@ pub struct HookSet {
     pub events: bool,
 }
 
-/// Session lifetimes (spec §6.1).
+/// Where sessions live (spec §6.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStrategy {
+    /// A signed (optionally encrypted) JWT in the cookie; nothing stored.
+    #[default]
+    Jwt,
+    /// A random token in the cookie, the session in the store (needs a store).
+    Database,
+}
+
+/// Session strategy and lifetimes (spec §6.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionSettings {
+    pub strategy: SessionStrategy,
     /// Seconds a session lives without use: the cookie's `Expires` and the JSON `expires`.
     pub max_age: i64,
     /// Seconds between writes that extend a database session.
@@ -80,7 +92,10 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("site", &self.site)
-            .field("secrets", &format_args!("[{} redacted]", self.secrets.len()))
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
             .field("session", &self.session)
             .field("jwt", &self.jwt)
             .field("cookies", &self.cookies)
@@ -123,6 +138,8 @@ pub enum ConfigError {
     Provider(String, String),
     #[error("{0} must be positive")]
     NonPositive(&'static str),
+    #[error("{0} needs a store: configure a database, or the embedded sled store")]
+    NeedsStore(&'static str),
     #[error("jwt keys: {0}")]
     Keys(String),
 }
@@ -133,6 +150,7 @@ pub struct ConfigBuilder {
     url: Option<String>,
     secrets: Vec<SecretString>,
     allow_short_secret: bool,
+    session_strategy: SessionStrategy,
     session_max_age: Option<i64>,
     session_update_age: Option<i64>,
     jwt_max_age: Option<i64>,
@@ -164,6 +182,13 @@ impl ConfigBuilder {
     /// Accepts secrets shorter than 32 bytes (an existing v3 deployment's secret).
     pub fn allow_short_secret(mut self, allow: bool) -> Self {
         self.allow_short_secret = allow;
+        self
+    }
+
+    /// JWT (default) or database sessions. Unlike v3, configuring a store does not switch
+    /// to database sessions by itself: say so here.
+    pub fn session_strategy(mut self, strategy: SessionStrategy) -> Self {
+        self.session_strategy = strategy;
         self
     }
 
@@ -244,10 +269,14 @@ impl ConfigBuilder {
         for (index, secret) in self.secrets.iter().enumerate() {
             let len = secret.expose().len();
             if len == 0 || (!self.allow_short_secret && len < MIN_SECRET_BYTES) {
-                return Err(ConfigError::WeakSecret { index: index + 1, len });
+                return Err(ConfigError::WeakSecret {
+                    index: index + 1,
+                    len,
+                });
             }
         }
         let session = SessionSettings {
+            strategy: self.session_strategy,
             max_age: self.session_max_age.unwrap_or(DEFAULT_MAX_AGE),
             update_age: self.session_update_age.unwrap_or(24 * 60 * 60),
         };
@@ -274,6 +303,14 @@ impl ConfigBuilder {
             provider
                 .validate()
                 .map_err(|why| ConfigError::Provider(provider.id.clone(), why))?;
+            if provider.type_name() == "credentials"
+                && session.strategy == SessionStrategy::Database
+            {
+                return Err(ConfigError::Provider(
+                    provider.id.clone(),
+                    "credentials sign-in needs JWT sessions (the user lives in your backend, not in the store): set session strategy = \"jwt\"".into(),
+                ));
+            }
             if self.providers[..i].iter().any(|p| p.id == provider.id) {
                 return Err(ConfigError::Provider(
                     provider.id.clone(),
@@ -309,7 +346,10 @@ mod tests {
 
     #[test]
     fn refuses_missing_and_short_secrets() {
-        assert_eq!(Config::builder().build().unwrap_err(), ConfigError::NoSecret);
+        assert_eq!(
+            Config::builder().build().unwrap_err(),
+            ConfigError::NoSecret
+        );
         assert_eq!(
             Config::builder().secret("short").build().unwrap_err(),
             ConfigError::WeakSecret { index: 1, len: 5 }
@@ -319,16 +359,28 @@ mod tests {
             .allow_short_secret(true)
             .build()
             .is_ok());
-        assert!(Config::builder().secret("").allow_short_secret(true).build().is_err());
+        assert!(Config::builder()
+            .secret("")
+            .allow_short_secret(true)
+            .build()
+            .is_err());
     }
 
     #[test]
     fn https_selects_secure_cookies() {
-        let c = Config::builder().url("https://example.com").secret(SECRET).build().unwrap();
+        let c = Config::builder()
+            .url("https://example.com")
+            .secret(SECRET)
+            .build()
+            .unwrap();
         assert_eq!(c.cookies.csrf_token.name, "__Host-next-auth.csrf-token");
         let c = Config::builder().secret(SECRET).build().unwrap();
         assert_eq!(c.cookies.csrf_token.name, "next-auth.csrf-token");
-        let c = Config::builder().secret(SECRET).use_secure_cookies(true).build().unwrap();
+        let c = Config::builder()
+            .secret(SECRET)
+            .use_secure_cookies(true)
+            .build()
+            .unwrap();
         assert!(c.cookies.session_token.secure);
     }
 
@@ -343,7 +395,11 @@ mod tests {
     #[test]
     fn refuses_duplicate_providers() {
         let p = Provider::credentials("login", "Login", vec![]);
-        let err = Config::builder().secret(SECRET).provider(p.clone()).provider(p).build();
+        let err = Config::builder()
+            .secret(SECRET)
+            .provider(p.clone())
+            .provider(p)
+            .build();
         assert!(matches!(err, Err(ConfigError::Provider(..))));
     }
 }

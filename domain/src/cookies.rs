@@ -143,7 +143,10 @@ impl CookieTable {
                     .bytes()
                     .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
             {
-                return Err(format!("cookie name {:?} is not a valid token", policy.name));
+                return Err(format!(
+                    "cookie name {:?} is not a valid token",
+                    policy.name
+                ));
             }
             if policy.name.starts_with("__Secure-") && !policy.secure {
                 return Err(format!("cookie {} needs secure = true", policy.name));
@@ -291,7 +294,10 @@ mod tests {
         assert_eq!(plain.csrf_token.name, "next-auth.csrf-token");
         assert!(!plain.callback_url.http_only);
         let secure = CookieTable::defaults(true);
-        assert_eq!(secure.session_token.name, "__Secure-next-auth.session-token");
+        assert_eq!(
+            secure.session_token.name,
+            "__Secure-next-auth.session-token"
+        );
         assert_eq!(secure.callback_url.name, "__Secure-next-auth.callback-url");
         assert_eq!(secure.csrf_token.name, "__Host-next-auth.csrf-token");
         assert_eq!(
@@ -353,7 +359,10 @@ mod tests {
             http::header::COOKIE,
             HeaderValue::from_static("a=1; b=\"q%7Cv\"; a=2; junk; =x"),
         );
-        headers.append(http::header::COOKIE, HeaderValue::from_static("c=%ZZ; d=ok"));
+        headers.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("c=%ZZ; d=ok"),
+        );
         headers.append(
             http::header::COOKIE,
             HeaderValue::from_bytes(b"e=\xff\xfe").unwrap(),

@@ -53,7 +53,10 @@ mod tests {
             "2689e049e693263e890a0811e109fdcd0a3ddb8fd28fc1d04df133ac423fc755"
         );
         let cookie = cookie_value(&token, &secret);
-        assert_eq!(token_from_cookie(&cookie, std::slice::from_ref(&secret)), Some(token.as_str()));
+        assert_eq!(
+            token_from_cookie(&cookie, std::slice::from_ref(&secret)),
+            Some(token.as_str())
+        );
     }
 
     #[test]
@@ -62,10 +65,22 @@ mod tests {
         let other = SecretString::new("t");
         let good = cookie_value("tok", &secret);
         assert_eq!(token_from_cookie(&good, std::slice::from_ref(&other)), None);
-        assert_eq!(token_from_cookie(&good, &[other, secret.clone()]), Some("tok"));
-        assert_eq!(token_from_cookie("tok", std::slice::from_ref(&secret)), None);
-        assert_eq!(token_from_cookie("tok|", std::slice::from_ref(&secret)), None);
-        assert_eq!(token_from_cookie("|abc", std::slice::from_ref(&secret)), None);
+        assert_eq!(
+            token_from_cookie(&good, &[other, secret.clone()]),
+            Some("tok")
+        );
+        assert_eq!(
+            token_from_cookie("tok", std::slice::from_ref(&secret)),
+            None
+        );
+        assert_eq!(
+            token_from_cookie("tok|", std::slice::from_ref(&secret)),
+            None
+        );
+        assert_eq!(
+            token_from_cookie("|abc", std::slice::from_ref(&secret)),
+            None
+        );
         assert_eq!(token_from_cookie("", &[secret]), None);
         assert!(body_matches("tok", Some("tok")));
         assert!(!body_matches("tok", Some("tok2")));

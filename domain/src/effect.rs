@@ -73,7 +73,11 @@ impl std::fmt::Debug for AuthorizeCall {
 impl std::fmt::Debug for HookCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HookCall::SignIn { user, account, profile: Value::Object(profile) } => f
+            HookCall::SignIn {
+                user,
+                account,
+                profile: Value::Object(profile),
+            } => f
                 .debug_struct("SignIn")
                 .field("user", user)
                 .field("account", account)
@@ -84,7 +88,13 @@ impl std::fmt::Debug for HookCall {
                 .field("user", user)
                 .field("account", account)
                 .finish_non_exhaustive(),
-            HookCall::Jwt { token, user, account, profile, is_new_user } => f
+            HookCall::Jwt {
+                token,
+                user,
+                account,
+                profile,
+                is_new_user,
+            } => f
                 .debug_struct("Jwt")
                 .field("token", token)
                 .field("user", user)
@@ -120,9 +130,17 @@ pub enum AuthEvent {
         account: Value,
         is_new_user: Option<bool>,
     },
-    /// The decoded session token, or `None` without a (valid) session.
-    SignOut { token: Option<Claims> },
-    Session { session: Value, token: Claims },
+    /// The decoded session token (JWT sessions) or the stored session (database
+    /// sessions); both `None` without a valid session.
+    SignOut {
+        token: Option<Claims>,
+        session: Option<crate::model::Session>,
+    },
+    /// `token`: the JWT claims (JWT sessions only).
+    Session {
+        session: Value,
+        token: Option<Claims>,
+    },
 }
 
 /// The answer to an [`Effect`].

@@ -124,7 +124,10 @@ impl Run {
 
     /// The declared transitions this run took so far.
     pub fn trace(&self) -> &[Taken] {
-        self.cx.as_ref().map(|cx| cx.trace.as_slice()).unwrap_or(&[])
+        self.cx
+            .as_ref()
+            .map(|cx| cx.trace.as_slice())
+            .unwrap_or(&[])
     }
 
     fn advance(&mut self, next: Result<(Next, Option<Box<dyn RouteFlow>>), flows::Fault>) {
@@ -162,10 +165,13 @@ fn internal_error() -> Reply {
 fn reject(method: &Method, error: &RequestError) -> Reply {
     match error {
         RequestError::NotUnderBasePath => Reply::text(StatusCode::NOT_FOUND, "Not Found"),
-        RequestError::BodyTooLarge => {
-            Reply::text(StatusCode::PAYLOAD_TOO_LARGE, "Error: request body too large")
+        RequestError::BodyTooLarge => Reply::text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Error: request body too large",
+        ),
+        RequestError::InvalidJson => {
+            Reply::text(StatusCode::BAD_REQUEST, "Error: invalid JSON body")
         }
-        RequestError::InvalidJson => Reply::text(StatusCode::BAD_REQUEST, "Error: invalid JSON body"),
         RequestError::BadPath => Reply::unsupported(method),
     }
 }

@@ -88,9 +88,19 @@ mod tests {
     #[test]
     fn round_trips() {
         for code in [
-            "Configuration", "AccessDenied", "Verification", "Signin", "OAuthSignin",
-            "OAuthCallback", "OAuthCreateAccount", "EmailCreateAccount", "Callback",
-            "OAuthAccountNotLinked", "EmailSignin", "CredentialsSignin", "whatever",
+            "Configuration",
+            "AccessDenied",
+            "Verification",
+            "Signin",
+            "OAuthSignin",
+            "OAuthCallback",
+            "OAuthCreateAccount",
+            "EmailCreateAccount",
+            "Callback",
+            "OAuthAccountNotLinked",
+            "EmailSignin",
+            "CredentialsSignin",
+            "whatever",
         ] {
             assert_eq!(ErrorCode::parse(code).as_str(), code);
         }

@@ -41,7 +41,11 @@ pub struct TransitionInfo {
 
 impl fmt::Display for TransitionInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} --{}--> {}", self.flow, self.from, self.event, self.to)
+        write!(
+            f,
+            "{}: {} --{}--> {}",
+            self.flow, self.from, self.event, self.to
+        )
     }
 }
 
@@ -75,7 +79,13 @@ impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> FlowDef
             if !t.effect.is_empty() {
                 let _ = write!(label, " / {}", t.effect);
             }
-            let _ = writeln!(out, "    {} --> {}: {}", t.from, t.to, label.replace(':', "#58;"));
+            let _ = writeln!(
+                out,
+                "    {} --> {}: {}",
+                t.from,
+                t.to,
+                label.replace(':', "#58;")
+            );
         }
         out
     }
@@ -215,13 +225,25 @@ mod tests {
         let mut m = door::machine();
         assert_eq!(m.fire(door::Event::Push, &mut trace), Ok(door::State::Open));
         let err = m.fire(door::Event::Push, &mut trace).unwrap_err();
-        assert_eq!(err.to_string(), "flow door: no transition from Open on Push");
-        assert_eq!(m.fire(door::Event::Pull, &mut trace), Ok(door::State::Closed));
+        assert_eq!(
+            err.to_string(),
+            "flow door: no transition from Open on Push"
+        );
+        assert_eq!(
+            m.fire(door::Event::Pull, &mut trace),
+            Ok(door::State::Closed)
+        );
         assert_eq!(
             trace,
             vec![
-                super::Taken { flow: "door", index: 0 },
-                super::Taken { flow: "door", index: 1 }
+                super::Taken {
+                    flow: "door",
+                    index: 0
+                },
+                super::Taken {
+                    flow: "door",
+                    index: 1
+                }
             ]
         );
     }

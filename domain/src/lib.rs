@@ -23,7 +23,9 @@ pub mod secret;
 pub mod site;
 pub mod store;
 
-pub use config::{Config, ConfigBuilder, ConfigError, HookSet, Pages, Theme};
-pub use effect::{AuthEvent, AuthorizeCall, Effect, HookCall, HookFailure, Outcome, SignInDecision};
+pub use config::{Config, ConfigBuilder, ConfigError, HookSet, Pages, SessionStrategy, Theme};
+pub use effect::{
+    AuthEvent, AuthorizeCall, Effect, HookCall, HookFailure, Outcome, SignInDecision,
+};
 pub use engine::{Engine, Env, Run, Step};
 pub use provider::{CredentialField, Provider, ProviderKind};

@@ -68,7 +68,10 @@ mod tests {
         let base = "https://example.com";
         let cases: &[(&str, &str)] = &[
             ("https://example.com", "https://example.com"),
-            ("https://example.com/dash?x=1", "https://example.com/dash?x=1"),
+            (
+                "https://example.com/dash?x=1",
+                "https://example.com/dash?x=1",
+            ),
             ("/dashboard", "https://example.com/dashboard"),
             ("/%2F%2Fevil.net", "https://example.com/%2F%2Fevil.net"),
             ("https://example.com.evil.net/x", base),
@@ -88,7 +91,11 @@ mod tests {
             ("%", base),
         ];
         for (input, expected) in cases {
-            assert_eq!(SameOrigin.redirect(input, &site()), *expected, "input {input:?}");
+            assert_eq!(
+                SameOrigin.redirect(input, &site()),
+                *expected,
+                "input {input:?}"
+            );
         }
     }
 }

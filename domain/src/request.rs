@@ -38,7 +38,10 @@ pub enum RequestError {
 
 impl AuthRequest {
     /// Reads an HTTP request addressed to `site`.
-    pub fn parse(request: &http::Request<bytes::Bytes>, site: &SiteUrl) -> Result<Self, RequestError> {
+    pub fn parse(
+        request: &http::Request<bytes::Bytes>,
+        site: &SiteUrl,
+    ) -> Result<Self, RequestError> {
         let segments = segments(request.uri().path(), site.base_path())?;
         let query = request
             .uri()
@@ -100,7 +103,9 @@ fn segments(path: &str, base_path: &str) -> Result<Vec<String>, RequestError> {
         .collect()
 }
 
-fn collect<'a>(pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>) -> Map<String, Value> {
+fn collect<'a>(
+    pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+) -> Map<String, Value> {
     let mut map = Map::new();
     for (name, value) in pairs {
         let value = Value::String(value.into_owned());
@@ -125,7 +130,13 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Re
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     match content_type.as_str() {
         "application/x-www-form-urlencoded" => Ok(collect(form_urlencoded::parse(body))),
@@ -143,7 +154,12 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Re
 mod tests {
     use super::*;
 
-    fn request(method: &str, uri: &str, content_type: Option<&str>, body: &[u8]) -> http::Request<bytes::Bytes> {
+    fn request(
+        method: &str,
+        uri: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> http::Request<bytes::Bytes> {
         let mut builder = http::Request::builder().method(method).uri(uri);
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
@@ -166,7 +182,11 @@ mod tests {
         .unwrap();
         assert_eq!(r.segments, vec!["callback", "cred s"]);
         assert_eq!(r.query_str("callbackUrl"), Some("/x"));
-        assert_eq!(r.query_str("a"), None, "a repeated parameter is not a string");
+        assert_eq!(
+            r.query_str("a"),
+            None,
+            "a repeated parameter is not a string"
+        );
         assert_eq!(r.body_str("username"), Some("j s"));
         assert!(r.wants_json());
     }
@@ -175,15 +195,32 @@ mod tests {
     fn json_bodies_follow_v3() {
         let site = SiteUrl::default();
         let r = AuthRequest::parse(
-            &request("POST", "/api/auth/signout", Some("application/json"), br#"{"json":true,"csrfToken":"t"}"#),
+            &request(
+                "POST",
+                "/api/auth/signout",
+                Some("application/json"),
+                br#"{"json":true,"csrfToken":"t"}"#,
+            ),
             &site,
         )
         .unwrap();
         assert!(!r.wants_json(), "boolean true is not the string \"true\"");
         assert_eq!(r.body_str("csrfToken"), Some("t"));
-        let err = AuthRequest::parse(&request("POST", "/api/auth/signout", Some("application/json"), b"{"), &site);
+        let err = AuthRequest::parse(
+            &request("POST", "/api/auth/signout", Some("application/json"), b"{"),
+            &site,
+        );
         assert_eq!(err.unwrap_err(), RequestError::InvalidJson);
-        let text = AuthRequest::parse(&request("POST", "/api/auth/signout", Some("text/plain"), b"csrfToken=t"), &site).unwrap();
+        let text = AuthRequest::parse(
+            &request(
+                "POST",
+                "/api/auth/signout",
+                Some("text/plain"),
+                b"csrfToken=t",
+            ),
+            &site,
+        )
+        .unwrap();
         assert!(text.body.is_empty());
     }
 
@@ -200,9 +237,23 @@ mod tests {
         );
         let big = vec![b'a'; MAX_BODY_BYTES + 1];
         assert_eq!(
-            AuthRequest::parse(&request("POST", "/api/auth/signout", Some("application/x-www-form-urlencoded"), &big), &site).unwrap_err(),
+            AuthRequest::parse(
+                &request(
+                    "POST",
+                    "/api/auth/signout",
+                    Some("application/x-www-form-urlencoded"),
+                    &big
+                ),
+                &site
+            )
+            .unwrap_err(),
             RequestError::BodyTooLarge
         );
-        assert!(AuthRequest::parse(&request("GET", "/api/auth", None, b""), &site).unwrap().segments.is_empty());
+        assert!(
+            AuthRequest::parse(&request("GET", "/api/auth", None, b""), &site)
+                .unwrap()
+                .segments
+                .is_empty()
+        );
     }
 }

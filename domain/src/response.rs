@@ -156,6 +156,9 @@ mod tests {
     fn unsupported_text_is_v3() {
         let r = Reply::unsupported(&http::Method::PUT).into_http(&[]);
         assert_eq!(r.status(), 400);
-        assert_eq!(r.body(), "Error: This action with HTTP PUT is not supported by NextAuth.js");
+        assert_eq!(
+            r.body(),
+            "Error: This action with HTTP PUT is not supported by NextAuth.js"
+        );
     }
 }

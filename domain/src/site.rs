@@ -101,11 +101,7 @@ impl Default for SiteUrl {
         Self {
             base_url: "http://localhost:3000".into(),
             base_path: "/api/auth".into(),
-            origin: url::Origin::Tuple(
-                "http".into(),
-                url::Host::Domain("localhost".into()),
-                3000,
-            ),
+            origin: url::Origin::Tuple("http".into(), url::Host::Domain("localhost".into()), 3000),
         }
     }
 }
@@ -126,7 +122,11 @@ mod tests {
                 "/custom/api/auth",
             ),
             ("example.com", "https://example.com", "/api/auth"),
-            ("http://127.0.0.1:3000/auth", "http://127.0.0.1:3000", "/auth"),
+            (
+                "http://127.0.0.1:3000/auth",
+                "http://127.0.0.1:3000",
+                "/auth",
+            ),
         ];
         for (input, base_url, base_path) in cases {
             let site = SiteUrl::parse(input).unwrap();

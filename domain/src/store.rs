@@ -4,6 +4,7 @@
 use time::OffsetDateTime;
 
 use crate::model::{Account, NewUser, Session, User, VerificationToken};
+use crate::secret::SecretString;
 
 /// One store operation a flow asks for (the adapter surface of spec §10).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,12 +24,13 @@ pub enum StoreOp {
         provider_account_id: String,
     },
     CreateSession(Session),
-    GetSessionAndUser(String),
+    /// By session token (a secret: redacted in `Debug`).
+    GetSessionAndUser(SecretString),
     UpdateSessionExpiry {
-        session_token: String,
+        session_token: SecretString,
         expires: OffsetDateTime,
     },
-    DeleteSession(String),
+    DeleteSession(SecretString),
     CreateVerificationToken(VerificationToken),
     UseVerificationToken {
         identifier: String,

@@ -14,8 +14,17 @@ fn engine() -> Engine {
         Config::builder()
             .url("https://example.com/api/auth")
             .secret("robustness-secret-0123456789abcdef0123456789")
-            .hooks(HookSet { sign_in: true, jwt: true, session: true, events: true })
-            .provider(Provider::credentials("credentials", "Credentials", vec![CredentialField::new("username", "Username", "text")]))
+            .hooks(HookSet {
+                sign_in: true,
+                jwt: true,
+                session: true,
+                events: true,
+            })
+            .provider(Provider::credentials(
+                "credentials",
+                "Credentials",
+                vec![CredentialField::new("username", "Username", "text")],
+            ))
             .build()
             .unwrap(),
     )
@@ -24,16 +33,28 @@ fn engine() -> Engine {
 fn answer(effect: &Effect) -> Outcome {
     match effect {
         Effect::Authorize(_) => Outcome::Authorized(Ok(Some(json!({"id": "1"})))),
-        Effect::Hook(portcullis_domain::HookCall::SignIn { .. }) => Outcome::SignIn(Ok(portcullis_domain::SignInDecision::Allow)),
-        Effect::Hook(portcullis_domain::HookCall::Jwt { token, .. }) => Outcome::Token(Ok(token.clone())),
-        Effect::Hook(portcullis_domain::HookCall::Session { session, .. }) => Outcome::Session(Ok(session.clone())),
+        Effect::Hook(portcullis_domain::HookCall::SignIn { .. }) => {
+            Outcome::SignIn(Ok(portcullis_domain::SignInDecision::Allow))
+        }
+        Effect::Hook(portcullis_domain::HookCall::Jwt { token, .. }) => {
+            Outcome::Token(Ok(token.clone()))
+        }
+        Effect::Hook(portcullis_domain::HookCall::Session { session, .. }) => {
+            Outcome::Session(Ok(session.clone()))
+        }
         Effect::Event(_) => Outcome::Notified,
         Effect::Store(_) => panic!("no store effects without a store-backed flow"),
     }
 }
 
 fn run(engine: &Engine, request: &http::Request<Bytes>) -> http::Response<String> {
-    let mut run = engine.begin(request, Env { now: time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(19_000), rng: Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(9)) });
+    let mut run = engine.begin(
+        request,
+        Env {
+            now: time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(19_000),
+            rng: Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(9)),
+        },
+    );
     let response = loop {
         match run.step() {
             Step::Done(response) => break response,

@@ -111,17 +111,19 @@ pub async fn perform(store: &dyn Store, op: StoreOp) -> Result<StoreReply, Store
             StoreReply::Session(store.create_session(session).await?)
         }
         StoreOp::GetSessionAndUser(token) => {
-            StoreReply::MaybeSessionAndUser(store.get_session_and_user(&token).await?)
+            StoreReply::MaybeSessionAndUser(store.get_session_and_user(token.expose()).await?)
         }
         StoreOp::UpdateSessionExpiry {
             session_token,
             expires,
         } => {
-            store.update_session_expiry(&session_token, expires).await?;
+            store
+                .update_session_expiry(session_token.expose(), expires)
+                .await?;
             StoreReply::Done
         }
         StoreOp::DeleteSession(token) => {
-            store.delete_session(&token).await?;
+            store.delete_session(token.expose()).await?;
             StoreReply::Done
         }
         StoreOp::CreateVerificationToken(token) => {

@@ -30,15 +30,26 @@ fn app(encryption: bool) -> Portcullis {
 
 /// Signs in once and returns the `Cookie` header that carries the session.
 fn signed_in(rt: &tokio::runtime::Runtime, app: &Portcullis) -> http::HeaderMap {
-    let csrf = rt.block_on(app.handle(http::Request::get("/api/auth/csrf").body(Bytes::new()).unwrap()));
-    let token = serde_json::from_str::<Value>(csrf.body()).unwrap()["csrfToken"].as_str().unwrap().to_owned();
+    let csrf = rt.block_on(
+        app.handle(
+            http::Request::get("/api/auth/csrf")
+                .body(Bytes::new())
+                .unwrap(),
+        ),
+    );
+    let token = serde_json::from_str::<Value>(csrf.body()).unwrap()["csrfToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let jar = cookies(&csrf);
     let res = rt.block_on(
         app.handle(
             http::Request::post("/api/auth/callback/credentials")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("cookie", &jar)
-                .body(Bytes::from(format!("csrfToken={token}&username=jane&json=true")))
+                .body(Bytes::from(format!(
+                    "csrfToken={token}&username=jane&json=true"
+                )))
                 .unwrap(),
         ),
     );
@@ -57,7 +68,9 @@ fn cookies(res: &http::Response<String>) -> String {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     for (label, encryption) in [("jws", false), ("jwe", true)] {
         let app = app(encryption);
         let headers = signed_in(&rt, &app);
@@ -67,7 +80,9 @@ fn bench(c: &mut Criterion) {
         });
         c.bench_function(&format!("session_read/{label}"), |b| {
             b.iter(|| {
-                let mut request = http::Request::get("/api/auth/session").body(Bytes::new()).unwrap();
+                let mut request = http::Request::get("/api/auth/session")
+                    .body(Bytes::new())
+                    .unwrap();
                 *request.headers_mut() = headers.clone();
                 let res = rt.block_on(app.handle(request));
                 assert_eq!(res.status(), 200);

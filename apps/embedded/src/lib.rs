@@ -44,12 +44,12 @@ pub use portcullis_domain::{
     config::ConfigBuilder, cookies::CookieKey, cookies::CookiePolicy, cookies::SameSite,
     effect::RequestInfo, flow::Taken, flow::TransitionInfo, jwt::Claims, jwt::SessionCodec,
     AuthEvent, Config, ConfigError, CredentialField, Effect, Engine, HookCall, HookFailure,
-    HookSet, Outcome, Pages, Provider, SignInDecision, Theme,
+    HookSet, Outcome, Pages, Provider, SessionStrategy, SignInDecision, Theme,
 };
 pub use portcullis_ports::{Authorize, Clock, DefaultHooks, Entropy, Hooks, JwtCall, Store};
 
-use portcullis_domain::{Env, Step};
 use portcullis_domain::store::StoreError;
+use portcullis_domain::{Env, Step};
 
 /// Every declared flow transition, for diagrams and coverage checks.
 pub fn flow_transitions() -> Vec<TransitionInfo> {
@@ -143,10 +143,12 @@ impl Portcullis {
                 Some(store) => portcullis_ports::perform(store.as_ref(), op).await,
                 None => Err(StoreError::Backend("no store configured".into())),
             }),
-            Effect::Authorize(call) => Outcome::Authorized(match self.authorizers.get(&call.provider_id) {
-                Some(backend) => backend.authorize(&call.credentials, &call.request).await,
-                None => Err(HookFailure::NotConfigured),
-            }),
+            Effect::Authorize(call) => {
+                Outcome::Authorized(match self.authorizers.get(&call.provider_id) {
+                    Some(backend) => backend.authorize(&call.credentials, &call.request).await,
+                    None => Err(HookFailure::NotConfigured),
+                })
+            }
             Effect::Hook(HookCall::SignIn {
                 user,
                 account,
@@ -261,7 +263,9 @@ impl Builder {
         fields: Vec<CredentialField>,
         authorize: impl Authorize + 'static,
     ) -> Self {
-        self.config = self.config.provider(Provider::credentials(id, name, fields));
+        self.config = self
+            .config
+            .provider(Provider::credentials(id, name, fields));
         self.authorizers.insert(id.to_owned(), Arc::new(authorize));
         self
     }
@@ -294,6 +298,11 @@ impl Builder {
     pub fn build(self) -> Result<Portcullis, ConfigError> {
         let hooks = self.hooks.unwrap_or_else(|| Arc::new(DefaultHooks));
         let config = self.config.hooks(hooks.registered()).build()?;
+        if config.session.strategy == portcullis_domain::SessionStrategy::Database
+            && self.store.is_none()
+        {
+            return Err(ConfigError::NeedsStore("session strategy \"database\""));
+        }
         Ok(Portcullis {
             engine: Engine::new(config),
             store: self.store,

@@ -36,7 +36,11 @@ fn cookie_pairs(res: &http::Response<String>) -> Vec<String> {
 async fn credentials_sign_in_session_and_sign_out() {
     let app = app();
     let res = app
-        .handle(http::Request::get("/api/auth/csrf").body(Bytes::new()).unwrap())
+        .handle(
+            http::Request::get("/api/auth/csrf")
+                .body(Bytes::new())
+                .unwrap(),
+        )
         .await;
     assert_eq!(res.status(), 200);
     let token = serde_json::from_str::<Value>(res.body()).unwrap()["csrfToken"]
@@ -65,7 +69,10 @@ async fn credentials_sign_in_session_and_sign_out() {
     let mut headers = http::HeaderMap::new();
     headers.insert("cookie", session_cookie.parse().unwrap());
     let session = app.session(&headers).await.unwrap();
-    assert_eq!(session["user"], json!({"name": "Jane", "email": "jane@example.com", "image": null}));
+    assert_eq!(
+        session["user"],
+        json!({"name": "Jane", "email": "jane@example.com", "image": null})
+    );
     let token_claims = app.get_token(&headers).unwrap();
     assert_eq!(token_claims["sub"], json!("7"));
 
@@ -74,7 +81,9 @@ async fn credentials_sign_in_session_and_sign_out() {
             http::Request::post("/api/auth/callback/credentials")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("cookie", &jar)
-                .body(Bytes::from(format!("csrfToken={token}&username=jane&password=no&json=true")))
+                .body(Bytes::from(format!(
+                    "csrfToken={token}&username=jane&password=no&json=true"
+                )))
                 .unwrap(),
         )
         .await;

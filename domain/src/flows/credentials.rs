@@ -5,7 +5,9 @@ use serde_json::{json, Map, Value};
 
 use super::{Cx, Fault, Next, RouteFlow, Started};
 use crate::cookies::{set_cookie, Lifetime};
-use crate::effect::{AuthEvent, AuthorizeCall, Effect, HookCall, HookFailure, Outcome, RequestInfo, SignInDecision};
+use crate::effect::{
+    AuthEvent, AuthorizeCall, Effect, HookCall, HookFailure, Outcome, RequestInfo, SignInDecision,
+};
 use crate::jwt::Claims;
 use crate::response::Reply;
 crate::flow! {
@@ -56,8 +58,12 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> 
                 .req
                 .headers
                 .iter()
-                .filter(|(name, _)| *name != http::header::COOKIE && *name != http::header::AUTHORIZATION)
-                .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+                .filter(|(name, _)| {
+                    *name != http::header::COOKIE && *name != http::header::AUTHORIZATION
+                })
+                .filter_map(|(name, value)| {
+                    Some((name.to_string(), value.to_str().ok()?.to_owned()))
+                })
                 .collect(),
         },
     };
@@ -73,11 +79,19 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> 
 impl RouteFlow for Credentials {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
         match (self.m.state(), outcome) {
-            (credentials::State::Authorizing, Outcome::Authorized(result)) => self.on_authorized(cx, result),
-            (credentials::State::CheckingSignIn, Outcome::SignIn(result)) => self.on_sign_in(cx, result),
+            (credentials::State::Authorizing, Outcome::Authorized(result)) => {
+                self.on_authorized(cx, result)
+            }
+            (credentials::State::CheckingSignIn, Outcome::SignIn(result)) => {
+                self.on_sign_in(cx, result)
+            }
             (credentials::State::IssuingToken, Outcome::Token(result)) => self.on_token(cx, result),
-            (credentials::State::SignedIn, Outcome::Notified) => Ok(Next::Reply(self.signed_in_reply(cx))),
-            _ => Err(Fault::Unexpected("credentials: outcome does not answer the effect")),
+            (credentials::State::SignedIn, Outcome::Notified) => {
+                Ok(Next::Reply(self.signed_in_reply(cx)))
+            }
+            _ => Err(Fault::Unexpected(
+                "credentials: outcome does not answer the effect",
+            )),
         }
     }
 }
@@ -87,7 +101,11 @@ impl Credentials {
         json!({ "id": self.provider_id, "type": "credentials" })
     }
 
-    fn on_authorized(&mut self, cx: &mut Cx, result: Result<Option<Value>, HookFailure>) -> Result<Next, Fault> {
+    fn on_authorized(
+        &mut self,
+        cx: &mut Cx,
+        result: Result<Option<Value>, HookFailure>,
+    ) -> Result<Next, Fault> {
         match result {
             // A user must have an id: it becomes the session's `sub`.
             Ok(Some(user)) if user.is_object() && has_id(&user) => {
@@ -122,7 +140,11 @@ impl Credentials {
         }
     }
 
-    fn on_sign_in(&mut self, cx: &mut Cx, result: Result<SignInDecision, HookFailure>) -> Result<Next, Fault> {
+    fn on_sign_in(
+        &mut self,
+        cx: &mut Cx,
+        result: Result<SignInDecision, HookFailure>,
+    ) -> Result<Next, Fault> {
         match result {
             Ok(SignInDecision::Allow) => {
                 self.m.fire(E::Allowed, &mut cx.trace)?;
@@ -140,7 +162,10 @@ impl Credentials {
             }
             Ok(SignInDecision::Deny) => {
                 self.m.fire(E::Denied, &mut cx.trace)?;
-                Ok(Next::Reply(cx.redirect(cx.error_url("AccessDenied"), StatusCode::FORBIDDEN)))
+                Ok(Next::Reply(cx.redirect(
+                    cx.error_url("AccessDenied"),
+                    StatusCode::FORBIDDEN,
+                )))
             }
             Ok(SignInDecision::Redirect(url)) => {
                 self.m.fire(E::Redirected, &mut cx.trace)?;
@@ -153,19 +178,30 @@ impl Credentials {
         }
     }
 
-    fn on_token(&mut self, cx: &mut Cx, result: Result<Claims, HookFailure>) -> Result<Next, Fault> {
+    fn on_token(
+        &mut self,
+        cx: &mut Cx,
+        result: Result<Claims, HookFailure>,
+    ) -> Result<Next, Fault> {
         let encoded = match result {
             Ok(claims) => cx.encode_session(&claims).ok(),
             Err(_) => None,
         };
         let Some(jwt) = encoded else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
-            let reply = cx.redirect(cx.error_url("Configuration"), StatusCode::INTERNAL_SERVER_ERROR);
+            let reply = cx.redirect(
+                cx.error_url("Configuration"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            );
             return Ok(Next::Reply(reply));
         };
         self.m.fire(E::TokenReady, &mut cx.trace)?;
         let expires = cx.now + time::Duration::seconds(cx.config.session.max_age);
-        self.user_cookie = Some(set_cookie(&cx.config.cookies.session_token, &jwt, Lifetime::Until(expires)));
+        self.user_cookie = Some(set_cookie(
+            &cx.config.cookies.session_token,
+            &jwt,
+            Lifetime::Until(expires),
+        ));
         if cx.config.hooks.events {
             return Ok(Next::Effect(Effect::Event(AuthEvent::SignIn {
                 user: self.user.clone(),
@@ -177,7 +213,9 @@ impl Credentials {
     }
 
     fn signed_in_reply(&mut self, cx: &Cx) -> Reply {
-        let reply = cx.redirect(cx.callback_url.clone(), StatusCode::OK).no_store();
+        let reply = cx
+            .redirect(cx.callback_url.clone(), StatusCode::OK)
+            .no_store();
         match self.user_cookie.take() {
             Some(cookie) => reply.with_cookie(cookie),
             None => reply,
@@ -219,8 +257,9 @@ pub(crate) fn failure_reply(cx: &Cx, failure: HookFailure) -> crate::response::R
     match failure {
         HookFailure::Error(message) => cx.redirect(cx.error_url(&message), StatusCode::OK),
         HookFailure::Redirect(url) => cx.redirect(url, StatusCode::OK),
-        HookFailure::NotConfigured => {
-            cx.redirect(cx.error_url("Configuration"), StatusCode::INTERNAL_SERVER_ERROR)
-        }
+        HookFailure::NotConfigured => cx.redirect(
+            cx.error_url("Configuration"),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
     }
 }

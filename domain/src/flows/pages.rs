@@ -66,7 +66,11 @@ pub(super) fn list_providers(cx: &mut Cx) -> Result<Reply, Fault> {
 
 pub(super) fn post_signin(cx: &mut Cx) -> Result<Reply, Fault> {
     let mut m = signin::machine();
-    let provider = cx.req.provider_id().and_then(|id| cx.config.provider(id)).cloned();
+    let provider = cx
+        .req
+        .provider_id()
+        .and_then(|id| cx.config.provider(id))
+        .cloned();
     let csrf_retry = format!("{}?csrf=true", cx.route("/signin"));
     if !cx.csrf_verified {
         m.fire(signin::Event::CsrfRejected, &mut cx.trace)?;
@@ -96,7 +100,13 @@ pub(super) fn render(cx: &mut Cx, action: &str) -> Result<Reply, Fault> {
     let error = cx
         .req
         .query_str("error")
-        .or_else(|| if action == "error" { cx.req.provider_id() } else { None })
+        .or_else(|| {
+            if action == "error" {
+                cx.req.provider_id()
+            } else {
+                None
+            }
+        })
         .filter(|e| !e.is_empty())
         .map(ErrorCode::parse);
     if let Some(page) = custom {
@@ -110,12 +120,20 @@ pub(super) fn render(cx: &mut Cx, action: &str) -> Result<Reply, Fault> {
             }
         }
         m.fire(pages::Event::CustomPageSet, &mut cx.trace)?;
-        return Ok(Reply::redirect(with_params(page, &params), false, StatusCode::FOUND));
+        return Ok(Reply::redirect(
+            with_params(page, &params),
+            false,
+            StatusCode::FOUND,
+        ));
     }
     if action == "error" {
         if let Some(code) = error.as_ref().filter(|c| c.shown_on_signin_page()) {
             m.fire(pages::Event::SignInErrorCode, &mut cx.trace)?;
-            let target = format!("{}?error={}", cx.route("/signin"), encode_uri_component(code.as_str()));
+            let target = format!(
+                "{}?error={}",
+                cx.route("/signin"),
+                encode_uri_component(code.as_str())
+            );
             return Ok(Reply::redirect(target, false, StatusCode::FOUND));
         }
     }
@@ -129,7 +147,9 @@ pub(super) fn render(cx: &mut Cx, action: &str) -> Result<Reply, Fault> {
         },
         "signout" => Page::SignOut,
         "verify-request" => Page::VerifyRequest,
-        _ => Page::Error { code: error.as_ref() },
+        _ => Page::Error {
+            code: error.as_ref(),
+        },
     };
     let (status, body) = html::render(&page, &cx.config, &cx.csrf_token);
     Ok(Reply::html(status, body).no_store())

@@ -73,7 +73,9 @@ impl RouteFlow for SessionRead {
                 Some(reply) => Ok(Next::Reply(reply)),
                 None => Err(Fault::Unexpected("session: served twice")),
             },
-            _ => Err(Fault::Unexpected("session: outcome does not answer the effect")),
+            _ => Err(Fault::Unexpected(
+                "session: outcome does not answer the effect",
+            )),
         }
     }
 }
@@ -83,7 +85,11 @@ impl SessionRead {
         cx.now + time::Duration::seconds(cx.config.session.max_age)
     }
 
-    fn on_token(&mut self, cx: &mut Cx, result: Result<Claims, HookFailure>) -> Result<Next, Fault> {
+    fn on_token(
+        &mut self,
+        cx: &mut Cx,
+        result: Result<Claims, HookFailure>,
+    ) -> Result<Next, Fault> {
         let Ok(token) = result else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
             return Ok(Next::Reply(cleared(cx)));
@@ -111,9 +117,16 @@ impl SessionRead {
         self.on_session(cx, Ok(session))
     }
 
-    fn on_session(&mut self, cx: &mut Cx, result: Result<Value, HookFailure>) -> Result<Next, Fault> {
+    fn on_session(
+        &mut self,
+        cx: &mut Cx,
+        result: Result<Value, HookFailure>,
+    ) -> Result<Next, Fault> {
         let encoded = match result {
-            Ok(session) => cx.encode_session(&self.token).ok().map(|jwt| (session, jwt)),
+            Ok(session) => cx
+                .encode_session(&self.token)
+                .ok()
+                .map(|jwt| (session, jwt)),
             Err(_) => None,
         };
         let Some((session, jwt)) = encoded else {
@@ -121,13 +134,17 @@ impl SessionRead {
             return Ok(Next::Reply(cleared(cx)));
         };
         self.m.fire(E::SessionReady, &mut cx.trace)?;
-        let cookie = set_cookie(&cx.config.cookies.session_token, &jwt, Lifetime::Until(Self::expires(cx)));
+        let cookie = set_cookie(
+            &cx.config.cookies.session_token,
+            &jwt,
+            Lifetime::Until(Self::expires(cx)),
+        );
         let reply = Reply::json(session.clone()).with_cookie(cookie).no_store();
         if cx.config.hooks.events {
             self.served = Some(reply);
             return Ok(Next::Effect(Effect::Event(AuthEvent::Session {
                 session,
-                token: self.token.clone(),
+                token: Some(self.token.clone()),
             })));
         }
         Ok(Next::Reply(reply))
@@ -140,5 +157,9 @@ fn empty() -> Reply {
 
 /// `{}` and a deleted session cookie.
 fn cleared(cx: &Cx) -> Reply {
-    empty().with_cookie(set_cookie(&cx.config.cookies.session_token, "", Lifetime::Delete { now: cx.now }))
+    empty().with_cookie(set_cookie(
+        &cx.config.cookies.session_token,
+        "",
+        Lifetime::Delete { now: cx.now },
+    ))
 }

@@ -1,20 +1,29 @@
-//! `POST /signout` (spec §1.6): CSRF-checked; tells listeners, clears the session cookie
-//! and redirects to the callback URL.
+//! `POST /signout` (spec §1.6): CSRF-checked; with database sessions the row is deleted;
+//! listeners are told; the session cookie is cleared and the user redirected to the
+//! callback URL.
 
 use http::StatusCode;
 
 use super::{Cx, Fault, Next, RouteFlow, Started};
+use crate::config::SessionStrategy;
 use crate::cookies::{set_cookie, Lifetime};
 use crate::effect::{AuthEvent, Effect, Outcome};
+use crate::model::Session;
+use crate::store::{StoreOp, StoreReply};
 
 crate::flow! {
-    /// Sign out (JWT sessions): nothing is stored, so clearing the cookie ends the session.
+    /// Sign out: end the session wherever it lives.
     pub mod signout = "signout" {
-        states { Received, Notifying, SignedOut, Rejected }
-        events { CsrfRejected, CsrfVerified, Notified }
+        states { Received, Loading, Deleting, Notifying, SignedOut, Rejected }
+        events { CsrfRejected, CsrfVerified, DatabaseSession, Loaded, Deleted, StoreFailed, Notified }
         initial Received;
         Received + CsrfRejected => Rejected, guard "csrfToken not verified", effect "redirect signout?csrf=true (session kept)";
-        Received + CsrfVerified => Notifying, guard "csrfToken verified", effect "Event: signOut(decoded token or none)";
+        Received + CsrfVerified => Notifying, guard "csrfToken verified; JWT session or no cookie", effect "Event: signOut(decoded token or none)";
+        Received + DatabaseSession => Loading, guard "csrfToken verified; database session cookie", effect "Store: get session (for the event)";
+        Loading + Loaded => Deleting, guard "", effect "Store: delete session";
+        Loading + StoreFailed => Deleting, guard "store error", effect "Store: delete session";
+        Deleting + Deleted => Notifying, guard "", effect "Event: signOut(session)";
+        Deleting + StoreFailed => Notifying, guard "store error (logged; sign-out goes on)", effect "Event: signOut(session)";
         Notifying + Notified => SignedOut, guard "", effect "clear session cookie; redirect callbackUrl";
     }
 }
@@ -23,6 +32,8 @@ use signout::{Event as E, State as S};
 
 struct SignOut {
     m: signout::Machine,
+    token: String,
+    session: Option<Session>,
 }
 
 pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
@@ -32,22 +43,75 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
         let target = format!("{}?csrf=true", cx.route("/signout"));
         return Ok((Next::Reply(cx.redirect(target, StatusCode::OK)), None));
     }
-    m.fire(E::CsrfVerified, &mut cx.trace)?;
-    let mut flow = SignOut { m };
-    if cx.config.hooks.events {
-        let token = cx.session_cookie().and_then(|c| cx.decode_session(c).ok());
-        let event = Effect::Event(AuthEvent::SignOut { token });
-        return Ok((Next::Effect(event), Some(Box::new(flow))));
+    let cookie = cx.session_cookie().map(str::to_owned);
+    match (cx.config.session.strategy, cookie) {
+        (SessionStrategy::Database, Some(token)) => {
+            m.fire(E::DatabaseSession, &mut cx.trace)?;
+            let effect = Effect::Store(StoreOp::GetSessionAndUser(token.as_str().into()));
+            let flow = SignOut {
+                m,
+                token,
+                session: None,
+            };
+            Ok((Next::Effect(effect), Some(Box::new(flow))))
+        }
+        (_, cookie) => {
+            m.fire(E::CsrfVerified, &mut cx.trace)?;
+            let mut flow = SignOut {
+                m,
+                token: String::new(),
+                session: None,
+            };
+            if cx.config.hooks.events {
+                let token = cookie.and_then(|c| cx.decode_session(&c).ok());
+                let event = Effect::Event(AuthEvent::SignOut {
+                    token,
+                    session: None,
+                });
+                return Ok((Next::Effect(event), Some(Box::new(flow))));
+            }
+            Ok((flow.signed_out(cx)?, None))
+        }
     }
-    let next = flow.signed_out(cx)?;
-    Ok((next, None))
 }
 
 impl RouteFlow for SignOut {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
         match (self.m.state(), outcome) {
+            (S::Loading, Outcome::Store(result)) => {
+                match result {
+                    Ok(StoreReply::MaybeSessionAndUser(found)) => {
+                        self.session = found.map(|(session, _)| session);
+                        self.m.fire(E::Loaded, &mut cx.trace)?;
+                    }
+                    _ => {
+                        self.m.fire(E::StoreFailed, &mut cx.trace)?;
+                    }
+                }
+                Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(
+                    self.token.as_str().into(),
+                ))))
+            }
+            (S::Deleting, Outcome::Store(result)) => {
+                let event = if result.is_ok() {
+                    E::Deleted
+                } else {
+                    E::StoreFailed
+                };
+                self.m.fire(event, &mut cx.trace)?;
+                if cx.config.hooks.events {
+                    let session = self.session.take();
+                    return Ok(Next::Effect(Effect::Event(AuthEvent::SignOut {
+                        token: None,
+                        session,
+                    })));
+                }
+                self.signed_out(cx)
+            }
             (S::Notifying, Outcome::Notified) => self.signed_out(cx),
-            _ => Err(Fault::Unexpected("signout: outcome does not answer the effect")),
+            _ => Err(Fault::Unexpected(
+                "signout: outcome does not answer the effect",
+            )),
         }
     }
 }
@@ -55,8 +119,14 @@ impl RouteFlow for SignOut {
 impl SignOut {
     fn signed_out(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
         self.m.fire(E::Notified, &mut cx.trace)?;
-        let clear = set_cookie(&cx.config.cookies.session_token, "", Lifetime::Delete { now: cx.now });
-        let reply = cx.redirect(cx.callback_url.clone(), StatusCode::OK).with_cookie(clear);
+        let clear = set_cookie(
+            &cx.config.cookies.session_token,
+            "",
+            Lifetime::Delete { now: cx.now },
+        );
+        let reply = cx
+            .redirect(cx.callback_url.clone(), StatusCode::OK)
+            .with_cookie(clear);
         Ok(Next::Reply(reply))
     }
 }

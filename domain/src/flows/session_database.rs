@@ -1,0 +1,202 @@
+//! `GET /session` with database sessions (spec §6.3): one lookup of session and user,
+//! expiry decided here (stores do not read the clock), sliding expiry written at most once
+//! per `updateAge`.
+
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use super::{iso, Cx, Fault, Next, RouteFlow, Started};
+use crate::cookies::{set_cookie, Lifetime};
+use crate::effect::{AuthEvent, Effect, HookCall, HookFailure, Outcome};
+use crate::model::{Session, User};
+use crate::response::Reply;
+use crate::store::{StoreOp, StoreReply};
+
+crate::flow! {
+    /// Read a database session; extend it when due; delete it when expired.
+    pub mod session_database = "session_database" {
+        states { Received, Anonymous, Loading, Expiring, Extending, Shaping, Served, Cleared, Failed }
+        events { NoCookie, CookieSent, NotFound, Expired, Fresh, DueForExtension, Deleted, Extended, SessionReady, HookFailed, StoreFailed }
+        initial Received;
+        Received + NoCookie => Anonymous, guard "no session cookie", effect "{}";
+        Received + CookieSent => Loading, guard "session cookie", effect "Store: get session and user (one lookup)";
+        Loading + NotFound => Cleared, guard "no such session, or its user is gone", effect "clear session cookie; {}";
+        Loading + Expired => Expiring, guard "expires <= now", effect "Store: delete session";
+        Loading + Fresh => Shaping, guard "extended less than updateAge ago", effect "Hook: session(session, user)";
+        Loading + DueForExtension => Extending, guard "now > expires - maxAge + updateAge", effect "Store: expires = now + maxAge";
+        Loading + StoreFailed => Failed, guard "store error", effect "{} (cookie kept)";
+        Expiring + Deleted => Cleared, guard "", effect "clear session cookie; {}";
+        Expiring + StoreFailed => Cleared, guard "store error", effect "clear session cookie; {}";
+        Extending + Extended => Shaping, guard "", effect "Hook: session(session, user)";
+        Extending + StoreFailed => Failed, guard "store error", effect "{} (cookie kept)";
+        Shaping + SessionReady => Served, guard "", effect "Set-Cookie: session-token (same token, Expires = session expiry); Event: session; session JSON";
+        Shaping + HookFailed => Failed, guard "session callback fails", effect "{} (cookie kept)";
+    }
+}
+
+use session_database::{Event as E, State as S};
+
+struct DatabaseSessionRead {
+    m: session_database::Machine,
+    token: String,
+    found: Option<(Session, User)>,
+    served: Option<Reply>,
+}
+
+pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
+    let mut m = session_database::machine();
+    let Some(token) = cx.session_cookie().map(str::to_owned) else {
+        m.fire(E::NoCookie, &mut cx.trace)?;
+        return Ok((Next::Reply(empty()), None));
+    };
+    m.fire(E::CookieSent, &mut cx.trace)?;
+    let flow = DatabaseSessionRead {
+        m,
+        token: token.clone(),
+        found: None,
+        served: None,
+    };
+    let effect = Effect::Store(StoreOp::GetSessionAndUser(token.as_str().into()));
+    Ok((Next::Effect(effect), Some(Box::new(flow))))
+}
+
+impl RouteFlow for DatabaseSessionRead {
+    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
+        match (self.m.state(), outcome) {
+            (S::Loading, Outcome::Store(result)) => self.on_loaded(cx, result),
+            (S::Expiring, Outcome::Store(result)) => {
+                let event = if result.is_ok() {
+                    E::Deleted
+                } else {
+                    E::StoreFailed
+                };
+                self.m.fire(event, &mut cx.trace)?;
+                Ok(Next::Reply(cleared(cx)))
+            }
+            (S::Extending, Outcome::Store(Ok(_))) => {
+                self.m.fire(E::Extended, &mut cx.trace)?;
+                self.shape(cx)
+            }
+            (S::Extending, Outcome::Store(Err(_))) => {
+                self.m.fire(E::StoreFailed, &mut cx.trace)?;
+                Ok(Next::Reply(empty()))
+            }
+            (S::Shaping, Outcome::Session(result)) => self.on_session(cx, result),
+            (S::Served, Outcome::Notified) => self
+                .served
+                .take()
+                .map(Next::Reply)
+                .ok_or(Fault::Unexpected("session_database: served twice")),
+            _ => Err(Fault::Unexpected(
+                "session_database: outcome does not answer the effect",
+            )),
+        }
+    }
+}
+
+impl DatabaseSessionRead {
+    fn on_loaded(
+        &mut self,
+        cx: &mut Cx,
+        result: Result<StoreReply, crate::store::StoreError>,
+    ) -> Result<Next, Fault> {
+        let (mut session, user) = match result {
+            Ok(StoreReply::MaybeSessionAndUser(Some(found))) => found,
+            Ok(StoreReply::MaybeSessionAndUser(None)) => {
+                self.m.fire(E::NotFound, &mut cx.trace)?;
+                return Ok(Next::Reply(cleared(cx)));
+            }
+            Ok(_) => {
+                return Err(Fault::Unexpected(
+                    "session_database: store answered another question",
+                ))
+            }
+            Err(_) => {
+                self.m.fire(E::StoreFailed, &mut cx.trace)?;
+                return Ok(Next::Reply(empty()));
+            }
+        };
+        if session.expires <= cx.now {
+            self.m.fire(E::Expired, &mut cx.trace)?;
+            return Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(
+                self.token.as_str().into(),
+            ))));
+        }
+        let settings = cx.config.session;
+        let due_at = session.expires - time::Duration::seconds(settings.max_age)
+            + time::Duration::seconds(settings.update_age);
+        if cx.now > due_at {
+            self.m.fire(E::DueForExtension, &mut cx.trace)?;
+            let expires: OffsetDateTime = cx.now + time::Duration::seconds(settings.max_age);
+            session.expires = expires;
+            self.found = Some((session, user));
+            return Ok(Next::Effect(Effect::Store(StoreOp::UpdateSessionExpiry {
+                session_token: self.token.as_str().into(),
+                expires,
+            })));
+        }
+        self.m.fire(E::Fresh, &mut cx.trace)?;
+        self.found = Some((session, user));
+        self.shape(cx)
+    }
+
+    /// v3's default session object for a database session, then the session callback.
+    fn shape(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
+        let Some((session, user)) = &self.found else {
+            return Err(Fault::Unexpected(
+                "session_database: shaping without a session",
+            ));
+        };
+        let default = json!({
+            "user": { "name": user.name, "email": user.email, "image": user.image },
+            "accessToken": session.access_token.expose(),
+            "expires": iso(session.expires),
+        });
+        if cx.config.hooks.session {
+            let user = serde_json::to_value(user).unwrap_or(Value::Null);
+            return Ok(Next::Effect(Effect::Hook(HookCall::Session {
+                session: default,
+                token: user,
+            })));
+        }
+        self.on_session(cx, Ok(default))
+    }
+
+    fn on_session(
+        &mut self,
+        cx: &mut Cx,
+        result: Result<Value, HookFailure>,
+    ) -> Result<Next, Fault> {
+        let (Ok(shaped), Some((session, _))) = (result, &self.found) else {
+            self.m.fire(E::HookFailed, &mut cx.trace)?;
+            return Ok(Next::Reply(empty()));
+        };
+        self.m.fire(E::SessionReady, &mut cx.trace)?;
+        let cookie = set_cookie(
+            &cx.config.cookies.session_token,
+            &self.token,
+            Lifetime::Until(session.expires),
+        );
+        let reply = Reply::json(shaped.clone()).with_cookie(cookie).no_store();
+        if cx.config.hooks.events {
+            self.served = Some(reply);
+            return Ok(Next::Effect(Effect::Event(AuthEvent::Session {
+                session: shaped,
+                token: None,
+            })));
+        }
+        Ok(Next::Reply(reply))
+    }
+}
+
+fn empty() -> Reply {
+    Reply::json(json!({})).no_store()
+}
+
+fn cleared(cx: &Cx) -> Reply {
+    empty().with_cookie(set_cookie(
+        &cx.config.cookies.session_token,
+        "",
+        Lifetime::Delete { now: cx.now },
+    ))
+}
