@@ -134,7 +134,9 @@ pub async fn perform(store: &dyn Store, op: StoreOp) -> Result<StoreReply, Store
             identifier,
             token_hash,
         } => StoreReply::MaybeVerificationToken(
-            store.use_verification_token(&identifier, &token_hash).await?,
+            store
+                .use_verification_token(&identifier, &token_hash)
+                .await?,
         ),
     })
 }

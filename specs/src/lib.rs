@@ -1,1 +1,23 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! # Portcullis specs
+//!
+//! Cucumber step definitions and the World that run `features/*.feature` twice: against
+//! the embedded engine (`Portcullis::handle`, with a clock the scenarios move by hand) and
+//! against the real warp server spawned in-process on 127.0.0.1:0, over HTTP. Scenarios
+//! tagged `@embedded` need in-process ports (scripted callbacks, events, a custom codec, the
+//! clock) and run on the embedded target only.
+//!
+//! Every engine the scenarios build reports the declared flow transitions it takes; the run
+//! fails when a declared transition was never taken ([`coverage`]).
 
+pub mod coverage;
+pub mod doubles;
+pub mod fixtures;
+pub mod jose;
+pub mod matching;
+pub mod runner;
+mod steps;
+pub mod world;
+
+pub use runner::{run, Report};
+pub use world::{AuthWorld, Target};

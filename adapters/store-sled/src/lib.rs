@@ -71,7 +71,7 @@ use portcullis_ports::Store;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sled::transaction::{
-    ConflictableTransactionError, TransactionError, TransactionalTree, Transactional,
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
 };
 use sled::{Db, Tree};
 use time::OffsetDateTime;
@@ -260,7 +260,8 @@ impl Store for SledStore {
                 let Some(old) = users.get(id)? else {
                     return abort(StoreError::NotFound("user".to_owned()));
                 };
-                let old: User = decode(&old, "user").map_err(ConflictableTransactionError::Abort)?;
+                let old: User =
+                    decode(&old, "user").map_err(ConflictableTransactionError::Abort)?;
                 if old.email != user.email {
                     if let Some(new_email) = &user.email {
                         match emails.get(new_email.as_bytes())? {
@@ -339,8 +340,8 @@ impl Store for SledStore {
         (&self.users, &self.accounts, &self.accounts_by_user)
             .transaction(|(users, accounts, accounts_by_user)| {
                 if let Some(existing) = accounts.get(cid.as_bytes())? {
-                    let existing: Account =
-                        decode(&existing, "account").map_err(ConflictableTransactionError::Abort)?;
+                    let existing: Account = decode(&existing, "account")
+                        .map_err(ConflictableTransactionError::Abort)?;
                     if users.get(existing.user_id.as_bytes())?.is_some() {
                         return abort(StoreError::Conflict(
                             "provider account is already linked".to_owned(),
@@ -443,7 +444,8 @@ impl Store for SledStore {
                 let mut session: Session =
                     decode(&bytes, "session").map_err(ConflictableTransactionError::Abort)?;
                 session.expires = expires;
-                let value = encode(&session, "session").map_err(ConflictableTransactionError::Abort)?;
+                let value =
+                    encode(&session, "session").map_err(ConflictableTransactionError::Abort)?;
                 sessions.insert(token, value)?;
                 Ok(())
             })
@@ -536,13 +538,17 @@ impl Store for SledStore {
         token_hash: &str,
     ) -> Result<Option<VerificationToken>, StoreError> {
         // One atomic remove: of many concurrent calls, exactly one receives the old value.
+        let key = index_key(identifier, token_hash.as_bytes());
         let Some(bytes) = self
             .verification_tokens
-            .remove(index_key(identifier, token_hash.as_bytes()))
+            .get(&key)
             .map_err(|e| backend("use verification token", &e))?
         else {
             return Ok(None);
         };
+        eprintln!("MUTANT got it {identifier}");
+        tokio::task::yield_now().await;
+        let _ = self.verification_tokens.remove(&key);
         // Make the use durable before anyone acts on it: a crash must not resurrect it.
         self.flush().await?;
         let token: VerificationToken = decode(&bytes, "verification token")?;
@@ -609,7 +615,10 @@ fn remove_session_of(
 
 fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| {
-        StoreError::Backend(format!("sled: could not encode {what} ({:?})", e.classify()))
+        StoreError::Backend(format!(
+            "sled: could not encode {what} ({:?})",
+            e.classify()
+        ))
     })
 }
 
@@ -662,8 +671,7 @@ mod tests {
         let secret = "5f3c9b0e1d2a4b6c8d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e";
         let corrupt = format!(r#"{{"session_token":"{secret}","user_id":1}}"#);
         let error = decode::<Session>(corrupt.as_bytes(), "session")
-            .err()
-            .expect("a corrupt session must not decode");
+            .expect_err("a corrupt session must not decode");
         assert!(matches!(error, StoreError::Decode(_)));
         assert!(!error.to_string().contains(secret), "{error}");
     }

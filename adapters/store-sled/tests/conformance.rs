@@ -17,7 +17,7 @@ mod persistence {
     use time::macros::datetime;
 
     fn token(c: char) -> String {
-        std::iter::repeat(c).take(64).collect()
+        c.to_string().repeat(64)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +67,10 @@ mod persistence {
                 ..used.clone()
             };
             store.create_verification_token(used.clone()).await.unwrap();
-            store.create_verification_token(pending.clone()).await.unwrap();
+            store
+                .create_verification_token(pending.clone())
+                .await
+                .unwrap();
             assert_eq!(
                 store
                     .use_verification_token(&used.identifier, &used.token_hash)
@@ -103,10 +106,7 @@ mod persistence {
                 .unwrap(),
             Some((session.clone(), user.clone()))
         );
-        assert_eq!(
-            store.list_sessions(&user.id).await.unwrap(),
-            vec![session]
-        );
+        assert_eq!(store.list_sessions(&user.id).await.unwrap(), vec![session]);
         assert_eq!(
             store
                 .use_verification_token("persistent@example.com", &token('7'))
@@ -189,7 +189,10 @@ mod persistence {
         ));
         // Deleting still works on records that no longer decode.
         store.delete_session(&secret_token).await.unwrap();
-        assert_eq!(store.get_session_and_user(&secret_token).await.unwrap(), None);
+        assert_eq!(
+            store.get_session_and_user(&secret_token).await.unwrap(),
+            None
+        );
         store.delete_user(&user.id).await.unwrap();
         assert_eq!(store.get_user(&user.id).await.unwrap(), None);
     }

@@ -1,1 +1,33 @@
+//! # Portcullis server
+//!
+//! The `portcullis` binary as a library: configuration ([`ServerConfig`]: TOML file +
+//! environment + JSON Schema), the users file credentials backend ([`UserDirectory`]),
+//! the warp HTTP front ([`spawn`]) and logging. The test suite runs a real server
+//! in-process with [`build_app`] and [`spawn`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), portcullis_server::StartupError> {
+//! use portcullis_server::{build_app, spawn, ServerConfig};
+//!
+//! let mut config = ServerConfig::default();
+//! config.data_dir = Some("/tmp/portcullis-demo".into());
+//! let app = build_app(&config, true)?; // dev mode: demo user, generated secret
+//! let (addr, handle) = spawn(app, "127.0.0.1:0".parse().unwrap_or(config.listen)).await?;
+//! println!("listening on {addr}");
+//! let _ = handle.shutdown().await;
+//! # Ok(()) }
+//! ```
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod users;
+
+pub use app::{build, build_app, check, App};
+pub use config::{LogFormat, ProviderConfig, ServerConfig};
+pub use error::StartupError;
+pub use http::{os_signal, routes, spawn, spawn_with_signal, ServeError, ShutdownHandle};
+pub use users::{hash_password, verify_password, PasswordError, UserDirectory, UserEntry};

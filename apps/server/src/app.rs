@@ -1,0 +1,262 @@
+//! Turns a [`ServerConfig`] into a running engine: providers and their backends, the store,
+//! and in dev mode a kept secret and a demo user.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use portcullis::{ConfigBuilder, CookieKey, CredentialField, Portcullis, Provider};
+use portcullis_domain::config::MIN_SECRET_BYTES;
+use portcullis_store_sled::SledStore;
+use rand_core::{OsRng, RngCore};
+
+use crate::config::{ProviderConfig, ServerConfig};
+use crate::error::StartupError;
+use crate::users::UserDirectory;
+
+/// The id of the dev-mode demo provider.
+pub const DEV_PROVIDER_ID: &str = "credentials";
+
+/// An engine and the store behind it (kept to flush it on shutdown).
+#[derive(Debug, Clone)]
+pub struct App {
+    pub portcullis: Portcullis,
+    pub store: SledStore,
+}
+
+/// Builds the engine from a configuration. `dev` allows running without a secret (one is
+/// generated and kept in `<data_dir>/secret`) and adds the demo user `demo` / `demo`.
+/// Opens the sled store at `<data_dir>/store`, creating it if missing.
+pub fn build_app(config: &ServerConfig, dev: bool) -> Result<Portcullis, StartupError> {
+    build(config, dev).map(|app| app.portcullis)
+}
+
+/// [`build_app`], also returning the store.
+pub fn build(config: &ServerConfig, dev: bool) -> Result<App, StartupError> {
+    let builder = builder(config, dev)?;
+    let data_dir = config.data_dir();
+    create_data_dir(&data_dir)?;
+    let store_path = data_dir.join("store");
+    let store = SledStore::open(&store_path).map_err(|source| StartupError::Store {
+        path: store_path,
+        source,
+    })?;
+    let portcullis = builder.store(Arc::new(store.clone())).build()?;
+    Ok(App { portcullis, store })
+}
+
+/// Checks a configuration as `serve` would, without opening the store or writing
+/// anything (`portcullis config check`).
+pub fn check(config: &ServerConfig) -> Result<Portcullis, StartupError> {
+    Ok(builder(config, false)?.build()?)
+}
+
+/// Everything but the store. The configuration is validated before anything is loaded.
+fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, StartupError> {
+    if config.url.is_none() && !dev {
+        tracing::warn!(
+            target: "portcullis",
+            code = "NEXTAUTH_URL",
+            url = %config.effective_url(),
+            "NEXTAUTH_URL is not set (neither `url` in the config file); using the default"
+        );
+    }
+    let secrets = match &config.secret {
+        Some(secrets) => secrets.to_vec(),
+        None if dev => vec![dev_secret(&config.data_dir())?],
+        None => Vec::new(),
+    };
+    let demo = dev && !config.providers.iter().any(|p| p.id() == DEV_PROVIDER_ID);
+
+    // Validate first (cheap): nothing is loaded, opened or written for a refused config.
+    let mut probe = settings(config, &secrets);
+    for provider in &config.providers {
+        match provider {
+            ProviderConfig::Credentials(c) => {
+                let fields = c.fields.clone().unwrap_or_else(default_fields);
+                probe = probe.provider(Provider::credentials(&c.id, &c.name, fields));
+            }
+        }
+    }
+    if demo {
+        probe = probe.provider(Provider::credentials(
+            DEV_PROVIDER_ID,
+            "Credentials",
+            default_fields(),
+        ));
+    }
+    probe.build()?;
+
+    let settings = settings(config, &secrets);
+    let mut builder = Portcullis::builder().configure(move |_| settings);
+    for provider in &config.providers {
+        match provider {
+            ProviderConfig::Credentials(c) => {
+                let users = UserDirectory::load(&c.users_file).map_err(|message| {
+                    StartupError::UsersFile {
+                        path: c.users_file.clone(),
+                        message,
+                    }
+                })?;
+                if users.is_empty() {
+                    tracing::warn!(
+                        target: "portcullis",
+                        provider = %c.id,
+                        "the users file lists no users: nobody can sign in with this provider"
+                    );
+                }
+                let fields = c.fields.clone().unwrap_or_else(default_fields);
+                builder = builder.credentials(&c.id, &c.name, fields, users);
+            }
+        }
+    }
+
+    if demo {
+        let users = UserDirectory::demo().map_err(StartupError::Hash)?;
+        builder = builder.credentials(DEV_PROVIDER_ID, "Credentials", default_fields(), users);
+        tracing::warn!(
+            target: "portcullis",
+            "dev mode: NOT FOR PRODUCTION. Demo user `demo` with password `demo` is enabled; \
+             the secret is generated and kept in the data directory unless NEXTAUTH_SECRET is set"
+        );
+    } else if dev {
+        tracing::warn!(
+            target: "portcullis",
+            "dev mode: NOT FOR PRODUCTION. A provider {DEV_PROVIDER_ID:?} is configured, so the demo user is not added"
+        );
+    }
+    Ok(builder)
+}
+
+/// The engine settings of `config`, without providers.
+fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
+    let mut c = ConfigBuilder::default().url(config.effective_url());
+    for secret in secrets {
+        c = c.secret(secret.as_str());
+    }
+    if let Some(max_age) = config.session.max_age {
+        c = c.session_max_age(max_age);
+    }
+    if let Some(update_age) = config.session.update_age {
+        c = c.session_update_age(update_age);
+    }
+    if let Some(max_age) = config.jwt.max_age {
+        c = c.jwt_max_age(max_age);
+    }
+    if let Some(on) = config.jwt.encryption {
+        c = c.jwt_encryption(on);
+    }
+    if let Some(on) = config.use_secure_cookies {
+        c = c.use_secure_cookies(on);
+    }
+    let cookies = &config.cookies;
+    let overrides = [
+        (CookieKey::SessionToken, &cookies.session_token),
+        (CookieKey::CallbackUrl, &cookies.callback_url),
+        (CookieKey::CsrfToken, &cookies.csrf_token),
+        (CookieKey::PkceCodeVerifier, &cookies.pkce_code_verifier),
+    ];
+    for (key, policy) in overrides {
+        if let Some(policy) = policy {
+            c = c.cookie(key, policy.clone());
+        }
+    }
+    c.pages(config.pages.clone()).theme(config.theme)
+}
+
+/// `username` (text) and `password` (password), as the users file backend reads them.
+pub fn default_fields() -> Vec<CredentialField> {
+    vec![
+        CredentialField::new("username", "Username", "text"),
+        CredentialField::new("password", "Password", "password"),
+    ]
+}
+
+/// Creates the data directory (owner-only on Unix) if it is missing.
+fn create_data_dir(dir: &Path) -> Result<(), StartupError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|source| StartupError::Io {
+        what: "create the data directory",
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// The dev-mode secret: read from `<data_dir>/secret`, or generated (32 random bytes from
+/// the OS, hex) and written there with mode 0600.
+pub fn dev_secret(data_dir: &Path) -> Result<String, StartupError> {
+    let path = data_dir.join("secret");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let secret = text.trim().to_owned();
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(StartupError::SecretFile {
+                    path,
+                    message: format!(
+                        "holds {} bytes; at least {MIN_SECRET_BYTES} are needed (delete it to generate a new one)",
+                        secret.len()
+                    ),
+                });
+            }
+            warn_if_readable_by_others(&path);
+            Ok(secret)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_data_dir(data_dir)?;
+            let mut bytes = [0u8; 32];
+            OsRng.fill_bytes(&mut bytes);
+            let secret = hex::encode(bytes);
+            write_new_private(&path, secret.as_bytes())?;
+            tracing::info!(target: "portcullis", path = %path.display(), "dev mode: generated a new secret");
+            Ok(secret)
+        }
+        Err(source) => Err(StartupError::Io {
+            what: "read the secret file",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Creates `path` (which must not exist) readable and writable by the owner only.
+fn write_new_private(path: &PathBuf, contents: &[u8]) -> Result<(), StartupError> {
+    let io = |source| StartupError::Io {
+        what: "write the secret file",
+        path: path.clone(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    target: "portcullis",
+                    path = %path.display(),
+                    "the secret file is readable by other users; `chmod 600` it"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}

@@ -1,0 +1,197 @@
+//! The `portcullis` command line.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{process_env, ServerConfig};
+use crate::error::StartupError;
+use crate::users::hash_password;
+
+/// How long in-flight requests get to finish after SIGINT/SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Exit code for a configuration the server refuses.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit code for any other failure.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Portcullis: an authentication server speaking NextAuth.js v3's wire.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print every sign-in flow as a diagram.
+    Flows(FlowsArgs),
+    /// Read a password (one line) from standard input and print its Argon2id hash for a
+    /// users file.
+    HashPassword,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Configuration file (TOML).
+    #[arg(long, value_name = "FILE", env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Address to listen on (overrides `listen` and PORTCULLIS_LISTEN).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Development mode: no configuration needed, a generated secret kept in the data
+    /// directory, a demo user `demo` / `demo`. Not for production.
+    #[arg(long)]
+    pub dev: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the JSON Schema of the configuration file.
+    Schema,
+    /// Validate the configuration (file and environment); print OK or the error.
+    Check(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+pub struct FlowsArgs {
+    /// Mermaid state diagrams (the default and, for now, only format).
+    #[arg(long)]
+    pub mermaid: bool,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Config(ConfigCommand::Schema) => {
+            println!("{}", ServerConfig::json_schema());
+            ExitCode::SUCCESS
+        }
+        Command::Config(ConfigCommand::Check(args)) => check(args),
+        Command::Flows(_) => {
+            print!("{}", portcullis::flows_mermaid());
+            ExitCode::SUCCESS
+        }
+        Command::HashPassword => hash(),
+    }
+}
+
+fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(code)
+}
+
+fn check(args: ConfigArg) -> ExitCode {
+    let result = ServerConfig::load(args.config.as_deref(), &process_env).and_then(|config| {
+        crate::logging::subscriber(
+            config.log_filter(),
+            config.log_format(),
+            std::io::sink,
+            false,
+        )?;
+        crate::app::check(&config)
+    });
+    match result {
+        Ok(_) => {
+            println!("OK");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(EXIT_CONFIG, &e),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let mut config = match ServerConfig::load(args.config.config.as_deref(), &process_env) {
+        Ok(config) => config,
+        Err(e) => return fail(EXIT_CONFIG, &e),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Err(e) = crate::logging::init(config.log_filter(), config.log_format()) {
+        return fail(EXIT_CONFIG, &e);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(EXIT_FAILURE, &e),
+    };
+    runtime.block_on(serve_until_signal(config, args.dev))
+}
+
+async fn serve_until_signal(config: ServerConfig, dev: bool) -> ExitCode {
+    let app = match crate::app::build(&config, dev) {
+        Ok(app) => app,
+        Err(e) => return fail(EXIT_CONFIG, &e),
+    };
+    let base = app.portcullis.config().site.base();
+    let (addr, handle) = match crate::http::spawn(app.portcullis.clone(), config.listen).await {
+        Ok(running) => running,
+        Err(e @ StartupError::Bind { .. }) => return fail(EXIT_FAILURE, &e),
+        Err(e) => return fail(EXIT_CONFIG, &e),
+    };
+    tracing::info!(target: "portcullis", %addr, %base, dev, "listening");
+    crate::http::os_signal().await;
+    let code = match tokio::time::timeout(SHUTDOWN_GRACE, handle.shutdown()).await {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => fail(EXIT_FAILURE, &e),
+        Err(_) => {
+            tracing::warn!(target: "portcullis", "requests still in flight after the grace period; stopping");
+            ExitCode::SUCCESS
+        }
+    };
+    if let Err(e) = app.store.flush().await {
+        tracing::error!(target: "portcullis", error = %e, "flushing the store failed");
+        return ExitCode::from(EXIT_FAILURE);
+    }
+    tracing::info!(target: "portcullis", "stopped");
+    code
+}
+
+/// Reads one line from standard input; prints the hash.
+fn hash() -> ExitCode {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password (shown as typed): ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    if let Err(e) = stdin.lock().read_line(&mut line) {
+        return fail(EXIT_FAILURE, &format!("cannot read the password: {e}"));
+    }
+    let password = strip_newline(&line);
+    match hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(EXIT_CONFIG, &e),
+    }
+}
+
+/// Drops one trailing `\n` (or `\r\n`); nothing else.
+pub fn strip_newline(line: &str) -> &str {
+    line.strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(line)
+}

@@ -1,0 +1,410 @@
+//! The server's configuration: a TOML file, overridden by environment variables, described
+//! by a JSON Schema (`portcullis config schema`).
+//!
+//! Precedence, lowest first: built-in defaults, the file, the environment, command-line
+//! flags (applied by the CLI).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use portcullis_domain::cookies::CookiePolicy;
+use portcullis_domain::{CredentialField, Pages, Theme};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::error::StartupError;
+
+/// Where the server keeps its data unless told otherwise (relative to the working directory).
+pub const DEFAULT_DATA_DIR: &str = "./.portcullis";
+/// The tracing filter used unless `PORTCULLIS_LOG` or `log.filter` says otherwise.
+pub const DEFAULT_LOG_FILTER: &str = "info";
+
+/// The Portcullis server's configuration file (TOML).
+///
+/// Every value can also come from the environment, which wins over the file:
+/// `NEXTAUTH_URL`, `NEXTAUTH_SECRET`, `PORTCULLIS_LISTEN`, `PORTCULLIS_DATA_DIR`,
+/// `PORTCULLIS_JWT_ENCRYPTION`, `PORTCULLIS_LOG`, `PORTCULLIS_LOG_FORMAT`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The site's public URL with the auth base path, as NextAuth's `NEXTAUTH_URL`
+    /// (e.g. `https://example.com/api/auth`; without a path the base path is `/api/auth`).
+    /// An `https` URL turns on secure cookies. Unset: `http://localhost:<port>/api/auth`,
+    /// with the port of `listen`. Env: `NEXTAUTH_URL`.
+    #[serde(default)]
+    pub url: Option<String>,
+
+    /// The secret that signs and derives the keys of session tokens, CSRF tokens and
+    /// e-mail tokens: at least 32 random bytes (`openssl rand -base64 32`). A list rotates
+    /// secrets: the first signs, every one verifies. Required unless in dev mode.
+    /// Env: `NEXTAUTH_SECRET` (one secret; replaces the file's).
+    #[serde(default)]
+    pub secret: Option<Secrets>,
+
+    /// Address and port to listen on. Default `127.0.0.1:3000`. Env: `PORTCULLIS_LISTEN`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+
+    /// Directory for the server's data (the embedded sled store in `<data_dir>/store`, the
+    /// dev-mode secret). Default `./.portcullis` (working directory); a relative path in
+    /// the file is taken from the file's directory. Env: `PORTCULLIS_DATA_DIR`.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+
+    /// Session lifetimes.
+    #[serde(default)]
+    pub session: SessionSection,
+
+    /// Session token (JWT) settings.
+    #[serde(default)]
+    pub jwt: JwtSection,
+
+    /// Forces secure cookies (`__Secure-`/`__Host-` names, `Secure`) even on an `http`
+    /// URL; on `https` they are always on.
+    #[serde(default)]
+    pub use_secure_cookies: Option<bool>,
+
+    /// Replaces the policy (name, path, domain, flags) of individual cookies.
+    #[serde(default)]
+    pub cookies: CookiesSection,
+
+    /// Custom pages: when set, the built-in page redirects there.
+    #[serde(default)]
+    pub pages: Pages,
+
+    /// Colour scheme of the built-in pages: `auto` (default), `light` or `dark`.
+    #[serde(default)]
+    pub theme: Theme,
+
+    /// Sign-in providers, each a table with a `type`.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            secret: None,
+            listen: default_listen(),
+            data_dir: None,
+            session: SessionSection::default(),
+            jwt: JwtSection::default(),
+            use_secure_cookies: None,
+            cookies: CookiesSection::default(),
+            pages: Pages::default(),
+            theme: Theme::default(),
+            providers: Vec::new(),
+            log: LogSection::default(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 3000))
+}
+
+/// One secret, or a list of them (the first signs, every one verifies).
+#[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Secrets {
+    /// A single secret.
+    One(String),
+    /// Several secrets, newest first: the first signs, every one verifies.
+    Many(Vec<String>),
+}
+
+impl Secrets {
+    /// The secrets in order: the first signs.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Secrets::One(secret) => vec![secret.clone()],
+            Secrets::Many(secrets) => secrets.clone(),
+        }
+    }
+}
+
+// Never prints a secret.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = match self {
+            Secrets::One(_) => 1,
+            Secrets::Many(secrets) => secrets.len(),
+        };
+        write!(f, "Secrets([{count} redacted])")
+    }
+}
+
+/// Session lifetimes (NextAuth's `session` option).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSection {
+    /// Seconds a session lives without use: the session cookie's expiry and the session's
+    /// `expires`. Default 2592000 (30 days).
+    #[serde(default)]
+    pub max_age: Option<i64>,
+    /// Seconds between writes that extend a database session. Default 86400 (one day).
+    #[serde(default)]
+    pub update_age: Option<i64>,
+}
+
+/// Session token settings (NextAuth's `jwt` option).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSection {
+    /// Seconds a session token is valid (`exp`). Default 2592000 (30 days).
+    #[serde(default)]
+    pub max_age: Option<i64>,
+    /// Encrypts the signed token (JWE `dir`/`A256GCM`), as NextAuth's `jwt.encryption`.
+    /// Default false. Env: `PORTCULLIS_JWT_ENCRYPTION` (`true`/`false`).
+    #[serde(default)]
+    pub encryption: Option<bool>,
+}
+
+/// Per-cookie replacements (NextAuth's `cookies` option). A replaced cookie takes the whole
+/// policy given here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CookiesSection {
+    /// The session token cookie (default `next-auth.session-token`).
+    #[serde(default)]
+    pub session_token: Option<CookiePolicy>,
+    /// The callback URL cookie (default `next-auth.callback-url`).
+    #[serde(default)]
+    pub callback_url: Option<CookiePolicy>,
+    /// The CSRF token cookie (default `next-auth.csrf-token`).
+    #[serde(default)]
+    pub csrf_token: Option<CookiePolicy>,
+    /// The PKCE code verifier cookie (default `next-auth.pkce.code_verifier`).
+    #[serde(default)]
+    pub pkce_code_verifier: Option<CookiePolicy>,
+}
+
+/// A sign-in provider.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ProviderConfig {
+    /// Username and password, checked against a users file of Argon2id hashes.
+    Credentials(CredentialsProviderConfig),
+}
+
+impl ProviderConfig {
+    /// The provider's id (its URL segment).
+    pub fn id(&self) -> &str {
+        match self {
+            ProviderConfig::Credentials(c) => &c.id,
+        }
+    }
+}
+
+/// A credentials provider backed by a users file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsProviderConfig {
+    /// URL segment: `POST <base>/callback/<id>`. 1-64 characters of a-z, A-Z, 0-9, - and _.
+    pub id: String,
+    /// Shown on the sign-in page: "Sign in with <name>".
+    pub name: String,
+    /// TOML file of `[[users]]` with `username`, `password_hash` (Argon2id PHC string from
+    /// `portcullis hash-password`), optional `name`, `email` and `id` (default: the
+    /// username). A relative path is taken from the config file's directory.
+    pub users_file: PathBuf,
+    /// The form's inputs. Default: `username` (text) and `password` (password). The users
+    /// file backend reads `username` and `password`.
+    #[serde(default)]
+    pub fields: Option<Vec<CredentialField>>,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// A tracing filter, e.g. `info` or `portcullis=debug,warn`. Default `info`.
+    /// Env: `PORTCULLIS_LOG`.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// `text` (default) or `json` (one JSON object per line). Env: `PORTCULLIS_LOG_FORMAT`.
+    #[serde(default)]
+    pub format: Option<LogFormat>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("expected `text` or `json`, got {other:?}")),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads a configuration file; relative paths in it are resolved against its directory.
+    /// A syntax error, an unknown field or a bad value names the line.
+    pub fn from_file(path: &Path) -> Result<Self, StartupError> {
+        let text = std::fs::read_to_string(path).map_err(|source| StartupError::Io {
+            what: "read the config file",
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::from_toml(&text).map_err(|e| match e {
+            StartupError::ConfigFile { message, .. } => StartupError::ConfigFile {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        config.resolve_paths(dir);
+        Ok(config)
+    }
+
+    /// Parses TOML text (paths are left as written).
+    pub fn from_toml(text: &str) -> Result<Self, StartupError> {
+        toml::from_str(text).map_err(|e: toml::de::Error| StartupError::ConfigFile {
+            path: PathBuf::from("<config>"),
+            message: e.to_string(),
+        })
+    }
+
+    /// Makes relative file paths relative to `dir` (the config file's directory).
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        if dir.as_os_str().is_empty() {
+            return;
+        }
+        if let Some(data_dir) = &mut self.data_dir {
+            if data_dir.is_relative() {
+                *data_dir = dir.join(&*data_dir);
+            }
+        }
+        for provider in &mut self.providers {
+            match provider {
+                ProviderConfig::Credentials(c) => {
+                    if c.users_file.is_relative() {
+                        c.users_file = dir.join(&c.users_file);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies the environment (`NEXTAUTH_URL`, `NEXTAUTH_SECRET`, `PORTCULLIS_*`), which
+    /// wins over the file. `env` looks a variable up; [`process_env`] reads the process's.
+    /// An empty variable counts as unset.
+    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), StartupError> {
+        let get = |name: &str| env(name).filter(|v| !v.is_empty());
+        if let Some(url) = get("NEXTAUTH_URL") {
+            self.url = Some(url);
+        }
+        if let Some(secret) = get("NEXTAUTH_SECRET") {
+            self.secret = Some(Secrets::One(secret));
+        }
+        if let Some(listen) = get("PORTCULLIS_LISTEN") {
+            self.listen = listen.trim().parse().map_err(|e| StartupError::Env {
+                var: "PORTCULLIS_LISTEN",
+                message: format!("{e}: expected an address and port such as 127.0.0.1:3000"),
+            })?;
+        }
+        if let Some(dir) = get("PORTCULLIS_DATA_DIR") {
+            self.data_dir = Some(PathBuf::from(dir));
+        }
+        if let Some(encryption) = get("PORTCULLIS_JWT_ENCRYPTION") {
+            self.jwt.encryption = Some(match encryption.trim() {
+                "true" => true,
+                "false" => false,
+                other => {
+                    return Err(StartupError::Env {
+                        var: "PORTCULLIS_JWT_ENCRYPTION",
+                        message: format!("expected `true` or `false`, got {other:?}"),
+                    })
+                }
+            });
+        }
+        if let Some(filter) = get("PORTCULLIS_LOG") {
+            self.log.filter = Some(filter);
+        }
+        if let Some(format) = get("PORTCULLIS_LOG_FORMAT") {
+            self.log.format = Some(format.parse().map_err(|message| StartupError::Env {
+                var: "PORTCULLIS_LOG_FORMAT",
+                message,
+            })?);
+        }
+        Ok(())
+    }
+
+    /// Loads the configuration: the file (if any), then the environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, StartupError> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    /// `NEXTAUTH_URL` as configured, or `http://localhost:<port>/api/auth` (`listen`'s
+    /// port; its address when it is neither loopback nor unspecified).
+    pub fn effective_url(&self) -> String {
+        if let Some(url) = &self.url {
+            return url.clone();
+        }
+        let ip = self.listen.ip();
+        let host = if ip.is_loopback() || ip.is_unspecified() {
+            "localhost".to_owned()
+        } else {
+            match ip {
+                std::net::IpAddr::V4(v4) => v4.to_string(),
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            }
+        };
+        format!("http://{host}:{}/api/auth", self.listen.port())
+    }
+
+    /// The data directory (default `./.portcullis`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+
+    /// The tracing filter (default `info`).
+    pub fn log_filter(&self) -> &str {
+        self.log.filter.as_deref().unwrap_or(DEFAULT_LOG_FILTER)
+    }
+
+    /// The log format (default text).
+    pub fn log_format(&self) -> LogFormat {
+        self.log.format.unwrap_or_default()
+    }
+
+    /// The JSON Schema of the configuration file, pretty-printed.
+    pub fn json_schema() -> String {
+        let schema = schemars::schema_for!(ServerConfig);
+        serde_json::to_string_pretty(&schema).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+/// Looks a variable up in the process environment (non-UTF-8 values count as unset).
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}

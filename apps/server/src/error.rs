@@ -1,0 +1,59 @@
+//! Why the server cannot start. Every message names the file, field or variable at fault.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use portcullis_domain::store::StoreError;
+use portcullis_domain::ConfigError;
+
+/// A reason to refuse to start (exit code 2) or to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The configuration file cannot be read as a configuration (the message names the
+    /// line and the field).
+    #[error("config file {}: {message}", path.display())]
+    ConfigFile { path: PathBuf, message: String },
+
+    /// An environment variable holds an unusable value.
+    #[error("environment variable {var}: {message}")]
+    Env { var: &'static str, message: String },
+
+    /// The engine refuses the configuration (no secret, short secret, bad URL, cookies …).
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+
+    /// A users file cannot be used.
+    #[error("users file {}: {message}", path.display())]
+    UsersFile { path: PathBuf, message: String },
+
+    /// A file or directory the server needs cannot be read or written.
+    #[error("cannot {what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// The dev-mode secret file holds something unusable.
+    #[error("secret file {}: {message}", path.display())]
+    SecretFile { path: PathBuf, message: String },
+
+    /// The store cannot be opened.
+    #[error("store at {}: {source}", path.display())]
+    Store { path: PathBuf, source: StoreError },
+
+    /// The log filter or format is unusable.
+    #[error("logging: {0}")]
+    Logging(String),
+
+    /// Hashing the dev-mode demo password failed.
+    #[error("password hashing: {0}")]
+    Hash(String),
+
+    /// The listening socket cannot be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,326 @@
+//! The configuration file, the environment over it, and startup validation.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use portcullis_server::config::{LogFormat, Secrets};
+use portcullis_server::{check, ProviderConfig, ServerConfig, StartupError};
+use tempfile::TempDir;
+
+use crate::support::{write_users, SECRET};
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name: &str| map.get(name).cloned()
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+const FULL: &str = r#"
+url = "https://example.com/custom/api/auth"
+secret = ["new-secret-0123456789abcdef0123456789", "old-secret-0123456789abcdef0123456789"]
+listen = "0.0.0.0:8080"
+data_dir = "state"
+use_secure_cookies = true
+theme = "dark"
+
+[session]
+max_age = 3600
+
+[jwt]
+max_age = 7200
+encryption = true
+
+[cookies.sessionToken]
+name = "__Secure-app.session"
+secure = true
+same_site = "strict"
+
+[pages]
+signIn = "/login"
+
+[log]
+filter = "debug"
+format = "json"
+
+[[providers]]
+type = "credentials"
+id = "staff"
+name = "Staff login"
+users_file = "users.toml"
+
+[[providers.fields]]
+name = "username"
+label = "Login"
+type = "text"
+
+[[providers.fields]]
+name = "password"
+type = "password"
+"#;
+
+fn write(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("portcullis.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_full_file_is_read_and_paths_are_taken_from_its_directory() {
+    let dir = TempDir::new().unwrap();
+    write_users(dir.path());
+    let config = ServerConfig::load(Some(&write(dir.path(), FULL)), &no_env).unwrap();
+    assert_eq!(
+        config.url.as_deref(),
+        Some("https://example.com/custom/api/auth")
+    );
+    assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(config.data_dir(), dir.path().join("state"));
+    assert_eq!(config.session.max_age, Some(3600));
+    assert_eq!(config.jwt.max_age, Some(7200));
+    assert_eq!(config.jwt.encryption, Some(true));
+    assert_eq!(config.log_filter(), "debug");
+    assert_eq!(config.log_format(), LogFormat::Json);
+    let ProviderConfig::Credentials(provider) = &config.providers[0];
+    assert_eq!(provider.id, "staff");
+    assert_eq!(provider.users_file, dir.path().join("users.toml"));
+    assert_eq!(
+        provider.fields.as_ref().unwrap()[0].label.as_deref(),
+        Some("Login")
+    );
+
+    let app = check(&config).unwrap();
+    let engine = app.config();
+    assert_eq!(engine.site.base_path(), "/custom/api/auth");
+    assert_eq!(engine.secrets.len(), 2);
+    assert!(engine.jwt.encryption);
+    assert_eq!(engine.session.max_age, 3600);
+    assert_eq!(engine.cookies.session_token.name, "__Secure-app.session");
+    assert!(engine.provider("staff").is_some());
+}
+
+#[test]
+fn defaults_need_only_a_secret() {
+    let config = ServerConfig::from_toml(&format!("secret = \"{SECRET}\"")).unwrap();
+    assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
+    assert_eq!(config.data_dir(), Path::new("./.portcullis"));
+    assert_eq!(config.effective_url(), "http://localhost:3000/api/auth");
+    assert_eq!(config.log_filter(), "info");
+    assert_eq!(config.log_format(), LogFormat::Text);
+    let app = check(&config).unwrap();
+    assert_eq!(app.config().site.base(), "http://localhost:3000/api/auth");
+}
+
+#[test]
+fn the_environment_wins_over_the_file() {
+    let dir = TempDir::new().unwrap();
+    write_users(dir.path());
+    let env = env(&[
+        ("NEXTAUTH_URL", "http://auth.test:4000/auth"),
+        (
+            "NEXTAUTH_SECRET",
+            "env-secret-0123456789abcdef0123456789,with-comma",
+        ),
+        ("PORTCULLIS_LISTEN", "127.0.0.1:4000"),
+        ("PORTCULLIS_DATA_DIR", "/var/lib/portcullis"),
+        ("PORTCULLIS_JWT_ENCRYPTION", "false"),
+        ("PORTCULLIS_LOG", "warn"),
+        ("PORTCULLIS_LOG_FORMAT", "text"),
+    ]);
+    let config = ServerConfig::load(Some(&write(dir.path(), FULL)), &env).unwrap();
+    assert_eq!(config.url.as_deref(), Some("http://auth.test:4000/auth"));
+    // One secret, taken whole (commas and all); the file's list is replaced.
+    assert_eq!(
+        config.secret,
+        Some(Secrets::One(
+            "env-secret-0123456789abcdef0123456789,with-comma".into()
+        ))
+    );
+    assert_eq!(config.listen.to_string(), "127.0.0.1:4000");
+    assert_eq!(config.data_dir(), Path::new("/var/lib/portcullis"));
+    assert_eq!(config.jwt.encryption, Some(false));
+    assert_eq!(config.log_filter(), "warn");
+    assert_eq!(config.log_format(), LogFormat::Text);
+
+    // Without a file, the environment alone configures the server.
+    let config = ServerConfig::load(None, &env).unwrap();
+    assert_eq!(check(&config).unwrap().config().site.base_path(), "/auth");
+}
+
+#[test]
+fn bad_environment_values_name_the_variable() {
+    for (var, value) in [
+        ("PORTCULLIS_LISTEN", "localhost"),
+        ("PORTCULLIS_JWT_ENCRYPTION", "yes"),
+        ("PORTCULLIS_LOG_FORMAT", "xml"),
+    ] {
+        let err = ServerConfig::load(None, &env(&[(var, value)])).unwrap_err();
+        assert!(err.to_string().contains(var), "{err}");
+    }
+}
+
+#[test]
+fn an_unknown_field_names_its_line() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        dir.path(),
+        "url = \"http://localhost:3000\"\n\n[jwt]\nencrypt = true\n",
+    );
+    let err = ServerConfig::from_file(&path).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StartupError::ConfigFile { .. }));
+    assert!(text.contains("portcullis.toml"), "{text}");
+    assert!(text.contains("line 4"), "{text}");
+    assert!(text.contains("encrypt"), "{text}");
+
+    // A bad value, too.
+    let err = ServerConfig::from_toml("listen = \"nowhere\"")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 1") && err.contains("listen"), "{err}");
+    let err = ServerConfig::from_toml("[[providers]]\ntype = \"oauth\"\nid = \"x\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line"), "{err}");
+}
+
+#[test]
+fn a_missing_secret_is_refused_with_what_to_do() {
+    let err = check(&ServerConfig::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("NEXTAUTH_SECRET"), "{text}");
+    let err = check(&ServerConfig::from_toml("secret = \"short\"").unwrap()).unwrap_err();
+    assert!(err.to_string().contains("32"), "{err}");
+}
+
+#[test]
+fn domain_validation_names_the_field() {
+    let base = format!("secret = \"{SECRET}\"\n");
+    let cases = [
+        ("[session]\nmax_age = 0\n", "session.max_age"),
+        ("[jwt]\nmax_age = -1\n", "jwt.max_age"),
+        (
+            "[cookies.csrfToken]\nname = \"__Host-x\"\nsecure = false\n",
+            "__Host-x",
+        ),
+        ("url = \"https://user@example.com\"\n", "NEXTAUTH_URL"),
+    ];
+    for (text, needle) in cases {
+        let config = ServerConfig::from_toml(&format!("{base}{text}")).unwrap();
+        let err = check(&config).unwrap_err().to_string();
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+}
+
+#[test]
+fn users_file_problems_name_the_file() {
+    let dir = TempDir::new().unwrap();
+    let text = format!(
+        "secret = \"{SECRET}\"\n[[providers]]\ntype = \"credentials\"\nid = \"c\"\nname = \"C\"\nusers_file = \"missing.toml\"\n"
+    );
+    let config = ServerConfig::from_file(&write(dir.path(), &text)).unwrap();
+    let err = check(&config).unwrap_err().to_string();
+    assert!(err.contains("missing.toml"), "{err}");
+}
+
+#[test]
+fn a_secret_list_signs_with_the_first_and_verifies_with_all() {
+    use portcullis::Portcullis;
+
+    let old = "old-secret-0123456789abcdef0123456789";
+    let new = "new-secret-0123456789abcdef0123456789";
+    let with = |secrets: Secrets| {
+        let config = ServerConfig {
+            secret: Some(secrets),
+            ..ServerConfig::default()
+        };
+        check(&config).unwrap()
+    };
+    let token_of = |app: &Portcullis| {
+        let mut claims = portcullis::Claims::new();
+        claims.insert("sub".into(), "1".into());
+        let config = app.config();
+        let mut rng = rand_core::OsRng;
+        config
+            .codec
+            .encode(
+                &claims,
+                &mut portcullis_domain::jwt::EncodeContext {
+                    keys: &config.jwt_keys,
+                    settings: &config.jwt,
+                    now_unix: time::OffsetDateTime::now_utc().unix_timestamp(),
+                    rng: &mut rng,
+                },
+            )
+            .unwrap()
+    };
+    let headers = |token: &str| {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::COOKIE,
+            format!("next-auth.session-token={token}").parse().unwrap(),
+        );
+        headers
+    };
+
+    let before = with(Secrets::One(old.into()));
+    let rotated = with(Secrets::Many(vec![new.into(), old.into()]));
+    let only_new = with(Secrets::One(new.into()));
+
+    // A token signed before the rotation still verifies.
+    let old_token = token_of(&before);
+    assert!(rotated.get_token(&headers(&old_token)).is_some());
+    assert!(only_new.get_token(&headers(&old_token)).is_none());
+    // After it, the first secret signs.
+    let new_token = token_of(&rotated);
+    assert!(only_new.get_token(&headers(&new_token)).is_some());
+    assert!(before.get_token(&headers(&new_token)).is_none());
+}
+
+#[test]
+fn the_schema_describes_every_field() {
+    let schema: serde_json::Value = serde_json::from_str(&ServerConfig::json_schema()).unwrap();
+    let properties = schema["properties"].as_object().unwrap();
+    for field in [
+        "url",
+        "secret",
+        "listen",
+        "data_dir",
+        "session",
+        "jwt",
+        "use_secure_cookies",
+        "cookies",
+        "pages",
+        "theme",
+        "providers",
+        "log",
+    ] {
+        let property = &properties[field];
+        assert!(
+            property["description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{field} has no description"
+        );
+    }
+    assert_eq!(schema["additionalProperties"], false);
+    let text = schema.to_string();
+    assert!(text.contains("credentials") && text.contains("users_file"));
+}
+
+#[tokio::test]
+async fn the_example_configuration_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let config = ServerConfig::load(Some(&dir.join("portcullis.example.toml")), &no_env).unwrap();
+    let app = check(&config).unwrap();
+    assert_eq!(app.config().secrets.len(), 2);
+    let ProviderConfig::Credentials(provider) = &config.providers[0];
+    let users = portcullis_server::UserDirectory::load(&provider.users_file).unwrap();
+    let user = users.check("jane", "change-me").await.unwrap();
+    assert_eq!(user.unwrap()["name"], "Jane Doe");
+}

@@ -1,0 +1,10 @@
+//! The server's one integration test binary (one link instead of many).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod config;
+mod dev;
+mod http;
+mod logs;
+mod support;
+mod users;

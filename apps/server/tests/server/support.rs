@@ -1,0 +1,119 @@
+//! Shared fixtures: a users file with cheap hashes, a configuration, an HTTP client that
+//! keeps cookies by hand.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use portcullis_server::config::{CredentialsProviderConfig, Secrets};
+use portcullis_server::{build_app, spawn, ProviderConfig, ServerConfig, ShutdownHandle};
+use tempfile::TempDir;
+
+pub const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Argon2id with the smallest parameters: the tests check behaviour, not cost.
+pub fn cheap_hash(password: &str) -> String {
+    let params = Params::new(Params::MIN_M_COST, 1, 1, None).unwrap();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string()
+}
+
+/// A users file with `jane` (password [`PASSWORD`]) and `bob` (`bob-password`, no name).
+pub fn write_users(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("users.toml");
+    let text = format!(
+        r#"
+[[users]]
+username = "jane"
+password_hash = "{jane}"
+name = "Jane"
+email = "jane@example.com"
+id = "user-1"
+
+[[users]]
+username = "bob"
+password_hash = "{bob}"
+"#,
+        jane = cheap_hash(PASSWORD),
+        bob = cheap_hash("bob-password"),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A configuration with a secret, a data directory and a credentials provider, all in
+/// `dir`.
+pub fn config_in(dir: &Path) -> ServerConfig {
+    let users_file = write_users(dir);
+    ServerConfig {
+        secret: Some(Secrets::One(SECRET.into())),
+        data_dir: Some(dir.join("data")),
+        providers: vec![ProviderConfig::Credentials(CredentialsProviderConfig {
+            id: "credentials".into(),
+            name: "Credentials".into(),
+            users_file,
+            fields: None,
+        })],
+        ..ServerConfig::default()
+    }
+}
+
+/// A running server on a free loopback port.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub handle: ShutdownHandle,
+    pub _dir: TempDir,
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+pub async fn start() -> Running {
+    let dir = TempDir::new().unwrap();
+    let config = config_in(dir.path());
+    let app = build_app(&config, false).unwrap();
+    let (addr, handle) = spawn(app, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    Running {
+        addr,
+        handle,
+        _dir: dir,
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Cookies set by a response: name → value.
+pub fn set_cookies(response: &reqwest::Response) -> HashMap<String, String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|line| line.split(';').next())
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect()
+}
+
+/// A `Cookie` header from name/value pairs.
+pub fn cookie_header(cookies: &HashMap<String, String>) -> String {
+    cookies
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}

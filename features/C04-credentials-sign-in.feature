@@ -1,0 +1,220 @@
+Feature: C04 Credentials sign-in against any backend
+
+  The app plugs in its own check (LDAP, an HTTP service, a password table …) as a port.
+  A correct sign-in sets the session cookie and sends the user on; a failed one answers
+  exactly as NextAuth v3 does (spec §9, §1.8): `json=true` turns every redirect into
+  `{"url": …}` with the status already set (200, 401, 403 or 500), otherwise a 302.
+
+  Background:
+    Given a site at "http://localhost:3000/api/auth"
+    And I fetch a CSRF token
+
+  Scenario: Success with json=true answers {url} with 200 and sets the session cookie
+    When I POST "/api/auth/callback/credentials" with the form:
+      | csrfToken | {csrf}        |
+      | username  | jane          |
+      | password  | correct horse |
+      | json      | true          |
+    Then the status is 200
+    And the JSON is '{"url":"http://localhost:3000"}'
+    And the header "cache-control" is "no-store"
+    And the response sets the cookies:
+      """
+      next-auth.session-token={jws}; Path=/; Expires={date:+30d}; HttpOnly; SameSite=Lax
+      """
+    And the session reads back as "Jane Doe"
+
+  Scenario: Success without json redirects to the callback URL the form names
+    When I POST "/api/auth/callback/credentials" with the form:
+      | csrfToken   | {csrf}                          |
+      | username    | jane                            |
+      | password    | correct horse                   |
+      | callbackUrl | http://localhost:3000/dashboard |
+    Then I am redirected to "http://localhost:3000/dashboard"
+    And the response sets the cookies:
+      """
+      next-auth.callback-url=http%3A%2F%2Flocalhost%3A3000%2Fdashboard; Path=/; SameSite=Lax
+      next-auth.session-token={jws}; Path=/; Expires={date:+30d}; HttpOnly; SameSite=Lax
+      """
+    And the session reads back as "Jane Doe"
+
+  Scenario: A wrong password with json=true is 401 with the error URL, and no session
+    When I POST "/api/auth/callback/credentials" with the form:
+      | csrfToken | {csrf} |
+      | username  | jane   |
+      | password  | wrong  |
+      | json      | true   |
+    Then the status is 401
+    And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=CredentialsSignin&provider=credentials"}'
+    And the response sets no cookie
+    And I have no session
+
+  Scenario: A wrong password without json goes to the error page, which forwards to sign-in
+    When I POST "/api/auth/callback/credentials" with the form:
+      | csrfToken | {csrf} |
+      | username  | jane   |
+      | password  | wrong  |
+    Then I am redirected to "http://localhost:3000/api/auth/error?error=CredentialsSignin&provider=credentials"
+    When I follow the redirect
+    Then I am redirected to "http://localhost:3000/api/auth/signin?error=CredentialsSignin"
+    When I follow the redirect
+    Then the status is 200
+    And the page contains "Sign in failed. Check the details you provided are correct."
+
+  Scenario: Missing fields are a failed sign-in, never an error
+    When I POST "/api/auth/callback/credentials" with the form:
+      | csrfToken | {csrf} |
+      | json      | true   |
+    Then the status is 401
+    And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=CredentialsSignin&provider=credentials"}'
+
+  Scenario: The backend is given the whole form and the request, without its cookies
+    When I POST "/api/auth/callback/credentials" with the form:
+      | csrfToken   | {csrf}                  |
+      | username    | jane                    |
+      | password    | correct horse           |
+      | callbackUrl | http://localhost:3000/a |
+      | json        | true                    |
+    Then the status is 200
+    And the backend was given the credentials:
+      """
+      {"csrfToken":"{csrf}","username":"jane","password":"correct horse","callbackUrl":"http://localhost:3000/a","json":"true"}
+      """
+    And the backend saw a POST request without its Cookie header
+
+  Scenario: A JSON body works too, but only the string "true" asks for JSON
+    When I POST "/api/auth/callback/credentials" with the JSON:
+      """
+      {"csrfToken":"{csrf}","username":"jane","password":"correct horse","json":true}
+      """
+    Then I am redirected to "http://localhost:3000"
+    And the session reads back as "Jane Doe"
+
+  Scenario: A failing backend sends the user to the error page with its message
+    Given the credentials backend fails with "LDAP is unreachable"
+    When I POST "/api/auth/callback/credentials" with the form:
+      | csrfToken | {csrf}        |
+      | username  | jane          |
+      | password  | correct horse |
+      | json      | true          |
+    Then the status is 200
+    And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=LDAP%20is%20unreachable"}'
+    And the response sets no cookie
+    When I POST "/api/auth/callback/credentials" with the form:
+      | csrfToken | {csrf}        |
+      | username  | jane          |
+      | password  | correct horse |
+    Then I am redirected to "http://localhost:3000/api/auth/error?error=LDAP%20is%20unreachable"
+    When I follow the redirect
+    Then the status is 200
+    And the page contains "<h1>Error</h1>"
+    And I have no session
+
+  Scenario: A backend may send the user elsewhere instead (v3's thrown URL)
+    Given the credentials backend sends the user to "http://localhost:3000/account-locked"
+    When I POST "/api/auth/callback/credentials" with the form:
+      | csrfToken | {csrf}        |
+      | username  | jane          |
+      | password  | correct horse |
+    Then I am redirected to "http://localhost:3000/account-locked"
+    And I have no session
+
+  Scenario: A credentials provider without a backend is a configuration error (500)
+    Given a credentials provider "ldap" with no backend
+    When I POST "/api/auth/callback/ldap" with the form:
+      | csrfToken | {csrf}        |
+      | username  | jane          |
+      | password  | correct horse |
+      | json      | true          |
+    Then the status is 500
+    And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=Configuration"}'
+    When I POST "/api/auth/callback/ldap" with the form:
+      | csrfToken | {csrf}        |
+      | username  | jane          |
+      | password  | correct horse |
+    Then I am redirected to "http://localhost:3000/api/auth/error?error=Configuration"
+    When I follow the redirect
+    Then the status is 500
+    And the page contains "There is a problem with the server configuration."
+
+  @embedded
+  Scenario: The signIn callback denies: 403 AccessDenied, no session
+    Given the signIn callback denies
+    When I sign in as "jane" with password "correct horse"
+    Then the status is 403
+    And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=AccessDenied"}'
+    And the response sets no cookie
+    When I POST "/api/auth/callback/credentials" with the form:
+      | csrfToken | {csrf}        |
+      | username  | jane          |
+      | password  | correct horse |
+    Then I am redirected to "http://localhost:3000/api/auth/error?error=AccessDenied"
+    When I follow the redirect
+    Then the status is 403
+    And the page contains "You do not have permission to sign in."
+    And I have no session
+
+  @embedded
+  Scenario: The signIn callback sends the user elsewhere: no session
+    Given the signIn callback redirects to "http://localhost:3000/pending-approval"
+    When I sign in as "jane" with password "correct horse"
+    Then the status is 200
+    And the JSON is '{"url":"http://localhost:3000/pending-approval"}'
+    And the response sets no cookie
+    And I have no session
+
+  @embedded
+  Scenario: The signIn callback throws: the error page gets its message
+    Given the signIn callback fails with "Suspended"
+    When I sign in as "jane" with password "correct horse"
+    Then the status is 200
+    And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=Suspended"}'
+    And the response sets no cookie
+
+  @embedded
+  Scenario: The jwt callback fails at sign-in: a configuration error, no session
+    Given the jwt callback fails
+    When I sign in as "jane" with password "correct horse"
+    Then the status is 500
+    And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=Configuration"}'
+    And the response sets no cookie
+    And I have no session
+
+  @embedded
+  Scenario: The signIn event hears about the sign-in
+    Given events are recorded
+    When I sign in as "jane" with password "correct horse"
+    Then the status is 200
+    And the events are "signIn(Jane Doe, credentials)"
+
+  Scenario: The server's own users file backend (Argon2id hashes) signs Jane in
+    Given the site runs the server with the configuration:
+      """
+      url = "http://localhost:3000/api/auth"
+      secret = "a-test-secret-that-is-long-enough-0123456789"
+      data_dir = "{dir}/data"
+
+      [[providers]]
+      type = "credentials"
+      id = "credentials"
+      name = "Credentials"
+      users_file = "{dir}/users.toml"
+      """
+    When I fetch a CSRF token
+    And I sign in as "jane" with password "wrong"
+    Then the status is 401
+    When I sign in as "jane" with password "correct horse"
+    Then the status is 200
+    And the JSON is '{"url":"http://localhost:3000"}'
+    And the session reads back as "Jane Doe"
+
+  Scenario: The server in dev mode signs in the demo user with no configuration
+    Given the site runs the server in dev mode with the configuration:
+      """
+      data_dir = "{dir}/data"
+      """
+    When I fetch a CSRF token
+    And I sign in as "demo" with password "demo"
+    Then the status is 200
+    And the JSON is '{"url":"http://localhost:3000"}'
+    And the session reads back as "Demo User"

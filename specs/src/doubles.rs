@@ -1,0 +1,407 @@
+//! What the scenarios plug into the engine's ports: a credentials backend, scripted
+//! callbacks, an event recorder, a custom codec, a store that records every call, a clock.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use portcullis::{
+    AuthEvent, Clock, HookFailure, HookSet, Hooks, JwtCall, RequestInfo, SignInDecision, Store,
+};
+use portcullis_domain::jwt::{Claims, DecodeContext, EncodeContext, JwtError, SessionCodec};
+use portcullis_domain::model::{Account, NewUser, Session, User, VerificationToken};
+use portcullis_domain::store::StoreError;
+use portcullis_store_sled::SledStore;
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+/// The user every scenario signs in as.
+pub const USERNAME: &str = "jane";
+pub const PASSWORD: &str = "correct horse";
+
+/// What the credentials backend does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// `jane` / `correct horse` is Jane Doe (id 42); anything else is wrong.
+    Users,
+    /// Fails like a thrown `Error` with this message (LDAP down …).
+    Fails(String),
+    /// Fails like a thrown non-Error: send the user to this URL.
+    Redirects(String),
+}
+
+/// One call the backend received.
+#[derive(Debug, Clone)]
+pub struct AuthorizeSeen {
+    pub credentials: Map<String, Value>,
+    pub request: RequestInfo,
+}
+
+pub type Seen = Arc<Mutex<Vec<AuthorizeSeen>>>;
+
+/// The credentials check, as a closure over `backend` that records what it is given.
+pub fn backend(
+    mode: Backend,
+    seen: Seen,
+) -> impl Fn(
+    Map<String, Value>,
+    RequestInfo,
+) -> futures::future::BoxFuture<'static, Result<Option<Value>, HookFailure>>
+       + Send
+       + Sync
+       + 'static {
+    move |credentials: Map<String, Value>, request: RequestInfo| {
+        let mode = mode.clone();
+        let seen = seen.clone();
+        Box::pin(async move {
+            let ok = credentials.get("username") == Some(&json!(USERNAME))
+                && credentials.get("password") == Some(&json!(PASSWORD));
+            seen.lock().unwrap().push(AuthorizeSeen {
+                credentials,
+                request,
+            });
+            match mode {
+                Backend::Users => Ok(
+                    ok.then(|| json!({"id": 42, "name": "Jane Doe", "email": "jane@example.com"}))
+                ),
+                Backend::Fails(message) => Err(HookFailure::Error(message)),
+                Backend::Redirects(url) => Err(HookFailure::Redirect(url)),
+            }
+        })
+    }
+}
+
+/// What the `signIn` callback answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInScript {
+    Deny,
+    RedirectTo(String),
+    Fail(String),
+}
+
+/// What the `jwt` callback does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtScript {
+    /// At sign-in, adds a claim (v3's usual "put the role in the token").
+    AddClaim(String, String),
+    /// Fails at sign-in and on every read.
+    Fail,
+    /// Works at sign-in, fails when the session is read.
+    FailOnRead,
+}
+
+/// What the `session` callback does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionScript {
+    /// Copies a claim of the token into the session JSON.
+    CopyClaim(String),
+    Fail,
+}
+
+/// The app's callbacks, as a scenario scripted them.
+#[derive(Debug, Clone, Default)]
+pub struct HookScript {
+    pub sign_in: Option<SignInScript>,
+    pub jwt: Option<JwtScript>,
+    pub session: Option<SessionScript>,
+    pub events: bool,
+}
+
+impl HookScript {
+    pub fn any(&self) -> bool {
+        self.sign_in.is_some() || self.jwt.is_some() || self.session.is_some() || self.events
+    }
+}
+
+pub type EventLog = Arc<Mutex<Vec<String>>>;
+
+/// [`Hooks`] that follow a [`HookScript`] and log events.
+pub struct ScriptedHooks {
+    pub script: HookScript,
+    pub events: EventLog,
+}
+
+#[async_trait]
+impl Hooks for ScriptedHooks {
+    fn registered(&self) -> HookSet {
+        HookSet {
+            sign_in: self.script.sign_in.is_some(),
+            jwt: self.script.jwt.is_some(),
+            session: self.script.session.is_some(),
+            events: self.script.events,
+        }
+    }
+
+    async fn sign_in(
+        &self,
+        _user: &Value,
+        _account: &Value,
+        _profile: &Value,
+    ) -> Result<SignInDecision, HookFailure> {
+        match &self.script.sign_in {
+            None => Ok(SignInDecision::Allow),
+            Some(SignInScript::Deny) => Ok(SignInDecision::Deny),
+            Some(SignInScript::RedirectTo(url)) => Ok(SignInDecision::Redirect(url.clone())),
+            Some(SignInScript::Fail(message)) => Err(HookFailure::Error(message.clone())),
+        }
+    }
+
+    async fn jwt(&self, call: JwtCall) -> Result<Claims, HookFailure> {
+        let at_sign_in = call.user.is_some();
+        let mut token = call.token;
+        match &self.script.jwt {
+            None => Ok(token),
+            Some(JwtScript::AddClaim(name, value)) => {
+                if at_sign_in {
+                    token.insert(name.clone(), Value::String(value.clone()));
+                }
+                Ok(token)
+            }
+            Some(JwtScript::Fail) => Err(HookFailure::Error("jwt callback failed".into())),
+            Some(JwtScript::FailOnRead) if at_sign_in => Ok(token),
+            Some(JwtScript::FailOnRead) => Err(HookFailure::Error("jwt callback failed".into())),
+        }
+    }
+
+    async fn session(&self, mut session: Value, token: Value) -> Result<Value, HookFailure> {
+        match &self.script.session {
+            None => Ok(session),
+            Some(SessionScript::CopyClaim(name)) => {
+                let value = token.get(name).cloned().unwrap_or(Value::Null);
+                if let Some(object) = session.as_object_mut() {
+                    object.insert(name.clone(), value);
+                }
+                Ok(session)
+            }
+            Some(SessionScript::Fail) => Err(HookFailure::Error("session callback failed".into())),
+        }
+    }
+
+    async fn event(&self, event: AuthEvent) {
+        let entry = match event {
+            AuthEvent::SignIn { user, account, .. } => format!(
+                "signIn({}, {})",
+                user.get("name").and_then(Value::as_str).unwrap_or("?"),
+                account.get("type").and_then(Value::as_str).unwrap_or("?")
+            ),
+            AuthEvent::SignOut {
+                session: Some(session),
+                ..
+            } => format!("signOut(database session of user {})", session.user_id),
+            AuthEvent::SignOut { token, .. } => format!(
+                "signOut({})",
+                token
+                    .as_ref()
+                    .and_then(|t| t.get("sub"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("no token")
+            ),
+            AuthEvent::Session { session, .. } => format!(
+                "session({})",
+                session
+                    .pointer("/user/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+            ),
+        };
+        self.events.lock().unwrap().push(entry);
+    }
+}
+
+/// A custom session codec (C18): `plain.` + base64url(JSON claims), with its own `exp`.
+/// Not secure in any way: it only shows the engine uses what it is given.
+#[derive(Debug, Default)]
+pub struct PlainCodec;
+
+impl SessionCodec for PlainCodec {
+    fn encode(&self, claims: &Claims, ctx: &mut EncodeContext<'_>) -> Result<String, JwtError> {
+        let mut claims = claims.clone();
+        claims.insert("exp".into(), json!(ctx.now_unix + ctx.settings.max_age));
+        let json = serde_json::to_vec(&claims).map_err(|_| JwtError::Malformed)?;
+        Ok(format!("plain.{}", crate::jose::b64(&json)))
+    }
+
+    fn decode(&self, token: &str, ctx: &DecodeContext<'_>) -> Result<Claims, JwtError> {
+        let body = token.strip_prefix("plain.").ok_or(JwtError::Malformed)?;
+        let bytes = crate::jose::unb64(body).map_err(|_| JwtError::Malformed)?;
+        let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)?;
+        match claims.get("exp").and_then(Value::as_i64) {
+            Some(exp) if exp > ctx.now_unix => Ok(claims),
+            _ => Err(JwtError::Expired),
+        }
+    }
+}
+
+/// The store the scenarios attach: it records every call; it refuses every call (to prove
+/// JWT sessions never need one) or passes them to a temporary sled store, failing the
+/// operations a scenario names.
+pub struct SpecStore {
+    inner: Option<SledStore>,
+    fail: Mutex<HashSet<String>>,
+    pub calls: Mutex<Vec<&'static str>>,
+}
+
+impl std::fmt::Debug for SpecStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpecStore")
+            .field("sled", &self.inner.is_some())
+            .field("calls", &self.calls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpecStore {
+    /// Refuses and records every call.
+    pub fn refusing() -> Self {
+        Self {
+            inner: None,
+            fail: Mutex::new(HashSet::new()),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A temporary sled store.
+    pub fn sled() -> Self {
+        Self {
+            inner: Some(SledStore::temporary().expect("a temporary sled store")),
+            ..Self::refusing()
+        }
+    }
+
+    /// Makes `op` (`get_session_and_user`, `delete_session` …) fail from now on.
+    pub fn fail(&self, op: &str) {
+        self.fail.lock().unwrap().insert(op.to_owned());
+    }
+
+    /// The store behind, for arranging and inspecting records.
+    pub fn sled_store(&self) -> &SledStore {
+        self.inner
+            .as_ref()
+            .expect("this scenario's store is not a sled store")
+    }
+
+    fn check(&self, op: &'static str) -> Result<&SledStore, StoreError> {
+        self.calls.lock().unwrap().push(op);
+        match &self.inner {
+            Some(inner) if !self.fail.lock().unwrap().contains(op) => Ok(inner),
+            Some(_) => Err(StoreError::Backend(format!("{op}: failing on purpose"))),
+            None => Err(StoreError::Backend(format!(
+                "{op}: the recording store refuses"
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SpecStore {
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
+        self.check("create_user")?.create_user(user).await
+    }
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.check("get_user")?.get_user(id).await
+    }
+    async fn get_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        self.check("get_user_by_email")?
+            .get_user_by_email(email)
+            .await
+    }
+    async fn get_user_by_account(&self, p: &str, a: &str) -> Result<Option<User>, StoreError> {
+        self.check("get_user_by_account")?
+            .get_user_by_account(p, a)
+            .await
+    }
+    async fn update_user(&self, user: User) -> Result<User, StoreError> {
+        self.check("update_user")?.update_user(user).await
+    }
+    async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+        self.check("delete_user")?.delete_user(id).await
+    }
+    async fn link_account(&self, account: Account) -> Result<Account, StoreError> {
+        self.check("link_account")?.link_account(account).await
+    }
+    async fn get_account(&self, p: &str, a: &str) -> Result<Option<Account>, StoreError> {
+        self.check("get_account")?.get_account(p, a).await
+    }
+    async fn unlink_account(&self, p: &str, a: &str) -> Result<(), StoreError> {
+        self.check("unlink_account")?.unlink_account(p, a).await
+    }
+    async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
+        self.check("create_session")?.create_session(session).await
+    }
+    async fn get_session_and_user(
+        &self,
+        token: &str,
+    ) -> Result<Option<(Session, User)>, StoreError> {
+        self.check("get_session_and_user")?
+            .get_session_and_user(token)
+            .await
+    }
+    async fn update_session_expiry(
+        &self,
+        token: &str,
+        expires: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.check("update_session_expiry")?
+            .update_session_expiry(token, expires)
+            .await
+    }
+    async fn delete_session(&self, token: &str) -> Result<(), StoreError> {
+        self.check("delete_session")?.delete_session(token).await
+    }
+    async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
+        self.check("list_sessions")?.list_sessions(user_id).await
+    }
+    async fn delete_sessions_for_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.check("delete_sessions_for_user")?
+            .delete_sessions_for_user(user_id)
+            .await
+    }
+    async fn create_verification_token(&self, token: VerificationToken) -> Result<(), StoreError> {
+        self.check("create_verification_token")?
+            .create_verification_token(token)
+            .await
+    }
+    async fn use_verification_token(
+        &self,
+        identifier: &str,
+        token_hash: &str,
+    ) -> Result<Option<VerificationToken>, StoreError> {
+        self.check("use_verification_token")?
+            .use_verification_token(identifier, token_hash)
+            .await
+    }
+}
+
+/// A clock the scenario moves by hand (embedded target): time passes only when a step
+/// says so, so expiry is tested without sleeping.
+#[derive(Debug)]
+pub struct TestClock {
+    unix: AtomicI64,
+}
+
+impl TestClock {
+    pub fn at(unix: i64) -> Self {
+        Self {
+            unix: AtomicI64::new(unix),
+        }
+    }
+
+    pub fn set(&self, unix: i64) {
+        self.unix.store(unix, Ordering::SeqCst);
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.unix.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    pub fn unix(&self) -> i64 {
+        self.unix.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.unix()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}

@@ -1,0 +1,147 @@
+//! Step definitions. The same steps serve both targets: they talk to the site only through
+//! [`AuthWorld::send`], which calls the engine or the real server.
+
+mod given;
+mod then;
+mod when;
+
+use http::Method;
+use portcullis::CookieKey;
+use serde_json::Value;
+
+use crate::doubles::{PASSWORD, USERNAME};
+use crate::world::{AuthWorld, Req, Resp, Target};
+
+/// The text of a step's docstring, without the surrounding blank lines.
+pub(crate) fn docstring(step: &cucumber::gherkin::Step) -> String {
+    step.docstring
+        .as_deref()
+        .expect("this step takes a docstring (\"\"\")")
+        .trim_matches('\n')
+        .to_owned()
+}
+
+/// An `application/x-www-form-urlencoded` body.
+pub(crate) fn form(fields: &[(&str, &str)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in fields {
+        serializer.append_pair(name, value);
+    }
+    serializer.finish()
+}
+
+pub(crate) fn require_embedded(world: &AuthWorld, what: &str) {
+    assert_eq!(
+        world.target,
+        Target::Embedded,
+        "{what} needs the embedded engine: tag the scenario @embedded"
+    );
+}
+
+impl AuthWorld {
+    /// `BASE` + `path`, as a request target (the base path of the configured site).
+    pub async fn route(&mut self, path: &str) -> String {
+        let app = self.app().await;
+        format!("{}{path}", app.config().site.base_path())
+    }
+
+    pub async fn get(&mut self, target: &str) -> Resp {
+        let target = self.expand(target);
+        self.send(Req::new(Method::GET, &target)).await
+    }
+
+    pub async fn post_form(&mut self, target: &str, body: String) -> Resp {
+        self.send(Req::new(Method::POST, target).form(body)).await
+    }
+
+    /// `GET BASE/csrf`; the token becomes `{csrf}`.
+    pub async fn fetch_csrf(&mut self) -> String {
+        let target = self.route("/csrf").await;
+        let resp = self.get(&target).await;
+        assert_eq!(resp.status, 200, "GET {target}: {}", resp.body);
+        resp.json()["csrfToken"]
+            .as_str()
+            .expect("a csrfToken")
+            .to_owned()
+    }
+
+    pub async fn csrf_or_fetch(&mut self) -> String {
+        match &self.csrf {
+            Some(token) => token.clone(),
+            None => self.fetch_csrf().await,
+        }
+    }
+
+    /// Credentials sign-in with `json=true`.
+    pub async fn sign_in(&mut self, username: &str, password: &str) -> Resp {
+        let csrf = self.csrf_or_fetch().await;
+        let target = self.route("/callback/credentials").await;
+        let body = form(&[
+            ("csrfToken", &csrf),
+            ("username", username),
+            ("password", password),
+            ("json", "true"),
+        ]);
+        self.post_form(&target, body).await
+    }
+
+    /// Signs Jane in as a browser would (no `json`): a 302 and a session cookie.
+    pub async fn signed_in(&mut self) {
+        let csrf = self.fetch_csrf().await;
+        let target = self.route("/callback/credentials").await;
+        let body = form(&[
+            ("csrfToken", &csrf),
+            ("username", USERNAME),
+            ("password", PASSWORD),
+        ]);
+        let resp = self.post_form(&target, body).await;
+        assert_eq!(resp.status, 302, "sign-in failed: {resp:?}");
+        let name = self.cookie_name(CookieKey::SessionToken).await;
+        assert!(
+            self.jar.get(&name).is_some(),
+            "sign-in set no session cookie {name}: {resp:?}"
+        );
+    }
+
+    pub async fn sign_out(&mut self) -> Resp {
+        let csrf = self.csrf_or_fetch().await;
+        let target = self.route("/signout").await;
+        self.post_form(&target, form(&[("csrfToken", &csrf), ("json", "true")]))
+            .await
+    }
+
+    pub async fn read_session(&mut self) -> Resp {
+        let target = self.route("/session").await;
+        let resp = self.get(&target).await;
+        assert_eq!(resp.status, 200, "GET {target}: {resp:?}");
+        resp
+    }
+
+    /// The session cookie's value in the jar.
+    pub async fn session_cookie(&mut self) -> String {
+        let name = self.cookie_name(CookieKey::SessionToken).await;
+        self.jar
+            .get(&name)
+            .unwrap_or_else(|| panic!("the browser has no {name} cookie"))
+            .to_owned()
+    }
+
+    pub async fn set_session_cookie(&mut self, value: &str) {
+        let name = self.cookie_name(CookieKey::SessionToken).await;
+        self.jar.set(&name, value);
+    }
+}
+
+/// The CSRF token a response hands out: `{"csrfToken"}` JSON or a page's hidden input.
+pub(crate) fn csrf_in(resp: &Resp) -> Option<String> {
+    if let Ok(Value::Object(json)) = serde_json::from_str::<Value>(&resp.body) {
+        return json
+            .get("csrfToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+    }
+    let marker = "name=\"csrfToken\" value=\"";
+    let start = resp.body.find(marker)? + marker.len();
+    let len = resp.body[start..].find('"')?;
+    Some(resp.body[start..start + len].to_owned())
+}

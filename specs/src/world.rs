@@ -1,0 +1,696 @@
+//! The World: one scenario's site (engine or real server), browser (cookie jar) and what the
+//! last request returned.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cucumber::World;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use portcullis::{CookieKey, CookiePolicy, CredentialField, Pages, Portcullis, Provider};
+use portcullis_server::ShutdownHandle;
+use time::OffsetDateTime;
+
+use crate::doubles::{
+    backend, Backend, EventLog, HookScript, PlainCodec, ScriptedHooks, Seen, SpecStore, TestClock,
+};
+use crate::matching::Window;
+
+/// Where the features run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// `Portcullis::handle` called directly, with a clock the scenario moves by hand.
+    Embedded,
+    /// The warp server, spawned in-process on 127.0.0.1:0, spoken to over real HTTP.
+    Http,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Target::Embedded => "embedded",
+            Target::Http => "http",
+        })
+    }
+}
+
+/// The secret every site uses unless a scenario says otherwise (44 bytes).
+pub const SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
+/// Where the embedded clock starts: 2023-11-14T22:13:20Z (the §19 vectors' `iat`).
+pub const START_UNIX: i64 = 1_700_000_000;
+/// Longest any request may take before the scenario fails ("never a hang").
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How the scenario's site is configured.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub url: String,
+    pub secrets: Vec<String>,
+    pub allow_short_secret: bool,
+    pub encryption: bool,
+    pub session_max_age: Option<i64>,
+    pub jwt_max_age: Option<i64>,
+    pub use_secure_cookies: Option<bool>,
+    pub cookies: Vec<(CookieKey, CookiePolicy)>,
+    pub pages: Pages,
+    pub backend: Backend,
+    /// Credentials providers configured without a backend.
+    pub unbacked: Vec<String>,
+    pub hooks: HookScript,
+    pub plain_codec: bool,
+    /// The built-in `credentials` provider (on unless database sessions are).
+    pub credentials: bool,
+    pub database_sessions: bool,
+    pub store: StoreMode,
+    /// Built by the server's own configuration code instead (TOML text).
+    pub server_config: Option<String>,
+    pub server_dev_mode: bool,
+}
+
+impl Setup {
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            secrets: vec![SECRET.to_owned()],
+            allow_short_secret: false,
+            encryption: false,
+            session_max_age: None,
+            jwt_max_age: None,
+            use_secure_cookies: None,
+            cookies: Vec::new(),
+            pages: Pages::default(),
+            backend: Backend::Users,
+            unbacked: Vec::new(),
+            hooks: HookScript::default(),
+            plain_codec: false,
+            credentials: true,
+            database_sessions: false,
+            store: StoreMode::None,
+            server_config: None,
+            server_dev_mode: false,
+        }
+    }
+}
+
+/// Which store the site has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    None,
+    /// Records and refuses every call.
+    Refusing,
+    /// A temporary sled store (failures injectable).
+    Sled,
+}
+
+/// The site as it runs.
+struct Running {
+    app: Portcullis,
+    server: Option<(SocketAddr, ShutdownHandle)>,
+    /// Keeps a server configuration's data directory alive.
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+/// One HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+    pub window: Window,
+}
+
+impl Resp {
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// A request to send.
+#[derive(Debug, Clone)]
+pub struct Req {
+    pub method: Method,
+    pub target: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+    /// Send the jar's cookies (unless the request has its own `Cookie` header).
+    pub with_jar: bool,
+    /// Over HTTP, write the request on a bare TCP connection and read the answer while
+    /// the body is still going out (a server may answer a huge upload early and close).
+    pub raw: bool,
+}
+
+impl Req {
+    pub fn new(method: Method, target: &str) -> Self {
+        Self {
+            method,
+            target: target.to_owned(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+            with_jar: true,
+            raw: false,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: HeaderValue) -> Self {
+        self.headers.push((
+            HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            value,
+        ));
+        self
+    }
+
+    pub fn form(self, body: String) -> Self {
+        let mut req = self.header(
+            "content-type",
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        req.body = Bytes::from(body);
+        req
+    }
+}
+
+/// The browser's cookies: name → value as sent on the wire, in the order first set.
+#[derive(Debug, Clone, Default)]
+pub struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        match self.0.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value.to_owned(),
+            None => self.0.push((name.to_owned(), value.to_owned())),
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| n != name);
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The `Cookie` header a browser would send.
+    pub fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Applies one `Set-Cookie` line as a browser would (expiry, deletion).
+    pub fn apply(&mut self, line: &str, now: OffsetDateTime) {
+        let mut parts = line.split(';');
+        let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
+            return;
+        };
+        let (name, value) = (name.trim(), value.trim());
+        let mut gone = false;
+        for attribute in parts {
+            let (key, val) = attribute.split_once('=').unwrap_or((attribute, ""));
+            match key.trim().to_ascii_lowercase().as_str() {
+                "max-age" => gone |= val.trim().parse::<i64>().is_ok_and(|s| s <= 0),
+                "expires" => {
+                    gone |= httpdate::parse_http_date(val.trim())
+                        .is_ok_and(|at| at <= std::time::SystemTime::from(now))
+                }
+                _ => {}
+            }
+        }
+        if gone {
+            self.remove(name);
+        } else {
+            self.set(name, value);
+        }
+    }
+}
+
+#[derive(World)]
+#[world(init = Self::new)]
+pub struct AuthWorld {
+    pub target: Target,
+    pub setup: Option<Setup>,
+    running: Option<Running>,
+    /// The embedded engine's clock (unused over HTTP, where the system clock runs).
+    pub clock: Arc<TestClock>,
+    pub jar: Jar,
+    pub last: Option<Resp>,
+    /// The CSRF token the last `GET /csrf` (or page) gave.
+    pub csrf: Option<String>,
+    /// Values a scenario remembered by name.
+    pub saved: HashMap<String, String>,
+    pub authorize_seen: Seen,
+    pub events: EventLog,
+    /// The store, made on first use and kept across restarts.
+    store: Option<Arc<SpecStore>>,
+    /// When each cookie was last set: the window of the response that set it.
+    pub cookie_windows: HashMap<String, Window>,
+    /// What the last in-process token check found.
+    pub token_check: Option<Option<portcullis::Claims>>,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for AuthWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthWorld")
+            .field("target", &self.target)
+            .field("setup", &self.setup)
+            .field("jar", &self.jar)
+            .field("last", &self.last)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthWorld {
+    fn new() -> Self {
+        Self {
+            target: Target::Embedded,
+            setup: None,
+            running: None,
+            clock: Arc::new(TestClock::at(START_UNIX)),
+            jar: Jar::default(),
+            last: None,
+            csrf: None,
+            saved: HashMap::new(),
+            authorize_seen: Arc::new(Mutex::new(Vec::new())),
+            events: Arc::new(Mutex::new(Vec::new())),
+            store: None,
+            token_check: None,
+            cookie_windows: HashMap::new(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
+    /// The site's configuration, to change before the first request.
+    /// Changing a running site restarts it (the browser keeps its cookies).
+    pub fn setup_mut(&mut self) -> &mut Setup {
+        // Dropping the server's handle shuts it down.
+        self.running = None;
+        self.setup
+            .as_mut()
+            .expect("no site yet: start with `Given a site at \"…\"`")
+    }
+
+    pub fn setup(&self) -> &Setup {
+        self.setup
+            .as_ref()
+            .expect("no site yet: start with `Given a site at \"…\"`")
+    }
+
+    /// The current time as the site sees it.
+    pub fn now(&self) -> OffsetDateTime {
+        match self.target {
+            Target::Embedded => portcullis::Clock::now(self.clock.as_ref()),
+            Target::Http => OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// Stops the site; the next request starts it again with the current setup (a restart:
+    /// the browser keeps its cookies).
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            if let Some((_, handle)) = running.server {
+                handle.shutdown().await.expect("the server stops cleanly");
+            }
+        }
+    }
+
+    /// The running engine, started on first use.
+    pub async fn app(&mut self) -> Portcullis {
+        if self.running.is_none() {
+            let running = self.start().await;
+            self.running = Some(running);
+        }
+        self.running.as_ref().expect("started").app.clone()
+    }
+
+    /// The scenario's store (made on first use, as the setup says).
+    pub fn store(&mut self) -> Arc<SpecStore> {
+        let mode = self.setup().store;
+        self.store
+            .get_or_insert_with(|| {
+                Arc::new(match mode {
+                    StoreMode::Sled => SpecStore::sled(),
+                    StoreMode::Refusing | StoreMode::None => SpecStore::refusing(),
+                })
+            })
+            .clone()
+    }
+
+    async fn start(&mut self) -> Running {
+        if self.setup().store != StoreMode::None {
+            self.store();
+        }
+        let setup = self.setup().clone();
+        let (app, data_dir) = match &setup.server_config {
+            Some(toml) => {
+                let (app, dir) = build_from_server_config(toml, setup.server_dev_mode);
+                (app, Some(dir))
+            }
+            None => (self.build(&setup), None),
+        };
+        let server = match self.target {
+            Target::Embedded => None,
+            Target::Http => {
+                let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+                let (bound, handle) = portcullis_server::spawn(app.clone(), addr)
+                    .await
+                    .expect("the server starts on 127.0.0.1:0");
+                Some((bound, handle))
+            }
+        };
+        Running {
+            app,
+            server,
+            _data_dir: data_dir,
+        }
+    }
+
+    fn build(&self, setup: &Setup) -> Portcullis {
+        let mut builder = Portcullis::builder().url(&setup.url);
+        for secret in &setup.secrets {
+            builder = builder.secret(secret);
+        }
+        let s = setup.clone();
+        builder = builder.configure(move |mut c| {
+            c = c
+                .allow_short_secret(s.allow_short_secret)
+                .jwt_encryption(s.encryption);
+            if let Some(age) = s.session_max_age {
+                c = c.session_max_age(age);
+            }
+            if let Some(age) = s.jwt_max_age {
+                c = c.jwt_max_age(age);
+            }
+            if let Some(on) = s.use_secure_cookies {
+                c = c.use_secure_cookies(on);
+            }
+            for (key, policy) in s.cookies {
+                c = c.cookie(key, policy);
+            }
+            for id in &s.unbacked {
+                c = c.provider(Provider::credentials(id, id, credential_fields()));
+            }
+            if s.database_sessions {
+                c = c.session_strategy(portcullis::SessionStrategy::Database);
+            }
+            if s.plain_codec {
+                c = c.codec(Arc::new(PlainCodec));
+            }
+            c.pages(s.pages)
+        });
+        if setup.credentials {
+            builder = builder.credentials(
+                "credentials",
+                "Credentials",
+                credential_fields(),
+                backend(setup.backend.clone(), self.authorize_seen.clone()),
+            );
+        }
+        if setup.hooks.any() {
+            builder = builder.hooks(Arc::new(ScriptedHooks {
+                script: setup.hooks.clone(),
+                events: self.events.clone(),
+            }));
+        }
+        if setup.store != StoreMode::None {
+            let store = self
+                .store
+                .clone()
+                .expect("the store is made before the site");
+            builder = builder.store(store);
+        }
+        if self.target == Target::Embedded {
+            builder = builder.clock(self.clock.clone());
+        }
+        builder
+            .observe(crate::coverage::observer(self.target))
+            .build()
+            .unwrap_or_else(|e| panic!("the site's configuration is refused: {e}"))
+    }
+
+    /// Sends a request to the site (embedded call or real HTTP), updates the jar from the
+    /// answer and keeps it as `last`.
+    pub async fn send(&mut self, mut req: Req) -> Resp {
+        let app = self.app().await;
+        if req.with_jar
+            && !self.jar.is_empty()
+            && !req.headers.iter().any(|(n, _)| n == http::header::COOKIE)
+        {
+            let header = HeaderValue::from_str(&self.jar.header()).expect("jar cookies are ASCII");
+            req.headers.push((http::header::COOKIE, header));
+        }
+        let start = self.now();
+        let (status, headers, body) = match &self.running.as_ref().expect("running").server {
+            None => {
+                let mut request = http::Request::new(req.body.clone());
+                *request.method_mut() = req.method.clone();
+                *request.uri_mut() = req.target.parse().expect("a request target");
+                for (name, value) in &req.headers {
+                    request.headers_mut().append(name.clone(), value.clone());
+                }
+                let response = tokio::time::timeout(REQUEST_TIMEOUT, app.handle(request))
+                    .await
+                    .unwrap_or_else(|_| panic!("{} {} hung", req.method, req.target));
+                let (parts, body) = response.into_parts();
+                (parts.status.as_u16(), parts.headers, body)
+            }
+            Some((addr, _)) if req.raw => {
+                let addr = *addr;
+                tokio::time::timeout(REQUEST_TIMEOUT, raw_http(addr, &req))
+                    .await
+                    .unwrap_or_else(|_| panic!("{} {} hung", req.method, req.target))
+            }
+            Some((addr, _)) => {
+                let url = format!("http://{addr}{}", req.target);
+                let mut request = self.client.request(req.method.clone(), &url);
+                for (name, value) in &req.headers {
+                    request = request.header(name.clone(), value.clone());
+                }
+                let response = request
+                    .body(req.body.clone())
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{} {url}: {e:?}", req.method));
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let body = response
+                    .bytes()
+                    .await
+                    .unwrap_or_else(|e| panic!("{} {url}: reading the body: {e:?}", req.method));
+                (status, headers, String::from_utf8_lossy(&body).into_owned())
+            }
+        };
+        let end = self.now();
+        let resp = Resp {
+            status,
+            headers,
+            body,
+            window: Window { start, end },
+        };
+        for line in resp.set_cookies() {
+            self.jar.apply(&line, end);
+            if let Some((name, _)) = line.split_once('=') {
+                self.cookie_windows
+                    .insert(name.trim().to_owned(), resp.window);
+            }
+        }
+        if let Some(token) = crate::steps::csrf_in(&resp) {
+            self.csrf = Some(token);
+        }
+        self.last = Some(resp.clone());
+        resp
+    }
+
+    pub fn last(&self) -> &Resp {
+        self.last.as_ref().expect("no request was sent yet")
+    }
+
+    /// The name of the session cookie on this site.
+    pub async fn cookie_name(&mut self, key: CookieKey) -> String {
+        let app = self.app().await;
+        app.config().cookies.get(key).name.clone()
+    }
+
+    /// Replaces `{csrf}`, `{saved:NAME}`, `{vector:jws}`, `{vector:jwe}` in `text`.
+    pub fn expand(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        if out.contains("{csrf}") {
+            let token = self
+                .csrf
+                .as_deref()
+                .expect("{csrf} used before any CSRF token was fetched");
+            out = out.replace("{csrf}", token);
+        }
+        for (name, value) in &self.saved {
+            out = out.replace(&format!("{{saved:{name}}}"), value);
+        }
+        if out.contains("{vector:") {
+            let v = crate::fixtures::vectors();
+            out = out
+                .replace(
+                    "{vector:jws}",
+                    v["jws"]["token"].as_str().expect("jws token"),
+                )
+                .replace(
+                    "{vector:jwe}",
+                    v["jwe"]["token"].as_str().expect("jwe token"),
+                );
+        }
+        assert!(
+            !out.contains("{saved:"),
+            "unknown saved value in {text:?} (saved: {:?})",
+            self.saved.keys().collect::<Vec<_>>()
+        );
+        out
+    }
+}
+
+/// `username` (text) and `password` (password), the form of the scenarios' provider.
+pub fn credential_fields() -> Vec<CredentialField> {
+    vec![
+        CredentialField::new("username", "Username", "text"),
+        CredentialField::new("password", "Password", "password"),
+    ]
+}
+
+/// Builds the site with the server's own code: TOML configuration, users file, sled store.
+/// `{dir}` in the TOML is a fresh temporary directory.
+fn build_from_server_config(toml: &str, dev: bool) -> (Portcullis, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let users = dir.path().join("users.toml");
+    let hash = portcullis_server::hash_password(crate::doubles::PASSWORD).expect("hashing");
+    std::fs::write(
+        &users,
+        format!(
+            "[[users]]\nusername = \"{}\"\npassword_hash = \"{hash}\"\nid = \"42\"\nname = \"Jane Doe\"\nemail = \"jane@example.com\"\n",
+            crate::doubles::USERNAME
+        ),
+    )
+    .expect("writing the users file");
+    let text = toml.replace("{dir}", &dir.path().display().to_string());
+    let config = portcullis_server::ServerConfig::from_toml(&text)
+        .unwrap_or_else(|e| panic!("the server configuration is refused: {e}"));
+    let app = portcullis_server::build_app(&config, dev)
+        .unwrap_or_else(|e| panic!("the server does not start: {e}"));
+    (app, dir)
+}
+
+/// One HTTP/1.1 request on a fresh TCP connection: the body is written while the answer is
+/// read, so an early answer (413 before the upload ends) is seen even if the server then
+/// closes the connection.
+async fn raw_http(addr: SocketAddr, req: &Req) -> (u16, HeaderMap, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        req.method,
+        req.target,
+        req.body.len()
+    )
+    .into_bytes();
+    for (name, value) in &req.headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    let body = req.body.clone();
+    let upload = tokio::spawn(async move {
+        // The server may stop reading and close: a failed write is not an error here.
+        if writer.write_all(&head).await.is_ok() {
+            for chunk in body.chunks(64 * 1024) {
+                if writer.write_all(chunk).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+        }
+        if let Some(done) = complete_response(&answer) {
+            answer.truncate(done);
+            break;
+        }
+    }
+    upload.abort();
+    parse_response(&answer)
+}
+
+/// The length of a complete response at the start of `bytes` (head + content-length body).
+fn complete_response(bytes: &[u8]) -> Option<usize> {
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&bytes[..head_end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())?;
+    (bytes.len() >= head_end + length).then_some(head_end + length)
+}
+
+fn parse_response(bytes: &[u8]) -> (u16, HeaderMap, String) {
+    let head_end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {:?}", String::from_utf8_lossy(bytes)))
+        + 4;
+    let head = String::from_utf8_lossy(&bytes[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {head}"));
+    let mut headers = HeaderMap::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':').expect("a header line");
+        headers.append(
+            HeaderName::from_bytes(name.trim().as_bytes()).expect("a header name"),
+            HeaderValue::from_str(value.trim()).expect("a header value"),
+        );
+    }
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes[head_end..]).into_owned(),
+    )
+}
