@@ -41,18 +41,25 @@ impl SameSite {
     }
 }
 
-/// How one cookie is named and scoped.
+/// How one cookie is named and scoped. Replaces the whole default entry (spec §2.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CookiePolicy {
+    /// Cookie name. `__Secure-` needs `secure = true`; `__Host-` also needs `path = "/"`
+    /// and no `domain`.
     pub name: String,
+    /// Hide the cookie from page scripts (default true).
     #[serde(default = "yes")]
     pub http_only: bool,
+    /// `strict`, `lax` (default) or `none` (`none` needs `secure = true`).
     #[serde(default = "lax")]
     pub same_site: SameSite,
+    /// Cookie path (default "/").
     #[serde(default = "root")]
     pub path: String,
+    /// Send over HTTPS only.
     pub secure: bool,
+    /// Share with subdomains of this domain (default: host-only).
     #[serde(default)]
     pub domain: Option<String>,
 }

@@ -72,9 +72,12 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Args)]
 pub struct FlowsArgs {
-    /// Mermaid state diagrams (the default and, for now, only format).
-    #[arg(long)]
+    /// Mermaid state diagrams (the default).
+    #[arg(long, conflicts_with = "markdown")]
     pub mermaid: bool,
+    /// A Markdown page of the diagrams (what `docs/flows.md` holds).
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 /// Runs a parsed command line.
@@ -86,8 +89,12 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Config(ConfigCommand::Check(args)) => check(args),
-        Command::Flows(_) => {
-            print!("{}", portcullis::flows_mermaid());
+        Command::Flows(args) => {
+            if args.markdown {
+                print!("{}", portcullis::flows_markdown());
+            } else {
+                print!("{}", portcullis::flows_mermaid());
+            }
             ExitCode::SUCCESS
         }
         Command::HashPassword => hash(),
