@@ -13,6 +13,7 @@ pub mod error;
 pub mod flow;
 pub mod flows;
 pub mod jwt;
+pub mod mail;
 pub mod model;
 pub mod pages;
 pub mod provider;

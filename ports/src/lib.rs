@@ -5,6 +5,7 @@
 
 pub mod env;
 pub mod hooks;
+pub mod mail;
 pub mod store;
 
 #[cfg(feature = "conformance")]
@@ -12,5 +13,6 @@ pub mod conformance;
 
 pub use env::{Clock, Entropy};
 pub use hooks::{Authorize, DefaultHooks, Hooks, JwtCall};
+pub use mail::{MailError, Mailer};
 pub use portcullis_domain::store::{StoreError, StoreOp, StoreReply};
 pub use store::{perform, Store};
