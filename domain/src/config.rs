@@ -69,6 +69,52 @@ pub struct SessionSettings {
     pub update_age: i64,
 }
 
+/// At most `limit` attempts per `window_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub limit: u32,
+    pub window_seconds: i64,
+}
+
+/// Rate limits, applied before any mail is sent or any password is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    /// Magic links per address (default 3 a minute).
+    pub email_per_address: Limit,
+    /// Magic links per client IP (default 20 a minute).
+    pub email_per_ip: Limit,
+    /// Credentials attempts per username (default 10 in 5 minutes; ASVS 2.2.1 asks for at
+    /// most 100 an hour).
+    pub credentials_per_identifier: Limit,
+    /// Credentials attempts per client IP (default 50 a minute).
+    pub credentials_per_ip: Limit,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            email_per_address: Limit {
+                limit: 3,
+                window_seconds: 60,
+            },
+            email_per_ip: Limit {
+                limit: 20,
+                window_seconds: 60,
+            },
+            credentials_per_identifier: Limit {
+                limit: 10,
+                window_seconds: 300,
+            },
+            credentials_per_ip: Limit {
+                limit: 50,
+                window_seconds: 60,
+            },
+        }
+    }
+}
+
 /// Everything the flows need to know, validated.
 #[derive(Clone)]
 pub struct Config {
@@ -86,6 +132,9 @@ pub struct Config {
     pub redirect: Arc<dyn RedirectPolicy>,
     pub hooks: HookSet,
     pub default_callback_url: Option<String>,
+    /// Whether a store is attached (e-mail sign-in and database sessions need one).
+    pub store: bool,
+    pub throttle: ThrottleSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -164,9 +213,23 @@ pub struct ConfigBuilder {
     codec: Option<Arc<dyn SessionCodec>>,
     hooks: HookSet,
     default_callback_url: Option<String>,
+    store: bool,
+    throttle: ThrottleSettings,
 }
 
 impl ConfigBuilder {
+    /// Says a store is attached (the embedded builder sets it).
+    pub fn store(mut self, attached: bool) -> Self {
+        self.store = attached;
+        self
+    }
+
+    /// Rate limits for e-mail links and credentials attempts.
+    pub fn throttle(mut self, throttle: ThrottleSettings) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
     /// `NEXTAUTH_URL`: base URL and base path (default `http://localhost:3000/api/auth`).
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
@@ -290,6 +353,16 @@ impl ConfigBuilder {
         if jwt.max_age <= 0 {
             return Err(ConfigError::NonPositive("jwt.max_age"));
         }
+        for limit in [
+            self.throttle.email_per_address,
+            self.throttle.email_per_ip,
+            self.throttle.credentials_per_identifier,
+            self.throttle.credentials_per_ip,
+        ] {
+            if limit.limit == 0 || limit.window_seconds <= 0 {
+                return Err(ConfigError::NonPositive("throttle limit and window"));
+            }
+        }
         if session.update_age < 0 {
             return Err(ConfigError::NonPositive("session.update_age"));
         }
@@ -334,6 +407,8 @@ impl ConfigBuilder {
             redirect: self.redirect.unwrap_or_else(|| Arc::new(SameOrigin)),
             hooks: self.hooks,
             default_callback_url: self.default_callback_url,
+            store: self.store,
+            throttle: self.throttle,
         })
     }
 }

@@ -1,7 +1,5 @@
 //! Double-submit CSRF tokens (spec §3): cookie `token|hex(sha256(token + secret))`.
 
-use sha2::{Digest, Sha256};
-
 use crate::secret::{constant_time_eq, SecretString};
 
 /// Bytes of entropy in a CSRF token (rendered as 64 hex characters).
@@ -9,10 +7,7 @@ pub const TOKEN_BYTES: usize = 32;
 
 /// `hex(sha256(token + secret))`.
 pub fn hash(token: &str, secret: &SecretString) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(token.as_bytes());
-    hasher.update(secret.expose().as_bytes());
-    hex::encode(hasher.finalize())
+    crate::secret::hash_with_secret(token, secret)
 }
 
 /// The token from a CSRF cookie value, when its hash verifies under one of `secrets`.

@@ -16,6 +16,19 @@ pub enum Effect {
     Hook(HookCall),
     /// Tell the app's event listeners; answer with [`Outcome::Notified`].
     Event(AuthEvent),
+    /// Count one attempt against a rate limit; answer with [`Outcome::Throttle`].
+    Throttle(ThrottleCheck),
+    /// Deliver a magic link; answer with [`Outcome::Sent`].
+    SendVerification(crate::mail::VerificationRequest),
+}
+
+/// One attempt to count against a limit: at most `limit` per `window_seconds` per key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleCheck {
+    /// e.g. `email:addr:jane@example.com`, `email:ip:203.0.113.7`.
+    pub key: String,
+    pub limit: u32,
+    pub window_seconds: i64,
 }
 
 /// A credentials sign-in to check (spec §9). `Debug` shows field names only: the values
@@ -141,6 +154,10 @@ pub enum AuthEvent {
         session: Value,
         token: Option<Claims>,
     },
+    /// A user was created (first e-mail or OAuth sign-in).
+    CreateUser { user: Value },
+    /// A user was updated (e-mail verified).
+    UpdateUser { user: Value },
 }
 
 /// The answer to an [`Effect`].
@@ -153,6 +170,10 @@ pub enum Outcome {
     Token(Result<Claims, HookFailure>),
     Session(Result<Value, HookFailure>),
     Notified,
+    /// `true`: within the limit (the attempt was counted).
+    Throttle(bool),
+    /// Whether the magic link went out (the error text names no secret).
+    Sent(Result<(), String>),
 }
 
 /// The `signIn` callback's answer.

@@ -28,6 +28,8 @@ pub struct Env {
     pub now: OffsetDateTime,
     /// A CSPRNG in production (`OsRng`); seeded in tests.
     pub rng: Box<dyn RngCore + Send>,
+    /// The client's address, for per-IP rate limits (the driver decides whom to trust).
+    pub client_ip: Option<core::net::IpAddr>,
 }
 
 /// What a run wants next.

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     OAuthAccountNotLinked,
     EmailSignin,
     CredentialsSignin,
+    /// Portcullis: the submitted address is not exactly one valid mailbox.
+    EmailInvalid,
     /// Free text, e.g. the message of an error thrown by a hook.
     Other(String),
 }
@@ -36,6 +38,7 @@ impl ErrorCode {
             "OAuthAccountNotLinked" => Self::OAuthAccountNotLinked,
             "EmailSignin" => Self::EmailSignin,
             "CredentialsSignin" => Self::CredentialsSignin,
+            "EmailInvalid" => Self::EmailInvalid,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -54,6 +57,7 @@ impl ErrorCode {
             Self::OAuthAccountNotLinked => "OAuthAccountNotLinked",
             Self::EmailSignin => "EmailSignin",
             Self::CredentialsSignin => "CredentialsSignin",
+            Self::EmailInvalid => "EmailInvalid",
             Self::Other(text) => text,
         }
     }
@@ -71,6 +75,7 @@ impl ErrorCode {
                 | Self::OAuthAccountNotLinked
                 | Self::EmailSignin
                 | Self::CredentialsSignin
+                | Self::EmailInvalid
         )
     }
 }
@@ -100,6 +105,7 @@ mod tests {
             "OAuthAccountNotLinked",
             "EmailSignin",
             "CredentialsSignin",
+            "EmailInvalid",
             "whatever",
         ] {
             assert_eq!(ErrorCode::parse(code).as_str(), code);

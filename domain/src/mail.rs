@@ -1,5 +1,7 @@
 //! E-mail as data: the verification request a flow wants sent, and a rendered message.
 
+pub use crate::mail_template::render_verification_email;
+
 /// A magic link to deliver (v3's `sendVerificationRequest` arguments, spec §8.5).
 #[derive(Clone, PartialEq, Eq)]
 pub struct VerificationRequest {

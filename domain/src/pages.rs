@@ -115,6 +115,7 @@ fn sign_in_message(code: &ErrorCode) -> &'static str {
         ErrorCode::CredentialsSignin => {
             "Sign in failed. Check the details you provided are correct."
         }
+        ErrorCode::EmailInvalid => "Enter one valid email address.",
         _ => "Unable to sign in.",
     }
 }
@@ -124,7 +125,7 @@ fn sign_in(
     config: &Config,
     csrf_token: &str,
     _callback_url: &str,
-    _email: Option<&str>,
+    email: Option<&str>,
     error: Option<&ErrorCode>,
 ) -> String {
     let mut out = String::from("<div class=\"signin\"><h1>Sign in</h1>");
@@ -161,6 +162,21 @@ fn sign_in(
                 ));
             }
             ProviderKind::Credentials { .. } => {}
+            ProviderKind::Email { .. } => {
+                let action = config.site.route(&format!("/signin/{}", provider.id));
+                let id = format!("input-email-for-{}-provider", provider.id);
+                out.push_str(&format!(
+                    "<div class=\"provider\"><form action=\"{action}\" method=\"POST\">{csrf}\
+                     <label for=\"{id}\">Email</label>\
+                     <input id=\"{id}\" type=\"email\" name=\"email\" placeholder=\"email@example.com\" value=\"{value}\" autocomplete=\"email\">\
+                     <button type=\"submit\">Sign in with {name}</button></form></div>",
+                    action = attr(&action),
+                    csrf = csrf_input(csrf_token),
+                    id = attr(&id),
+                    value = attr(email.unwrap_or("")),
+                    name = text(&provider.name),
+                ));
+            }
         }
     }
     out.push_str("</div>");

@@ -16,7 +16,16 @@ pub struct Provider {
 pub enum ProviderKind {
     /// A username/password (or any fields) form checked by the app's own backend (spec §9).
     Credentials { fields: Vec<CredentialField> },
+    /// A magic link sent by e-mail (spec §8); needs a store for its single-use tokens.
+    Email {
+        /// Seconds a link stays valid. v3's default is 24 h; OWASP ASVS 2.7.2 asks for
+        /// 10 minutes.
+        max_age: i64,
+    },
 }
+
+/// v3's e-mail link lifetime: 24 hours.
+pub const DEFAULT_EMAIL_MAX_AGE: i64 = 24 * 60 * 60;
 
 /// One input of a credentials form (v3's `credentials` option).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -56,10 +65,20 @@ impl Provider {
         }
     }
 
+    /// An e-mail (magic link) provider.
+    pub fn email(id: &str, name: &str, max_age: i64) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            kind: ProviderKind::Email { max_age },
+        }
+    }
+
     /// v3's `type`: `oauth`, `email` or `credentials`.
     pub fn type_name(&self) -> &'static str {
         match self.kind {
             ProviderKind::Credentials { .. } => "credentials",
+            ProviderKind::Email { .. } => "email",
         }
     }
 
@@ -75,6 +94,11 @@ impl Provider {
         }
         if self.name.trim().is_empty() {
             return Err("name must not be empty".into());
+        }
+        if let ProviderKind::Email { max_age } = self.kind {
+            if max_age <= 0 {
+                return Err("max_age must be positive".into());
+            }
         }
         Ok(())
     }

@@ -45,6 +45,15 @@ impl From<&str> for SecretString {
     }
 }
 
+/// `hex(sha256(value + secret))`: v3's CSRF cookie hash and e-mail token hash.
+pub fn hash_with_secret(value: &str, secret: &SecretString) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(value.as_bytes());
+    hasher.update(secret.expose().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
 /// The one place secrets are compared: constant time in the content
 /// (the length is not secret: every token here has a fixed, public length).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

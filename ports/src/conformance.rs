@@ -253,9 +253,18 @@ fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, behaviour
     }
 }
 
+/// How long racing calls may take in all before the suite calls it a deadlock.
+const RACE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs `n` copies of an operation at once: each task is spawned on the multi-threaded
-/// runtime and released together through a barrier, so they genuinely race.
-async fn race<T, F, Fut>(store: &Arc<dyn Store>, n: usize, op: F) -> Vec<Result<T, StoreError>>
+/// runtime and released together through a barrier, so they genuinely race. A store that
+/// deadlocks fails the case after [`RACE_TIMEOUT`] instead of hanging the test run.
+async fn race<T, F, Fut>(
+    store: &Arc<dyn Store>,
+    n: usize,
+    behaviour: &str,
+    op: F,
+) -> Vec<Result<T, StoreError>>
 where
     F: Fn(Arc<dyn Store>, usize) -> Fut,
     Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
@@ -272,10 +281,21 @@ where
             })
         })
         .collect();
-    futures::future::join_all(tasks)
-        .await
+    let Ok(joined) = tokio::time::timeout(RACE_TIMEOUT, futures::future::join_all(tasks)).await
+    else {
+        panic!(
+            "store failed: {behaviour}: {n} racing calls did not all finish within {} s \
+             (deadlock?)",
+            RACE_TIMEOUT.as_secs()
+        );
+    };
+    joined
         .into_iter()
-        .map(|joined| joined.expect("a racing store call panicked"))
+        .map(|result| {
+            result.unwrap_or_else(|e| {
+                panic!("store failed: {behaviour}: a racing call panicked: {e}")
+            })
+        })
         .collect()
 }
 
@@ -482,13 +502,14 @@ pub async fn create_user_duplicate_email_conflicts(store: Arc<dyn Store>) {
 /// 20 concurrent `create_user` calls with one e-mail: exactly one succeeds, the others
 /// are `Conflict`, and the address then belongs to the winner.
 pub async fn create_user_email_race_has_one_winner(store: Arc<dyn Store>) {
-    let results = race(&store, 20, |store, i| async move {
+    let behaviour = "concurrent create_user with one e-mail";
+    let results = race(&store, 20, behaviour, |store, i| async move {
         store
             .create_user(new_user(&format!("Racer {i}"), Some("race@example.com")))
             .await
     })
     .await;
-    assert_one_winner_rest_conflict(&results, "concurrent create_user with one e-mail");
+    assert_one_winner_rest_conflict(&results, behaviour);
     let winner = results.into_iter().find_map(Result::ok);
     assert_eq!(
         ok(
@@ -756,7 +777,8 @@ pub async fn update_user_email_race_has_one_winner(store: Arc<dyn Store>) {
         ));
     }
     let users = Arc::new(users);
-    let results = race(&store, 20, |store, i| {
+    let behaviour = "concurrent update_user to one e-mail";
+    let results = race(&store, 20, behaviour, |store, i| {
         let users = Arc::clone(&users);
         async move {
             store
@@ -768,7 +790,7 @@ pub async fn update_user_email_race_has_one_winner(store: Arc<dyn Store>) {
         }
     })
     .await;
-    assert_one_winner_rest_conflict(&results, "concurrent update_user to one e-mail");
+    assert_one_winner_rest_conflict(&results, behaviour);
     let winner = results.into_iter().find_map(Result::ok);
     assert_eq!(
         ok(
@@ -1063,7 +1085,8 @@ pub async fn link_account_race_has_one_winner(store: Arc<dyn Store>) {
         ));
     }
     let users = Arc::new(users);
-    let results = race(&store, 20, |store, i| {
+    let behaviour = "concurrent link_account of one provider account";
+    let results = race(&store, 20, behaviour, |store, i| {
         let users = Arc::clone(&users);
         async move {
             store
@@ -1072,7 +1095,7 @@ pub async fn link_account_race_has_one_winner(store: Arc<dyn Store>) {
         }
     })
     .await;
-    assert_one_winner_rest_conflict(&results, "concurrent link_account of one provider account");
+    assert_one_winner_rest_conflict(&results, behaviour);
     let winner = results
         .into_iter()
         .find_map(Result::ok)
@@ -1934,47 +1957,49 @@ pub async fn verification_tokens_are_independent(store: Arc<dyn Store>) {
 }
 
 /// 50 concurrent `use_verification_token` calls on one token: exactly one gets it.
+/// Run for a few tokens in turn, since a non-atomic take may win a single race by luck.
 pub async fn verification_token_race_has_one_winner(store: Arc<dyn Store>) {
-    let token = verification_token("race@example.com", 1, TOKEN_EXPIRES);
-    ok(
-        store.create_verification_token(token.clone()).await,
-        "create_verification_token",
-    );
-    let results = race(&store, 50, |store, _| {
-        let token = token.clone();
-        async move {
-            store
-                .use_verification_token(&token.identifier, &token.token_hash)
-                .await
-        }
-    })
-    .await;
-    let mut winners = Vec::new();
-    for result in results {
-        match result {
-            Ok(Some(found)) => winners.push(found),
-            Ok(None) => {}
-            Err(error) => panic!(
-                "store failed: concurrent use_verification_token must not error, got {error}"
-            ),
-        }
-    }
-    assert_eq!(
-        winners,
-        vec![token.clone()],
-        "store failed: of 50 concurrent use_verification_token calls exactly one may get the \
-         token (single use must be atomic)"
-    );
-    assert_eq!(
+    let behaviour = "concurrent use_verification_token of one token";
+    for round in 1..=4 {
+        let token = verification_token("race@example.com", round, TOKEN_EXPIRES);
         ok(
-            store
-                .use_verification_token(&token.identifier, &token.token_hash)
-                .await,
-            "use_verification_token after the race"
-        ),
-        None,
-        "store failed: the token must be gone after it was used"
-    );
+            store.create_verification_token(token.clone()).await,
+            "create_verification_token",
+        );
+        let results = race(&store, 50, behaviour, |store, _| {
+            let token = token.clone();
+            async move {
+                store
+                    .use_verification_token(&token.identifier, &token.token_hash)
+                    .await
+            }
+        })
+        .await;
+        let mut winners = Vec::new();
+        for result in results {
+            match result {
+                Ok(Some(found)) => winners.push(found),
+                Ok(None) => {}
+                Err(error) => panic!("store failed: {behaviour}: a call returned error {error}"),
+            }
+        }
+        assert_eq!(
+            winners,
+            vec![token.clone()],
+            "store failed: of 50 concurrent use_verification_token calls exactly one may get \
+             the token (single use must be atomic)"
+        );
+        assert_eq!(
+            ok(
+                store
+                    .use_verification_token(&token.identifier, &token.token_hash)
+                    .await,
+                "use_verification_token after the race"
+            ),
+            None,
+            "store failed: the token must be gone after it was used"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -76,6 +76,17 @@ pub trait Hooks: Send + Sync {
     async fn event(&self, _event: AuthEvent) {}
 }
 
+/// Delivers magic links (v3's `sendVerificationRequest`): replace it to send your own
+/// message. The default renders Portcullis's template and hands it to a [`crate::Mailer`].
+#[async_trait]
+pub trait VerificationSender: Send + Sync {
+    /// `Err` carries a reason for the logs; it must not contain the link.
+    async fn send_verification_request(
+        &self,
+        request: &portcullis_domain::mail::VerificationRequest,
+    ) -> Result<(), String>;
+}
+
 /// v3's defaults, nothing registered.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DefaultHooks;

@@ -5,6 +5,7 @@
 
 pub mod env;
 pub mod hooks;
+pub mod limit;
 pub mod mail;
 pub mod store;
 
@@ -12,7 +13,8 @@ pub mod store;
 pub mod conformance;
 
 pub use env::{Clock, Entropy};
-pub use hooks::{Authorize, DefaultHooks, Hooks, JwtCall};
+pub use hooks::{Authorize, DefaultHooks, Hooks, JwtCall, VerificationSender};
+pub use limit::{InProcessLimiter, RateLimiter};
 pub use mail::{MailError, Mailer};
 pub use portcullis_domain::store::{StoreError, StoreOp, StoreReply};
 pub use store::{perform, Store};

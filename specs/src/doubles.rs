@@ -204,6 +204,14 @@ impl Hooks for ScriptedHooks {
                     .and_then(Value::as_str)
                     .unwrap_or("?")
             ),
+            AuthEvent::CreateUser { user } => format!(
+                "createUser({})",
+                user.get("email").and_then(Value::as_str).unwrap_or("?")
+            ),
+            AuthEvent::UpdateUser { user } => format!(
+                "updateUser({})",
+                user.get("email").and_then(Value::as_str).unwrap_or("?")
+            ),
         };
         self.events.lock().unwrap().push(entry);
     }

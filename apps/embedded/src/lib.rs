@@ -46,7 +46,10 @@ pub use portcullis_domain::{
     AuthEvent, Config, ConfigError, CredentialField, Effect, Engine, HookCall, HookFailure,
     HookSet, Outcome, Pages, Provider, SessionStrategy, SignInDecision, Theme,
 };
-pub use portcullis_ports::{Authorize, Clock, DefaultHooks, Entropy, Hooks, JwtCall, Store};
+pub use portcullis_ports::{
+    Authorize, Clock, DefaultHooks, Entropy, Hooks, InProcessLimiter, JwtCall, MailError, Mailer,
+    RateLimiter, Store, VerificationSender,
+};
 
 use portcullis_domain::store::StoreError;
 use portcullis_domain::{Env, Step};
@@ -94,6 +97,8 @@ pub struct Portcullis {
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     observer: Option<TransitionObserver>,
+    limiter: Arc<dyn RateLimiter>,
+    sender: Option<Arc<dyn VerificationSender>>,
 }
 
 impl std::fmt::Debug for Portcullis {
@@ -116,9 +121,19 @@ impl Portcullis {
 
     /// Handles one request under the base path (any other path gets 404).
     pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<String> {
+        self.handle_from(request, None).await
+    }
+
+    /// Handles one request from a known client address (used by per-IP rate limits).
+    pub async fn handle_from(
+        &self,
+        request: http::Request<Bytes>,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> http::Response<String> {
         let env = Env {
             now: self.clock.now(),
             rng: self.entropy.rng(),
+            client_ip,
         };
         let mut run = self.engine.begin(&request, env);
         let response = loop {
@@ -178,6 +193,19 @@ impl Portcullis {
                 self.hooks.event(event).await;
                 Outcome::Notified
             }
+            Effect::Throttle(check) => {
+                Outcome::Throttle(self.limiter.hit(&check, self.clock.now()).await)
+            }
+            Effect::SendVerification(request) => Outcome::Sent(match &self.sender {
+                Some(sender) => {
+                    let sent = sender.send_verification_request(&request).await;
+                    if let Err(reason) = &sent {
+                        tracing::error!(target: "portcullis", provider = %request.provider_id, %reason, "magic link not sent");
+                    }
+                    sent
+                }
+                None => Err("no mailer configured".into()),
+            }),
         }
     }
 
@@ -234,9 +262,32 @@ pub struct Builder {
     clock: Option<Arc<dyn Clock>>,
     entropy: Option<Arc<dyn Entropy>>,
     observer: Option<TransitionObserver>,
+    limiter: Option<Arc<dyn RateLimiter>>,
+    sender: Option<Arc<dyn VerificationSender>>,
 }
 
 impl Builder {
+    /// An e-mail (magic link) provider; links are delivered by the [`VerificationSender`]
+    /// given with [`Builder::verification_sender`] or [`Builder::mailer`]. Needs a store.
+    pub fn email(mut self, id: &str, name: &str, max_age_seconds: i64) -> Self {
+        self.config = self
+            .config
+            .provider(Provider::email(id, name, max_age_seconds));
+        self
+    }
+
+    /// Replaces how magic links are delivered (v3's `sendVerificationRequest`).
+    pub fn verification_sender(mut self, sender: Arc<dyn VerificationSender>) -> Self {
+        self.sender = Some(sender);
+        self
+    }
+
+    /// Rate limits shared by several instances (default: in this process).
+    pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
     /// `NEXTAUTH_URL`: site URL with the auth base path.
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.config = self.config.url(url);
@@ -311,6 +362,10 @@ impl Builder {
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             entropy: self.entropy.unwrap_or_else(|| Arc::new(OsEntropy)),
             observer: self.observer,
+            limiter: self
+                .limiter
+                .unwrap_or_else(|| Arc::new(InProcessLimiter::default())),
+            sender: self.sender,
         })
     }
 }

@@ -40,6 +40,7 @@ pub fn routes(
         .and(warp::path::full())
         .and(query)
         .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
         .and(warp::body::stream())
         .and_then(
             |app: Arc<Portcullis>,
@@ -47,9 +48,12 @@ pub fn routes(
              path: warp::path::FullPath,
              query: Option<String>,
              headers: HeaderMap,
+             peer: Option<std::net::SocketAddr>,
              body| async move {
                 let started = Instant::now();
-                let response = respond(&app, &method, path.as_str(), query, headers, body).await;
+                let client = peer.map(|p| p.ip());
+                let response =
+                    respond(&app, &method, path.as_str(), query, headers, client, body).await;
                 log_request(&method, path.as_str(), response.status(), started.elapsed());
                 Ok::<_, Infallible>(response)
             },
@@ -62,6 +66,7 @@ async fn respond<S, B>(
     path: &str,
     query: Option<String>,
     headers: HeaderMap,
+    client: Option<std::net::IpAddr>,
     body: S,
 ) -> http::Response<String>
 where
@@ -101,7 +106,9 @@ where
         Err(_) => return plain(StatusCode::BAD_REQUEST, "Error: bad request target"),
     }
     *request.headers_mut() = headers;
-    app.handle(request).await
+    // The socket's peer: behind a reverse proxy every client shares the proxy's address,
+    // so per-IP limits then act per proxy (per-identifier limits still hold).
+    app.handle_from(request, client).await
 }
 
 enum BodyRead {

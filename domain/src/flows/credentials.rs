@@ -13,11 +13,13 @@ use crate::response::Reply;
 crate::flow! {
     /// Sign in with credentials checked by the provider's `authorize` backend.
     pub mod credentials = "credentials" {
-        states { Received, Authorizing, CheckingSignIn, IssuingToken, SignedIn, Rejected, Failed }
-        events { CsrfRejected, CsrfVerified, UserReturned, NoUser, BackendFailed, Allowed, Denied, Redirected, HookFailed, TokenReady }
+        states { Received, Throttling, Authorizing, CheckingSignIn, IssuingToken, SignedIn, Rejected, Failed }
+        events { CsrfRejected, CsrfVerified, WithinLimits, OverLimit, UserReturned, NoUser, BackendFailed, Allowed, Denied, Redirected, HookFailed, TokenReady }
         initial Received;
         Received + CsrfRejected => Rejected, guard "csrfToken not verified", effect "redirect signin?csrf=true";
-        Received + CsrfVerified => Authorizing, guard "csrfToken verified", effect "Authorize: provider backend";
+        Received + CsrfVerified => Throttling, guard "csrfToken verified", effect "Throttle: per username, then per client IP";
+        Throttling + WithinLimits => Authorizing, guard "", effect "Authorize: provider backend";
+        Throttling + OverLimit => Failed, guard "a limit is reached", effect "401 / redirect error?error=CredentialsSignin (the wrong-credentials answer)";
         Authorizing + UserReturned => CheckingSignIn, guard "backend returned a user object", effect "Hook: signIn";
         Authorizing + NoUser => Failed, guard "backend returned no user", effect "401 / redirect error?error=CredentialsSignin&provider=<id>";
         Authorizing + BackendFailed => Failed, guard "backend failed, is not configured, or returned a user without id", effect "redirect error?error=<message> (Configuration: 500)";
@@ -38,6 +40,10 @@ struct Credentials {
     user: Value,
     /// The new session cookie, set once the token is encoded.
     user_cookie: Option<String>,
+    /// Rate-limit checks still to run.
+    checks: std::collections::VecDeque<crate::effect::ThrottleCheck>,
+    /// The backend call, made once the limits allow it.
+    call: Option<AuthorizeCall>,
 }
 
 pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> {
@@ -48,6 +54,19 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> 
         return Ok((Next::Reply(cx.redirect(target, StatusCode::OK)), None));
     }
     m.fire(E::CsrfVerified, &mut cx.trace)?;
+    let identifier = ["username", "email"]
+        .iter()
+        .find_map(|field| cx.req.body_str(field))
+        .map(|id| id.trim().to_lowercase())
+        .filter(|id| !id.is_empty());
+    let limits = cx.config.throttle;
+    let checks = super::throttle_checks(
+        cx,
+        &format!("credentials:{provider_id}"),
+        identifier.as_deref(),
+        limits.credentials_per_identifier,
+        limits.credentials_per_ip,
+    );
     let call = AuthorizeCall {
         provider_id: provider_id.clone(),
         credentials: cx.req.body.clone(),
@@ -67,18 +86,26 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> 
                 .collect(),
         },
     };
-    let flow = Credentials {
+    let mut flow = Credentials {
         m,
         provider_id,
         user: Value::Null,
         user_cookie: None,
+        checks,
+        call: Some(call),
     };
-    Ok((Next::Effect(Effect::Authorize(call)), Some(Box::new(flow))))
+    let next = flow.next_check(cx)?;
+    Ok((next, Some(Box::new(flow))))
 }
 
 impl RouteFlow for Credentials {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
         match (self.m.state(), outcome) {
+            (credentials::State::Throttling, Outcome::Throttle(true)) => self.next_check(cx),
+            (credentials::State::Throttling, Outcome::Throttle(false)) => {
+                self.m.fire(E::OverLimit, &mut cx.trace)?;
+                Ok(Next::Reply(self.wrong_credentials(cx)))
+            }
             (credentials::State::Authorizing, Outcome::Authorized(result)) => {
                 self.on_authorized(cx, result)
             }
@@ -97,6 +124,27 @@ impl RouteFlow for Credentials {
 }
 
 impl Credentials {
+    fn next_check(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
+        if let Some(check) = self.checks.pop_front() {
+            return Ok(Next::Effect(Effect::Throttle(check)));
+        }
+        self.m.fire(E::WithinLimits, &mut cx.trace)?;
+        match self.call.take() {
+            Some(call) => Ok(Next::Effect(Effect::Authorize(call))),
+            None => Err(Fault::Unexpected("credentials: authorized twice")),
+        }
+    }
+
+    /// 401 and `CredentialsSignin`: the same for wrong credentials and for throttling.
+    fn wrong_credentials(&self, cx: &Cx) -> Reply {
+        let target = format!(
+            "{}&provider={}",
+            cx.error_url("CredentialsSignin"),
+            crate::cookies::encode_uri_component(&self.provider_id)
+        );
+        cx.redirect(target, StatusCode::UNAUTHORIZED)
+    }
+
     fn account(&self) -> Value {
         json!({ "id": self.provider_id, "type": "credentials" })
     }
@@ -126,12 +174,7 @@ impl Credentials {
             }
             Ok(None) => {
                 self.m.fire(E::NoUser, &mut cx.trace)?;
-                let target = format!(
-                    "{}&provider={}",
-                    cx.error_url("CredentialsSignin"),
-                    crate::cookies::encode_uri_component(&self.provider_id)
-                );
-                Ok(Next::Reply(cx.redirect(target, StatusCode::UNAUTHORIZED)))
+                Ok(Next::Reply(self.wrong_credentials(cx)))
             }
             Err(failure) => {
                 self.m.fire(E::BackendFailed, &mut cx.trace)?;

@@ -1,6 +1,8 @@
 //! The flows: every request runs the prelude (CSRF, callback URL), then one route flow.
 
 mod credentials;
+mod email;
+mod issue;
 mod pages;
 mod prelude;
 mod session;
@@ -33,6 +35,9 @@ macro_rules! each_flow {
             pages::providers::FLOW.$method(),
             pages::signin::FLOW.$method(),
             credentials::credentials::FLOW.$method(),
+            email::email_request::FLOW.$method(),
+            email::email_callback::FLOW.$method(),
+            issue::session_issue::FLOW.$method(),
             session::session_jwt::FLOW.$method(),
             session_database::session_database::FLOW.$method(),
             signout::signout::FLOW.$method(),
@@ -94,6 +99,7 @@ pub struct Cx {
     /// Cookies the prelude set; they go first on the response.
     pub prelude_cookies: Vec<String>,
     pub trace: Vec<Taken>,
+    pub client_ip: Option<core::net::IpAddr>,
 }
 
 impl Cx {
@@ -108,6 +114,7 @@ impl Cx {
             csrf_verified: false,
             prelude_cookies: Vec::new(),
             trace: Vec::new(),
+            client_ip: env.client_ip,
         }
     }
 
@@ -204,14 +211,13 @@ pub fn dispatch(cx: &mut Cx) -> Result<Started, Fault> {
         (Method::GET, "signin" | "signout" | "verify-request" | "error") => {
             reply(pages::render(cx, &action)?)
         }
-        (Method::POST, "signin") => reply(pages::post_signin(cx)?),
+        (Method::POST, "signin") => pages::post_signin(cx),
         (Method::POST, "signout") => signout::start(cx),
         (method @ (Method::GET | Method::POST), "callback") => {
             let provider = cx.req.provider_id().and_then(|id| cx.config.provider(id));
-            match provider {
-                Some(p) if p.type_name() == "credentials" && method == Method::POST => {
-                    credentials::start(cx, p.id.clone())
-                }
+            match provider.map(|p| (p.type_name(), p.id.clone())) {
+                Some(("credentials", id)) if method == Method::POST => credentials::start(cx, id),
+                Some(("email", id)) => email::start_callback(cx, id),
                 _ => reply(Reply::unsupported(&method)),
             }
         }
@@ -219,6 +225,33 @@ pub fn dispatch(cx: &mut Cx) -> Result<Started, Fault> {
         (Method::POST, "_log") => reply(Reply::text(StatusCode::OK, "")),
         (method, _) => reply(Reply::unsupported(&method)),
     }
+}
+
+/// The rate-limit checks for one attempt, in the order they run: per identifier (when
+/// there is one), then per client IP (when the driver knows it).
+pub(crate) fn throttle_checks(
+    cx: &Cx,
+    scope: &str,
+    identifier: Option<&str>,
+    per_identifier: crate::config::Limit,
+    per_ip: crate::config::Limit,
+) -> std::collections::VecDeque<crate::effect::ThrottleCheck> {
+    let mut checks = std::collections::VecDeque::new();
+    if let Some(identifier) = identifier {
+        checks.push_back(crate::effect::ThrottleCheck {
+            key: format!("{scope}:id:{identifier}"),
+            limit: per_identifier.limit,
+            window_seconds: per_identifier.window_seconds,
+        });
+    }
+    if let Some(ip) = cx.client_ip {
+        checks.push_back(crate::effect::ThrottleCheck {
+            key: format!("{scope}:ip:{ip}"),
+            limit: per_ip.limit,
+            window_seconds: per_ip.window_seconds,
+        });
+    }
+    checks
 }
 
 /// JavaScript truthiness of a JSON value.

@@ -24,12 +24,13 @@ crate::flow! {
 crate::flow! {
     /// `POST /signin/<provider>`: starts a sign-in (OAuth and e-mail arrive as provider kinds).
     pub mod signin = "signin" {
-        states { Received, Rejected, Redirected }
-        events { CsrfRejected, UnknownProvider, CredentialsProvider }
+        states { Received, Rejected, Redirected, Delegated }
+        events { CsrfRejected, UnknownProvider, CredentialsProvider, EmailProvider }
         initial Received;
         Received + CsrfRejected => Rejected, guard "csrfToken not verified", effect "redirect signin?csrf=true";
         Received + UnknownProvider => Rejected, guard "no such provider", effect "redirect signin?csrf=true";
         Received + CredentialsProvider => Redirected, guard "credentials provider (it posts to /callback)", effect "redirect signin";
+        Received + EmailProvider => Delegated, guard "e-mail provider", effect "email_request";
     }
 }
 
@@ -64,7 +65,7 @@ pub(super) fn list_providers(cx: &mut Cx) -> Result<Reply, Fault> {
     Ok(Reply::json(Value::Object(out)))
 }
 
-pub(super) fn post_signin(cx: &mut Cx) -> Result<Reply, Fault> {
+pub(super) fn post_signin(cx: &mut Cx) -> Result<super::Started, Fault> {
     let mut m = signin::machine();
     let provider = cx
         .req
@@ -72,19 +73,26 @@ pub(super) fn post_signin(cx: &mut Cx) -> Result<Reply, Fault> {
         .and_then(|id| cx.config.provider(id))
         .cloned();
     let csrf_retry = format!("{}?csrf=true", cx.route("/signin"));
+    let reply = |r: Reply| Ok((super::Next::Reply(r), None));
     if !cx.csrf_verified {
         m.fire(signin::Event::CsrfRejected, &mut cx.trace)?;
-        return Ok(cx.redirect(csrf_retry, StatusCode::OK));
+        return reply(cx.redirect(csrf_retry, StatusCode::OK));
     }
-    match provider.map(|p| p.kind) {
+    match provider {
         None => {
             m.fire(signin::Event::UnknownProvider, &mut cx.trace)?;
-            Ok(cx.redirect(csrf_retry, StatusCode::OK))
+            reply(cx.redirect(csrf_retry, StatusCode::OK))
         }
-        Some(ProviderKind::Credentials { .. }) => {
-            m.fire(signin::Event::CredentialsProvider, &mut cx.trace)?;
-            Ok(cx.redirect(cx.route("/signin"), StatusCode::OK))
-        }
+        Some(p) => match p.kind {
+            ProviderKind::Credentials { .. } => {
+                m.fire(signin::Event::CredentialsProvider, &mut cx.trace)?;
+                reply(cx.redirect(cx.route("/signin"), StatusCode::OK))
+            }
+            ProviderKind::Email { .. } => {
+                m.fire(signin::Event::EmailProvider, &mut cx.trace)?;
+                super::email::start_request(cx, p.id)
+            }
+        },
     }
 }
 

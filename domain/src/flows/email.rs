@@ -1,0 +1,524 @@
+//! Passwordless sign-in by e-mail (spec §8, §11.1): `POST /signin/<email>` sends a magic
+//! link; `GET /callback/<email>?email=…&token=…` redeems it once.
+//!
+//! The address is canonicalised once, first; the same canonical address is stored, hashed
+//! with the token, and is the only recipient. The answer to a link request is the same
+//! whether the address is known, unknown or throttled.
+
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use super::issue::{Issue, SessionIssue};
+use super::{Cx, Fault, Next, RouteFlow, Started};
+use crate::cookies::encode_uri_component;
+use crate::effect::{
+    AuthEvent, Effect, HookCall, HookFailure, Outcome, SignInDecision, ThrottleCheck,
+};
+use crate::email_address::canonicalize;
+use crate::mail::VerificationRequest;
+use crate::model::{NewUser, User, VerificationToken};
+use crate::secret::hash_with_secret;
+use crate::store::{StoreOp, StoreReply};
+
+crate::flow! {
+    /// Ask for a magic link.
+    pub mod email_request = "email_request" {
+        states { Received, Throttling, LookingUp, CheckingSignIn, Storing, Sending, Requested, Quiet, Failed }
+        events { NoStore, AddressRefused, AddressAccepted, WithinLimits, OverLimit, UserLoaded, StoreFailed, Allowed, Denied, Redirected, HookFailed, Stored, Sent, SendFailed }
+        initial Received;
+        Received + NoStore => Failed, guard "no store configured", effect "500 / redirect error?error=Configuration";
+        Received + AddressRefused => Failed, guard "not exactly one valid mailbox", effect "redirect error?error=EmailInvalid&reason=<code>";
+        Received + AddressAccepted => Throttling, guard "canonical address", effect "Throttle: per address, then per client IP";
+        Throttling + WithinLimits => LookingUp, guard "", effect "Store: get user by e-mail";
+        Throttling + OverLimit => Quiet, guard "a limit is reached", effect "redirect verify-request (same answer, no mail)";
+        LookingUp + UserLoaded => CheckingSignIn, guard "user or none", effect "Hook: signIn(user or {email}, account, {email, verificationRequest})";
+        LookingUp + StoreFailed => Failed, guard "store error", effect "redirect error?error=EmailSignin";
+        CheckingSignIn + Allowed => Storing, guard "signIn allows", effect "Store: create verification token (hash of token + secret only)";
+        CheckingSignIn + Denied => Failed, guard "signIn returns false", effect "redirect error?error=AccessDenied";
+        CheckingSignIn + Redirected => Failed, guard "signIn returns a URL", effect "redirect to that URL";
+        CheckingSignIn + HookFailed => Failed, guard "signIn fails", effect "redirect error?error=<message>";
+        Storing + Stored => Sending, guard "", effect "Send: magic link to the canonical address";
+        Storing + StoreFailed => Failed, guard "store error", effect "redirect error?error=EmailSignin";
+        Sending + Sent => Requested, guard "", effect "redirect verify-request?provider=<id>&type=email";
+        Sending + SendFailed => Failed, guard "mail not delivered", effect "redirect error?error=EmailSignin";
+    }
+}
+
+crate::flow! {
+    /// Redeem a magic link: single use, bound to its address, expiring.
+    pub mod email_callback = "email_callback" {
+        states { Received, Redeeming, LookingUp, CheckingSignIn, Updating, Creating, Issuing, SignedIn, Failed }
+        events { NoStore, LinkIncomplete, LinkGiven, Redeemed, Unknown, Expired, StoreFailed, UserLoaded, AllowedExisting, AllowedNew, Denied, Redirected, HookFailed, Saved, Issued, IssueFailed }
+        initial Received;
+        Received + NoStore => Failed, guard "no store configured", effect "redirect error?error=Configuration";
+        Received + LinkIncomplete => Failed, guard "email or token missing or malformed", effect "redirect error?error=Verification";
+        Received + LinkGiven => Redeeming, guard "", effect "Store: take token (canonical e-mail, sha256(token + secret))";
+        Redeeming + Redeemed => LookingUp, guard "row taken and not expired", effect "Store: get user by e-mail";
+        Redeeming + Unknown => Failed, guard "no such row: unknown, used, or another address's", effect "redirect error?error=Verification";
+        Redeeming + Expired => Failed, guard "expires <= now (the row is gone too)", effect "redirect error?error=Verification";
+        Redeeming + StoreFailed => Failed, guard "store error", effect "redirect error?error=Callback";
+        LookingUp + UserLoaded => CheckingSignIn, guard "user or none", effect "Hook: signIn(user or {email}, account, {email})";
+        LookingUp + StoreFailed => Failed, guard "store error", effect "redirect error?error=Callback";
+        CheckingSignIn + AllowedExisting => Updating, guard "signIn allows; user exists", effect "Store: update user (emailVerified = now)";
+        CheckingSignIn + AllowedNew => Creating, guard "signIn allows; no user", effect "Store: create user (emailVerified = now)";
+        CheckingSignIn + Denied => Failed, guard "signIn returns false", effect "redirect error?error=AccessDenied";
+        CheckingSignIn + Redirected => Failed, guard "signIn returns a URL", effect "redirect to that URL";
+        CheckingSignIn + HookFailed => Failed, guard "signIn fails", effect "redirect error?error=<message>";
+        Updating + Saved => Issuing, guard "", effect "session_issue";
+        Updating + StoreFailed => Failed, guard "store error", effect "redirect error?error=Callback";
+        Creating + Saved => Issuing, guard "", effect "session_issue";
+        Creating + StoreFailed => Failed, guard "store error (e.g. the address was taken meanwhile)", effect "redirect error?error=EmailCreateAccount";
+        Issuing + Issued => SignedIn, guard "", effect "Set-Cookie: session; Events: createUser/updateUser, signIn; redirect callbackUrl (or the new-user page)";
+        Issuing + IssueFailed => Failed, guard "", effect "redirect error?error=<Configuration|Callback>";
+    }
+}
+
+/// What the e-mail provider needs from the configuration.
+fn max_age(cx: &Cx, provider_id: &str) -> Option<i64> {
+    match cx.config.provider(provider_id).map(|p| &p.kind) {
+        Some(crate::provider::ProviderKind::Email { max_age }) => Some(*max_age),
+        _ => None,
+    }
+}
+
+fn account(provider_id: &str, email: &str) -> Value {
+    json!({ "id": provider_id, "type": "email", "providerAccountId": email })
+}
+
+fn user_json(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "emailVerified": user.email_verified.map(super::iso),
+        "image": user.image,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Request a link
+
+use email_request::{Event as RE, State as RS};
+
+struct LinkRequest {
+    m: email_request::Machine,
+    provider_id: String,
+    email: String,
+    /// Throttle checks still to run.
+    checks: std::collections::VecDeque<ThrottleCheck>,
+    token: String,
+}
+
+pub(super) fn start_request(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> {
+    let mut m = email_request::machine();
+    if !cx.config.store {
+        m.fire(RE::NoStore, &mut cx.trace)?;
+        let reply = cx.redirect(
+            cx.error_url("Configuration"),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        );
+        return Ok((Next::Reply(reply), None));
+    }
+    let email = match canonicalize(cx.req.body_str("email").unwrap_or("")) {
+        Ok(email) => email.as_str().to_owned(),
+        Err(refused) => {
+            m.fire(RE::AddressRefused, &mut cx.trace)?;
+            let target = format!("{}&reason={}", cx.error_url("EmailInvalid"), refused.code());
+            return Ok((Next::Reply(cx.redirect(target, StatusCode::OK)), None));
+        }
+    };
+    m.fire(RE::AddressAccepted, &mut cx.trace)?;
+    let limits = cx.config.throttle;
+    let checks = super::throttle_checks(
+        cx,
+        "email",
+        Some(&email),
+        limits.email_per_address,
+        limits.email_per_ip,
+    );
+    let mut flow = LinkRequest {
+        m,
+        provider_id,
+        email,
+        checks,
+        token: String::new(),
+    };
+    let next = flow.next_check(cx)?;
+    Ok((next, Some(Box::new(flow))))
+}
+
+impl RouteFlow for LinkRequest {
+    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
+        match (self.m.state(), outcome) {
+            (RS::Throttling, Outcome::Throttle(true)) => self.next_check(cx),
+            (RS::Throttling, Outcome::Throttle(false)) => {
+                self.m.fire(RE::OverLimit, &mut cx.trace)?;
+                Ok(Next::Reply(self.requested(cx)))
+            }
+            (RS::LookingUp, Outcome::Store(Ok(StoreReply::MaybeUser(user)))) => {
+                self.m.fire(RE::UserLoaded, &mut cx.trace)?;
+                let user = user
+                    .as_ref()
+                    .map(user_json)
+                    .unwrap_or_else(|| json!({ "email": self.email }));
+                if cx.config.hooks.sign_in {
+                    return Ok(Next::Effect(Effect::Hook(HookCall::SignIn {
+                        user,
+                        account: account(&self.provider_id, &self.email),
+                        profile: json!({ "email": self.email, "verificationRequest": true }),
+                    })));
+                }
+                self.on_sign_in(cx, Ok(SignInDecision::Allow))
+            }
+            (RS::LookingUp, Outcome::Store(_)) => {
+                self.m.fire(RE::StoreFailed, &mut cx.trace)?;
+                Ok(Next::Reply(
+                    cx.redirect(cx.error_url("EmailSignin"), StatusCode::OK),
+                ))
+            }
+            (RS::CheckingSignIn, Outcome::SignIn(result)) => self.on_sign_in(cx, result),
+            (RS::Storing, Outcome::Store(Ok(_))) => {
+                self.m.fire(RE::Stored, &mut cx.trace)?;
+                let url = format!(
+                    "{}?email={}&token={}",
+                    cx.route(&format!(
+                        "/callback/{}",
+                        encode_uri_component(&self.provider_id)
+                    )),
+                    encode_uri_component(&self.email),
+                    encode_uri_component(&self.token)
+                );
+                let provider_name = cx
+                    .config
+                    .provider(&self.provider_id)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
+                let host = cx
+                    .config
+                    .site
+                    .base_url()
+                    .split_once("://")
+                    .map(|(_, h)| h.to_owned())
+                    .unwrap_or_default();
+                Ok(Next::Effect(Effect::SendVerification(
+                    VerificationRequest {
+                        identifier: self.email.clone(),
+                        url,
+                        host,
+                        provider_id: self.provider_id.clone(),
+                        provider_name,
+                        expires: cx.now
+                            + time::Duration::seconds(max_age(cx, &self.provider_id).unwrap_or(0)),
+                    },
+                )))
+            }
+            (RS::Storing, Outcome::Store(Err(_))) => {
+                self.m.fire(RE::StoreFailed, &mut cx.trace)?;
+                Ok(Next::Reply(
+                    cx.redirect(cx.error_url("EmailSignin"), StatusCode::OK),
+                ))
+            }
+            (RS::Sending, Outcome::Sent(Ok(()))) => {
+                self.m.fire(RE::Sent, &mut cx.trace)?;
+                Ok(Next::Reply(self.requested(cx)))
+            }
+            (RS::Sending, Outcome::Sent(Err(_))) => {
+                self.m.fire(RE::SendFailed, &mut cx.trace)?;
+                Ok(Next::Reply(
+                    cx.redirect(cx.error_url("EmailSignin"), StatusCode::OK),
+                ))
+            }
+            _ => Err(Fault::Unexpected(
+                "email_request: outcome does not answer the effect",
+            )),
+        }
+    }
+}
+
+impl LinkRequest {
+    fn next_check(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
+        match self.checks.pop_front() {
+            Some(check) => Ok(Next::Effect(Effect::Throttle(check))),
+            None => {
+                self.m.fire(RE::WithinLimits, &mut cx.trace)?;
+                Ok(Next::Effect(Effect::Store(StoreOp::GetUserByEmail(
+                    self.email.clone(),
+                ))))
+            }
+        }
+    }
+
+    fn on_sign_in(
+        &mut self,
+        cx: &mut Cx,
+        result: Result<SignInDecision, HookFailure>,
+    ) -> Result<Next, Fault> {
+        match result {
+            Ok(SignInDecision::Allow) => {
+                self.m.fire(RE::Allowed, &mut cx.trace)?;
+                self.token = cx.random_hex(32);
+                let row = VerificationToken {
+                    identifier: self.email.clone(),
+                    token_hash: hash_with_secret(&self.token, cx.config.signing_secret()),
+                    expires: cx.now
+                        + time::Duration::seconds(max_age(cx, &self.provider_id).unwrap_or(0)),
+                };
+                Ok(Next::Effect(Effect::Store(
+                    StoreOp::CreateVerificationToken(row),
+                )))
+            }
+            Ok(SignInDecision::Deny) => {
+                self.m.fire(RE::Denied, &mut cx.trace)?;
+                Ok(Next::Reply(
+                    cx.redirect(cx.error_url("AccessDenied"), StatusCode::OK),
+                ))
+            }
+            Ok(SignInDecision::Redirect(url)) => {
+                self.m.fire(RE::Redirected, &mut cx.trace)?;
+                Ok(Next::Reply(cx.redirect(url, StatusCode::OK)))
+            }
+            Err(failure) => {
+                self.m.fire(RE::HookFailed, &mut cx.trace)?;
+                Ok(Next::Reply(super::credentials::failure_reply(cx, failure)))
+            }
+        }
+    }
+
+    fn requested(&self, cx: &Cx) -> crate::response::Reply {
+        let target = format!(
+            "{}?provider={}&type=email",
+            cx.route("/verify-request"),
+            encode_uri_component(&self.provider_id)
+        );
+        cx.redirect(target, StatusCode::OK)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Redeem a link
+
+use email_callback::{Event as CE, State as CS};
+
+struct LinkRedemption {
+    m: email_callback::Machine,
+    provider_id: String,
+    email: String,
+    user: Option<User>,
+    is_new_user: bool,
+    issue: Option<SessionIssue>,
+    cookie: Option<String>,
+    events: Vec<AuthEvent>,
+}
+
+/// Longest token read from a link (ours are 64 hex characters).
+const MAX_TOKEN_LEN: usize = 512;
+
+pub(super) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> {
+    let mut m = email_callback::machine();
+    if !cx.config.store {
+        m.fire(CE::NoStore, &mut cx.trace)?;
+        let reply = cx.redirect(
+            cx.error_url("Configuration"),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        );
+        return Ok((Next::Reply(reply), None));
+    }
+    let email = cx.req.query_str("email").and_then(|e| canonicalize(e).ok());
+    let token = cx
+        .req
+        .query_str("token")
+        .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN);
+    let (Some(email), Some(token)) = (email, token) else {
+        m.fire(CE::LinkIncomplete, &mut cx.trace)?;
+        return Ok((
+            Next::Reply(cx.redirect(cx.error_url("Verification"), StatusCode::OK)),
+            None,
+        ));
+    };
+    m.fire(CE::LinkGiven, &mut cx.trace)?;
+    let take = StoreOp::UseVerificationToken {
+        identifier: email.as_str().to_owned(),
+        token_hash: hash_with_secret(token, cx.config.signing_secret()),
+    };
+    let flow = LinkRedemption {
+        m,
+        provider_id,
+        email: email.as_str().to_owned(),
+        user: None,
+        is_new_user: false,
+        issue: None,
+        cookie: None,
+        events: Vec::new(),
+    };
+    Ok((Next::Effect(Effect::Store(take)), Some(Box::new(flow))))
+}
+
+impl RouteFlow for LinkRedemption {
+    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
+        match (self.m.state(), outcome) {
+            (CS::Redeeming, Outcome::Store(Ok(StoreReply::MaybeVerificationToken(Some(row))))) => {
+                if row.expires <= cx.now {
+                    self.m.fire(CE::Expired, &mut cx.trace)?;
+                    return Ok(Next::Reply(
+                        cx.redirect(cx.error_url("Verification"), StatusCode::OK),
+                    ));
+                }
+                self.m.fire(CE::Redeemed, &mut cx.trace)?;
+                Ok(Next::Effect(Effect::Store(StoreOp::GetUserByEmail(
+                    self.email.clone(),
+                ))))
+            }
+            (CS::Redeeming, Outcome::Store(Ok(StoreReply::MaybeVerificationToken(None)))) => {
+                self.m.fire(CE::Unknown, &mut cx.trace)?;
+                Ok(Next::Reply(
+                    cx.redirect(cx.error_url("Verification"), StatusCode::OK),
+                ))
+            }
+            (CS::Redeeming, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, "Callback"),
+            (CS::LookingUp, Outcome::Store(Ok(StoreReply::MaybeUser(user)))) => {
+                self.m.fire(CE::UserLoaded, &mut cx.trace)?;
+                self.user = user;
+                if cx.config.hooks.sign_in {
+                    let user = self
+                        .user
+                        .as_ref()
+                        .map(user_json)
+                        .unwrap_or_else(|| json!({ "email": self.email }));
+                    return Ok(Next::Effect(Effect::Hook(HookCall::SignIn {
+                        user,
+                        account: account(&self.provider_id, &self.email),
+                        profile: json!({ "email": self.email }),
+                    })));
+                }
+                self.on_sign_in(cx, Ok(SignInDecision::Allow))
+            }
+            (CS::LookingUp, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, "Callback"),
+            (CS::CheckingSignIn, Outcome::SignIn(result)) => self.on_sign_in(cx, result),
+            (CS::Updating | CS::Creating, Outcome::Store(Ok(StoreReply::User(user)))) => {
+                self.m.fire(CE::Saved, &mut cx.trace)?;
+                self.events.push(if self.is_new_user {
+                    AuthEvent::CreateUser {
+                        user: user_json(&user),
+                    }
+                } else {
+                    AuthEvent::UpdateUser {
+                        user: user_json(&user),
+                    }
+                });
+                let (issue, step) = SessionIssue::start(
+                    cx,
+                    user_json(&user),
+                    user.id.clone(),
+                    account(&self.provider_id, &self.email),
+                    json!({ "email": self.email }),
+                    Some(self.is_new_user),
+                )?;
+                self.issue = Some(issue);
+                self.on_issue(cx, step)
+            }
+            (CS::Updating, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, "Callback"),
+            (CS::Creating, Outcome::Store(_)) => {
+                self.fail(cx, CE::StoreFailed, "EmailCreateAccount")
+            }
+            (CS::Issuing, outcome) => {
+                let step = match self.issue.as_mut() {
+                    Some(issue) => issue.resume(cx, outcome)?,
+                    None => {
+                        return Err(Fault::Unexpected(
+                            "email_callback: issuing without a sign-in",
+                        ))
+                    }
+                };
+                self.on_issue(cx, step)
+            }
+            (CS::SignedIn, Outcome::Notified) => Ok(self.drain_events(cx)),
+            _ => Err(Fault::Unexpected(
+                "email_callback: outcome does not answer the effect",
+            )),
+        }
+    }
+}
+
+impl LinkRedemption {
+    fn fail(&mut self, cx: &mut Cx, event: CE, code: &str) -> Result<Next, Fault> {
+        self.m.fire(event, &mut cx.trace)?;
+        Ok(Next::Reply(cx.redirect(cx.error_url(code), StatusCode::OK)))
+    }
+
+    fn on_sign_in(
+        &mut self,
+        cx: &mut Cx,
+        result: Result<SignInDecision, HookFailure>,
+    ) -> Result<Next, Fault> {
+        match result {
+            Ok(SignInDecision::Allow) => match self.user.clone() {
+                Some(mut user) => {
+                    self.m.fire(CE::AllowedExisting, &mut cx.trace)?;
+                    user.email_verified = Some(cx.now);
+                    Ok(Next::Effect(Effect::Store(StoreOp::UpdateUser(user))))
+                }
+                None => {
+                    self.m.fire(CE::AllowedNew, &mut cx.trace)?;
+                    self.is_new_user = true;
+                    Ok(Next::Effect(Effect::Store(StoreOp::CreateUser(NewUser {
+                        email: Some(self.email.clone()),
+                        email_verified: Some(cx.now),
+                        ..NewUser::default()
+                    }))))
+                }
+            },
+            Ok(SignInDecision::Deny) => self.fail(cx, CE::Denied, "AccessDenied"),
+            Ok(SignInDecision::Redirect(url)) => {
+                self.m.fire(CE::Redirected, &mut cx.trace)?;
+                Ok(Next::Reply(cx.redirect(url, StatusCode::OK)))
+            }
+            Err(failure) => {
+                self.m.fire(CE::HookFailed, &mut cx.trace)?;
+                Ok(Next::Reply(super::credentials::failure_reply(cx, failure)))
+            }
+        }
+    }
+
+    fn on_issue(&mut self, cx: &mut Cx, step: Issue) -> Result<Next, Fault> {
+        match step {
+            Issue::Effect(effect) => Ok(Next::Effect(effect)),
+            Issue::Failed(code) => self.fail(cx, CE::IssueFailed, code),
+            Issue::Issued(cookie) => {
+                self.m.fire(CE::Issued, &mut cx.trace)?;
+                self.cookie = Some(cookie);
+                if let Some(issue) = &self.issue {
+                    self.events.push(AuthEvent::SignIn {
+                        user: issue.user().clone(),
+                        account: issue.account().clone(),
+                        is_new_user: Some(self.is_new_user),
+                    });
+                }
+                if !cx.config.hooks.events {
+                    self.events.clear();
+                }
+                self.events.reverse();
+                Ok(self.drain_events(cx))
+            }
+        }
+    }
+
+    /// The next event to deliver, or — all delivered — the signed-in redirect.
+    fn drain_events(&mut self, cx: &Cx) -> Next {
+        if let Some(event) = self.events.pop() {
+            return Next::Effect(Effect::Event(event));
+        }
+        let target = match (&cx.config.pages.new_user, self.is_new_user) {
+            (Some(page), true) => format!(
+                "{page}{}callbackUrl={}",
+                if page.contains('?') { '&' } else { '?' },
+                encode_uri_component(&cx.callback_url)
+            ),
+            _ => cx.callback_url.clone(),
+        };
+        let reply = cx.redirect(target, StatusCode::OK).no_store();
+        Next::Reply(match self.cookie.take() {
+            Some(cookie) => reply.with_cookie(cookie),
+            None => reply,
+        })
+    }
+}

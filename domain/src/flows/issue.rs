@@ -1,0 +1,168 @@
+//! Issuing a session after a successful sign-in: a new JWT, or a new database row. Every
+//! sign-in gets a fresh session token (no fixation, ASVS 3.2.1); with database sessions a
+//! session the browser already had is deleted first.
+
+use serde_json::Value;
+
+use super::credentials::default_claims;
+use super::{Cx, Fault};
+use crate::config::SessionStrategy;
+use crate::cookies::{set_cookie, Lifetime};
+use crate::effect::{Effect, HookCall, HookFailure, Outcome};
+use crate::jwt::Claims;
+use crate::model::Session;
+use crate::secret::SecretString;
+use crate::store::{StoreOp, StoreReply};
+
+crate::flow! {
+    /// Turn a signed-in user into a session cookie.
+    pub mod session_issue = "session_issue" {
+        states { Received, Encoding, Replacing, Creating, Issued, Failed }
+        events { JwtStrategy, DatabaseStrategy, DatabaseStrategyReplacing, TokenReady, HookFailed, Replaced, Created, StoreFailed }
+        initial Received;
+        Received + JwtStrategy => Encoding, guard "JWT sessions", effect "Hook: jwt(token, user, account, profile, isNewUser)";
+        Encoding + TokenReady => Issued, guard "token encodes", effect "Set-Cookie: session-token (new JWT)";
+        Encoding + HookFailed => Failed, guard "jwt callback or encoding fails", effect "error Configuration";
+        Received + DatabaseStrategy => Creating, guard "database sessions, no session cookie", effect "Store: create session (256-bit token)";
+        Received + DatabaseStrategyReplacing => Replacing, guard "database sessions, a session cookie was sent", effect "Store: delete that session";
+        Replacing + Replaced => Creating, guard "", effect "Store: create session (256-bit token)";
+        Creating + Created => Issued, guard "", effect "Set-Cookie: session-token (new token)";
+        Creating + StoreFailed => Failed, guard "store error", effect "error Callback";
+    }
+}
+
+use session_issue::{Event as E, State as S};
+
+/// What issuing wants next.
+pub(super) enum Issue {
+    Effect(Effect),
+    /// The `Set-Cookie` line of the new session.
+    Issued(String),
+    /// The error code to redirect to.
+    Failed(&'static str),
+}
+
+/// The sign-in being turned into a session.
+pub(super) struct SessionIssue {
+    m: session_issue::Machine,
+    user: Value,
+    user_id: String,
+    account: Value,
+    profile: Value,
+    is_new_user: Option<bool>,
+}
+
+impl SessionIssue {
+    pub(super) fn start(
+        cx: &mut Cx,
+        user: Value,
+        user_id: String,
+        account: Value,
+        profile: Value,
+        is_new_user: Option<bool>,
+    ) -> Result<(Self, Issue), Fault> {
+        let mut issue = Self {
+            m: session_issue::machine(),
+            user,
+            user_id,
+            account,
+            profile,
+            is_new_user,
+        };
+        let step = match cx.config.session.strategy {
+            SessionStrategy::Jwt => {
+                issue.m.fire(E::JwtStrategy, &mut cx.trace)?;
+                let token = default_claims(&issue.user);
+                if cx.config.hooks.jwt {
+                    Issue::Effect(Effect::Hook(HookCall::Jwt {
+                        token,
+                        user: Some(issue.user.clone()),
+                        account: Some(issue.account.clone()),
+                        profile: Some(issue.profile.clone()),
+                        is_new_user: issue.is_new_user,
+                    }))
+                } else {
+                    issue.on_token(cx, Ok(token))?
+                }
+            }
+            SessionStrategy::Database => match cx.session_cookie().map(str::to_owned) {
+                Some(previous) => {
+                    issue.m.fire(E::DatabaseStrategyReplacing, &mut cx.trace)?;
+                    Issue::Effect(Effect::Store(StoreOp::DeleteSession(previous.into())))
+                }
+                None => {
+                    issue.m.fire(E::DatabaseStrategy, &mut cx.trace)?;
+                    issue.create(cx)
+                }
+            },
+        };
+        Ok((issue, step))
+    }
+
+    pub(super) fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Issue, Fault> {
+        match (self.m.state(), outcome) {
+            (S::Encoding, Outcome::Token(result)) => self.on_token(cx, result),
+            (S::Replacing, Outcome::Store(_)) => {
+                // A failed delete leaves a row that expires by itself; the new session is
+                // what matters.
+                self.m.fire(E::Replaced, &mut cx.trace)?;
+                Ok(self.create(cx))
+            }
+            (S::Creating, Outcome::Store(Ok(StoreReply::Session(session)))) => {
+                self.m.fire(E::Created, &mut cx.trace)?;
+                let cookie = set_cookie(
+                    &cx.config.cookies.session_token,
+                    session.session_token.expose(),
+                    Lifetime::Until(session.expires),
+                );
+                Ok(Issue::Issued(cookie))
+            }
+            (S::Creating, Outcome::Store(_)) => {
+                self.m.fire(E::StoreFailed, &mut cx.trace)?;
+                Ok(Issue::Failed("Callback"))
+            }
+            _ => Err(Fault::Unexpected(
+                "session_issue: outcome does not answer the effect",
+            )),
+        }
+    }
+
+    fn on_token(
+        &mut self,
+        cx: &mut Cx,
+        result: Result<Claims, HookFailure>,
+    ) -> Result<Issue, Fault> {
+        let Some(jwt) = result
+            .ok()
+            .and_then(|claims| cx.encode_session(&claims).ok())
+        else {
+            self.m.fire(E::HookFailed, &mut cx.trace)?;
+            return Ok(Issue::Failed("Configuration"));
+        };
+        self.m.fire(E::TokenReady, &mut cx.trace)?;
+        let expires = cx.now + time::Duration::seconds(cx.config.session.max_age);
+        Ok(Issue::Issued(set_cookie(
+            &cx.config.cookies.session_token,
+            &jwt,
+            Lifetime::Until(expires),
+        )))
+    }
+
+    fn create(&mut self, cx: &mut Cx) -> Issue {
+        let session = Session {
+            session_token: SecretString::new(cx.random_hex(32)),
+            user_id: self.user_id.clone(),
+            expires: cx.now + time::Duration::seconds(cx.config.session.max_age),
+            access_token: SecretString::new(cx.random_hex(32)),
+        };
+        Issue::Effect(Effect::Store(StoreOp::CreateSession(session)))
+    }
+
+    pub(super) fn user(&self) -> &Value {
+        &self.user
+    }
+
+    pub(super) fn account(&self) -> &Value {
+        &self.account
+    }
+}
