@@ -51,7 +51,7 @@ pub use portcullis_ports::{
     RateLimiter, Store, VerificationSender,
 };
 
-use portcullis_domain::store::StoreError;
+pub use portcullis_domain::store::StoreError;
 use portcullis_domain::{Env, Step};
 
 /// Every declared flow transition, for diagrams and coverage checks.
@@ -84,6 +84,33 @@ pub struct OsEntropy;
 impl Entropy for OsEntropy {
     fn rng(&self) -> Box<dyn RngCore + Send> {
         Box::new(OsRng)
+    }
+}
+
+/// The default magic-link delivery: Portcullis's template, sent through a [`Mailer`].
+pub struct TemplateSender {
+    mailer: Arc<dyn Mailer>,
+    accent: Option<String>,
+}
+
+impl TemplateSender {
+    /// `accent`: the button colour (`#rgb` or `#rrggbb`).
+    pub fn new(mailer: Arc<dyn Mailer>, accent: Option<String>) -> Self {
+        Self { mailer, accent }
+    }
+}
+
+#[async_trait::async_trait]
+impl VerificationSender for TemplateSender {
+    async fn send_verification_request(
+        &self,
+        request: &portcullis_domain::mail::VerificationRequest,
+    ) -> Result<(), String> {
+        let message = portcullis_domain::mail_template::render_verification_email(
+            request,
+            self.accent.as_deref(),
+        );
+        self.mailer.send(message).await.map_err(|e| e.to_string())
     }
 }
 
@@ -238,6 +265,33 @@ impl Portcullis {
         portcullis_domain::flows::decode_session_token(self.config(), &token, self.clock.now()).ok()
     }
 
+    /// A user's database sessions, soonest expiry first (ASVS 3.3.4: users can see them).
+    pub async fn sessions(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<portcullis_domain::model::Session>, StoreError> {
+        self.require_store()?.list_sessions(user_id).await
+    }
+
+    /// Ends one database session.
+    pub async fn revoke_session(&self, session_token: &str) -> Result<(), StoreError> {
+        self.require_store()?.delete_session(session_token).await
+    }
+
+    /// "Sign out everywhere": ends every database session of a user (ASVS 3.3.3, e.g.
+    /// after a password change). Returns how many ended.
+    pub async fn revoke_all_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.require_store()?
+            .delete_sessions_for_user(user_id)
+            .await
+    }
+
+    fn require_store(&self) -> Result<&Arc<dyn Store>, StoreError> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("no store configured".into()))
+    }
+
     fn raw_token(&self, headers: &HeaderMap) -> Option<String> {
         let cookies = portcullis_domain::cookies::RequestCookies::from_headers(headers);
         if let Some(value) = cookies.get(&self.config().cookies.session_token.name) {
@@ -279,6 +333,12 @@ impl Builder {
     /// Replaces how magic links are delivered (v3's `sendVerificationRequest`).
     pub fn verification_sender(mut self, sender: Arc<dyn VerificationSender>) -> Self {
         self.sender = Some(sender);
+        self
+    }
+
+    /// Sends magic links with the built-in template through `mailer`.
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.sender = Some(Arc::new(TemplateSender::new(mailer, None)));
         self
     }
 
@@ -348,11 +408,23 @@ impl Builder {
 
     pub fn build(self) -> Result<Portcullis, ConfigError> {
         let hooks = self.hooks.unwrap_or_else(|| Arc::new(DefaultHooks));
-        let config = self.config.hooks(hooks.registered()).build()?;
+        let config = self
+            .config
+            .hooks(hooks.registered())
+            .store(self.store.is_some())
+            .build()?;
         if config.session.strategy == portcullis_domain::SessionStrategy::Database
             && self.store.is_none()
         {
             return Err(ConfigError::NeedsStore("session strategy \"database\""));
+        }
+        if self.store.is_none() && config.providers.iter().any(|p| p.type_name() == "email") {
+            // Allowed, so an app can start without its database: the e-mail routes then
+            // answer `Configuration`. The server refuses to start instead.
+            tracing::error!(
+                target: "portcullis",
+                "e-mail sign-in needs a store for its single-use tokens: its routes answer Configuration"
+            );
         }
         Ok(Portcullis {
             engine: Engine::new(config),

@@ -1,0 +1,133 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Database sessions from the embedded API: sign in by e-mail on a real (sled) store, list
+//! the user's sessions, revoke one, revoke all.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use portcullis::{Portcullis, SessionStrategy, VerificationSender};
+use portcullis_domain::mail::VerificationRequest;
+use portcullis_store_sled::SledStore;
+use serde_json::Value;
+
+#[derive(Default)]
+struct Outbox(Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl VerificationSender for Outbox {
+    async fn send_verification_request(&self, request: &VerificationRequest) -> Result<(), String> {
+        self.0.lock().unwrap().push(request.url.clone());
+        Ok(())
+    }
+}
+
+fn cookies(res: &http::Response<String>) -> Vec<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect()
+}
+
+async fn sign_in(app: &Portcullis, outbox: &Outbox) -> String {
+    let res = app
+        .handle(
+            http::Request::get("/api/auth/csrf")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    let token = serde_json::from_str::<Value>(res.body()).unwrap()["csrfToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let jar = cookies(&res).join("; ");
+    let res = app
+        .handle(
+            http::Request::post("/api/auth/signin/email")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", &jar)
+                .body(Bytes::from(format!(
+                    "csrfToken={token}&email=jane%40example.com"
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        res.headers()["location"],
+        "http://localhost:3000/api/auth/verify-request?provider=email&type=email"
+    );
+    let link = outbox.0.lock().unwrap().pop().unwrap();
+    let path = link
+        .strip_prefix("http://localhost:3000")
+        .unwrap()
+        .to_owned();
+    let res = app
+        .handle(
+            http::Request::get(path.as_str())
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), 302, "{:?}", res.headers());
+    let session = cookies(&res)
+        .into_iter()
+        .find(|c| c.starts_with("next-auth.session-token="))
+        .unwrap();
+    // The link is single use.
+    let again = app
+        .handle(
+            http::Request::get(path.as_str())
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        again.headers()["location"],
+        "http://localhost:3000/api/auth/error?error=Verification"
+    );
+    session
+}
+
+#[tokio::test]
+async fn list_and_revoke_database_sessions() {
+    let outbox = Arc::new(Outbox::default());
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let app = Portcullis::builder()
+        .secret("embedded-sessions-secret-0123456789abcdef")
+        .store(store.clone())
+        .configure(|c| c.session_strategy(SessionStrategy::Database))
+        .email("email", "Email", 600)
+        .verification_sender(outbox.clone())
+        .build()
+        .unwrap();
+    let first = sign_in(&app, &outbox).await;
+    let second = sign_in(&app, &outbox).await;
+    let mut headers = http::HeaderMap::new();
+    headers.insert("cookie", first.parse().unwrap());
+    let session = app.session(&headers).await.unwrap();
+    assert_eq!(session["user"]["email"], "jane@example.com");
+
+    use portcullis::Store;
+    let user = store
+        .get_user_by_email("jane@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        user.email_verified.is_some(),
+        "the link verified the address"
+    );
+    let user_id = user.id.as_str();
+    let listed = app.sessions(user_id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    let first_token = first.split_once('=').unwrap().1;
+    app.revoke_session(first_token).await.unwrap();
+    assert!(
+        app.session(&headers).await.is_none(),
+        "a revoked session reads as none"
+    );
+    assert_eq!(app.revoke_all_sessions(user_id).await.unwrap(), 1);
+    headers.insert("cookie", second.parse().unwrap());
+    assert!(app.session(&headers).await.is_none());
+}
