@@ -481,7 +481,7 @@ impl LinkRedemption {
 
     fn on_issue(&mut self, cx: &mut Cx, step: Issue) -> Result<Next, Fault> {
         match step {
-            Issue::Effect(effect) => Ok(Next::Effect(effect)),
+            Issue::Effect(effect) => Ok(Next::Effect(*effect)),
             Issue::Failed(code) => self.fail(cx, CE::IssueFailed, code),
             Issue::Issued(cookie) => {
                 self.m.fire(CE::Issued, &mut cx.trace)?;

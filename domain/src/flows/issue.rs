@@ -35,7 +35,7 @@ use session_issue::{Event as E, State as S};
 
 /// What issuing wants next.
 pub(super) enum Issue {
-    Effect(Effect),
+    Effect(Box<Effect>),
     /// The `Set-Cookie` line of the new session.
     Issued(String),
     /// The error code to redirect to.
@@ -74,13 +74,13 @@ impl SessionIssue {
                 issue.m.fire(E::JwtStrategy, &mut cx.trace)?;
                 let token = default_claims(&issue.user);
                 if cx.config.hooks.jwt {
-                    Issue::Effect(Effect::Hook(HookCall::Jwt {
+                    Issue::Effect(Box::new(Effect::Hook(HookCall::Jwt {
                         token,
                         user: Some(issue.user.clone()),
                         account: Some(issue.account.clone()),
                         profile: Some(issue.profile.clone()),
                         is_new_user: issue.is_new_user,
-                    }))
+                    })))
                 } else {
                     issue.on_token(cx, Ok(token))?
                 }
@@ -88,7 +88,9 @@ impl SessionIssue {
             SessionStrategy::Database => match cx.session_cookie().map(str::to_owned) {
                 Some(previous) => {
                     issue.m.fire(E::DatabaseStrategyReplacing, &mut cx.trace)?;
-                    Issue::Effect(Effect::Store(StoreOp::DeleteSession(previous.into())))
+                    Issue::Effect(Box::new(Effect::Store(StoreOp::DeleteSession(
+                        previous.into(),
+                    ))))
                 }
                 None => {
                     issue.m.fire(E::DatabaseStrategy, &mut cx.trace)?;
@@ -155,7 +157,7 @@ impl SessionIssue {
             expires: cx.now + time::Duration::seconds(cx.config.session.max_age),
             access_token: SecretString::new(cx.random_hex(32)),
         };
-        Issue::Effect(Effect::Store(StoreOp::CreateSession(session)))
+        Issue::Effect(Box::new(Effect::Store(StoreOp::CreateSession(session))))
     }
 
     pub(super) fn user(&self) -> &Value {
