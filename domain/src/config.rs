@@ -115,6 +115,37 @@ impl Default for ThrottleSettings {
     }
 }
 
+/// An extra rule for e-mail addresses, run after canonicalisation (e.g. an allowed
+/// domain). Pure: it runs inline.
+pub trait AddressRule: Send + Sync {
+    /// `Err(code)` refuses the address; the code goes to `?error=EmailInvalid&reason=`.
+    fn check(&self, address: &crate::email_address::EmailAddress) -> Result<(), &'static str>;
+}
+
+impl<F> AddressRule for F
+where
+    F: Fn(&crate::email_address::EmailAddress) -> Result<(), &'static str> + Send + Sync,
+{
+    fn check(&self, address: &crate::email_address::EmailAddress) -> Result<(), &'static str> {
+        self(address)
+    }
+}
+
+/// Makes e-mail sign-in tokens (v3's `generateVerificationToken`). The default draws 256
+/// bits from the request's CSPRNG.
+pub trait TokenGenerator: Send + Sync {
+    fn generate(&self, rng: &mut dyn rand_core::RngCore) -> String;
+}
+
+impl<F> TokenGenerator for F
+where
+    F: Fn(&mut dyn rand_core::RngCore) -> String + Send + Sync,
+{
+    fn generate(&self, rng: &mut dyn rand_core::RngCore) -> String {
+        self(rng)
+    }
+}
+
 /// Everything the flows need to know, validated.
 #[derive(Clone)]
 pub struct Config {
@@ -130,6 +161,8 @@ pub struct Config {
     pub pages: Pages,
     pub theme: Theme,
     pub redirect: Arc<dyn RedirectPolicy>,
+    pub address_rule: Option<Arc<dyn AddressRule>>,
+    pub token_generator: Option<Arc<dyn TokenGenerator>>,
     pub hooks: HookSet,
     pub default_callback_url: Option<String>,
     /// Whether a store is attached (e-mail sign-in and database sessions need one).
@@ -210,6 +243,8 @@ pub struct ConfigBuilder {
     pages: Pages,
     theme: Theme,
     redirect: Option<Arc<dyn RedirectPolicy>>,
+    address_rule: Option<Arc<dyn AddressRule>>,
+    token_generator: Option<Arc<dyn TokenGenerator>>,
     codec: Option<Arc<dyn SessionCodec>>,
     hooks: HookSet,
     default_callback_url: Option<String>,
@@ -305,6 +340,18 @@ impl ConfigBuilder {
 
     pub fn redirect_policy(mut self, policy: Arc<dyn RedirectPolicy>) -> Self {
         self.redirect = Some(policy);
+        self
+    }
+
+    /// Adds a rule e-mail addresses must pass (after canonicalisation).
+    pub fn address_rule(mut self, rule: Arc<dyn AddressRule>) -> Self {
+        self.address_rule = Some(rule);
+        self
+    }
+
+    /// Replaces how e-mail sign-in tokens are made (keep them unguessable: ≥ 128 bits).
+    pub fn token_generator(mut self, generator: Arc<dyn TokenGenerator>) -> Self {
+        self.token_generator = Some(generator);
         self
     }
 
@@ -405,6 +452,8 @@ impl ConfigBuilder {
             pages: self.pages,
             theme: self.theme,
             redirect: self.redirect.unwrap_or_else(|| Arc::new(SameOrigin)),
+            address_rule: self.address_rule,
+            token_generator: self.token_generator,
             hooks: self.hooks,
             default_callback_url: self.default_callback_url,
             store: self.store,

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use portcullis::{ConfigBuilder, CookieKey, CredentialField, Portcullis, Provider};
 use portcullis_domain::config::MIN_SECRET_BYTES;
+use portcullis_domain::store::StoreError;
+use portcullis_ports::Store;
 use portcullis_store_sled::SledStore;
+use portcullis_store_sql::{Migration, SqlOptions, SqlStore};
 use rand_core::{OsRng, RngCore};
 
 use crate::config::{ProviderConfig, ServerConfig};
@@ -17,38 +20,124 @@ use crate::users::UserDirectory;
 /// The id of the dev-mode demo provider.
 pub const DEV_PROVIDER_ID: &str = "credentials";
 
-/// An engine and the store behind it (kept to flush it on shutdown).
+/// An engine and the store behind it (kept to flush or close it on shutdown).
 #[derive(Debug, Clone)]
 pub struct App {
     pub portcullis: Portcullis,
-    pub store: SledStore,
+    pub store: AppStore,
+}
+
+/// The store an [`App`] runs on.
+#[derive(Debug, Clone)]
+pub enum AppStore {
+    /// The embedded sled store in `<data_dir>/store` (no `database` configured).
+    Sled(SledStore),
+    /// The SQL database of `database`.
+    Sql(SqlStore),
+}
+
+impl AppStore {
+    fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            AppStore::Sled(store) => Arc::new(store.clone()),
+            AppStore::Sql(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// On shutdown: flushes sled to disk, or closes the database connections.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        match self {
+            AppStore::Sled(store) => store.flush().await,
+            AppStore::Sql(store) => {
+                store.close().await;
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Builds the engine from a configuration. `dev` allows running without a secret (one is
 /// generated and kept in `<data_dir>/secret`) and adds the demo user `demo` / `demo`.
-/// Opens the sled store at `<data_dir>/store`, creating it if missing.
+/// Opens the sled store at `<data_dir>/store`, creating it if missing. A configuration
+/// with a `database` needs [`open`] (async).
 pub fn build_app(config: &ServerConfig, dev: bool) -> Result<Portcullis, StartupError> {
     build(config, dev).map(|app| app.portcullis)
 }
 
 /// [`build_app`], also returning the store.
 pub fn build(config: &ServerConfig, dev: bool) -> Result<App, StartupError> {
+    if config.database.is_some() {
+        return Err(StartupError::Database(StoreError::Backend(
+            "a `database` is opened by `portcullis_server::open` (async), not `build`".to_owned(),
+        )));
+    }
     let builder = builder(config, dev)?;
+    finish(builder, AppStore::Sled(open_sled(config)?))
+}
+
+/// [`build`] for any configuration: with a `database`, connects to it and, when
+/// `migrate` is set, applies pending migrations first (what `serve` does unless
+/// `--no-migrate`); without one, opens the sled store as [`build`] does.
+pub async fn open(config: &ServerConfig, dev: bool, migrate: bool) -> Result<App, StartupError> {
+    let builder = builder(config, dev)?;
+    let store = match &config.database {
+        None => AppStore::Sled(open_sled(config)?),
+        Some(url) => {
+            let store = SqlStore::connect(url.expose(), SqlOptions::default())
+                .await
+                .map_err(StartupError::Database)?;
+            if migrate {
+                // Each applied migration is logged by the store.
+                store.migrate().await.map_err(StartupError::Database)?;
+            }
+            AppStore::Sql(store)
+        }
+    };
+    finish(builder, store)
+}
+
+/// Applies the pending migrations of the configured `database` (`portcullis migrate`);
+/// returns them (empty: up to date). `None`: no database is configured (sled needs none).
+pub async fn migrate(config: &ServerConfig) -> Result<Option<Vec<Migration>>, StartupError> {
+    let Some(url) = &config.database else {
+        return Ok(None);
+    };
+    let store = SqlStore::connect(url.expose(), SqlOptions::default())
+        .await
+        .map_err(StartupError::Database)?;
+    let done = store.migrate().await.map_err(StartupError::Database);
+    store.close().await;
+    done.map(Some)
+}
+
+fn open_sled(config: &ServerConfig) -> Result<SledStore, StartupError> {
     let data_dir = config.data_dir();
     create_data_dir(&data_dir)?;
     let store_path = data_dir.join("store");
-    let store = SledStore::open(&store_path).map_err(|source| StartupError::Store {
+    SledStore::open(&store_path).map_err(|source| StartupError::Store {
         path: store_path,
         source,
-    })?;
-    let portcullis = builder.store(Arc::new(store.clone())).build()?;
+    })
+}
+
+fn finish(builder: portcullis::Builder, store: AppStore) -> Result<App, StartupError> {
+    let portcullis = builder.store(store.shared()).build()?;
     Ok(App { portcullis, store })
 }
 
 /// Checks a configuration as `serve` would, without opening the store or writing
-/// anything (`portcullis config check`).
+/// anything (`portcullis config check`). Database sessions are checked against a
+/// throwaway in-memory store.
 pub fn check(config: &ServerConfig) -> Result<Portcullis, StartupError> {
-    Ok(builder(config, false)?.build()?)
+    let mut builder = builder(config, false)?;
+    if config.session.strategy == Some(portcullis::SessionStrategy::Database) {
+        let scratch = SledStore::temporary().map_err(|source| StartupError::Store {
+            path: PathBuf::from("<temporary>"),
+            source,
+        })?;
+        builder = builder.store(Arc::new(scratch));
+    }
+    Ok(builder.build()?)
 }
 
 /// Everything but the store. The configuration is validated before anything is loaded.
@@ -139,6 +228,9 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     }
     if let Some(update_age) = config.session.update_age {
         c = c.session_update_age(update_age);
+    }
+    if let Some(strategy) = config.session.strategy {
+        c = c.session_strategy(strategy);
     }
     if let Some(max_age) = config.jwt.max_age {
         c = c.jwt_max_age(max_age);

@@ -35,6 +35,10 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Create or complete the database schema (`database` in the configuration):
+    /// NextAuth v3's tables, plus Portcullis's additions. Safe on a database NextAuth v3
+    /// created; does nothing when up to date.
+    Migrate(ConfigArg),
     /// Print every sign-in flow as a diagram.
     Flows(FlowsArgs),
     /// Read a password (one line) from standard input and print its Argon2id hash for a
@@ -60,6 +64,10 @@ pub struct ServeArgs {
     /// directory, a demo user `demo` / `demo`. Not for production.
     #[arg(long)]
     pub dev: bool,
+    /// Do not apply pending database migrations at startup (run `portcullis migrate`
+    /// separately, e.g. with a more privileged database user).
+    #[arg(long)]
+    pub no_migrate: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +97,7 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Config(ConfigCommand::Check(args)) => check(args),
+        Command::Migrate(args) => migrate(args),
         Command::Flows(args) => {
             if args.markdown {
                 print!("{}", portcullis::flows_markdown());
@@ -125,6 +134,45 @@ fn check(args: ConfigArg) -> ExitCode {
     }
 }
 
+fn migrate(args: ConfigArg) -> ExitCode {
+    let config = match ServerConfig::load(args.config.as_deref(), &process_env) {
+        Ok(config) => config,
+        Err(e) => return fail(EXIT_CONFIG, &e),
+    };
+    if let Err(e) = crate::logging::subscriber(
+        config.log_filter(),
+        config.log_format(),
+        std::io::sink,
+        false,
+    ) {
+        return fail(EXIT_CONFIG, &e);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(EXIT_FAILURE, &e),
+    };
+    match runtime.block_on(crate::app::migrate(&config)) {
+        Ok(None) => {
+            println!("no `database` configured: the embedded sled store needs no migration");
+            ExitCode::SUCCESS
+        }
+        Ok(Some(applied)) if applied.is_empty() => {
+            println!("database is up to date");
+            ExitCode::SUCCESS
+        }
+        Ok(Some(applied)) => {
+            for m in applied {
+                println!("applied migration {} {}", m.version, m.name);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(EXIT_FAILURE, &e),
+    }
+}
+
 fn serve(args: ServeArgs) -> ExitCode {
     let mut config = match ServerConfig::load(args.config.config.as_deref(), &process_env) {
         Ok(config) => config,
@@ -143,12 +191,13 @@ fn serve(args: ServeArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(EXIT_FAILURE, &e),
     };
-    runtime.block_on(serve_until_signal(config, args.dev))
+    runtime.block_on(serve_until_signal(config, args.dev, !args.no_migrate))
 }
 
-async fn serve_until_signal(config: ServerConfig, dev: bool) -> ExitCode {
-    let app = match crate::app::build(&config, dev) {
+async fn serve_until_signal(config: ServerConfig, dev: bool, migrate: bool) -> ExitCode {
+    let app = match crate::app::open(&config, dev, migrate).await {
         Ok(app) => app,
+        Err(e @ StartupError::Database(_)) => return fail(EXIT_FAILURE, &e),
         Err(e) => return fail(EXIT_CONFIG, &e),
     };
     let base = app.portcullis.config().site.base();
@@ -167,8 +216,8 @@ async fn serve_until_signal(config: ServerConfig, dev: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
     };
-    if let Err(e) = app.store.flush().await {
-        tracing::error!(target: "portcullis", error = %e, "flushing the store failed");
+    if let Err(e) = app.store.close().await {
+        tracing::error!(target: "portcullis", error = %e, "closing the store failed");
         return ExitCode::from(EXIT_FAILURE);
     }
     tracing::info!(target: "portcullis", "stopped");

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use portcullis_domain::cookies::CookiePolicy;
-use portcullis_domain::{CredentialField, Pages, Theme};
+use portcullis_domain::{CredentialField, Pages, SessionStrategy, Theme};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -23,7 +23,8 @@ pub const DEFAULT_LOG_FILTER: &str = "info";
 ///
 /// Every value can also come from the environment, which wins over the file:
 /// `NEXTAUTH_URL`, `NEXTAUTH_SECRET`, `PORTCULLIS_LISTEN`, `PORTCULLIS_DATA_DIR`,
-/// `PORTCULLIS_JWT_ENCRYPTION`, `PORTCULLIS_LOG`, `PORTCULLIS_LOG_FORMAT`.
+/// `PORTCULLIS_DATABASE_URL`, `PORTCULLIS_JWT_ENCRYPTION`, `PORTCULLIS_LOG`,
+/// `PORTCULLIS_LOG_FORMAT`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
@@ -50,6 +51,15 @@ pub struct ServerConfig {
     /// the file is taken from the file's directory. Env: `PORTCULLIS_DATA_DIR`.
     #[serde(default)]
     pub data_dir: Option<PathBuf>,
+
+    /// The database holding users, accounts, sessions and e-mail sign-ins, in NextAuth
+    /// v3's schema: `postgres://…`, `mysql://…` (or `mariadb://…`), `sqlite://PATH` (a
+    /// relative path is taken from the config file's directory). `serve` applies pending
+    /// migrations at startup unless `--no-migrate`; `portcullis migrate` applies them
+    /// alone. Unset: the embedded sled store in `<data_dir>/store`.
+    /// Env: `PORTCULLIS_DATABASE_URL`.
+    #[serde(default)]
+    pub database: Option<DatabaseUrl>,
 
     /// Session lifetimes.
     #[serde(default)]
@@ -92,6 +102,7 @@ impl Default for ServerConfig {
             secret: None,
             listen: default_listen(),
             data_dir: None,
+            database: None,
             session: SessionSection::default(),
             jwt: JwtSection::default(),
             use_secure_cookies: None,
@@ -139,10 +150,58 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// Session lifetimes (NextAuth's `session` option).
+/// A database URL. It may hold a password, so `Debug` shows only its scheme.
+#[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL itself (with any password in it).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// A `sqlite://` URL's relative file path made relative to `dir`.
+    fn resolve_sqlite_path(&mut self, dir: &Path) {
+        let Some(rest) = self.0.strip_prefix("sqlite://") else {
+            return;
+        };
+        let (path, query) = match rest.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (rest, None),
+        };
+        if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
+            return;
+        }
+        let joined = dir.join(path);
+        self.0 = match query {
+            Some(query) => format!("sqlite://{}?{query}", joined.display()),
+            None => format!("sqlite://{}", joined.display()),
+        };
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.0.split_once(':').map_or("?", |(scheme, _)| scheme);
+        write!(f, "DatabaseUrl({scheme}://[redacted])")
+    }
+}
+
+/// Session strategy and lifetimes (NextAuth's `session` option).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSection {
+    /// `jwt` (default): the session is a signed (optionally encrypted) token in the cookie.
+    /// `database`: the cookie holds a random token and the session lives in the store
+    /// (sliding expiry, revocable). Unlike NextAuth v3, configuring a database does not
+    /// switch to database sessions by itself.
+    #[serde(default)]
+    pub strategy: Option<SessionStrategy>,
     /// Seconds a session lives without use: the session cookie's expiry and the session's
     /// `expires`. Default 2592000 (30 days).
     #[serde(default)]
@@ -294,6 +353,9 @@ impl ServerConfig {
                 *data_dir = dir.join(&*data_dir);
             }
         }
+        if let Some(database) = &mut self.database {
+            database.resolve_sqlite_path(dir);
+        }
         for provider in &mut self.providers {
             match provider {
                 ProviderConfig::Credentials(c) => {
@@ -324,6 +386,9 @@ impl ServerConfig {
         }
         if let Some(dir) = get("PORTCULLIS_DATA_DIR") {
             self.data_dir = Some(PathBuf::from(dir));
+        }
+        if let Some(url) = get("PORTCULLIS_DATABASE_URL") {
+            self.database = Some(DatabaseUrl::new(url.trim()));
         }
         if let Some(encryption) = get("PORTCULLIS_JWT_ENCRYPTION") {
             self.jwt.encryption = Some(match encryption.trim() {

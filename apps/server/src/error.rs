@@ -42,6 +42,11 @@ pub enum StartupError {
     #[error("store at {}: {source}", path.display())]
     Store { path: PathBuf, source: StoreError },
 
+    /// The database (`database` in the config) cannot be opened or migrated. The message
+    /// never quotes the URL.
+    #[error("database: {0}")]
+    Database(StoreError),
+
     /// The log filter or format is unusable.
     #[error("logging: {0}")]
     Logging(String),

@@ -26,8 +26,8 @@ pub mod http;
 pub mod logging;
 pub mod users;
 
-pub use app::{build, build_app, check, App};
-pub use config::{LogFormat, ProviderConfig, ServerConfig};
+pub use app::{build, build_app, check, migrate, open, App, AppStore};
+pub use config::{DatabaseUrl, LogFormat, ProviderConfig, ServerConfig};
 pub use error::StartupError;
 pub use http::{os_signal, routes, spawn, spawn_with_signal, ServeError, ShutdownHandle};
 pub use users::{hash_password, verify_password, PasswordError, UserDirectory, UserEntry};

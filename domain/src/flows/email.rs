@@ -119,11 +119,21 @@ pub(super) fn start_request(cx: &mut Cx, provider_id: String) -> Result<Started,
         );
         return Ok((Next::Reply(reply), None));
     }
-    let email = match canonicalize(cx.req.body_str("email").unwrap_or("")) {
+    let checked = canonicalize(cx.req.body_str("email").unwrap_or(""))
+        .map_err(|refused| refused.code())
+        .and_then(|email| match &cx.config.address_rule {
+            Some(rule) => rule.check(&email).map(|()| email),
+            None => Ok(email),
+        });
+    let email = match checked {
         Ok(email) => email.as_str().to_owned(),
-        Err(refused) => {
+        Err(code) => {
             m.fire(RE::AddressRefused, &mut cx.trace)?;
-            let target = format!("{}&reason={}", cx.error_url("EmailInvalid"), refused.code());
+            let target = format!(
+                "{}&reason={}",
+                cx.error_url("EmailInvalid"),
+                encode_uri_component(code)
+            );
             return Ok((Next::Reply(cx.redirect(target, StatusCode::OK)), None));
         }
     };
@@ -256,7 +266,10 @@ impl LinkRequest {
         match result {
             Ok(SignInDecision::Allow) => {
                 self.m.fire(RE::Allowed, &mut cx.trace)?;
-                self.token = cx.random_hex(32);
+                self.token = match cx.config.token_generator.clone() {
+                    Some(generator) => generator.generate(&mut *cx.rng),
+                    None => cx.random_hex(32),
+                };
                 let row = VerificationToken {
                     identifier: self.email.clone(),
                     token_hash: hash_with_secret(&self.token, cx.config.signing_secret()),

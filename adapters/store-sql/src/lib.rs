@@ -1,0 +1,65 @@
+//! # Portcullis SQL store
+//!
+//! [`SqlStore`] implements the [`Store`](portcullis_ports::Store) port on PostgreSQL,
+//! MySQL/MariaDB and SQLite (sqlx), in **NextAuth.js v3's schema** (spec §10.4): a team
+//! running v3 points Portcullis at the same database and carries on — same tables, same
+//! rows, existing sessions and e-mail links.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), portcullis_domain::store::StoreError> {
+//! use portcullis_store_sql::{SqlOptions, SqlStore};
+//!
+//! let store = SqlStore::connect("postgres://app@db.internal/app", SqlOptions::default()).await?;
+//! store.migrate().await?; // creates or completes the schema; a no-op when up to date
+//! # Ok(()) }
+//! ```
+//!
+//! ## Schema
+//!
+//! [`SqlStore::migrate`] creates v3's four tables where they are missing — `users`,
+//! `accounts`, `sessions`, `verification_requests`, with v3's columns, types per database
+//! (PostgreSQL `SERIAL`/`TIMESTAMPTZ`/`VARCHAR(255)`/`TEXT`; MySQL `INT AUTO_INCREMENT`/
+//! `TIMESTAMP(6)`; SQLite `datetime`), indexes and unique constraints — and adds, without
+//! touching what v3 relies on:
+//!
+//! * nullable `accounts.token_type`, `accounts.scope`, `accounts.id_token` (v3 dropped them);
+//! * an index on `sessions.user_id` (listing and revoking a user's sessions);
+//! * `portcullis_migrations`, the applied versions ([`MIGRATIONS`]).
+//!
+//! MySQL tables created by `migrate()` use a binary collation (`utf8mb4_nopad_bin` on
+//! MariaDB), so unique e-mail addresses and tokens are byte-exact; tables v3 created keep
+//! theirs, and every lookup on them compares bytes (`col = BINARY ?`).
+//!
+//! ## Mapping
+//!
+//! * `User.id` is the decimal string of `users.id`; a string that is not a canonical
+//!   decimal is the id of no user (`Ok(None)`, never an error).
+//! * Accounts are found by v3's `compound_id = hex(sha256(provider_id ":" provider_account_id))`
+//!   and then matched on both ids exactly; `compound_id` is unique, so a second link of
+//!   the same provider account is `Conflict`.
+//! * Sessions are keyed by `session_token`; `get_session_and_user` is one indexed join.
+//! * Verification tokens keep the token hash in v3's `token` column;
+//!   `use_verification_token` takes a row atomically (PostgreSQL, SQLite:
+//!   `DELETE … RETURNING`; MySQL: the `DELETE` whose affected-row count is 1 wins).
+//! * Timestamps are UTC with microseconds (PostgreSQL, MySQL) or milliseconds (SQLite,
+//!   as the text TypeORM wrote: `YYYY-MM-DD HH:MM:SS.SSS`). MySQL's `TIMESTAMP` holds
+//!   1970-01-01 to 2038-01-19 only.
+//!
+//! Errors never quote a session token, a token hash or a provider token: unique
+//! violations are `Conflict` with a fixed message, and the server's message is dropped
+//! for operations that bind secrets.
+
+mod error;
+mod options;
+mod schema;
+mod sql;
+mod store;
+mod types;
+
+#[cfg(feature = "test-support")]
+pub mod v3_fixture;
+
+pub use options::SqlOptions;
+pub use schema::{Migration, MIGRATIONS};
+pub use sql::Dialect;
+pub use store::SqlStore;

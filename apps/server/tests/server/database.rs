@@ -1,0 +1,250 @@
+//! A SQL database as the store: `database` and `session.strategy` in the configuration,
+//! `serve`'s store, and `portcullis migrate`.
+
+use std::path::Path;
+use std::process::Command;
+
+use portcullis::SessionStrategy;
+use portcullis_server::config::Secrets;
+use portcullis_server::{build, check, open, AppStore, ServerConfig, StartupError};
+use portcullis_store_sql::{SqlOptions, SqlStore, MIGRATIONS};
+use tempfile::TempDir;
+
+use crate::support::SECRET;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("portcullis.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sql_config(dir: &Path) -> ServerConfig {
+    let mut config = ServerConfig::from_toml(&format!(
+        "secret = \"{SECRET}\"\ndatabase = \"sqlite://auth.db\"\n[session]\nstrategy = \"database\"\n"
+    ))
+    .unwrap();
+    config.resolve_paths(dir);
+    config
+}
+
+#[test]
+fn database_and_session_strategy_come_from_the_file() {
+    let dir = TempDir::new().unwrap();
+    let file = write_config(
+        dir.path(),
+        &format!(
+            "secret = \"{SECRET}\"\ndatabase = \"sqlite://state/auth.db?mode=rwc\"\n\n\
+             [session]\nstrategy = \"database\"\nupdate_age = 60\n"
+        ),
+    );
+    let config = ServerConfig::load(Some(&file), &no_env).unwrap();
+    assert_eq!(
+        config.database.as_ref().unwrap().expose(),
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("state/auth.db").display()
+        ),
+        "a relative SQLite path is taken from the config file's directory"
+    );
+    assert_eq!(config.session.strategy, Some(SessionStrategy::Database));
+    let engine = check(&config).unwrap();
+    assert_eq!(engine.config().session.strategy, SessionStrategy::Database);
+    assert_eq!(engine.config().session.update_age, 60);
+
+    let jwt = ServerConfig::from_toml("[session]\nstrategy = \"jwt\"").unwrap();
+    assert_eq!(jwt.session.strategy, Some(SessionStrategy::Jwt));
+    assert_eq!(ServerConfig::from_toml("").unwrap().session.strategy, None);
+    assert_eq!(ServerConfig::from_toml("").unwrap().database, None);
+}
+
+#[test]
+fn server_urls_and_absolute_paths_are_kept() {
+    for url in [
+        "postgres://app@db.internal:5432/auth",
+        "mysql://root@127.0.0.1/test",
+        "sqlite:///var/lib/portcullis/auth.db",
+        "sqlite::memory:",
+    ] {
+        let mut config = ServerConfig::from_toml(&format!("database = \"{url}\"")).unwrap();
+        config.resolve_paths(Path::new("/etc/portcullis"));
+        assert_eq!(config.database.unwrap().expose(), url);
+    }
+}
+
+#[test]
+fn the_environment_sets_the_database_and_debug_hides_its_password() {
+    let mut config = ServerConfig::from_toml("database = \"sqlite://file.db\"").unwrap();
+    config
+        .apply_env(&|name| {
+            (name == "PORTCULLIS_DATABASE_URL")
+                .then(|| "postgres://app:hunter2-pw@db/auth".to_owned())
+        })
+        .unwrap();
+    let url = config.database.as_ref().unwrap();
+    assert_eq!(url.expose(), "postgres://app:hunter2-pw@db/auth");
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(
+        debug.contains("DatabaseUrl(postgres://[redacted])"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn an_unknown_strategy_is_refused() {
+    let error = ServerConfig::from_toml("[session]\nstrategy = \"cookie\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("strategy") || error.contains("cookie"),
+        "{error}"
+    );
+    assert!(matches!(
+        ServerConfig::from_toml("database = 42"),
+        Err(StartupError::ConfigFile { .. })
+    ));
+}
+
+#[tokio::test]
+async fn serve_opens_the_database_and_migrates_it() {
+    let dir = TempDir::new().unwrap();
+    let config = sql_config(dir.path());
+
+    // Without migrating: connected, schema untouched.
+    let app = open(&config, false, false).await.unwrap();
+    let AppStore::Sql(store) = &app.store else {
+        panic!("a database URL must open the SQL store");
+    };
+    assert_eq!(store.applied_migrations().await.unwrap(), Vec::<i64>::new());
+    app.store.close().await.unwrap();
+
+    let app = open(&config, false, true).await.unwrap();
+    let AppStore::Sql(store) = &app.store else {
+        panic!("a database URL must open the SQL store");
+    };
+    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(
+        app.portcullis.config().session.strategy,
+        SessionStrategy::Database
+    );
+    app.store.close().await.unwrap();
+    assert!(dir.path().join("auth.db").exists());
+    assert!(
+        !dir.path().join(".portcullis").exists(),
+        "no sled store is opened"
+    );
+
+    // The synchronous `build` is for sled only.
+    assert!(matches!(
+        build(&config, false),
+        Err(StartupError::Database(_))
+    ));
+
+    // Without `database`, sled under the data directory stays the default.
+    let sled = ServerConfig {
+        secret: Some(Secrets::One(SECRET.into())),
+        data_dir: Some(dir.path().join("data")),
+        ..ServerConfig::default()
+    };
+    let app = open(&sled, false, true).await.unwrap();
+    assert!(matches!(app.store, AppStore::Sled(_)));
+    app.store.close().await.unwrap();
+    assert!(dir.path().join("data/store").exists());
+}
+
+/// The binary, run in `dir` with none of the server's variables set.
+fn portcullis(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command.current_dir(dir);
+    for var in [
+        "NEXTAUTH_URL",
+        "NEXTAUTH_SECRET",
+        "PORTCULLIS_CONFIG",
+        "PORTCULLIS_DATA_DIR",
+        "PORTCULLIS_DATABASE_URL",
+        "PORTCULLIS_LOG",
+        "RUST_LOG",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+#[tokio::test]
+async fn portcullis_migrate_on_a_sqlite_file() {
+    let dir = TempDir::new().unwrap();
+    let file = write_config(
+        dir.path(),
+        &format!("secret = \"{SECRET}\"\ndatabase = \"sqlite://auth.db\"\n"),
+    );
+    let run = || {
+        portcullis(dir.path())
+            .arg("migrate")
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+
+    let first = run();
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    for m in MIGRATIONS {
+        assert!(
+            stdout.contains(&format!("applied migration {} {}", m.version, m.name)),
+            "{stdout}"
+        );
+    }
+    let second = run();
+    assert!(second.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout),
+        "database is up to date\n"
+    );
+
+    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let store = SqlStore::connect(&url, SqlOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3]);
+    store.close().await;
+
+    // The environment's URL, and no database at all.
+    let env = portcullis(dir.path())
+        .arg("migrate")
+        .env("PORTCULLIS_DATABASE_URL", "sqlite://other.db")
+        .output()
+        .unwrap();
+    assert!(env.status.success());
+    assert!(dir.path().join("other.db").exists());
+    let none = portcullis(dir.path()).arg("migrate").output().unwrap();
+    assert!(none.status.success());
+    assert!(String::from_utf8_lossy(&none.stdout).contains("no `database` configured"));
+}
+
+#[test]
+fn portcullis_migrate_fails_on_a_broken_file() {
+    let dir = TempDir::new().unwrap();
+    // A file that is not a SQLite database.
+    std::fs::write(
+        dir.path().join("broken.db"),
+        b"not a database at all, not even close",
+    )
+    .unwrap();
+    let out = portcullis(dir.path())
+        .arg("migrate")
+        .env("PORTCULLIS_DATABASE_URL", "sqlite://broken.db")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: database:"), "{stderr}");
+}
