@@ -28,13 +28,14 @@
 //! });
 //! ```
 //!
-//! A store that needs a server can put attributes on every generated test, and build a
-//! fresh schema or database per test inside the async block:
+//! A store that needs a server can put attributes on every generated test (then the store
+//! expression takes a `store:` label), and build a fresh schema or database per test
+//! inside the async block:
 //!
 //! ```rust,ignore
 //! portcullis_ports::store_conformance_tests!(
 //!     #[ignore = "needs PORTCULLIS_TEST_POSTGRES_URL"]
-//!     async { PgStore::connect(&fresh_schema().await).await.expect("a fresh PostgreSQL schema") }
+//!     store: async { PgStore::connect(&fresh_schema().await).await.expect("a fresh schema") }
 //! );
 //! ```
 //!
@@ -75,13 +76,28 @@ use crate::store::Store;
 
 /// Generates the conformance suite as `#[tokio::test]` functions, one per case.
 ///
-/// `$make` is an async expression (e.g. an `async { … }` block) yielding a fresh store:
-/// any `S: Store + 'static`, or an `Arc<dyn Store>`. It is evaluated once per test.
-/// Optional outer attributes before it are put on every generated test.
+/// Two forms: `store_conformance_tests!(MAKE)` and
+/// `store_conformance_tests!(#[attr]… store: MAKE)`, where `MAKE` is an async expression
+/// (e.g. an `async { … }` block) yielding a fresh store, any `S: Store + 'static` or an
+/// `Arc<dyn Store>`, evaluated once per test; the attributes go on every generated test.
 /// See the [module documentation](crate::conformance) for examples.
 #[macro_export]
 macro_rules! store_conformance_tests {
-    ($(#[$attr:meta])* $make:expr $(,)?) => {
+    // Internal arms first, so `@…` is never tried as the store expression.
+    (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
+        $(
+            $crate::store_conformance_tests!(@case $attrs $make; $case);
+        )+
+    };
+    (@case [$(#[$attr:meta])*] $make:expr; $case:ident) => {
+        $(#[$attr])*
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $case() {
+            let store = $crate::conformance::IntoSharedStore::into_shared_store($make.await);
+            $crate::conformance::$case(store).await;
+        }
+    };
+    ($(#[$attr:meta])* store: $make:expr $(,)?) => {
         $crate::store_conformance_tests!(
             @cases [$(#[$attr])*] $make;
             create_user_then_get_user,
@@ -123,18 +139,8 @@ macro_rules! store_conformance_tests {
             unicode_survives,
         );
     };
-    (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
-        $(
-            $crate::store_conformance_tests!(@case $attrs $make; $case);
-        )+
-    };
-    (@case [$(#[$attr:meta])*] $make:expr; $case:ident) => {
-        $(#[$attr])*
-        #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        async fn $case() {
-            let store = $crate::conformance::IntoSharedStore::into_shared_store($make.await);
-            $crate::conformance::$case(store).await;
-        }
+    ($make:expr $(,)?) => {
+        $crate::store_conformance_tests!(store: $make);
     };
 }
 

@@ -76,16 +76,18 @@ use sled::transaction::{
 use sled::{Db, Tree};
 use time::OffsetDateTime;
 
-// sled is synchronous and we call it directly from the async methods, without
-// `spawn_blocking`. Its operations are lock-free B-tree operations on an in-memory page
-// cache; writes append to an in-memory log that sled's own background thread flushes, so
-// a call returns in microseconds and does not wait on the disk. (A read of a page that was
-// evicted from the cache may touch the disk; with sled's default 1 GiB cache and the small
-// records kept here that is rare and short.) `spawn_blocking` would cost a thread hand-off
-// and owned copies of every argument on each call for no gain. Transactions hold sled's
-// global write lock only while their closure runs, and the closures here do no I/O and
-// never call the non-transactional API. The only waits on the disk are the explicit
-// flushes, which use sled's async `flush_async`.
+// sled is synchronous, and the async methods below call it directly, without
+// `spawn_blocking`. Its operations are B-tree operations on an in-memory page cache;
+// writes append to an in-memory log that sled's own background thread writes out, so a
+// call returns in microseconds without waiting on the disk. They can wait briefly: every
+// operation takes sled's process-wide concurrency lock shared, and a transaction holds it
+// exclusively while its closure runs (microseconds: the closures here do no I/O and never
+// call the non-transactional API, which would deadlock on that lock); a read of a page
+// evicted from the cache touches the disk, rare with sled's 1 GiB default cache and the
+// small records kept here. That is the same order of cost as an uncontended mutex, which
+// async code takes directly; `spawn_blocking` would add a thread hand-off and owned copies
+// of every argument to every call. The one operation that does wait on the disk, the
+// explicit flush, goes through `spawn_blocking` (see `SledStore::flush`).
 
 const USERS: &str = "portcullis.v1.users";
 const USERS_BY_EMAIL: &str = "portcullis.v1.users_by_email";
@@ -150,11 +152,22 @@ impl SledStore {
 
     /// Writes everything written so far to disk; returns once it is durable.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush_async()
-            .await
-            .map(drop)
-            .map_err(|e| backend("flush", &e))
+        // Not `sled::Db::flush_async`: it runs the flush on sled's global I/O thread pool
+        // and waits there for log writes queued on that same pool; a few dozen concurrent
+        // calls occupy the pool and deadlock it (reproduced with 50 concurrent
+        // `use_verification_token` calls; see the `concurrent_revocations_*` test). The
+        // blocking `flush` on tokio's blocking pool waits without taking sled's threads.
+        // Outside a tokio runtime (another executor) `spawn_blocking` would panic: flush
+        // on the calling thread instead.
+        let db = self.db.clone();
+        let flushed = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime
+                .spawn_blocking(move || db.flush())
+                .await
+                .map_err(|_| StoreError::Backend("sled: flush task failed".to_owned()))?,
+            Err(_) => db.flush(),
+        };
+        flushed.map(drop).map_err(|e| backend("flush", &e))
     }
 
     fn user_by_id(&self, id: &[u8]) -> Result<Option<User>, StoreError> {
@@ -538,17 +551,13 @@ impl Store for SledStore {
         token_hash: &str,
     ) -> Result<Option<VerificationToken>, StoreError> {
         // One atomic remove: of many concurrent calls, exactly one receives the old value.
-        let key = index_key(identifier, token_hash.as_bytes());
         let Some(bytes) = self
             .verification_tokens
-            .get(&key)
+            .remove(index_key(identifier, token_hash.as_bytes()))
             .map_err(|e| backend("use verification token", &e))?
         else {
             return Ok(None);
         };
-        eprintln!("MUTANT got it {identifier}");
-        tokio::task::yield_now().await;
-        let _ = self.verification_tokens.remove(&key);
         // Make the use durable before anyone acts on it: a crash must not resurrect it.
         self.flush().await?;
         let token: VerificationToken = decode(&bytes, "verification token")?;

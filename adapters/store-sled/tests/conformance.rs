@@ -3,6 +3,9 @@
 //!
 //! One test binary on purpose (link time on CI): add sled-specific tests here.
 
+// Test code: a failed expectation must panic (the workspace denies these in library code).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use portcullis_store_sled::SledStore;
 
 portcullis_ports::store_conformance_tests!(async {
@@ -195,5 +198,94 @@ mod persistence {
         );
         store.delete_user(&user.id).await.unwrap();
         assert_eq!(store.get_user(&user.id).await.unwrap(), None);
+    }
+}
+
+/// Revocations flush to disk; many at once must not starve sled's I/O pool (its own
+/// `flush_async` deadlocks there with a few dozen concurrent callers).
+mod concurrent_revocations {
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+
+    use portcullis_domain::model::{NewUser, Session, VerificationToken};
+    use portcullis_domain::secret::SecretString;
+    use portcullis_ports::{Store, StoreError};
+    use portcullis_store_sled::SledStore;
+    use time::macros::datetime;
+
+    /// A deadlocked sled blocks the runtime's worker threads, so a tokio timeout would
+    /// never fire: the scenario runs on its own thread and this one keeps the time.
+    #[test]
+    fn concurrent_revocations_do_not_deadlock() {
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(revoke_concurrently());
+            let _ = done.send(());
+        });
+        match finished.recv_timeout(Duration::from_secs(60)) {
+            Ok(()) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("concurrent revocations did not finish within 60 s: deadlock")
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("the revocation scenario panicked")
+            }
+        }
+    }
+
+    async fn revoke_concurrently() {
+        let store = Arc::new(SledStore::temporary().unwrap());
+        let user = store.create_user(NewUser::default()).await.unwrap();
+        let expires = datetime!(2033-01-01 00:00 UTC);
+        for round in 0..5_u32 {
+            let barrier = Arc::new(tokio::sync::Barrier::new(100));
+            let tasks: Vec<_> = (0..100_u32)
+                .map(|i| {
+                    let store = Arc::clone(&store);
+                    let barrier = Arc::clone(&barrier);
+                    let user_id = user.id.clone();
+                    tokio::spawn(async move {
+                        let key = format!("{round:08}{i:056}");
+                        if i % 2 == 0 {
+                            let token = VerificationToken {
+                                identifier: format!("{key}@example.com"),
+                                token_hash: key,
+                                expires,
+                            };
+                            store.create_verification_token(token.clone()).await?;
+                            barrier.wait().await;
+                            let used = store
+                                .use_verification_token(&token.identifier, &token.token_hash)
+                                .await?;
+                            Ok::<_, StoreError>(used.is_some())
+                        } else {
+                            store
+                                .create_session(Session {
+                                    session_token: SecretString::new(key.clone()),
+                                    user_id,
+                                    expires,
+                                    access_token: SecretString::new(key.clone()),
+                                })
+                                .await?;
+                            barrier.wait().await;
+                            store.delete_session(&key).await?;
+                            Ok(true)
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                assert!(
+                    task.await.unwrap().unwrap(),
+                    "every revocation must take effect"
+                );
+            }
+        }
+        assert_eq!(store.list_sessions(&user.id).await.unwrap(), Vec::new());
     }
 }
