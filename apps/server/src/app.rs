@@ -34,13 +34,16 @@ pub enum AppStore {
     Sled(SledStore),
     /// The SQL database of `database`.
     Sql(SqlStore),
+    /// No store (`stateless = true`).
+    Stateless,
 }
 
 impl AppStore {
-    fn shared(&self) -> Arc<dyn Store> {
+    fn shared(&self) -> Option<Arc<dyn Store>> {
         match self {
-            AppStore::Sled(store) => Arc::new(store.clone()),
-            AppStore::Sql(store) => Arc::new(store.clone()),
+            AppStore::Sled(store) => Some(Arc::new(store.clone())),
+            AppStore::Sql(store) => Some(Arc::new(store.clone())),
+            AppStore::Stateless => None,
         }
     }
 
@@ -52,6 +55,7 @@ impl AppStore {
                 store.close().await;
                 Ok(())
             }
+            AppStore::Stateless => Ok(()),
         }
     }
 }
@@ -72,6 +76,9 @@ pub fn build(config: &ServerConfig, dev: bool) -> Result<App, StartupError> {
         )));
     }
     let builder = builder(config, dev)?;
+    if config.stateless {
+        return finish(builder, AppStore::Stateless);
+    }
     finish(builder, AppStore::Sled(open_sled(config)?))
 }
 
@@ -81,6 +88,7 @@ pub fn build(config: &ServerConfig, dev: bool) -> Result<App, StartupError> {
 pub async fn open(config: &ServerConfig, dev: bool, migrate: bool) -> Result<App, StartupError> {
     let builder = builder(config, dev)?;
     let store = match &config.database {
+        None if config.stateless => AppStore::Stateless,
         None => AppStore::Sled(open_sled(config)?),
         Some(url) => {
             let store = SqlStore::connect(url.expose(), SqlOptions::default())
@@ -121,7 +129,11 @@ fn open_sled(config: &ServerConfig) -> Result<SledStore, StartupError> {
 }
 
 fn finish(builder: portcullis::Builder, store: AppStore) -> Result<App, StartupError> {
-    let portcullis = builder.store(store.shared()).build()?;
+    let builder = match store.shared() {
+        Some(shared) => builder.store(shared),
+        None => builder,
+    };
+    let portcullis = builder.build()?;
     Ok(App { portcullis, store })
 }
 
@@ -165,7 +177,29 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                 let fields = c.fields.clone().unwrap_or_else(default_fields);
                 probe = probe.provider(Provider::credentials(&c.id, &c.name, fields));
             }
+            ProviderConfig::Email(e) => {
+                if config.stateless {
+                    return Err(StartupError::Settings(format!(
+                        "provider {:?}: e-mail sign-in needs a store for its single-use tokens; \
+                         remove `stateless = true` (the embedded sled store needs no database) \
+                         or set `database`",
+                        e.id
+                    )));
+                }
+                if e.smtp.is_none() {
+                    return Err(StartupError::Settings(format!(
+                        "provider {:?}: set `smtp` (or PORTCULLIS_SMTP_URL) to the SMTP server that delivers the links",
+                        e.id
+                    )));
+                }
+                probe = probe.provider(Provider::email(&e.id, &e.name, e.max_age));
+            }
         }
+    }
+    if config.stateless && config.session.strategy == Some(portcullis::SessionStrategy::Database) {
+        return Err(StartupError::Settings(
+            "database sessions need a store; remove `stateless = true` or use JWT sessions".into(),
+        ));
     }
     if demo {
         probe = probe.provider(Provider::credentials(
@@ -196,6 +230,19 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                 }
                 let fields = c.fields.clone().unwrap_or_else(default_fields);
                 builder = builder.credentials(&c.id, &c.name, fields, users);
+            }
+            ProviderConfig::Email(e) => {
+                let url = e.smtp.as_ref().map(|u| u.expose()).unwrap_or_default();
+                let mailer = portcullis_mail_smtp::SmtpMailer::from_url(
+                    url,
+                    portcullis_mail_smtp::SmtpOptions::new(e.from.clone()),
+                )
+                .map_err(|error| {
+                    StartupError::Settings(format!("provider {:?}: smtp: {error}", e.id))
+                })?;
+                builder = builder
+                    .email(&e.id, &e.name, e.max_age)
+                    .mailer(Arc::new(mailer));
             }
         }
     }

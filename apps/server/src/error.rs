@@ -22,6 +22,11 @@ pub enum StartupError {
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
 
+    /// The server's own settings do not fit together (stateless with e-mail sign-in, an
+    /// e-mail provider without SMTP …).
+    #[error("invalid configuration: {0}")]
+    Settings(String),
+
     /// A users file cannot be used.
     #[error("users file {}: {message}", path.display())]
     UsersFile { path: PathBuf, message: String },

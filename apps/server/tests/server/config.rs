@@ -86,7 +86,9 @@ fn a_full_file_is_read_and_paths_are_taken_from_its_directory() {
     assert_eq!(config.jwt.encryption, Some(true));
     assert_eq!(config.log_filter(), "debug");
     assert_eq!(config.log_format(), LogFormat::Json);
-    let ProviderConfig::Credentials(provider) = &config.providers[0];
+    let ProviderConfig::Credentials(provider) = &config.providers[0] else {
+        panic!("a credentials provider")
+    };
     assert_eq!(provider.id, "staff");
     assert_eq!(provider.users_file, dir.path().join("users.toml"));
     assert_eq!(
@@ -319,7 +321,9 @@ async fn the_example_configuration_is_valid() {
     let config = ServerConfig::load(Some(&dir.join("portcullis.example.toml")), &no_env).unwrap();
     let app = check(&config).unwrap();
     assert_eq!(app.config().secrets.len(), 2);
-    let ProviderConfig::Credentials(provider) = &config.providers[0];
+    let ProviderConfig::Credentials(provider) = &config.providers[0] else {
+        panic!("a credentials provider")
+    };
     let users = portcullis_server::UserDirectory::load(&provider.users_file).unwrap();
     let user = users.check("jane", "change-me").await.unwrap();
     assert_eq!(user.unwrap()["name"], "Jane Doe");

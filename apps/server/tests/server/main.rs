@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod database;
 mod dev;
+mod email;
 mod http;
 mod logs;
 mod support;
