@@ -10,3 +10,4 @@ mod http;
 mod logs;
 mod support;
 mod users;
+mod v3_interop;
