@@ -24,7 +24,9 @@
 //!
 //! * nullable `accounts.token_type`, `accounts.scope`, `accounts.id_token` (v3 dropped them);
 //! * an index on `sessions.user_id` (listing and revoking a user's sessions);
-//! * `portcullis_migrations`, the applied versions ([`MIGRATIONS`]).
+//! * `portcullis_migrations`, the applied versions ([`MIGRATIONS`]);
+//! * `portcullis_rate_limits` (`key` = `hex(sha256(key))`, `window_start`, `count`, and an
+//!   index on `window_start`): the counters of [`SqlRateLimiter`].
 //!
 //! MySQL tables created by `migrate()` use a binary collation (`utf8mb4_nopad_bin` on
 //! MariaDB), so unique e-mail addresses and tokens are byte-exact; tables v3 created keep
@@ -45,11 +47,19 @@
 //!   as the text TypeORM wrote: `YYYY-MM-DD HH:MM:SS.SSS`). MySQL's `TIMESTAMP` holds
 //!   1970-01-01 to 2038-01-19 only.
 //!
+//! ## Rate limits
+//!
+//! [`SqlRateLimiter`] implements the [`RateLimiter`](portcullis_ports::RateLimiter) port on
+//! the same database and pool, so several server instances share one set of counters:
+//! one atomic upsert per hit, fixed windows, failing open (with an error logged) when the
+//! database cannot answer.
+//!
 //! Errors never quote a session token, a token hash or a provider token: unique
 //! violations are `Conflict` with a fixed message, and the server's message is dropped
 //! for operations that bind secrets.
 
 mod error;
+mod limit;
 mod options;
 mod schema;
 mod sql;
@@ -59,6 +69,7 @@ mod types;
 #[cfg(feature = "test-support")]
 pub mod v3_fixture;
 
+pub use limit::SqlRateLimiter;
 pub use options::SqlOptions;
 pub use schema::{Migration, MIGRATIONS};
 pub use sql::Dialect;

@@ -28,7 +28,7 @@ pub struct Migration {
 }
 
 /// Every migration, in the order they apply.
-pub const MIGRATIONS: [Migration; 3] = [
+pub const MIGRATIONS: [Migration; 4] = [
     // The four tables of spec §10.4 with their indexes and unique constraints.
     Migration {
         version: 1,
@@ -43,6 +43,12 @@ pub const MIGRATIONS: [Migration; 3] = [
     Migration {
         version: 3,
         name: "sessions_user_id_index",
+    },
+    // `portcullis_rate_limits`: the fixed-window counters of `SqlRateLimiter`, with an
+    // index on `window_start` for sweeping old rows.
+    Migration {
+        version: 4,
+        name: "rate_limits",
     },
 ];
 
@@ -114,6 +120,16 @@ const SESSIONS_USER_ID: Index = Index {
     column: "user_id",
     unique: false,
 };
+
+const RATE_LIMITS_WINDOW_START: Index = Index {
+    name: "portcullis_rate_limits_window_start",
+    table: "portcullis_rate_limits",
+    column: "window_start",
+    unique: false,
+};
+
+/// The columns of `portcullis_rate_limits` the limiter reads and writes.
+const RATE_LIMIT_COLUMNS: [&str; 3] = ["key", "window_start", "count"];
 
 /// The columns every table must have for the store to work (v3's, then ours).
 const REQUIRED_COLUMNS: [(&str, &[&str]); 4] = [
@@ -245,6 +261,27 @@ pub(crate) fn v3_tables(d: Dialect, collation: &str) -> [String; 4] {
              expires {ts} NOT NULL,\n  created_at {stamp},\n  updated_at {stamp}\n){suffix}"
         ),
     ]
+}
+
+/// Migration 4's table: one row per throttled key (`sha256(key)` in hex), its window's
+/// start and the hits counted in it. `key` is quoted (a reserved word in MySQL); MySQL's
+/// table takes the binary collation, so keys compare byte for byte.
+pub(crate) fn rate_limits_table(d: Dialect, collation: &str) -> String {
+    match d {
+        Dialect::Postgres => "CREATE TABLE IF NOT EXISTS portcullis_rate_limits (\n  \
+             \"key\" VARCHAR(255) PRIMARY KEY,\n  window_start TIMESTAMPTZ NOT NULL,\n  \
+             count INT NOT NULL\n)"
+            .to_owned(),
+        Dialect::MySql => format!(
+            "CREATE TABLE IF NOT EXISTS portcullis_rate_limits (\n  \
+             `key` VARCHAR(255) NOT NULL PRIMARY KEY,\n  window_start TIMESTAMP(6) NOT NULL,\n  \
+             count INT NOT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}"
+        ),
+        Dialect::Sqlite => "CREATE TABLE IF NOT EXISTS portcullis_rate_limits (\n  \
+             \"key\" VARCHAR(255) PRIMARY KEY NOT NULL,\n  window_start DATETIME NOT NULL,\n  \
+             count INT NOT NULL\n)"
+            .to_owned(),
+    }
 }
 
 /// Migration 2's columns: `(name, type)`.
@@ -534,6 +571,24 @@ impl Conn<'_> {
                 }
             }
             3 => self.ensure_index(&SESSIONS_USER_ID).await?,
+            4 => {
+                self.ddl(&rate_limits_table(d, collation))
+                    .await
+                    .map_err(map)?;
+                // A table of that name that existed before must be ours.
+                let present = self.columns("portcullis_rate_limits").await.map_err(map)?;
+                let missing: Vec<&str> = RATE_LIMIT_COLUMNS
+                    .into_iter()
+                    .filter(|c| !present.iter().any(|p| p.eq_ignore_ascii_case(c)))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(StoreError::Backend(format!(
+                        "migrate: table portcullis_rate_limits lacks column(s) {}",
+                        missing.join(", ")
+                    )));
+                }
+                self.ensure_index(&RATE_LIMITS_WINDOW_START).await?;
+            }
             _ => {}
         }
         self.record(m).await.map_err(map)
@@ -716,6 +771,23 @@ mod tests {
         let [users, ..] = v3_tables(Dialect::Sqlite, "");
         assert!(users.contains("id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL"));
         assert!(users.contains("email_verified DATETIME NULL"));
+    }
+
+    #[test]
+    fn rate_limits_ddl_per_dialect() {
+        let pg = rate_limits_table(Dialect::Postgres, "");
+        assert!(pg.contains("\"key\" VARCHAR(255) PRIMARY KEY"));
+        assert!(pg.contains("window_start TIMESTAMPTZ NOT NULL"));
+        assert!(pg.contains("count INT NOT NULL"));
+        let my = rate_limits_table(Dialect::MySql, "utf8mb4_nopad_bin");
+        assert!(my.contains("`key` VARCHAR(255) NOT NULL PRIMARY KEY"));
+        assert!(my.contains("window_start TIMESTAMP(6) NOT NULL"));
+        assert!(my.ends_with("COLLATE=utf8mb4_nopad_bin"));
+        let lite = rate_limits_table(Dialect::Sqlite, "");
+        assert!(lite.contains("window_start DATETIME NOT NULL"));
+        for ddl in [pg, my, lite] {
+            assert!(ddl.starts_with("CREATE TABLE IF NOT EXISTS portcullis_rate_limits"));
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::sql::{Dialect, Queries};
 use crate::types::{DbId, DbText, Ts};
 
 /// How often an operation that met a deadlock or a busy database is run again.
-const RETRIES: u32 = 5;
+pub(crate) const RETRIES: u32 = 5;
 
 /// A [`Store`] on a SQL database, in NextAuth.js v3's schema (spec §10.4).
 ///
@@ -93,7 +93,7 @@ async fn sqlx_result<T>(
 }
 
 /// A short, growing pause before a retry.
-async fn pause(attempt: u32) {
+pub(crate) async fn pause(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt * attempt))).await;
 }
 

@@ -1,6 +1,6 @@
 //! The store conformance suite against SQLite (a file), PostgreSQL and MariaDB (the real
 //! servers, over TCP), plus what only a SQL store has: migrations, the NextAuth v3 interop
-//! fixture, collations, error hygiene.
+//! fixture, collations, error hygiene, and the rate limiter on each database.
 //!
 //! One test binary on purpose (link time). Every server test gets its own database,
 //! `portcullis_t_<unix seconds>_<random>`, created on the server and dropped when the test's
@@ -354,6 +354,11 @@ mod mariadb {
     });
 }
 
+/// `SqlRateLimiter` on each database. Under `conformance/`, where Cargo looks for no test
+/// target: it stays in this binary.
+#[path = "conformance/rate_limit.rs"]
+mod rate_limit;
+
 /// A database NextAuth v3 left (`fixtures/v3-sql/`), opened by Portcullis.
 mod v3_interop {
     use portcullis_domain::model::{NewUser, Session, User, VerificationToken};
@@ -457,7 +462,7 @@ mod v3_interop {
             store.migrate().await.unwrap().is_empty(),
             "a second migrate is a no-op"
         );
-        assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3]);
+        assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3, 4]);
 
         // Every row is still there and reads through the port.
         assert_eq!(store.get_user(fx::ADA_ID).await.unwrap(), Some(ada()));
@@ -656,7 +661,7 @@ mod sql {
             let store = support::connect(&url).await;
             assert_eq!(store.migrate().await.unwrap(), MIGRATIONS.to_vec());
             assert!(store.migrate().await.unwrap().is_empty());
-            assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3]);
+            assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3, 4]);
             // Concurrent migrations of a fresh store wait for each other.
             let again = support::connect(&url).await;
             let (a, b) = tokio::join!(store.migrate(), again.migrate());

@@ -10,7 +10,7 @@ use portcullis_domain::config::MIN_SECRET_BYTES;
 use portcullis_domain::store::StoreError;
 use portcullis_ports::Store;
 use portcullis_store_sled::SledStore;
-use portcullis_store_sql::{Migration, SqlOptions, SqlStore};
+use portcullis_store_sql::{Migration, SqlOptions, SqlRateLimiter, SqlStore};
 use rand_core::{OsRng, RngCore};
 
 use crate::config::{ProviderConfig, ServerConfig};
@@ -86,7 +86,7 @@ pub fn build(config: &ServerConfig, dev: bool) -> Result<App, StartupError> {
 /// `migrate` is set, applies pending migrations first (what `serve` does unless
 /// `--no-migrate`); without one, opens the sled store as [`build`] does.
 pub async fn open(config: &ServerConfig, dev: bool, migrate: bool) -> Result<App, StartupError> {
-    let builder = builder(config, dev)?;
+    let mut builder = builder(config, dev)?;
     let store = match &config.database {
         None if config.stateless => AppStore::Stateless,
         None => AppStore::Sled(open_sled(config)?),
@@ -97,6 +97,9 @@ pub async fn open(config: &ServerConfig, dev: bool, migrate: bool) -> Result<App
             if migrate {
                 // Each applied migration is logged by the store.
                 store.migrate().await.map_err(StartupError::Database)?;
+            }
+            if config.throttle_shared {
+                builder = builder.rate_limiter(Arc::new(SqlRateLimiter::new(store.clone())));
             }
             AppStore::Sql(store)
         }
@@ -195,6 +198,14 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                 probe = probe.provider(Provider::email(&e.id, &e.name, e.max_age));
             }
         }
+    }
+    if config.throttle_shared && config.database.is_none() {
+        return Err(StartupError::Settings(
+            "`throttle_shared = true` counts rate limits in the `database`, and none is set: \
+             set `database` (or PORTCULLIS_DATABASE_URL), or remove `throttle_shared` to count \
+             in this process only (per instance)"
+                .into(),
+        ));
     }
     if config.stateless && config.session.strategy == Some(portcullis::SessionStrategy::Database) {
         return Err(StartupError::Settings(

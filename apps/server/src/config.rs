@@ -67,6 +67,15 @@ pub struct ServerConfig {
     #[serde(default)]
     pub stateless: bool,
 
+    /// Count rate limits (e-mail links and credentials attempts, per address or username
+    /// and per client IP) in the `database`, so that several server instances behind one
+    /// load balancer share them; needs `database` (the server refuses to start without
+    /// one). Default false: each instance counts in its own memory, so N instances allow
+    /// N times the limits. When the database cannot answer, attempts are allowed and an
+    /// error is logged.
+    #[serde(default)]
+    pub throttle_shared: bool,
+
     /// Session lifetimes.
     #[serde(default)]
     pub session: SessionSection,
@@ -110,6 +119,7 @@ impl Default for ServerConfig {
             data_dir: None,
             database: None,
             stateless: false,
+            throttle_shared: false,
             session: SessionSection::default(),
             jwt: JwtSection::default(),
             use_secure_cookies: None,

@@ -6,11 +6,11 @@ use std::process::Command;
 
 use portcullis::SessionStrategy;
 use portcullis_server::config::Secrets;
-use portcullis_server::{build, check, open, AppStore, ServerConfig, StartupError};
+use portcullis_server::{build, check, open, AppStore, DatabaseUrl, ServerConfig, StartupError};
 use portcullis_store_sql::{SqlOptions, SqlStore, MIGRATIONS};
 use tempfile::TempDir;
 
-use crate::support::SECRET;
+use crate::support::{PASSWORD, SECRET};
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -29,6 +29,11 @@ fn sql_config(dir: &Path) -> ServerConfig {
     .unwrap();
     config.resolve_paths(dir);
     config
+}
+
+/// Every migration's version, in order.
+fn versions() -> Vec<i64> {
+    MIGRATIONS.iter().map(|m| m.version).collect()
 }
 
 #[test]
@@ -126,7 +131,7 @@ async fn serve_opens_the_database_and_migrates_it() {
     let AppStore::Sql(store) = &app.store else {
         panic!("a database URL must open the SQL store");
     };
-    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(store.applied_migrations().await.unwrap(), versions());
     assert_eq!(
         app.portcullis.config().session.strategy,
         SessionStrategy::Database
@@ -214,7 +219,7 @@ async fn portcullis_migrate_on_a_sqlite_file() {
     let store = SqlStore::connect(&url, SqlOptions::default())
         .await
         .unwrap();
-    assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(store.applied_migrations().await.unwrap(), versions());
     store.close().await;
 
     // The environment's URL, and no database at all.
@@ -247,4 +252,103 @@ fn portcullis_migrate_fails_on_a_broken_file() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("error: database:"), "{stderr}");
+}
+
+/// `throttle_shared` is off by default and, on, needs a `database`: an in-process limiter
+/// would count per instance.
+#[tokio::test]
+async fn shared_throttling_needs_a_database() {
+    let dir = TempDir::new().unwrap();
+    assert!(!ServerConfig::from_toml("").unwrap().throttle_shared);
+    let mut config =
+        ServerConfig::from_toml(&format!("secret = \"{SECRET}\"\nthrottle_shared = true\n"))
+            .unwrap();
+    config.data_dir = Some(dir.path().join("data"));
+    assert!(config.throttle_shared);
+    let refused = |error: StartupError| {
+        let message = error.to_string();
+        assert!(matches!(error, StartupError::Settings(_)), "{message}");
+        assert!(
+            message.contains("throttle_shared") && message.contains("`database`"),
+            "{message}"
+        );
+    };
+    refused(check(&config).unwrap_err());
+    refused(build(&config, false).unwrap_err());
+    refused(open(&config, false, true).await.unwrap_err());
+    assert!(!dir.path().join("data").exists(), "nothing is opened");
+
+    let mut config = sql_config(dir.path());
+    config.throttle_shared = true;
+    check(&config).unwrap();
+}
+
+/// An instance on the database, handling requests in-process.
+async fn instance(dir: &Path, throttle_shared: bool) -> portcullis_server::App {
+    let mut config = crate::support::config_in(dir);
+    config.database = Some(DatabaseUrl::new(format!(
+        "sqlite://{}",
+        dir.join("auth.db").display()
+    )));
+    config.throttle_shared = throttle_shared;
+    open(&config, false, true).await.unwrap()
+}
+
+/// A credentials sign-in as `jane` on `app`: the response's status.
+async fn sign_in(app: &portcullis_server::App, password: &str) -> u16 {
+    let csrf = app
+        .portcullis
+        .handle(
+            http::Request::get("/api/auth/csrf")
+                .body(bytes::Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    let cookies: Vec<String> = csrf
+        .headers()
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect();
+    let body: serde_json::Value = serde_json::from_str(csrf.body()).unwrap();
+    let token = body["csrfToken"].as_str().unwrap();
+    let form = format!(
+        "csrfToken={token}&username=jane&password={}&json=true",
+        password.replace(' ', "+")
+    );
+    let response = app
+        .portcullis
+        .handle(
+            http::Request::post("/api/auth/callback/credentials")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", cookies.join("; "))
+                .body(bytes::Bytes::from(form))
+                .unwrap(),
+        )
+        .await;
+    response.status().as_u16()
+}
+
+/// Two instances on one database: with `throttle_shared`, the attempts counted by one
+/// throttle the other (credentials: 10 per username per 5 minutes); without it, each
+/// counts alone.
+#[tokio::test]
+async fn shared_throttling_counts_across_instances() {
+    for shared in [true, false] {
+        let dir = TempDir::new().unwrap();
+        let one = instance(dir.path(), shared).await;
+        let two = instance(dir.path(), shared).await;
+        assert_eq!(sign_in(&two, PASSWORD).await, 200, "shared: {shared}");
+        for _ in 0..9 {
+            assert_eq!(sign_in(&one, "wrong").await, 401);
+        }
+        let status = sign_in(&two, PASSWORD).await;
+        if shared {
+            assert_eq!(status, 401, "the 11th attempt on the database is throttled");
+        } else {
+            assert_eq!(status, 200, "each instance counts alone");
+        }
+        one.store.close().await.unwrap();
+        two.store.close().await.unwrap();
+    }
 }
