@@ -218,3 +218,29 @@ Feature: C04 Credentials sign-in against any backend
     Then the status is 200
     And the JSON is '{"url":"http://localhost:3000"}'
     And the session reads back as "Demo User"
+
+  Scenario: The 11th attempt for one username within 5 minutes fails like a wrong password, even with the right one
+    When I sign in as "jane" with password "wrong" 10 times
+    Then the status is 401
+    When I remember the answer as "tenth wrong password"
+    And I sign in as "jane" with password "correct horse"
+    Then the status is 401
+    And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=CredentialsSignin&provider=credentials"}'
+    And the answer is the same as "tenth wrong password"
+    And the backend was called 10 times
+    And I have no session
+    When I sign in as "JANE " with password "correct horse"
+    Then the answer is the same as "tenth wrong password"
+    When I sign in as "mallory" with password "wrong"
+    Then the status is 401
+    And the backend was called 11 times
+
+  @embedded
+  Scenario: Once the 5 minutes are over, the right password works again
+    When I sign in as "jane" with password "wrong" 10 times
+    And I sign in as "jane" with password "correct horse"
+    Then the status is 401
+    When 300 seconds pass
+    And I sign in as "jane" with password "correct horse"
+    Then the status is 200
+    And the session reads back as "Jane Doe"

@@ -1,5 +1,6 @@
 //! What the scenarios plug into the engine's ports: a credentials backend, scripted
-//! callbacks, an event recorder, a custom codec, a store that records every call, a clock.
+//! callbacks, an event recorder, a custom codec, a store that records every call (in front
+//! of the run's real store), an app's own link sender, a clock.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -8,13 +9,16 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use portcullis::{
     AuthEvent, Clock, HookFailure, HookSet, Hooks, JwtCall, RequestInfo, SignInDecision, Store,
+    VerificationSender,
 };
 use portcullis_domain::jwt::{Claims, DecodeContext, EncodeContext, JwtError, SessionCodec};
+use portcullis_domain::mail::VerificationRequest;
 use portcullis_domain::model::{Account, NewUser, Session, User, VerificationToken};
 use portcullis_domain::store::StoreError;
-use portcullis_store_sled::SledStore;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
+
+use crate::stores::{Cleanup, Location, StoreKind};
 
 /// The user every scenario signs in as.
 pub const USERNAME: &str = "jane";
@@ -99,10 +103,23 @@ pub enum SessionScript {
     Fail,
 }
 
+/// When the scripted `signIn` answer applies (e-mail sign-in calls `signIn` twice: when
+/// the link is asked for, with `verificationRequest: true`, and when it is used).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SignInStage {
+    #[default]
+    Always,
+    /// Only when a link is asked for; allows when it is used.
+    LinkRequest,
+    /// Only when a link is used (and at any other sign-in); allows link requests.
+    LinkUse,
+}
+
 /// The app's callbacks, as a scenario scripted them.
 #[derive(Debug, Clone, Default)]
 pub struct HookScript {
     pub sign_in: Option<SignInScript>,
+    pub sign_in_stage: SignInStage,
     pub jwt: Option<JwtScript>,
     pub session: Option<SessionScript>,
     pub events: bool,
@@ -137,8 +154,17 @@ impl Hooks for ScriptedHooks {
         &self,
         _user: &Value,
         _account: &Value,
-        _profile: &Value,
+        profile: &Value,
     ) -> Result<SignInDecision, HookFailure> {
+        let link_request = profile.get("verificationRequest") == Some(&Value::Bool(true));
+        let applies = match self.script.sign_in_stage {
+            SignInStage::Always => true,
+            SignInStage::LinkRequest => link_request,
+            SignInStage::LinkUse => !link_request,
+        };
+        if !applies {
+            return Ok(SignInDecision::Allow);
+        }
         match &self.script.sign_in {
             None => Ok(SignInDecision::Allow),
             Some(SignInScript::Deny) => Ok(SignInDecision::Deny),
@@ -241,19 +267,26 @@ impl SessionCodec for PlainCodec {
     }
 }
 
-/// The store the scenarios attach: it records every call; it refuses every call (to prove
-/// JWT sessions never need one) or passes them to a temporary sled store, failing the
-/// operations a scenario names.
+/// The store the scenarios attach: it records every call, and either refuses every call
+/// (to prove JWT sessions never need one) or passes it to a fresh store of the run's kind
+/// (sled, SQLite, PostgreSQL, MariaDB, MongoDB, or the specs' own), failing the operations
+/// a scenario names.
 pub struct SpecStore {
-    inner: Option<SledStore>,
+    inner: Option<Arc<dyn Store>>,
+    /// Which store is behind (`None`: the refusing one).
+    pub kind: Option<StoreKind>,
+    pub location: Location,
+    cleanup: Mutex<Option<Cleanup>>,
     fail: Mutex<HashSet<String>>,
     pub calls: Mutex<Vec<&'static str>>,
+    /// Every verification row the engine handed to the store, as given.
+    pub verification_rows: Mutex<Vec<VerificationToken>>,
 }
 
 impl std::fmt::Debug for SpecStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpecStore")
-            .field("sled", &self.inner.is_some())
+            .field("kind", &self.kind)
             .field("calls", &self.calls)
             .finish_non_exhaustive()
     }
@@ -264,16 +297,35 @@ impl SpecStore {
     pub fn refusing() -> Self {
         Self {
             inner: None,
+            kind: None,
+            location: Location::ThisHandle,
+            cleanup: Mutex::new(None),
             fail: Mutex::new(HashSet::new()),
             calls: Mutex::new(Vec::new()),
+            verification_rows: Mutex::new(Vec::new()),
         }
     }
 
-    /// A temporary sled store.
-    pub fn sled() -> Self {
+    /// A fresh, empty store of `kind` (panics, saying which server is missing, when it
+    /// cannot be made).
+    pub async fn open(kind: StoreKind) -> Self {
+        let fresh = crate::stores::fresh(kind)
+            .await
+            .unwrap_or_else(|why| panic!("no {kind} store for this scenario: {why}"));
         Self {
-            inner: Some(SledStore::temporary().expect("a temporary sled store")),
+            inner: Some(fresh.store),
+            kind: Some(kind),
+            location: fresh.location,
+            cleanup: Mutex::new(Some(fresh.cleanup)),
             ..Self::refusing()
+        }
+    }
+
+    /// Removes the store's database (after the scenario).
+    pub async fn dispose(&self) {
+        let cleanup = self.cleanup.lock().unwrap().take();
+        if let Some(mut cleanup) = cleanup {
+            cleanup.run().await;
         }
     }
 
@@ -282,17 +334,27 @@ impl SpecStore {
         self.fail.lock().unwrap().insert(op.to_owned());
     }
 
-    /// The store behind, for arranging and inspecting records.
-    pub fn sled_store(&self) -> &SledStore {
+    /// The store behind, for arranging and inspecting records (not recorded, never failing).
+    pub fn backend(&self) -> &dyn Store {
         self.inner
-            .as_ref()
-            .expect("this scenario's store is not a sled store")
+            .as_deref()
+            .expect("this scenario's store refuses every call: it has no records")
     }
 
-    fn check(&self, op: &'static str) -> Result<&SledStore, StoreError> {
+    /// How many times the engine called `op`.
+    pub fn count(&self, op: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| **c == op)
+            .count()
+    }
+
+    fn check(&self, op: &'static str) -> Result<&dyn Store, StoreError> {
         self.calls.lock().unwrap().push(op);
         match &self.inner {
-            Some(inner) if !self.fail.lock().unwrap().contains(op) => Ok(inner),
+            Some(inner) if !self.fail.lock().unwrap().contains(op) => Ok(inner.as_ref()),
             Some(_) => Err(StoreError::Backend(format!("{op}: failing on purpose"))),
             None => Err(StoreError::Backend(format!(
                 "{op}: the recording store refuses"
@@ -366,9 +428,9 @@ impl Store for SpecStore {
             .await
     }
     async fn create_verification_token(&self, token: VerificationToken) -> Result<(), StoreError> {
-        self.check("create_verification_token")?
-            .create_verification_token(token)
-            .await
+        let store = self.check("create_verification_token")?;
+        self.verification_rows.lock().unwrap().push(token.clone());
+        store.create_verification_token(token).await
     }
     async fn use_verification_token(
         &self,
@@ -411,5 +473,24 @@ impl TestClock {
 impl Clock for TestClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(self.unix()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+/// The app's own link delivery (v3's `sendVerificationRequest`): records what it is given,
+/// and fails when told to.
+#[derive(Debug, Default)]
+pub struct AppSender {
+    pub seen: Mutex<Vec<VerificationRequest>>,
+    pub fails: bool,
+}
+
+#[async_trait]
+impl VerificationSender for AppSender {
+    async fn send_verification_request(&self, request: &VerificationRequest) -> Result<(), String> {
+        self.seen.lock().unwrap().push(request.clone());
+        if self.fails {
+            return Err("the app's mail service is down".into());
+        }
+        Ok(())
     }
 }

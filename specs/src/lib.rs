@@ -7,6 +7,12 @@
 //! tagged `@embedded` need in-process ports (scripted callbacks, events, a custom codec, the
 //! clock) and run on the embedded target only.
 //!
+//! Scenarios tagged `@stores` need a store and run once more per built-in store: sled in
+//! the main run, then SQLite, PostgreSQL, MariaDB and MongoDB, each scenario on a fresh
+//! database of its own ([`stores`]). Magic links go through the SMTP adapter to a real SMTP
+//! server on loopback and are read back from its Maildir ([`mailbox`]). A server that is
+//! not running fails the run with a message naming it; nothing is skipped.
+//!
 //! Every engine the scenarios build reports the declared flow transitions it takes; the run
 //! fails when a declared transition was never taken ([`coverage`]).
 
@@ -14,9 +20,12 @@ pub mod coverage;
 pub mod doubles;
 pub mod fixtures;
 pub mod jose;
+pub mod mailbox;
 pub mod matching;
+pub mod memory_store;
 pub mod runner;
 mod steps;
+pub mod stores;
 pub mod world;
 
 pub use runner::{run, Report};

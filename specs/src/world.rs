@@ -14,9 +14,12 @@ use portcullis_server::ShutdownHandle;
 use time::OffsetDateTime;
 
 use crate::doubles::{
-    backend, Backend, EventLog, HookScript, PlainCodec, ScriptedHooks, Seen, SpecStore, TestClock,
+    backend, AppSender, Backend, EventLog, HookScript, PlainCodec, ScriptedHooks, Seen, SpecStore,
+    TestClock,
 };
+use crate::mailbox::Delivered;
 use crate::matching::Window;
+use crate::stores::StoreKind;
 
 /// Where the features run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,7 +66,14 @@ pub struct Setup {
     /// The built-in `credentials` provider (on unless database sessions are).
     pub credentials: bool,
     pub database_sessions: bool,
+    /// Seconds between writes that extend a database session (`updateAge`).
+    pub session_update_age: Option<i64>,
     pub store: StoreMode,
+    /// The e-mail provider `email`, with its links' lifetime in seconds.
+    pub email: Option<i64>,
+    /// How magic links are delivered.
+    pub mail: MailMode,
+    pub throttle: Option<portcullis_domain::config::ThrottleSettings>,
     /// Built by the server's own configuration code instead (TOML text).
     pub server_config: Option<String>,
     pub server_dev_mode: bool,
@@ -87,7 +97,11 @@ impl Setup {
             plain_codec: false,
             credentials: true,
             database_sessions: false,
+            session_update_age: None,
             store: StoreMode::None,
+            email: None,
+            mail: MailMode::Smtp,
+            throttle: None,
             server_config: None,
             server_dev_mode: false,
         }
@@ -100,8 +114,19 @@ pub enum StoreMode {
     None,
     /// Records and refuses every call.
     Refusing,
-    /// A temporary sled store (failures injectable).
-    Sled,
+    /// A fresh store of the run's kind ([`AuthWorld::store_kind`]; failures injectable).
+    Backed,
+}
+
+/// How the site delivers magic links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailMode {
+    /// The built-in template through the SMTP adapter to the test SMTP server.
+    Smtp,
+    /// The SMTP adapter pointed at a port where nothing listens.
+    Unreachable,
+    /// The app's own sender (v3's `sendVerificationRequest`), a double; failing or not.
+    AppSender { fails: bool },
 }
 
 /// The site as it runs.
@@ -154,6 +179,8 @@ pub struct Req {
     /// Over HTTP, write the request on a bare TCP connection and read the answer while
     /// the body is still going out (a server may answer a huge upload early and close).
     pub raw: bool,
+    /// The client's address as the embedded app is told it (`handle_from`).
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl Req {
@@ -165,6 +192,7 @@ impl Req {
             body: Bytes::new(),
             with_jar: true,
             raw: false,
+            client_ip: None,
         }
     }
 
@@ -275,7 +303,20 @@ pub struct AuthWorld {
     pub cookie_windows: HashMap<String, Window>,
     /// What the last in-process token check found.
     pub token_check: Option<Option<portcullis::Claims>>,
-    client: reqwest::Client,
+    /// The store scenarios tagged `@stores` run on (set by the runner; sled otherwise).
+    pub store_kind: StoreKind,
+    /// This scenario's envelope sender: the mail it finds in the Maildir is the mail sent
+    /// with this `MAIL FROM`.
+    pub mail_sender: String,
+    /// The mail taken from the Maildir so far, oldest first; the last is "the mail".
+    pub mails: Vec<Delivered>,
+    /// The app's own link sender, when the setup uses one.
+    pub app_sender: Option<Arc<AppSender>>,
+    /// Answers a scenario remembered by name.
+    pub answers: HashMap<String, Resp>,
+    /// The answers of the last requests sent at the same time.
+    pub parallel: Vec<Resp>,
+    pub(crate) client: reqwest::Client,
 }
 
 impl std::fmt::Debug for AuthWorld {
@@ -304,6 +345,12 @@ impl AuthWorld {
             events: Arc::new(Mutex::new(Vec::new())),
             store: None,
             token_check: None,
+            store_kind: StoreKind::Sled,
+            mail_sender: crate::mailbox::unique_sender(),
+            mails: Vec::new(),
+            app_sender: None,
+            answers: HashMap::new(),
+            parallel: Vec::new(),
             cookie_windows: HashMap::new(),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -347,6 +394,16 @@ impl AuthWorld {
         }
     }
 
+    /// After the scenario: stops the site, removes the mail it was sent and its store's
+    /// database.
+    pub async fn finish(&mut self) {
+        self.stop().await;
+        let _ = crate::mailbox::take_from(&self.mail_sender);
+        if let Some(store) = self.store.take() {
+            store.dispose().await;
+        }
+    }
+
     /// The running engine, started on first use.
     pub async fn app(&mut self) -> Portcullis {
         if self.running.is_none() {
@@ -356,22 +413,30 @@ impl AuthWorld {
         self.running.as_ref().expect("started").app.clone()
     }
 
-    /// The scenario's store (made on first use, as the setup says).
-    pub fn store(&mut self) -> Arc<SpecStore> {
-        let mode = self.setup().store;
-        self.store
-            .get_or_insert_with(|| {
-                Arc::new(match mode {
-                    StoreMode::Sled => SpecStore::sled(),
-                    StoreMode::Refusing | StoreMode::None => SpecStore::refusing(),
-                })
-            })
-            .clone()
+    /// The real server's address (HTTP target, once started).
+    pub fn server_addr(&self) -> Option<SocketAddr> {
+        self.running
+            .as_ref()
+            .and_then(|r| r.server.as_ref())
+            .map(|(addr, _)| *addr)
+    }
+
+    /// The scenario's store (made on first use, as the setup says), kept across restarts.
+    pub async fn store(&mut self) -> Arc<SpecStore> {
+        if let Some(store) = &self.store {
+            return store.clone();
+        }
+        let store = Arc::new(match self.setup().store {
+            StoreMode::Backed => SpecStore::open(self.store_kind).await,
+            StoreMode::Refusing | StoreMode::None => SpecStore::refusing(),
+        });
+        self.store = Some(store.clone());
+        store
     }
 
     async fn start(&mut self) -> Running {
         if self.setup().store != StoreMode::None {
-            self.store();
+            self.store().await;
         }
         let setup = self.setup().clone();
         let (app, data_dir) = match &setup.server_config {
@@ -398,7 +463,7 @@ impl AuthWorld {
         }
     }
 
-    fn build(&self, setup: &Setup) -> Portcullis {
+    fn build(&mut self, setup: &Setup) -> Portcullis {
         let mut builder = Portcullis::builder().url(&setup.url);
         for secret in &setup.secrets {
             builder = builder.secret(secret);
@@ -426,6 +491,12 @@ impl AuthWorld {
             if s.database_sessions {
                 c = c.session_strategy(portcullis::SessionStrategy::Database);
             }
+            if let Some(age) = s.session_update_age {
+                c = c.session_update_age(age);
+            }
+            if let Some(throttle) = s.throttle {
+                c = c.throttle(throttle);
+            }
             if s.plain_codec {
                 c = c.codec(Arc::new(PlainCodec));
             }
@@ -438,6 +509,27 @@ impl AuthWorld {
                 credential_fields(),
                 backend(setup.backend.clone(), self.authorize_seen.clone()),
             );
+        }
+        if let Some(max_age) = setup.email {
+            builder = builder.email("email", "Email", max_age);
+            builder = match setup.mail {
+                MailMode::Smtp => builder.mailer(crate::mailbox::smtp_mailer(&self.mail_sender)),
+                MailMode::Unreachable => {
+                    builder.mailer(crate::mailbox::unreachable_mailer(&self.mail_sender))
+                }
+                MailMode::AppSender { fails } => {
+                    let sender = self
+                        .app_sender
+                        .get_or_insert_with(|| {
+                            Arc::new(AppSender {
+                                fails,
+                                ..AppSender::default()
+                            })
+                        })
+                        .clone();
+                    builder.verification_sender(sender)
+                }
+            };
         }
         if setup.hooks.any() {
             builder = builder.hooks(Arc::new(ScriptedHooks {
@@ -481,11 +573,15 @@ impl AuthWorld {
                 for (name, value) in &req.headers {
                     request.headers_mut().append(name.clone(), value.clone());
                 }
-                let response = tokio::time::timeout(REQUEST_TIMEOUT, app.handle(request))
-                    .await
-                    .unwrap_or_else(|_| panic!("{} {} hung", req.method, req.target));
+                let response =
+                    tokio::time::timeout(REQUEST_TIMEOUT, app.handle_from(request, req.client_ip))
+                        .await
+                        .unwrap_or_else(|_| panic!("{} {} hung", req.method, req.target));
                 let (parts, body) = response.into_parts();
                 (parts.status.as_u16(), parts.headers, body)
+            }
+            Some(_) if req.client_ip.is_some() => {
+                panic!("a client address is told to the embedded engine only: tag the scenario @embedded")
             }
             Some((addr, _)) if req.raw => {
                 let addr = *addr;
@@ -544,9 +640,10 @@ impl AuthWorld {
         app.config().cookies.get(key).name.clone()
     }
 
-    /// Replaces `{csrf}`, `{saved:NAME}`, `{vector:jws}`, `{vector:jwe}` in `text`.
+    /// Replaces `{csrf}`, `{saved:NAME}`, `{vector:jws}`, `{vector:jwe}` and `{U+XXXX}`
+    /// (that character: Gherkin has no escapes in table cells) in `text`.
     pub fn expand(&self, text: &str) -> String {
-        let mut out = text.to_owned();
+        let mut out = expand_code_points(text);
         if out.contains("{csrf}") {
             let token = self
                 .csrf
@@ -576,6 +673,34 @@ impl AuthWorld {
         );
         out
     }
+}
+
+/// `{U+000A}` → a line feed, and so on (any Unicode scalar value, 4 to 6 hex digits).
+fn expand_code_points(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("{U+") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 3..];
+        let decoded = after.find('}').and_then(|end| {
+            let hex = &after[..end];
+            let c = (4..=6)
+                .contains(&hex.len())
+                .then(|| u32::from_str_radix(hex, 16).ok())
+                .flatten()
+                .and_then(char::from_u32)?;
+            Some((c, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &after[end + 1..];
+            }
+            None => panic!("{{U+…}} needs 4 to 6 hex digits of a character: {text:?}"),
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `username` (text) and `password` (password), the form of the scenarios' provider.

@@ -158,47 +158,75 @@ async fn database_sessions(w: &mut AuthWorld) {
     setup.database_sessions = true;
     // Credentials sign-in needs JWT sessions (spec §9): a database site has none.
     setup.credentials = false;
-    setup.store = StoreMode::Sled;
+    setup.store = StoreMode::Backed;
+}
+
+#[given(expr = "database sessions are extended at most once every {int} seconds")]
+async fn update_age(w: &mut AuthWorld, seconds: i64) {
+    w.setup_mut().session_update_age = Some(seconds);
 }
 
 #[given(expr = "the store fails to {word}")]
 async fn store_fails(w: &mut AuthWorld, op: String) {
-    w.store().fail(&op);
+    w.store().await.fail(&op);
+}
+
+/// Jane in the store (made on first use); her id is `{saved:user-id}`.
+pub(crate) async fn jane(w: &mut AuthWorld) -> String {
+    if let Some(id) = w.saved.get("user-id") {
+        return id.clone();
+    }
+    let id = super::store_user(w, Some("Jane Doe"), "jane@example.com").await;
+    w.saved.insert("user-id".into(), id.clone());
+    id
+}
+
+/// Stores a session of Jane's expiring at `now + offset` (whole seconds) and returns its
+/// token.
+async fn store_session(w: &mut AuthWorld, offset: time::Duration) -> String {
+    use portcullis_domain::model::Session;
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0x5e55_1017);
+    let user_id = jane(w).await;
+    let store = w.store().await;
+    let now = w.now();
+    let expires =
+        time::OffsetDateTime::from_unix_timestamp((now + offset).unix_timestamp()).expect("a time");
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let token = format!("{n:064x}");
+    store
+        .backend()
+        .create_session(Session {
+            session_token: token.clone().into(),
+            user_id,
+            expires,
+            access_token: format!("{:064x}", n + (1 << 40)).into(),
+        })
+        .await
+        .expect("the session is stored");
+    token
 }
 
 /// Stores Jane and a session of hers expiring at `now + offset`; the browser gets its cookie.
 async fn database_session(w: &mut AuthWorld, offset: time::Duration) {
-    use portcullis_domain::model::{NewUser, Session};
-    use portcullis_ports::Store as _;
-    let store = w.store();
-    let sled = store.sled_store();
-    let user = sled
-        .create_user(NewUser {
-            name: Some("Jane Doe".into()),
-            email: Some("jane@example.com".into()),
-            email_verified: None,
-            image: None,
-        })
+    let token = store_session(w, offset).await;
+    let store = w.store().await;
+    let (session, _) = store
+        .backend()
+        .get_session_and_user(&token)
         .await
-        .expect("Jane is stored");
-    let now = w.now();
-    let expires =
-        time::OffsetDateTime::from_unix_timestamp((now + offset).unix_timestamp()).expect("a time");
-    let token = format!("{:064x}", w.saved.len() + 0x5e55_1017);
-    sled.create_session(Session {
-        session_token: token.clone().into(),
-        user_id: user.id.clone(),
-        expires,
-        access_token: "0123456789abcdef".repeat(4).into(),
-    })
-    .await
-    .expect("the session is stored");
+        .expect("the store reads")
+        .expect("the session was just stored");
     w.saved.insert("db-token".into(), token.clone());
-    w.saved.insert("user-id".into(), user.id);
+    w.saved.insert(
+        "access-token".into(),
+        session.access_token.expose().to_owned(),
+    );
     w.saved
-        .insert("expires-iso".into(), crate::matching::iso(expires));
-    w.saved
-        .insert("expires-http".into(), crate::matching::http_date(expires));
+        .insert("expires-iso".into(), crate::matching::iso(session.expires));
+    w.saved.insert(
+        "expires-http".into(),
+        crate::matching::http_date(session.expires),
+    );
     w.set_session_cookie(&token).await;
 }
 
@@ -210,6 +238,12 @@ async fn database_session_expiring(w: &mut AuthWorld, days: i64) {
 #[given(expr = "Jane has a database session that expired {int} seconds ago")]
 async fn database_session_expired(w: &mut AuthWorld, seconds: i64) {
     database_session(w, time::Duration::seconds(-seconds)).await;
+}
+
+#[given(expr = "Jane also has a database session in another browser, remembered as {string}")]
+async fn other_database_session(w: &mut AuthWorld, name: String) {
+    let token = store_session(w, time::Duration::days(30)).await;
+    w.saved.insert(name, token);
 }
 
 #[given("the site runs the server with the configuration:")]

@@ -1,7 +1,9 @@
 //! Step definitions. The same steps serve both targets: they talk to the site only through
 //! [`AuthWorld::send`], which calls the engine or the real server.
 
+mod email;
 mod given;
+mod stores;
 mod then;
 mod when;
 
@@ -129,6 +131,36 @@ impl AuthWorld {
     pub async fn set_session_cookie(&mut self, value: &str) {
         let name = self.cookie_name(CookieKey::SessionToken).await;
         self.jar.set(&name, value);
+    }
+}
+
+/// Stores a user (not through the engine) and returns its id.
+pub(crate) async fn store_user(w: &mut AuthWorld, name: Option<&str>, email: &str) -> String {
+    use portcullis_domain::model::NewUser;
+    let store = w.store().await;
+    store
+        .backend()
+        .create_user(NewUser {
+            name: name.map(str::to_owned),
+            email: Some(email.to_owned()),
+            email_verified: None,
+            image: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("storing the user {email}: {e}"))
+        .id
+}
+
+impl AuthWorld {
+    /// The request target of an absolute URL on this site (`Location`, a mail's link);
+    /// panics when the URL leaves the site.
+    pub async fn on_site(&mut self, url: &str) -> String {
+        let app = self.app().await;
+        let base = app.config().site.base_url().to_owned();
+        url.strip_prefix(&base)
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or_else(|| panic!("{url} leaves the site {base}"))
+            .to_owned()
     }
 }
 

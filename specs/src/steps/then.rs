@@ -187,7 +187,8 @@ async fn claims_are(w: &mut AuthWorld, step: &Step) {
         .get(&name)
         .copied()
         .unwrap_or_else(|| Window::at(w.now()));
-    let expected: Value = serde_json::from_str(&docstring(step)).expect("claims as JSON");
+    let expected: Value =
+        serde_json::from_str(&w.expand(&docstring(step))).expect("claims as JSON");
     if let Err(why) = match_json(&expected, &claims, &window, "$") {
         panic!("{why}\n  claims: {claims}");
     }
@@ -401,6 +402,12 @@ async fn backend_saw(w: &mut AuthWorld, method: String) {
     );
 }
 
+#[then(expr = "the backend was called {int} times")]
+async fn backend_called(w: &mut AuthWorld, times: usize) {
+    let seen = w.authorize_seen.lock().unwrap();
+    assert_eq!(seen.len(), times);
+}
+
 #[then("the backend was never called")]
 async fn backend_never(w: &mut AuthWorld) {
     let seen = w.authorize_seen.lock().unwrap();
@@ -414,21 +421,20 @@ async fn backend_never(w: &mut AuthWorld) {
 #[then("the store was never called")]
 async fn store_never(w: &mut AuthWorld) {
     assert_ne!(w.setup().store, StoreMode::None, "no store is attached");
-    let store = w.store();
+    let store = w.store().await;
     let calls = store.calls.lock().unwrap();
     assert!(calls.is_empty(), "store calls: {calls:?}");
 }
 
 async fn stored_session(w: &mut AuthWorld) -> Option<portcullis_domain::model::Session> {
-    use portcullis_ports::Store as _;
     let token = w
         .saved
         .get("db-token")
         .cloned()
         .expect("no database session was made");
-    let store = w.store();
+    let store = w.store().await;
     store
-        .sled_store()
+        .backend()
         .get_session_and_user(&token)
         .await
         .expect("the store reads")
@@ -454,9 +460,20 @@ async fn stored_expiry(w: &mut AuthWorld, pattern: String) {
 
 #[then(expr = "the store was asked to {word}")]
 async fn store_asked(w: &mut AuthWorld, op: String) {
-    let store = w.store();
+    let store = w.store().await;
     let calls = store.calls.lock().unwrap();
     assert!(calls.iter().any(|c| *c == op), "store calls: {calls:?}");
+}
+
+#[then(regex = r"^the store was asked to (\w+) (\d+) times? in all$")]
+async fn store_asked_times(w: &mut AuthWorld, op: String, times: usize) {
+    let store = w.store().await;
+    assert_eq!(
+        store.count(&op),
+        times,
+        "store calls: {:?}",
+        store.calls.lock().unwrap()
+    );
 }
 
 #[then(expr = "the events are {string}")]

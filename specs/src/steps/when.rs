@@ -170,6 +170,13 @@ async fn sign_in_as(w: &mut AuthWorld, username: String, password: String) {
     w.sign_in(&username, &password).await;
 }
 
+#[when(expr = "I sign in as {string} with password {string} {int} times")]
+async fn sign_in_times(w: &mut AuthWorld, username: String, password: String, times: usize) {
+    for _ in 0..times {
+        w.sign_in(&username, &password).await;
+    }
+}
+
 #[when("I sign out")]
 async fn sign_out(w: &mut AuthWorld) {
     w.sign_out().await;
@@ -181,13 +188,7 @@ async fn follow(w: &mut AuthWorld) {
         .last()
         .header("location")
         .expect("the last answer has no Location");
-    let app = w.app().await;
-    let base = app.config().site.base_url().to_owned();
-    let target = location
-        .strip_prefix(&base)
-        .filter(|rest| rest.starts_with('/'))
-        .unwrap_or_else(|| panic!("{location} leaves the site {base}"))
-        .to_owned();
+    let target = w.on_site(&location).await;
     w.get(&target).await;
 }
 

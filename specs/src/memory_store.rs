@@ -1,0 +1,241 @@
+//! C08, bring your own database: a store written here, against the `Store` port alone, as
+//! an application would for a database Portcullis does not ship. A few maps behind one
+//! mutex; every rule the port documents, nothing more. It passes the store conformance
+//! suite (the tests at the end of this file) and the same scenarios as the built-in stores
+//! (`features/C08-bring-your-own-database.feature`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use portcullis::Store;
+use portcullis_domain::model::{Account, NewUser, Session, User, VerificationToken};
+use portcullis_domain::store::StoreError;
+use time::OffsetDateTime;
+
+#[derive(Default)]
+struct Tables {
+    next_id: u64,
+    users: HashMap<String, User>,
+    /// By `(provider_id, provider_account_id)`.
+    accounts: HashMap<(String, String), Account>,
+    /// By session token.
+    sessions: HashMap<String, Session>,
+    verification_tokens: Vec<VerificationToken>,
+}
+
+impl Tables {
+    fn email_taken(&self, email: Option<&str>, except_id: Option<&str>) -> bool {
+        let Some(email) = email else {
+            return false;
+        };
+        self.users
+            .values()
+            .any(|u| u.email.as_deref() == Some(email) && Some(u.id.as_str()) != except_id)
+    }
+}
+
+/// An in-memory [`Store`]: the whole adapter surface in one mutex (every operation is one
+/// critical section, so "take a verification token" is atomic by construction).
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        // A panic elsewhere while holding the lock leaves consistent maps: keep going.
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn conflict(what: &str) -> StoreError {
+    StoreError::Conflict(what.to_owned())
+}
+
+fn not_found(what: &str) -> StoreError {
+    StoreError::NotFound(what.to_owned())
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
+        let mut t = self.tables();
+        if t.email_taken(user.email.as_deref(), None) {
+            return Err(conflict("e-mail taken"));
+        }
+        t.next_id += 1;
+        let user = user.with_id(t.next_id.to_string());
+        t.users.insert(user.id.clone(), user.clone());
+        Ok(user)
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.tables().users.get(id).cloned())
+    }
+
+    async fn get_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .tables()
+            .users
+            .values()
+            .find(|u| u.email.as_deref() == Some(email))
+            .cloned())
+    }
+
+    async fn get_user_by_account(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let t = self.tables();
+        let key = (provider_id.to_owned(), provider_account_id.to_owned());
+        Ok(t.accounts
+            .get(&key)
+            .and_then(|a| t.users.get(&a.user_id))
+            .cloned())
+    }
+
+    async fn update_user(&self, user: User) -> Result<User, StoreError> {
+        let mut t = self.tables();
+        if !t.users.contains_key(&user.id) {
+            return Err(not_found("user"));
+        }
+        if t.email_taken(user.email.as_deref(), Some(&user.id)) {
+            return Err(conflict("e-mail taken"));
+        }
+        t.users.insert(user.id.clone(), user.clone());
+        Ok(user)
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        t.users.remove(id);
+        t.accounts.retain(|_, a| a.user_id != id);
+        t.sessions.retain(|_, s| s.user_id != id);
+        Ok(())
+    }
+
+    async fn link_account(&self, account: Account) -> Result<Account, StoreError> {
+        let mut t = self.tables();
+        let key = (
+            account.provider_id.clone(),
+            account.provider_account_id.clone(),
+        );
+        if t.accounts.contains_key(&key) {
+            return Err(conflict("account linked already"));
+        }
+        t.accounts.insert(key, account.clone());
+        Ok(account)
+    }
+
+    async fn get_account(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        let key = (provider_id.to_owned(), provider_account_id.to_owned());
+        Ok(self.tables().accounts.get(&key).cloned())
+    }
+
+    async fn unlink_account(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+    ) -> Result<(), StoreError> {
+        let key = (provider_id.to_owned(), provider_account_id.to_owned());
+        self.tables().accounts.remove(&key);
+        Ok(())
+    }
+
+    async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
+        let mut t = self.tables();
+        let token = session.session_token.expose().to_owned();
+        if t.sessions.contains_key(&token) {
+            return Err(conflict("session token taken"));
+        }
+        t.sessions.insert(token, session.clone());
+        Ok(session)
+    }
+
+    async fn get_session_and_user(
+        &self,
+        session_token: &str,
+    ) -> Result<Option<(Session, User)>, StoreError> {
+        let t = self.tables();
+        Ok(t.sessions.get(session_token).and_then(|s| {
+            t.users
+                .get(&s.user_id)
+                .map(|user| (s.clone(), user.clone()))
+        }))
+    }
+
+    async fn update_session_expiry(
+        &self,
+        session_token: &str,
+        expires: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        match self.tables().sessions.get_mut(session_token) {
+            Some(session) => {
+                session.expires = expires;
+                Ok(())
+            }
+            None => Err(not_found("session")),
+        }
+    }
+
+    async fn delete_session(&self, session_token: &str) -> Result<(), StoreError> {
+        self.tables().sessions.remove(session_token);
+        Ok(())
+    }
+
+    async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
+        let mut sessions: Vec<Session> = self
+            .tables()
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user_id)
+            .cloned()
+            .collect();
+        sessions.sort_by_key(|s| s.expires);
+        Ok(sessions)
+    }
+
+    async fn delete_sessions_for_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        let mut t = self.tables();
+        let before = t.sessions.len();
+        t.sessions.retain(|_, s| s.user_id != user_id);
+        Ok((before - t.sessions.len()) as u64)
+    }
+
+    async fn create_verification_token(&self, token: VerificationToken) -> Result<(), StoreError> {
+        self.tables().verification_tokens.push(token);
+        Ok(())
+    }
+
+    async fn use_verification_token(
+        &self,
+        identifier: &str,
+        token_hash: &str,
+    ) -> Result<Option<VerificationToken>, StoreError> {
+        let mut t = self.tables();
+        let found = t
+            .verification_tokens
+            .iter()
+            .position(|v| v.identifier == identifier && v.token_hash == token_hash);
+        Ok(found.map(|i| t.verification_tokens.swap_remove(i)))
+    }
+}
+
+#[cfg(test)]
+mod conformance {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    // The same suite every built-in store runs.
+    portcullis_ports::store_conformance_tests!(async { super::MemoryStore::default() });
+}
