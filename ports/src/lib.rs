@@ -9,9 +9,6 @@ pub mod limit;
 pub mod mail;
 pub mod store;
 
-#[cfg(feature = "conformance")]
-pub mod conformance;
-
 pub use env::{Clock, Entropy};
 pub use hooks::{Authorize, DefaultHooks, Hooks, JwtCall, VerificationSender};
 pub use limit::{InProcessLimiter, RateLimiter};

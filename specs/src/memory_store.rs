@@ -237,5 +237,5 @@ impl Store for MemoryStore {
 mod conformance {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     // The same suite every built-in store runs.
-    portcullis_ports::store_conformance_tests!(async { super::MemoryStore::default() });
+    portcullis_store_conformance::store_conformance_tests!(async { super::MemoryStore::default() });
 }

@@ -651,7 +651,7 @@ mod tests {
         let cases = [
             ("Jane@example.com", "not_canonical"),
             (" jane@example.com", "not_canonical"),
-            ("ｊａｎｅ＠example.com", "not_canonical"),
+            ("ｊａｎｅ＠example.com", "confusable"),
             ("a@b.com, c@d.com", "list"),
             ("\"e@attacker.tld\"@victim.tld", "quoted_local_part"),
             ("Jane <jane@example.com>", "display_name"),

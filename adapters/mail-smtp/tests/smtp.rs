@@ -377,7 +377,7 @@ async fn non_canonical_recipient_is_refused_before_any_connection() {
     let cases = [
         ("Jane@Example.com", "not_canonical"),
         ("jane@example.com ", "not_canonical"),
-        ("jane＠example.com", "not_canonical"),
+        ("jane＠example.com", "confusable"),
         ("jane@example.com, eve@evil.example", "list"),
         ("jane@example.com;eve@evil.example", "list"),
         ("\"e@attacker.tld\"@victim.tld", "quoted_local_part"),

@@ -225,7 +225,7 @@ mod harness {
     }
 }
 
-portcullis_ports::store_conformance_tests!(async { harness::fresh().await });
+portcullis_store_conformance::store_conformance_tests!(async { harness::fresh().await });
 
 mod mongo {
     use futures::TryStreamExt;

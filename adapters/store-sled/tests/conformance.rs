@@ -8,7 +8,7 @@
 
 use portcullis_store_sled::SledStore;
 
-portcullis_ports::store_conformance_tests!(async {
+portcullis_store_conformance::store_conformance_tests!(async {
     SledStore::temporary().expect("a temporary sled store")
 });
 

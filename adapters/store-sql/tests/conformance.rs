@@ -339,17 +339,19 @@ mod support {
 }
 
 mod sqlite {
-    portcullis_ports::store_conformance_tests!(async { crate::support::fresh(None).await });
+    portcullis_store_conformance::store_conformance_tests!(async {
+        crate::support::fresh(None).await
+    });
 }
 
 mod postgres {
-    portcullis_ports::store_conformance_tests!(async {
+    portcullis_store_conformance::store_conformance_tests!(async {
         crate::support::fresh(Some(crate::support::Server::Postgres)).await
     });
 }
 
 mod mariadb {
-    portcullis_ports::store_conformance_tests!(async {
+    portcullis_store_conformance::store_conformance_tests!(async {
         crate::support::fresh(Some(crate::support::Server::MySql)).await
     });
 }

@@ -227,8 +227,9 @@ pub fn dispatch(cx: &mut Cx) -> Result<Started, Fault> {
     }
 }
 
-/// The rate-limit checks for one attempt, in the order they run: per identifier (when
-/// there is one), then per client IP (when the driver knows it).
+/// The rate-limit checks for one attempt, in the order they run: per client IP first (when
+/// the driver knows it), then per identifier. A client already over its IP limit is turned
+/// away before it can use up anyone's per-address quota.
 pub(crate) fn throttle_checks(
     cx: &Cx,
     scope: &str,
@@ -237,18 +238,18 @@ pub(crate) fn throttle_checks(
     per_ip: crate::config::Limit,
 ) -> std::collections::VecDeque<crate::effect::ThrottleCheck> {
     let mut checks = std::collections::VecDeque::new();
-    if let Some(identifier) = identifier {
-        checks.push_back(crate::effect::ThrottleCheck {
-            key: format!("{scope}:id:{identifier}"),
-            limit: per_identifier.limit,
-            window_seconds: per_identifier.window_seconds,
-        });
-    }
     if let Some(ip) = cx.client_ip {
         checks.push_back(crate::effect::ThrottleCheck {
             key: format!("{scope}:ip:{ip}"),
             limit: per_ip.limit,
             window_seconds: per_ip.window_seconds,
+        });
+    }
+    if let Some(identifier) = identifier {
+        checks.push_back(crate::effect::ThrottleCheck {
+            key: format!("{scope}:id:{identifier}"),
+            limit: per_identifier.limit,
+            window_seconds: per_identifier.window_seconds,
         });
     }
     checks

@@ -1,7 +1,8 @@
 //! The store conformance suite: one behavioural test suite that every [`Store`]
 //! implementation runs unchanged (sled today; PostgreSQL, MariaDB, SQLite, MongoDB later).
 //!
-//! Compiled only with the `conformance` feature, for adapter crates' tests.
+//! A test-support crate: adapter crates (and anyone writing a store) use it as a
+//! dev-dependency.
 //!
 //! # Running it against a store
 //!
@@ -10,7 +11,7 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! portcullis-ports = { workspace = true, features = ["conformance"] }
+//! portcullis-store-conformance.workspace = true
 //! tokio.workspace = true
 //! ```
 //!
@@ -18,12 +19,12 @@
 //! [`store_conformance_tests!`](crate::store_conformance_tests) an **async expression that
 //! yields a fresh, empty store**. The macro pastes that expression into every generated test,
 //! so each case is evaluated against its own store. The expression may yield any
-//! `S: Store + 'static` or an `Arc<dyn Store>` (see [`IntoSharedStore`]):
+//! `S: Store + 'static` (see [`IntoSharedStore`]):
 //!
 //! ```rust,ignore
 //! use portcullis_store_sled::SledStore;
 //!
-//! portcullis_ports::store_conformance_tests!(async {
+//! portcullis_store_conformance::store_conformance_tests!(async {
 //!     SledStore::temporary().expect("a temporary sled store")
 //! });
 //! ```
@@ -33,7 +34,7 @@
 //! inside the async block:
 //!
 //! ```rust,ignore
-//! portcullis_ports::store_conformance_tests!(
+//! portcullis_store_conformance::store_conformance_tests!(
 //!     #[ignore = "needs PORTCULLIS_TEST_POSTGRES_URL"]
 //!     store: async { PgStore::connect(&fresh_schema().await).await.expect("a fresh schema") }
 //! );
@@ -72,7 +73,7 @@ use portcullis_domain::store::StoreError;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use crate::store::Store;
+use portcullis_ports::Store;
 
 /// Generates the conformance suite as `#[tokio::test]` functions, one per case.
 ///
@@ -93,8 +94,8 @@ macro_rules! store_conformance_tests {
         $(#[$attr])*
         #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn $case() {
-            let store = $crate::conformance::IntoSharedStore::into_shared_store($make.await);
-            $crate::conformance::$case(store).await;
+            let store = $crate::IntoSharedStore::into_shared_store($make.await);
+            $crate::$case(store).await;
         }
     };
     ($(#[$attr:meta])* store: $make:expr $(,)?) => {
@@ -145,7 +146,7 @@ macro_rules! store_conformance_tests {
 }
 
 /// What [`store_conformance_tests!`](crate::store_conformance_tests)'s store expression
-/// may yield: any store by value, or one already shared as `Arc<dyn Store>`.
+/// may yield: any store, by value.
 pub trait IntoSharedStore {
     fn into_shared_store(self) -> Arc<dyn Store>;
 }
@@ -153,12 +154,6 @@ pub trait IntoSharedStore {
 impl<S: Store + 'static> IntoSharedStore for S {
     fn into_shared_store(self) -> Arc<dyn Store> {
         Arc::new(self)
-    }
-}
-
-impl IntoSharedStore for Arc<dyn Store> {
-    fn into_shared_store(self) -> Arc<dyn Store> {
-        self
     }
 }
 
@@ -2234,7 +2229,7 @@ mod tests {
     /// Every public case is listed in `store_conformance_tests!`, so none is silently skipped.
     #[test]
     fn every_case_is_in_the_macro() {
-        let source = include_str!("conformance.rs");
+        let source = include_str!("lib.rs");
         let (macro_part, cases_part) = source
             .split_once("macro_rules! store_conformance_tests")
             .map(|(_, rest)| rest.split_at(rest.find("pub trait IntoSharedStore").unwrap()))
