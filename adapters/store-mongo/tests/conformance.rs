@@ -12,12 +12,7 @@ mod harness {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
-    use async_trait::async_trait;
-    use mongodb::Database;
-    use portcullis_domain::model::{Account, NewUser, Session, User, VerificationToken};
-    use portcullis_ports::{Store, StoreError};
     use portcullis_store_mongo::MongoStore;
-    use time::OffsetDateTime;
     use tokio::sync::OnceCell;
 
     pub const DEFAULT_URL: &str = "mongodb://127.0.0.1:27018";
@@ -79,8 +74,10 @@ mod harness {
 
     /// A store in a database of its own, with the indexes; the database is dropped when
     /// the store is (at the end of the test, also when it panicked).
-    pub struct TestStore {
-        pub store: MongoStore,
+    pub type TestStore = portcullis_store_conformance::WithCleanup<MongoStore, DropDatabase>;
+
+    /// Drops the test database when dropped.
+    pub struct DropDatabase {
         url: String,
         name: String,
     }
@@ -92,7 +89,7 @@ mod harness {
         let store = MongoStore::connect(&url, &name)
             .await
             .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
-        let test_store = TestStore { store, url, name };
+        let test_store = TestStore::new(store, DropDatabase { url, name });
         test_store
             .store
             .ensure_indexes()
@@ -101,13 +98,7 @@ mod harness {
         test_store
     }
 
-    impl TestStore {
-        pub fn database(&self) -> &Database {
-            self.store.database()
-        }
-    }
-
-    impl Drop for TestStore {
+    impl Drop for DropDatabase {
         fn drop(&mut self) {
             // On a thread of its own with its own runtime and client: this may run while
             // the test's runtime unwinds or shuts down. Failures are ignored (best effort).
@@ -130,97 +121,6 @@ mod harness {
                 });
             });
             let _ = dropper.join();
-        }
-    }
-
-    #[async_trait]
-    impl Store for TestStore {
-        async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
-            self.store.create_user(user).await
-        }
-        async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-            self.store.get_user(id).await
-        }
-        async fn get_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-            self.store.get_user_by_email(email).await
-        }
-        async fn get_user_by_account(
-            &self,
-            provider_id: &str,
-            provider_account_id: &str,
-        ) -> Result<Option<User>, StoreError> {
-            self.store
-                .get_user_by_account(provider_id, provider_account_id)
-                .await
-        }
-        async fn update_user(&self, user: User) -> Result<User, StoreError> {
-            self.store.update_user(user).await
-        }
-        async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
-            self.store.delete_user(id).await
-        }
-        async fn link_account(&self, account: Account) -> Result<Account, StoreError> {
-            self.store.link_account(account).await
-        }
-        async fn get_account(
-            &self,
-            provider_id: &str,
-            provider_account_id: &str,
-        ) -> Result<Option<Account>, StoreError> {
-            self.store
-                .get_account(provider_id, provider_account_id)
-                .await
-        }
-        async fn unlink_account(
-            &self,
-            provider_id: &str,
-            provider_account_id: &str,
-        ) -> Result<(), StoreError> {
-            self.store
-                .unlink_account(provider_id, provider_account_id)
-                .await
-        }
-        async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
-            self.store.create_session(session).await
-        }
-        async fn get_session_and_user(
-            &self,
-            session_token: &str,
-        ) -> Result<Option<(Session, User)>, StoreError> {
-            self.store.get_session_and_user(session_token).await
-        }
-        async fn update_session_expiry(
-            &self,
-            session_token: &str,
-            expires: OffsetDateTime,
-        ) -> Result<(), StoreError> {
-            self.store
-                .update_session_expiry(session_token, expires)
-                .await
-        }
-        async fn delete_session(&self, session_token: &str) -> Result<(), StoreError> {
-            self.store.delete_session(session_token).await
-        }
-        async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
-            self.store.list_sessions(user_id).await
-        }
-        async fn delete_sessions_for_user(&self, user_id: &str) -> Result<u64, StoreError> {
-            self.store.delete_sessions_for_user(user_id).await
-        }
-        async fn create_verification_token(
-            &self,
-            token: VerificationToken,
-        ) -> Result<(), StoreError> {
-            self.store.create_verification_token(token).await
-        }
-        async fn use_verification_token(
-            &self,
-            identifier: &str,
-            token_hash: &str,
-        ) -> Result<Option<VerificationToken>, StoreError> {
-            self.store
-                .use_verification_token(identifier, token_hash)
-                .await
         }
     }
 }
@@ -254,6 +154,7 @@ mod mongo {
 
     async fn raw(store: &TestStore, collection: &str, filter: Document) -> Document {
         store
+            .store
             .database()
             .collection::<Document>(collection)
             .find_one(filter)
@@ -274,7 +175,7 @@ mod mongo {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn v3_documents_are_read() {
         let store = fresh().await;
-        let db = store.database();
+        let db = store.store.database();
         let created = ms(datetime!(2021-05-01 10:00:00 UTC));
         let verified = datetime!(2021-05-02 11:22:33.444 UTC);
         let expires = datetime!(2031-06-01 00:00:00.250 UTC);
@@ -619,6 +520,7 @@ mod mongo {
 
     async fn index_keys(store: &TestStore, collection: &str) -> Vec<(Document, bool)> {
         let indexes: Vec<IndexModel> = store
+            .store
             .database()
             .collection::<Document>(collection)
             .list_indexes()
@@ -670,7 +572,7 @@ mod mongo {
 
         // A database whose indexes v3 made under other names.
         let v3 = fresh_without_indexes().await;
-        let accounts = v3.database().collection::<Document>("accounts");
+        let accounts = v3.store.database().collection::<Document>("accounts");
         accounts
             .create_index(
                 IndexModel::builder()
@@ -695,7 +597,8 @@ mod mongo {
 
         // An index that would let two sessions share a token is not silently accepted.
         let weak = fresh_without_indexes().await;
-        weak.database()
+        weak.store
+            .database()
             .collection::<Document>("sessions")
             .create_index(
                 IndexModel::builder()
@@ -716,7 +619,8 @@ mod mongo {
     async fn fresh_without_indexes() -> TestStore {
         let with = fresh().await;
         for collection in ["users", "accounts", "sessions", "verificationRequests"] {
-            with.database()
+            with.store
+                .database()
                 .collection::<Document>(collection)
                 .drop()
                 .await
@@ -757,7 +661,7 @@ mod mongo {
         assert!(!error.to_string().contains(&hash), "{error}");
 
         // A session document the store cannot read: a Decode error naming the field only.
-        let sessions = store.database().collection::<Document>("sessions");
+        let sessions = store.store.database().collection::<Document>("sessions");
         let corrupt = "f".repeat(64);
         sessions
             .insert_one(doc! {
@@ -839,6 +743,7 @@ mod mongo {
         let store = fresh().await;
         let gone = ObjectId::new();
         store
+            .store
             .database()
             .collection::<Document>("accounts")
             .insert_one(doc! {

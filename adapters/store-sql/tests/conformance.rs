@@ -14,13 +14,9 @@
 mod support {
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-    use async_trait::async_trait;
-    use portcullis_domain::model::{Account, NewUser, Session, User, VerificationToken};
-    use portcullis_ports::{Store, StoreError};
     use portcullis_store_sql::{SqlOptions, SqlStore};
     use rand_core::{OsRng, RngCore};
     use sqlx::Connection;
-    use time::OffsetDateTime;
     use tokio::sync::OnceCell;
 
     pub const POSTGRES_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -237,105 +233,12 @@ mod support {
             .migrate()
             .await
             .unwrap_or_else(|e| panic!("migrate: {e}"));
-        TestStore { store, _db: db }
+        TestStore::new(store, db)
     }
 
     /// A store and its database: the database is dropped after the store.
-    pub struct TestStore {
-        pub store: SqlStore,
-        pub _db: TempDb,
-    }
-
-    #[async_trait]
-    impl Store for TestStore {
-        async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
-            self.store.create_user(user).await
-        }
-        async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-            self.store.get_user(id).await
-        }
-        async fn get_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-            self.store.get_user_by_email(email).await
-        }
-        async fn get_user_by_account(
-            &self,
-            provider_id: &str,
-            provider_account_id: &str,
-        ) -> Result<Option<User>, StoreError> {
-            self.store
-                .get_user_by_account(provider_id, provider_account_id)
-                .await
-        }
-        async fn update_user(&self, user: User) -> Result<User, StoreError> {
-            self.store.update_user(user).await
-        }
-        async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
-            self.store.delete_user(id).await
-        }
-        async fn link_account(&self, account: Account) -> Result<Account, StoreError> {
-            self.store.link_account(account).await
-        }
-        async fn get_account(
-            &self,
-            provider_id: &str,
-            provider_account_id: &str,
-        ) -> Result<Option<Account>, StoreError> {
-            self.store
-                .get_account(provider_id, provider_account_id)
-                .await
-        }
-        async fn unlink_account(
-            &self,
-            provider_id: &str,
-            provider_account_id: &str,
-        ) -> Result<(), StoreError> {
-            self.store
-                .unlink_account(provider_id, provider_account_id)
-                .await
-        }
-        async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
-            self.store.create_session(session).await
-        }
-        async fn get_session_and_user(
-            &self,
-            session_token: &str,
-        ) -> Result<Option<(Session, User)>, StoreError> {
-            self.store.get_session_and_user(session_token).await
-        }
-        async fn update_session_expiry(
-            &self,
-            session_token: &str,
-            expires: OffsetDateTime,
-        ) -> Result<(), StoreError> {
-            self.store
-                .update_session_expiry(session_token, expires)
-                .await
-        }
-        async fn delete_session(&self, session_token: &str) -> Result<(), StoreError> {
-            self.store.delete_session(session_token).await
-        }
-        async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
-            self.store.list_sessions(user_id).await
-        }
-        async fn delete_sessions_for_user(&self, user_id: &str) -> Result<u64, StoreError> {
-            self.store.delete_sessions_for_user(user_id).await
-        }
-        async fn create_verification_token(
-            &self,
-            token: VerificationToken,
-        ) -> Result<(), StoreError> {
-            self.store.create_verification_token(token).await
-        }
-        async fn use_verification_token(
-            &self,
-            identifier: &str,
-            token_hash: &str,
-        ) -> Result<Option<VerificationToken>, StoreError> {
-            self.store
-                .use_verification_token(identifier, token_hash)
-                .await
-        }
-    }
+    /// A store in a fresh database, dropped with it.
+    pub type TestStore = portcullis_store_conformance::WithCleanup<SqlStore, TempDb>;
 }
 
 mod sqlite {
