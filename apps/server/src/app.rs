@@ -34,6 +34,8 @@ pub enum AppStore {
     Sled(SledStore),
     /// The SQL database of `database`.
     Sql(SqlStore),
+    /// The MongoDB database of a `mongodb://` `database`.
+    Mongo(portcullis_store_mongo::MongoStore),
     /// No store (`stateless = true`).
     Stateless,
 }
@@ -43,6 +45,7 @@ impl AppStore {
         match self {
             AppStore::Sled(store) => Some(Arc::new(store.clone())),
             AppStore::Sql(store) => Some(Arc::new(store.clone())),
+            AppStore::Mongo(store) => Some(Arc::new(store.clone())),
             AppStore::Stateless => None,
         }
     }
@@ -55,7 +58,7 @@ impl AppStore {
                 store.close().await;
                 Ok(())
             }
-            AppStore::Stateless => Ok(()),
+            AppStore::Mongo(_) | AppStore::Stateless => Ok(()),
         }
     }
 }
@@ -90,6 +93,17 @@ pub async fn open(config: &ServerConfig, dev: bool, migrate: bool) -> Result<App
     let store = match &config.database {
         None if config.stateless => AppStore::Stateless,
         None => AppStore::Sled(open_sled(config)?),
+        Some(url) if is_mongo(url.expose()) => {
+            if config.throttle_shared {
+                return Err(StartupError::Settings(
+                    "throttle_shared needs a SQL database (PostgreSQL, MySQL/MariaDB or SQLite); \
+                     MongoDB keeps no shared rate limits yet"
+                        .into(),
+                ));
+            }
+            let store = open_mongo(url.expose(), migrate).await?;
+            AppStore::Mongo(store)
+        }
         Some(url) => {
             let store = SqlStore::connect(url.expose(), SqlOptions::default())
                 .await
@@ -113,12 +127,45 @@ pub async fn migrate(config: &ServerConfig) -> Result<Option<Vec<Migration>>, St
     let Some(url) = &config.database else {
         return Ok(None);
     };
+    if is_mongo(url.expose()) {
+        // MongoDB has no schema to migrate: its indexes are what `migrate` sets up.
+        open_mongo(url.expose(), true).await?;
+        return Ok(Some(Vec::new()));
+    }
     let store = SqlStore::connect(url.expose(), SqlOptions::default())
         .await
         .map_err(StartupError::Database)?;
     let done = store.migrate().await.map_err(StartupError::Database);
     store.close().await;
     done.map(Some)
+}
+
+fn is_mongo(url: &str) -> bool {
+    url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")
+}
+
+/// Connects to the database named in the URL's path (default `portcullis`); with
+/// `migrate`, creates the indexes the store's guarantees rest on (unique e-mail, …).
+async fn open_mongo(
+    url: &str,
+    migrate: bool,
+) -> Result<portcullis_store_mongo::MongoStore, StartupError> {
+    let after_host = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+    let name = after_host
+        .split_once('/')
+        .map(|(_, path)| path.split('?').next().unwrap_or(""))
+        .filter(|name| !name.is_empty())
+        .unwrap_or("portcullis");
+    let store = portcullis_store_mongo::MongoStore::connect(url, name)
+        .await
+        .map_err(StartupError::Database)?;
+    if migrate {
+        store
+            .ensure_indexes()
+            .await
+            .map_err(StartupError::Database)?;
+    }
+    Ok(store)
 }
 
 fn open_sled(config: &ServerConfig) -> Result<SledStore, StartupError> {

@@ -54,7 +54,8 @@ pub struct ServerConfig {
 
     /// The database holding users, accounts, sessions and e-mail sign-ins, in NextAuth
     /// v3's schema: `postgres://…`, `mysql://…` (or `mariadb://…`), `sqlite://PATH` (a
-    /// relative path is taken from the config file's directory). `serve` applies pending
+    /// relative path is taken from the config file's directory), or `mongodb://host/NAME`
+    /// (v3's collections; database `NAME`, default `portcullis`). `serve` applies pending
     /// migrations at startup unless `--no-migrate`; `portcullis migrate` applies them
     /// alone. Unset: the embedded sled store in `<data_dir>/store`.
     /// Env: `PORTCULLIS_DATABASE_URL`.

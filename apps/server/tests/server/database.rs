@@ -352,3 +352,42 @@ async fn shared_throttling_counts_across_instances() {
         two.store.close().await.unwrap();
     }
 }
+
+/// `database = "mongodb://…"` selects the MongoDB store (the MongoDB-wire server from
+/// `bash .ci/mongo`, or `MONGODB_URL`); `portcullis migrate` there creates the indexes.
+#[tokio::test]
+async fn a_mongodb_url_selects_the_mongodb_store() {
+    let base = std::env::var("MONGODB_URL").unwrap_or_else(|_| "mongodb://127.0.0.1:27018".into());
+    let name = format!("portcullis_srv_{}", std::process::id());
+    let url = format!("{}/{name}", base.trim_end_matches('/'));
+    let mut config = ServerConfig::from_toml(&format!(
+        "secret = \"{SECRET}\"\ndatabase = \"{url}\"\n[session]\nstrategy = \"database\"\n"
+    ))
+    .unwrap();
+    config.stateless = false;
+    assert!(portcullis_server::app::migrate(&config)
+        .await
+        .unwrap()
+        .is_some());
+    let app = open(&config, false, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: run `bash .ci/mongo` (the README's test command does)"));
+    let AppStore::Mongo(store) = &app.store else {
+        panic!("a mongodb:// URL must open the MongoDB store");
+    };
+    let response = app
+        .portcullis
+        .handle(
+            http::Request::get("/api/auth/session")
+                .header("cookie", "next-auth.session-token=unknown")
+                .body(bytes::Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        response.body(),
+        "{}",
+        "an unknown database session reads as no session"
+    );
+    store.database().drop().await.unwrap();
+}
