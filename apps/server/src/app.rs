@@ -10,7 +10,7 @@ use portcullis_domain::config::MIN_SECRET_BYTES;
 use portcullis_domain::store::StoreError;
 use portcullis_ports::Store;
 use portcullis_store_sled::SledStore;
-use portcullis_store_sql::{Migration, SqlOptions, SqlRateLimiter, SqlStore};
+use portcullis_store_sql::{Migration, SqlRateLimiter, SqlStore};
 use rand_core::{OsRng, RngCore};
 
 use crate::config::{ProviderConfig, ServerConfig};
@@ -105,7 +105,7 @@ pub async fn open(config: &ServerConfig, dev: bool, migrate: bool) -> Result<App
             AppStore::Mongo(store)
         }
         Some(url) => {
-            let store = SqlStore::connect(url.expose(), SqlOptions::default())
+            let store = SqlStore::connect(url.expose(), config.database_pool.sql_options())
                 .await
                 .map_err(StartupError::Database)?;
             if migrate {
@@ -132,7 +132,7 @@ pub async fn migrate(config: &ServerConfig) -> Result<Option<Vec<Migration>>, St
         open_mongo(url.expose(), true).await?;
         return Ok(Some(Vec::new()));
     }
-    let store = SqlStore::connect(url.expose(), SqlOptions::default())
+    let store = SqlStore::connect(url.expose(), config.database_pool.sql_options())
         .await
         .map_err(StartupError::Database)?;
     let done = store.migrate().await.map_err(StartupError::Database);

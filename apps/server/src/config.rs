@@ -77,6 +77,10 @@ pub struct ServerConfig {
     #[serde(default)]
     pub throttle_shared: bool,
 
+    /// The SQL database's connection pool.
+    #[serde(default)]
+    pub database_pool: DatabasePoolSection,
+
     /// Session lifetimes.
     #[serde(default)]
     pub session: SessionSection,
@@ -121,6 +125,7 @@ impl Default for ServerConfig {
             database: None,
             stateless: false,
             throttle_shared: false,
+            database_pool: DatabasePoolSection::default(),
             session: SessionSection::default(),
             jwt: JwtSection::default(),
             use_secure_cookies: None,
@@ -305,6 +310,38 @@ fn default_email_name() -> String {
 
 fn default_email_max_age() -> i64 {
     portcullis_domain::provider::DEFAULT_EMAIL_MAX_AGE
+}
+
+/// Pool size and timeouts of a SQL `database` (unset: the store's defaults).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatabasePoolSection {
+    /// Most connections open at once. Default 10.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// Seconds an operation waits for a connection before it fails. Default 10.
+    #[serde(default)]
+    pub acquire_timeout_seconds: Option<u64>,
+    /// Seconds one statement may run before the server cancels it. Default 30.
+    #[serde(default)]
+    pub statement_timeout_seconds: Option<u64>,
+}
+
+impl DatabasePoolSection {
+    /// The store's options with these settings applied.
+    pub fn sql_options(&self) -> portcullis_store_sql::SqlOptions {
+        let mut options = portcullis_store_sql::SqlOptions::default();
+        if let Some(max) = self.max_connections {
+            options.max_connections = max.max(1);
+        }
+        if let Some(seconds) = self.acquire_timeout_seconds {
+            options.acquire_timeout = std::time::Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = self.statement_timeout_seconds {
+            options.statement_timeout = Some(std::time::Duration::from_secs(seconds));
+        }
+        options
+    }
 }
 
 /// An SMTP URL. It may hold a password, so `Debug` shows only its scheme.

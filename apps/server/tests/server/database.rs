@@ -391,3 +391,30 @@ async fn a_mongodb_url_selects_the_mongodb_store() {
     );
     store.database().drop().await.unwrap();
 }
+
+#[test]
+fn the_pool_is_configurable() {
+    let config = ServerConfig::from_toml(
+        "[database_pool]\nmax_connections = 3\nacquire_timeout_seconds = 2\nstatement_timeout_seconds = 5\n",
+    )
+    .unwrap();
+    let options = config.database_pool.sql_options();
+    assert_eq!(options.max_connections, 3);
+    assert_eq!(options.acquire_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(
+        options.statement_timeout,
+        Some(std::time::Duration::from_secs(5))
+    );
+    let defaults = ServerConfig::from_toml("")
+        .unwrap()
+        .database_pool
+        .sql_options();
+    assert_eq!(
+        defaults.max_connections,
+        SqlOptions::default().max_connections
+    );
+    assert!(
+        ServerConfig::from_toml("[database_pool]\nsize = 3\n").is_err(),
+        "unknown fields are refused"
+    );
+}
