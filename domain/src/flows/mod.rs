@@ -153,6 +153,15 @@ impl Cx {
             .filter(|v| !v.is_empty())
     }
 
+    /// The `Set-Cookie` line that deletes the session cookie.
+    pub fn clear_session_cookie(&self) -> String {
+        crate::cookies::set_cookie(
+            &self.config.cookies.session_token,
+            "",
+            crate::cookies::Lifetime::Delete { now: self.now },
+        )
+    }
+
     /// v3's redirect helper with this request's `json=true` choice.
     pub fn redirect(&self, target: impl Into<String>, status: StatusCode) -> Reply {
         Reply::redirect(target, self.req.wants_json(), status)
@@ -253,6 +262,16 @@ pub(crate) fn throttle_checks(
         });
     }
     checks
+}
+
+/// `{}`: no session (spec §6.5).
+pub(crate) fn no_session() -> Reply {
+    Reply::json(serde_json::json!({})).no_store()
+}
+
+/// `{}` and a deleted session cookie.
+pub(crate) fn no_session_cleared(cx: &Cx) -> Reply {
+    no_session().with_cookie(cx.clear_session_cookie())
 }
 
 /// JavaScript truthiness of a JSON value.

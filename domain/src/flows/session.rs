@@ -38,11 +38,11 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
     let mut m = session_jwt::machine();
     let Some(cookie) = cx.session_cookie().map(str::to_owned) else {
         m.fire(E::NoCookie, &mut cx.trace)?;
-        return Ok((Next::Reply(empty()), None));
+        return Ok((Next::Reply(super::no_session()), None));
     };
     let Ok(token) = cx.decode_session(&cookie) else {
         m.fire(E::TokenInvalid, &mut cx.trace)?;
-        return Ok((Next::Reply(cleared(cx)), None));
+        return Ok((Next::Reply(super::no_session_cleared(cx)), None));
     };
     m.fire(E::TokenValid, &mut cx.trace)?;
     let mut flow = SessionRead {
@@ -92,7 +92,7 @@ impl SessionRead {
     ) -> Result<Next, Fault> {
         let Ok(token) = result else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
-            return Ok(Next::Reply(cleared(cx)));
+            return Ok(Next::Reply(super::no_session_cleared(cx)));
         };
         self.m.fire(E::TokenReady, &mut cx.trace)?;
         let pick = |claim: &str| {
@@ -131,7 +131,7 @@ impl SessionRead {
         };
         let Some((session, jwt)) = encoded else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
-            return Ok(Next::Reply(cleared(cx)));
+            return Ok(Next::Reply(super::no_session_cleared(cx)));
         };
         self.m.fire(E::SessionReady, &mut cx.trace)?;
         let cookie = set_cookie(
@@ -149,17 +149,4 @@ impl SessionRead {
         }
         Ok(Next::Reply(reply))
     }
-}
-
-fn empty() -> Reply {
-    Reply::json(json!({})).no_store()
-}
-
-/// `{}` and a deleted session cookie.
-fn cleared(cx: &Cx) -> Reply {
-    empty().with_cookie(set_cookie(
-        &cx.config.cookies.session_token,
-        "",
-        Lifetime::Delete { now: cx.now },
-    ))
 }

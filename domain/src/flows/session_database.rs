@@ -47,7 +47,7 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
     let mut m = session_database::machine();
     let Some(token) = cx.session_cookie().map(str::to_owned) else {
         m.fire(E::NoCookie, &mut cx.trace)?;
-        return Ok((Next::Reply(empty()), None));
+        return Ok((Next::Reply(super::no_session()), None));
     };
     m.fire(E::CookieSent, &mut cx.trace)?;
     let flow = DatabaseSessionRead {
@@ -71,7 +71,7 @@ impl RouteFlow for DatabaseSessionRead {
                     E::StoreFailed
                 };
                 self.m.fire(event, &mut cx.trace)?;
-                Ok(Next::Reply(cleared(cx)))
+                Ok(Next::Reply(super::no_session_cleared(cx)))
             }
             (S::Extending, Outcome::Store(Ok(_))) => {
                 self.m.fire(E::Extended, &mut cx.trace)?;
@@ -79,7 +79,7 @@ impl RouteFlow for DatabaseSessionRead {
             }
             (S::Extending, Outcome::Store(Err(_))) => {
                 self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                Ok(Next::Reply(empty()))
+                Ok(Next::Reply(super::no_session()))
             }
             (S::Shaping, Outcome::Session(result)) => self.on_session(cx, result),
             (S::Served, Outcome::Notified) => self
@@ -104,7 +104,7 @@ impl DatabaseSessionRead {
             Ok(StoreReply::MaybeSessionAndUser(Some(found))) => found,
             Ok(StoreReply::MaybeSessionAndUser(None)) => {
                 self.m.fire(E::NotFound, &mut cx.trace)?;
-                return Ok(Next::Reply(cleared(cx)));
+                return Ok(Next::Reply(super::no_session_cleared(cx)));
             }
             Ok(_) => {
                 return Err(Fault::Unexpected(
@@ -113,7 +113,7 @@ impl DatabaseSessionRead {
             }
             Err(_) => {
                 self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                return Ok(Next::Reply(empty()));
+                return Ok(Next::Reply(super::no_session()));
             }
         };
         if session.expires <= cx.now {
@@ -169,7 +169,7 @@ impl DatabaseSessionRead {
     ) -> Result<Next, Fault> {
         let (Ok(shaped), Some((session, _))) = (result, &self.found) else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
-            return Ok(Next::Reply(empty()));
+            return Ok(Next::Reply(super::no_session()));
         };
         self.m.fire(E::SessionReady, &mut cx.trace)?;
         let cookie = set_cookie(
@@ -187,16 +187,4 @@ impl DatabaseSessionRead {
         }
         Ok(Next::Reply(reply))
     }
-}
-
-fn empty() -> Reply {
-    Reply::json(json!({})).no_store()
-}
-
-fn cleared(cx: &Cx) -> Reply {
-    empty().with_cookie(set_cookie(
-        &cx.config.cookies.session_token,
-        "",
-        Lifetime::Delete { now: cx.now },
-    ))
 }

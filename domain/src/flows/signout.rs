@@ -6,7 +6,6 @@ use http::StatusCode;
 
 use super::{Cx, Fault, Next, RouteFlow, Started};
 use crate::config::SessionStrategy;
-use crate::cookies::{set_cookie, Lifetime};
 use crate::effect::{AuthEvent, Effect, Outcome};
 use crate::model::Session;
 use crate::store::{StoreOp, StoreReply};
@@ -119,11 +118,7 @@ impl RouteFlow for SignOut {
 impl SignOut {
     fn signed_out(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
         self.m.fire(E::Notified, &mut cx.trace)?;
-        let clear = set_cookie(
-            &cx.config.cookies.session_token,
-            "",
-            Lifetime::Delete { now: cx.now },
-        );
+        let clear = cx.clear_session_cookie();
         let reply = cx
             .redirect(cx.callback_url.clone(), StatusCode::OK)
             .with_cookie(clear);
