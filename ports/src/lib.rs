@@ -5,12 +5,17 @@
 
 pub mod env;
 pub mod hooks;
+pub mod http;
 pub mod limit;
 pub mod mail;
 pub mod store;
 
 pub use env::{Clock, Entropy};
 pub use hooks::{Authorize, DefaultHooks, Hooks, JwtCall, VerificationSender};
+pub use http::{
+    Cache, CacheSettings, CachingHttpClient, HttpCall, HttpClient, HttpFailure, HttpMethod,
+    HttpResponse,
+};
 pub use limit::{InProcessLimiter, RateLimiter};
 pub use mail::{MailError, Mailer};
 pub use portcullis_domain::store::{StoreError, StoreOp, StoreReply};

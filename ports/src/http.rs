@@ -1,0 +1,486 @@
+//! The outbound HTTP port: performs a flow's [`HttpCall`] against a provider.
+//!
+//! [`HttpClient`] is the transport (adapter: `portcullis-http-reqwest`). [`CachingHttpClient`]
+//! wraps any transport and honours the call's [`Cache`] mode for provider metadata
+//! (discovery documents, key sets):
+//!
+//! - [`Cache::Use`]: a successful (2xx) answer younger than the TTL is served from memory;
+//!   otherwise the provider is asked and a 2xx answer is kept.
+//! - [`Cache::Refresh`]: the provider is asked again and the answer replaces the entry, but
+//!   at most once per URL per refetch floor. Inside the floor the cached answer is served, so
+//!   tokens with random `kid`s cannot make us fetch a JWKS on every request.
+//! - [`Cache::Bypass`]: the cache is neither read nor written.
+//!
+//! Only `GET`s without an `Authorization` header are cached: a `POST`'s answer depends on its
+//! body, and an authorised answer belongs to one credential. Anything else passes through.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+pub use portcullis_domain::http::{Cache, HttpCall, HttpFailure, HttpMethod, HttpResponse};
+use time::OffsetDateTime;
+
+use crate::Clock;
+
+/// Sends one request to a provider. Implementations follow no redirect (a 3xx comes back as
+/// an [`HttpResponse`]), bound the time and the body size, and never put a header value or a
+/// body into a [`HttpFailure`].
+#[async_trait]
+pub trait HttpClient: Send + Sync {
+    async fn send(&self, call: HttpCall) -> Result<HttpResponse, HttpFailure>;
+}
+
+#[async_trait]
+impl<T: HttpClient + ?Sized> HttpClient for Arc<T> {
+    async fn send(&self, call: HttpCall) -> Result<HttpResponse, HttpFailure> {
+        (**self).send(call).await
+    }
+}
+
+/// Limits of a [`CachingHttpClient`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// How long a 2xx answer may be served for [`Cache::Use`]. Default 1 h.
+    pub ttl: Duration,
+    /// The shortest interval between two fetches of one URL on [`Cache::Refresh`]. Default 30 s.
+    pub refetch_floor: Duration,
+    /// Entries kept at most; the oldest is dropped to make room. Default 256.
+    pub max_entries: usize,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(60 * 60),
+            refetch_floor: Duration::from_secs(30),
+            max_entries: 256,
+        }
+    }
+}
+
+struct Entry {
+    response: HttpResponse,
+    /// When `response` arrived: its age for the TTL, and the eviction order.
+    fetched_at: OffsetDateTime,
+    /// When this URL was last fetched (or claimed for a fetch), successfully or not: the
+    /// refetch floor counts from here.
+    last_fetch: OffsetDateTime,
+}
+
+/// An [`HttpClient`] that keeps provider metadata in memory (see the module docs).
+pub struct CachingHttpClient<C> {
+    inner: C,
+    clock: Arc<dyn Clock>,
+    settings: CacheSettings,
+    /// Keyed by URL: only `GET`s are cached. The lock is never held across an await.
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl<C: HttpClient> CachingHttpClient<C> {
+    /// A cache with the default [`CacheSettings`].
+    pub fn new(inner: C, clock: Arc<dyn Clock>) -> Self {
+        Self::with_settings(inner, clock, CacheSettings::default())
+    }
+
+    pub fn with_settings(inner: C, clock: Arc<dyn Clock>, settings: CacheSettings) -> Self {
+        Self {
+            inner,
+            clock,
+            settings,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The wrapped client.
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        // A panic elsewhere cannot leave an entry half-written: every update is one insert or
+        // one field store. Keep serving rather than propagate the poison.
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached answer to serve without fetching, if any. When the caller must fetch and an
+    /// entry exists, the fetch is claimed now (before any await), so concurrent refreshes of
+    /// one URL inside the floor are served from cache instead of all fetching.
+    fn lookup(&self, url: &str, mode: Cache, now: OffsetDateTime) -> Option<HttpResponse> {
+        let mut entries = self.lock();
+        let entry = entries.get_mut(url)?;
+        let serve = match mode {
+            Cache::Use => within(entry.fetched_at, now, self.settings.ttl),
+            Cache::Refresh => within(entry.last_fetch, now, self.settings.refetch_floor),
+            Cache::Bypass => false,
+        };
+        if serve {
+            return Some(entry.response.clone());
+        }
+        entry.last_fetch = now;
+        None
+    }
+
+    fn store(&self, url: String, response: &HttpResponse, now: OffsetDateTime) {
+        if self.settings.max_entries == 0 {
+            return;
+        }
+        let mut entries = self.lock();
+        if !entries.contains_key(&url) {
+            while entries.len() >= self.settings.max_entries {
+                let oldest = entries
+                    .iter()
+                    .min_by_key(|(_, e)| e.fetched_at)
+                    .map(|(k, _)| k.clone());
+                match oldest {
+                    Some(key) => entries.remove(&key),
+                    None => break,
+                };
+            }
+        }
+        entries.insert(
+            url,
+            Entry {
+                response: response.clone(),
+                fetched_at: now,
+                last_fetch: now,
+            },
+        );
+    }
+}
+
+/// `then` is at most `limit` before `now`. A clock that went backwards counts as outside,
+/// so a wrong clock leads to a fetch rather than an answer kept forever.
+fn within(then: OffsetDateTime, now: OffsetDateTime, limit: Duration) -> bool {
+    let age = now - then;
+    !age.is_negative() && age < limit
+}
+
+fn cacheable(call: &HttpCall) -> bool {
+    call.cache != Cache::Bypass
+        && call.method == HttpMethod::Get
+        && !call
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+}
+
+#[async_trait]
+impl<C: HttpClient> HttpClient for CachingHttpClient<C> {
+    async fn send(&self, call: HttpCall) -> Result<HttpResponse, HttpFailure> {
+        if !cacheable(&call) {
+            return self.inner.send(call).await;
+        }
+        let url = call.url.clone();
+        let now = self.clock.now();
+        if let Some(cached) = self.lookup(&url, call.cache, now) {
+            return Ok(cached);
+        }
+        let answer = self.inner.send(call).await;
+        if let Ok(response) = &answer {
+            if response.is_success() {
+                self.store(url, response, self.clock.now());
+            }
+        }
+        answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+    use tokio::sync::Semaphore;
+
+    const URL: &str = "https://issuer.example/.well-known/jwks.json";
+
+    /// Counts calls; answers call `n` (from 1) with `answers(n)`. Call `gated_call`, if set,
+    /// waits for a permit on `gate` first.
+    struct Fake {
+        calls: AtomicUsize,
+        answers: fn(usize) -> Result<HttpResponse, HttpFailure>,
+        gate: Semaphore,
+        gated_call: Option<usize>,
+    }
+
+    impl Fake {
+        fn new(answers: fn(usize) -> Result<HttpResponse, HttpFailure>) -> Arc<Self> {
+            Arc::new(Self {
+                calls: AtomicUsize::new(0),
+                answers,
+                gate: Semaphore::new(0),
+                gated_call: None,
+            })
+        }
+
+        fn calls(&self) -> usize {
+            self.calls.load(Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl HttpClient for Fake {
+        async fn send(&self, _call: HttpCall) -> Result<HttpResponse, HttpFailure> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.gated_call == Some(n) {
+                let _permit = self.gate.acquire().await;
+            }
+            (self.answers)(n)
+        }
+    }
+
+    fn ok(body: String) -> Result<HttpResponse, HttpFailure> {
+        Ok(HttpResponse {
+            status: 200,
+            content_type: Some("application/json".into()),
+            body: body.into(),
+        })
+    }
+
+    /// Answers `v1`, `v2`, … so a test can tell which fetch an answer came from.
+    fn numbered(n: usize) -> Result<HttpResponse, HttpFailure> {
+        ok(format!("v{n}"))
+    }
+
+    /// A clock the test moves by hand.
+    #[derive(Clone, Default)]
+    struct FakeClock(Arc<AtomicI64>);
+
+    impl FakeClock {
+        fn advance(&self, seconds: i64) {
+            self.0.fetch_add(seconds, Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for FakeClock {
+        fn now(&self) -> OffsetDateTime {
+            OffsetDateTime::UNIX_EPOCH
+                + time::Duration::days(20_000)
+                + time::Duration::seconds(self.0.load(Ordering::SeqCst))
+        }
+    }
+
+    fn cache(fake: &Arc<Fake>, clock: &FakeClock) -> CachingHttpClient<Arc<Fake>> {
+        CachingHttpClient::new(fake.clone(), Arc::new(clock.clone()))
+    }
+
+    async fn body(client: &impl HttpClient, call: HttpCall) -> String {
+        let response = client.send(call).await.unwrap();
+        String::from_utf8(response.body.to_vec()).unwrap()
+    }
+
+    fn get(mode: Cache) -> HttpCall {
+        HttpCall::get(URL).cache(mode)
+    }
+
+    #[tokio::test]
+    async fn use_serves_a_fresh_answer_and_refetches_after_the_ttl() {
+        let (fake, clock) = (Fake::new(numbered), FakeClock::default());
+        let client = cache(&fake, &clock);
+        assert_eq!(body(&client, get(Cache::Use)).await, "v1");
+        clock.advance(3599);
+        assert_eq!(body(&client, get(Cache::Use)).await, "v1");
+        assert_eq!(fake.calls(), 1);
+        clock.advance(1);
+        assert_eq!(body(&client, get(Cache::Use)).await, "v2");
+        assert_eq!(body(&client, get(Cache::Use)).await, "v2");
+        assert_eq!(fake.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn ttl_is_configurable() {
+        let (fake, clock) = (Fake::new(numbered), FakeClock::default());
+        let settings = CacheSettings {
+            ttl: Duration::from_secs(10),
+            ..CacheSettings::default()
+        };
+        let client =
+            CachingHttpClient::with_settings(fake.clone(), Arc::new(clock.clone()), settings);
+        assert_eq!(body(&client, get(Cache::Use)).await, "v1");
+        clock.advance(10);
+        assert_eq!(body(&client, get(Cache::Use)).await, "v2");
+    }
+
+    #[tokio::test]
+    async fn failures_and_non_2xx_answers_are_not_cached() {
+        fn answers(n: usize) -> Result<HttpResponse, HttpFailure> {
+            match n {
+                1 => Err(HttpFailure::Timeout),
+                2 => Ok(HttpResponse {
+                    status: 503,
+                    content_type: None,
+                    body: Default::default(),
+                }),
+                _ => numbered(n),
+            }
+        }
+        let (fake, clock) = (Fake::new(answers), FakeClock::default());
+        let client = cache(&fake, &clock);
+        assert_eq!(
+            client.send(get(Cache::Use)).await,
+            Err(HttpFailure::Timeout)
+        );
+        assert_eq!(client.send(get(Cache::Use)).await.unwrap().status, 503);
+        assert_eq!(body(&client, get(Cache::Use)).await, "v3");
+        assert_eq!(body(&client, get(Cache::Use)).await, "v3");
+        assert_eq!(fake.calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn refresh_inside_the_floor_is_served_from_cache() {
+        let (fake, clock) = (Fake::new(numbered), FakeClock::default());
+        let client = cache(&fake, &clock);
+        assert_eq!(body(&client, get(Cache::Use)).await, "v1");
+        clock.advance(29);
+        for _ in 0..10 {
+            assert_eq!(body(&client, get(Cache::Refresh)).await, "v1");
+        }
+        assert_eq!(fake.calls(), 1);
+        clock.advance(1);
+        assert_eq!(body(&client, get(Cache::Refresh)).await, "v2");
+        assert_eq!(body(&client, get(Cache::Refresh)).await, "v2");
+        // The refreshed answer replaced the entry for `Use` too.
+        assert_eq!(body(&client, get(Cache::Use)).await, "v2");
+        assert_eq!(fake.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn refresh_without_an_entry_fetches_and_fills_the_cache() {
+        let (fake, clock) = (Fake::new(numbered), FakeClock::default());
+        let client = cache(&fake, &clock);
+        assert_eq!(body(&client, get(Cache::Refresh)).await, "v1");
+        assert_eq!(body(&client, get(Cache::Refresh)).await, "v1");
+        assert_eq!(body(&client, get(Cache::Use)).await, "v1");
+        assert_eq!(fake.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn refetch_floor_is_configurable() {
+        let (fake, clock) = (Fake::new(numbered), FakeClock::default());
+        let settings = CacheSettings {
+            refetch_floor: Duration::from_secs(5),
+            ..CacheSettings::default()
+        };
+        let client =
+            CachingHttpClient::with_settings(fake.clone(), Arc::new(clock.clone()), settings);
+        assert_eq!(body(&client, get(Cache::Use)).await, "v1");
+        clock.advance(4);
+        assert_eq!(body(&client, get(Cache::Refresh)).await, "v1");
+        clock.advance(1);
+        assert_eq!(body(&client, get(Cache::Refresh)).await, "v2");
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_keeps_the_old_answer_and_still_counts_for_the_floor() {
+        fn answers(n: usize) -> Result<HttpResponse, HttpFailure> {
+            match n {
+                2 => Err(HttpFailure::Connect),
+                _ => numbered(n),
+            }
+        }
+        let (fake, clock) = (Fake::new(answers), FakeClock::default());
+        let client = cache(&fake, &clock);
+        assert_eq!(body(&client, get(Cache::Use)).await, "v1");
+        clock.advance(30);
+        assert_eq!(
+            client.send(get(Cache::Refresh)).await,
+            Err(HttpFailure::Connect)
+        );
+        assert_eq!(body(&client, get(Cache::Use)).await, "v1");
+        clock.advance(29);
+        assert_eq!(body(&client, get(Cache::Refresh)).await, "v1");
+        assert_eq!(fake.calls(), 2);
+        clock.advance(1);
+        assert_eq!(body(&client, get(Cache::Refresh)).await, "v3");
+    }
+
+    #[tokio::test]
+    async fn concurrent_refreshes_inside_the_floor_fetch_once() {
+        let fake = Arc::new(Fake {
+            calls: AtomicUsize::new(0),
+            answers: numbered,
+            gate: Semaphore::new(0),
+            gated_call: Some(2),
+        });
+        let clock = FakeClock::default();
+        let client = cache(&fake, &clock);
+        assert_eq!(body(&client, get(Cache::Use)).await, "v1");
+        clock.advance(60);
+        // The first refresh waits inside the provider call; the second arrives meanwhile.
+        let (first, second) = tokio::join!(body(&client, get(Cache::Refresh)), async {
+            let answer = body(&client, get(Cache::Refresh)).await;
+            fake.gate.add_permits(1);
+            answer
+        });
+        assert_eq!((first.as_str(), second.as_str()), ("v2", "v1"));
+        assert_eq!(fake.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn bypass_never_reads_or_writes_the_cache() {
+        let (fake, clock) = (Fake::new(numbered), FakeClock::default());
+        let client = cache(&fake, &clock);
+        assert_eq!(body(&client, get(Cache::Bypass)).await, "v1");
+        assert_eq!(body(&client, get(Cache::Use)).await, "v2");
+        assert_eq!(body(&client, get(Cache::Bypass)).await, "v3");
+        assert_eq!(body(&client, get(Cache::Use)).await, "v2");
+        assert_eq!(fake.calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn urls_are_cached_separately() {
+        let (fake, clock) = (Fake::new(numbered), FakeClock::default());
+        let client = cache(&fake, &clock);
+        let other = || HttpCall::get("https://issuer.example/.well-known/openid-configuration");
+        assert_eq!(body(&client, get(Cache::Use)).await, "v1");
+        assert_eq!(body(&client, other().cache(Cache::Use)).await, "v2");
+        assert_eq!(body(&client, get(Cache::Use)).await, "v1");
+        assert_eq!(body(&client, other().cache(Cache::Use)).await, "v2");
+    }
+
+    #[tokio::test]
+    async fn posts_and_authorised_calls_pass_through() {
+        let (fake, clock) = (Fake::new(numbered), FakeClock::default());
+        let client = cache(&fake, &clock);
+        let post = || HttpCall::post_form(URL, &[("code", "c")]).cache(Cache::Use);
+        let authorised = || get(Cache::Use).header("Authorization", "Bearer t");
+        assert_eq!(body(&client, post()).await, "v1");
+        assert_eq!(body(&client, post()).await, "v2");
+        assert_eq!(body(&client, authorised()).await, "v3");
+        assert_eq!(body(&client, authorised()).await, "v4");
+        // Neither filled the entry a plain GET would use.
+        assert_eq!(body(&client, get(Cache::Use)).await, "v5");
+    }
+
+    #[tokio::test]
+    async fn the_oldest_entry_is_dropped_at_capacity() {
+        let (fake, clock) = (Fake::new(numbered), FakeClock::default());
+        let settings = CacheSettings {
+            max_entries: 2,
+            ..CacheSettings::default()
+        };
+        let client =
+            CachingHttpClient::with_settings(fake.clone(), Arc::new(clock.clone()), settings);
+        let at = |n: u8| HttpCall::get(format!("https://issuer.example/{n}")).cache(Cache::Use);
+        assert_eq!(body(&client, at(1)).await, "v1");
+        clock.advance(1);
+        assert_eq!(body(&client, at(2)).await, "v2");
+        clock.advance(1);
+        assert_eq!(body(&client, at(3)).await, "v3");
+        assert_eq!(client.lock().len(), 2);
+        assert_eq!(body(&client, at(2)).await, "v2");
+        assert_eq!(body(&client, at(3)).await, "v3");
+        assert_eq!(body(&client, at(1)).await, "v4");
+        assert_eq!(fake.calls(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_clock_that_went_backwards_leads_to_a_fetch() {
+        let (fake, clock) = (Fake::new(numbered), FakeClock::default());
+        let client = cache(&fake, &clock);
+        assert_eq!(body(&client, get(Cache::Use)).await, "v1");
+        clock.advance(-1);
+        assert_eq!(body(&client, get(Cache::Use)).await, "v2");
+    }
+}
