@@ -68,6 +68,34 @@ impl Account {
     }
 }
 
+/// The provider tokens of an account: what a token refresh replaces
+/// (`Store::update_account_tokens`), every field at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountTokens {
+    pub access_token: Option<SecretString>,
+    pub refresh_token: Option<SecretString>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub access_token_expires: Option<OffsetDateTime>,
+    pub token_type: Option<String>,
+    pub scope: Option<String>,
+    pub id_token: Option<SecretString>,
+}
+
+impl AccountTokens {
+    /// `account` with its provider tokens replaced by these.
+    pub fn apply_to(self, account: Account) -> Account {
+        Account {
+            access_token: self.access_token,
+            refresh_token: self.refresh_token,
+            access_token_expires: self.access_token_expires,
+            token_type: self.token_type,
+            scope: self.scope,
+            id_token: self.id_token,
+            ..account
+        }
+    }
+}
+
 /// v3's `compoundId` for a provider account (spec §10.3).
 pub fn compound_id(provider_id: &str, provider_account_id: &str) -> String {
     use sha2::{Digest, Sha256};

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use portcullis::Store;
-use portcullis_domain::model::{Account, NewUser, Session, User, VerificationToken};
+use portcullis_domain::model::{Account, AccountTokens, NewUser, Session, User, VerificationToken};
 use portcullis_domain::store::StoreError;
 use time::OffsetDateTime;
 
@@ -152,6 +152,26 @@ impl Store for MemoryStore {
         let key = (provider_id.to_owned(), provider_account_id.to_owned());
         self.tables().accounts.remove(&key);
         Ok(())
+    }
+
+    async fn update_account_tokens(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+        expected_refresh_token: Option<&str>,
+        tokens: AccountTokens,
+    ) -> Result<Option<Account>, StoreError> {
+        let key = (provider_id.to_owned(), provider_account_id.to_owned());
+        let mut t = self.tables();
+        let Some(account) = t.accounts.get_mut(&key) else {
+            return Err(not_found("account"));
+        };
+        let stored = account.refresh_token.as_ref().map(|rt| rt.expose());
+        if stored != expected_refresh_token {
+            return Ok(None);
+        }
+        *account = tokens.apply_to(account.clone());
+        Ok(Some(account.clone()))
     }
 
     async fn create_session(&self, session: Session) -> Result<Session, StoreError> {

@@ -66,6 +66,9 @@
 //!   string, and v3 (and this store) need BSON dates. On MongoDB this costs one point read
 //!   more, on writes that are rare (a session's expiry moves at most once per `updateAge`).
 //!   Two concurrent updates of one user: the last write wins, as with `$set`.
+//! - [`Store::update_account_tokens`] reads the account, then writes it back with one
+//!   `findAndModify` whose filter holds the account's `_id` and the expected refresh token:
+//!   of concurrent refreshes from one refresh token exactly one matches.
 //! - [`Store::get_session_and_user`] is one round trip: an aggregation that matches the
 //!   session by `sessionToken` and joins its user (`$lookup`, `$unwind`).
 //!
@@ -80,9 +83,11 @@ use futures::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
-use portcullis_domain::model::{compound_id, Account, NewUser, Session, User, VerificationToken};
+use portcullis_domain::model::{
+    compound_id, Account, AccountTokens, NewUser, Session, User, VerificationToken,
+};
 use portcullis_domain::secret::SecretString;
 use portcullis_domain::store::StoreError;
 use portcullis_ports::Store;
@@ -873,6 +878,67 @@ impl Store for MongoStore {
             .await
             .map_err(|e| backend("unlink an account", &e))?;
         Ok(())
+    }
+
+    /// Reads the account (to match the pair exactly and keep fields this store does not
+    /// know), then writes it back whole with one `findAndModify` whose filter holds its
+    /// `_id` and the expected `refreshToken`: the server applies it only if the refresh
+    /// token is still the expected one, so of concurrent refreshes exactly one matches.
+    /// A replacement, not `$set`: see the crate documentation.
+    async fn update_account_tokens(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+        expected_refresh_token: Option<&str>,
+        tokens: AccountTokens,
+    ) -> Result<Option<Account>, StoreError> {
+        let not_found = || StoreError::NotFound("account".to_owned());
+        let (mut document, _) = self
+            .account_doc(provider_id, provider_account_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let Some(id) = document.get(field::ID).cloned() else {
+            return Err(StoreError::Decode(format!(
+                "{}.{}: missing",
+                collection::ACCOUNTS,
+                field::ID
+            )));
+        };
+        document.insert(
+            field::REFRESH_TOKEN,
+            opt_secret(tokens.refresh_token.as_ref()),
+        );
+        document.insert(
+            field::ACCESS_TOKEN,
+            opt_secret(tokens.access_token.as_ref()),
+        );
+        document.insert(
+            field::ACCESS_TOKEN_EXPIRES,
+            opt_date(tokens.access_token_expires)?,
+        );
+        document.insert(field::TOKEN_TYPE, opt_str(tokens.token_type.as_deref()));
+        document.insert(field::SCOPE, opt_str(tokens.scope.as_deref()));
+        document.insert(field::ID_TOKEN, opt_secret(tokens.id_token.as_ref()));
+        document.insert(field::UPDATED_AT, BsonDateTime::now());
+        // `refreshToken: null` matches a null or missing field, as v3 may have left it.
+        let filter = doc! {
+            field::ID: id,
+            field::REFRESH_TOKEN: opt_str(expected_refresh_token),
+        };
+        let updated = self
+            .accounts
+            .find_one_and_replace(filter, &document)
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(|e| backend("update an account's tokens", &e))?;
+        match updated {
+            Some(document) => decode_account(&document).map(Some),
+            // Unlinked meanwhile, or another refresh won.
+            None => match self.account_doc(provider_id, provider_account_id).await? {
+                Some(_) => Ok(None),
+                None => Err(not_found()),
+            },
+        }
     }
 
     async fn create_session(&self, session: Session) -> Result<Session, StoreError> {

@@ -46,6 +46,9 @@
 //! operations: of N concurrent `create_user` calls with one e-mail exactly one commits.
 //! [`Store::use_verification_token`] is a single `Tree::remove`, atomic on its own: of N
 //! concurrent calls exactly one receives the old value.
+//! [`Store::update_account_tokens`] compares the stored refresh token and writes the new
+//! tokens in one transaction on the account record: of N concurrent refreshes from one
+//! refresh token exactly one commits a change.
 //!
 //! Reads that need a prefix scan (a user's accounts or sessions) run outside transactions
 //! (sled transactions cannot scan), then the writes re-check inside the transaction that
@@ -58,14 +61,17 @@
 //!
 //! sled writes to an in-memory log that a background thread flushes to disk every 500 ms
 //! by default. After operations that revoke something — using a verification token,
-//! deleting sessions, users or accounts — this store awaits a flush, so a crash cannot
-//! bring back a used sign-in link or a signed-out session. Other writes ride the periodic
+//! deleting sessions, users or accounts, rotating an account's refresh token — this store
+//! awaits a flush, so a crash cannot bring back a used sign-in link, a signed-out session or
+//! a refresh token the provider has retired. Other writes ride the periodic
 //! flush (a crash may lose the last half second of new sessions: users sign in again).
 
 use std::path::Path;
 
 use async_trait::async_trait;
-use portcullis_domain::model::{compound_id, Account, NewUser, Session, User, VerificationToken};
+use portcullis_domain::model::{
+    compound_id, Account, AccountTokens, NewUser, Session, User, VerificationToken,
+};
 use portcullis_domain::store::StoreError;
 use portcullis_ports::Store;
 use serde::de::DeserializeOwned;
@@ -405,6 +411,46 @@ impl Store for SledStore {
             self.flush().await?;
         }
         Ok(())
+    }
+
+    async fn update_account_tokens(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+        expected_refresh_token: Option<&str>,
+        tokens: AccountTokens,
+    ) -> Result<Option<Account>, StoreError> {
+        let cid = compound_id(provider_id, provider_account_id);
+        // Compare and write in one transaction on the record: a concurrent refresh that
+        // committed first changed the refresh token, so this one then reads as lost.
+        let updated = self
+            .accounts
+            .transaction(|accounts| {
+                let not_found = || abort(StoreError::NotFound("account".to_owned()));
+                let Some(bytes) = accounts.get(cid.as_bytes())? else {
+                    return not_found();
+                };
+                let account: Account =
+                    decode(&bytes, "account").map_err(ConflictableTransactionError::Abort)?;
+                if !is_pair(&account, provider_id, provider_account_id) {
+                    return not_found();
+                }
+                let stored = account.refresh_token.as_ref().map(|t| t.expose());
+                if stored != expected_refresh_token {
+                    return Ok(None);
+                }
+                let account = tokens.clone().apply_to(account);
+                let value =
+                    encode(&account, "account").map_err(ConflictableTransactionError::Abort)?;
+                accounts.insert(cid.as_bytes(), value)?;
+                Ok(Some(account))
+            })
+            .map_err(|e| from_transaction("update account tokens", e))?;
+        if updated.is_some() {
+            // The provider has retired the old refresh token: a crash must not bring it back.
+            self.flush().await?;
+        }
+        Ok(updated)
     }
 
     async fn create_session(&self, session: Session) -> Result<Session, StoreError> {

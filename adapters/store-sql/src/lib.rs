@@ -39,6 +39,10 @@
 //! * Accounts are found by v3's `compound_id = hex(sha256(provider_id ":" provider_account_id))`
 //!   and then matched on both ids exactly; `compound_id` is unique, so a second link of
 //!   the same provider account is `Conflict`.
+//! * `update_account_tokens` is one `UPDATE` whose `WHERE` compares the stored refresh
+//!   token with the expected one, NULL-safe (PostgreSQL `IS NOT DISTINCT FROM`, MySQL
+//!   `<=> BINARY ?`, SQLite `IS`): of concurrent refreshes from one refresh token exactly
+//!   one matches the row.
 //! * Sessions are keyed by `session_token`; `get_session_and_user` is one indexed join.
 //! * Verification tokens keep the token hash in v3's `token` column;
 //!   `use_verification_token` takes a row atomically (PostgreSQL, SQLite:

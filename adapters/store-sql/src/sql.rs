@@ -41,6 +41,15 @@ impl Dialect {
         }
     }
 
+    /// Equality that holds for two NULLs too (and is false for NULL and a value).
+    pub(crate) fn null_safe_eq(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "IS NOT DISTINCT FROM",
+            Dialect::MySql => "<=>",
+            Dialect::Sqlite => "IS",
+        }
+    }
+
     /// Renders a template (see the module docs).
     pub(crate) fn render(self, template: &str) -> String {
         let mut out = String::with_capacity(template.len() + 16);
@@ -98,6 +107,11 @@ pub(crate) struct Queries {
     pub link_account: String,
     pub get_account: String,
     pub unlink_account: String,
+    /// Compare-and-set of an account's tokens on its refresh token (null-safe equality).
+    /// PostgreSQL and SQLite: `RETURNING` the updated row. MySQL, which has no
+    /// `UPDATE … RETURNING`: the affected-row count, then `get_account` in the same
+    /// transaction.
+    pub update_account_tokens: String,
     pub create_session: String,
     pub get_session_and_user: String,
     pub update_session_expiry: String,
@@ -149,6 +163,19 @@ impl Queries {
                 "DELETE FROM accounts \
                  WHERE compound_id = ? AND provider_id = ?s AND provider_account_id = ?s",
             ),
+            update_account_tokens: d.render(&format!(
+                "UPDATE accounts SET refresh_token = ?, access_token = ?, \
+                 access_token_expires = ?, token_type = ?, scope = ?, id_token = ?, \
+                 updated_at = {{now}} \
+                 WHERE compound_id = ? AND provider_id = ?s AND provider_account_id = ?s \
+                 AND refresh_token {} ?s{}",
+                d.null_safe_eq(),
+                if d == Dialect::MySql {
+                    String::new()
+                } else {
+                    format!(" RETURNING {ACCOUNT}")
+                }
+            )),
             create_session: d.render(
                 "INSERT INTO sessions (user_id, expires, session_token, access_token) \
                  VALUES (?, ?, ?, ?)",
@@ -204,6 +231,14 @@ mod tests {
             Dialect::Sqlite.render(t),
             "UPDATE t SET a = ?, b = (strftime('%Y-%m-%d %H:%M:%f', 'now')) WHERE c = ? AND d = ?"
         );
+    }
+
+    #[test]
+    fn token_update_compares_refresh_tokens_null_safe() {
+        let rendered = |d| Queries::new(d).update_account_tokens;
+        assert!(rendered(Dialect::Postgres).contains("refresh_token IS NOT DISTINCT FROM $10"));
+        assert!(rendered(Dialect::MySql).contains("refresh_token <=> BINARY ?"));
+        assert!(rendered(Dialect::Sqlite).contains("refresh_token IS ? RETURNING"));
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use portcullis_domain::model::{compound_id, Account, NewUser, Session, User, VerificationToken};
+use portcullis_domain::model::{
+    compound_id, Account, AccountTokens, NewUser, Session, User, VerificationToken,
+};
 use portcullis_domain::secret::SecretString;
 use portcullis_domain::store::StoreError;
 use portcullis_ports::Store;
@@ -215,6 +217,7 @@ const DELETE_USER: Op = Op::plain("delete_user", "");
 const LINK_ACCOUNT: Op = Op::secret("link_account", "this provider account is linked already");
 const GET_ACCOUNT: Op = Op::secret("get_account", "");
 const UNLINK_ACCOUNT: Op = Op::plain("unlink_account", "");
+const UPDATE_ACCOUNT_TOKENS: Op = Op::secret("update_account_tokens", "");
 const CREATE_SESSION: Op = Op::secret(
     "create_session",
     "a session with this session token or access token exists",
@@ -583,6 +586,75 @@ impl Store for SqlStore {
                 .execute(pool).await
                 .map(|_| ())
         })
+    }
+
+    /// One `UPDATE` whose `WHERE` holds the expected refresh token: the database's row lock
+    /// orders concurrent refreshes, and each re-checks the condition against the row the
+    /// one before it committed, so only the first matches. No row matched: the account
+    /// is gone, or another refresh won; one more read tells which.
+    async fn update_account_tokens(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+        expected_refresh_token: Option<&str>,
+        tokens: AccountTokens,
+    ) -> Result<Option<Account>, StoreError> {
+        let q = &self.inner.q;
+        let compound = compound_id(provider_id, provider_account_id);
+        let compound = compound.as_str();
+        let t = &tokens;
+        let refresh = t.refresh_token.as_ref().map(SecretString::expose);
+        let access = t.access_token.as_ref().map(SecretString::expose);
+        let expires = t.access_token_expires.map(Ts);
+        let id_token = t.id_token.as_ref().map(SecretString::expose);
+        // Binds the statement's parameters, in its order, to a query or a query_as.
+        macro_rules! bound {
+            ($query:expr) => {
+                $query
+                    .bind(refresh)
+                    .bind(access)
+                    .bind(expires)
+                    .bind(t.token_type.as_deref())
+                    .bind(t.scope.as_deref())
+                    .bind(id_token)
+                    .bind(compound)
+                    .bind(provider_id)
+                    .bind(provider_account_id)
+                    .bind(expected_refresh_token)
+            };
+        }
+        let updated: Option<AccountRow> = run!(self, UPDATE_ACCOUNT_TOKENS,
+            pg pool => {
+                bound!(sqlx::query_as(&q.update_account_tokens)).fetch_optional(pool).await
+            },
+            my pool => {
+                // The row stays locked by this transaction's UPDATE until the read-back.
+                // sqlx connects with CLIENT_FOUND_ROWS: the count is of matched rows.
+                let mut tx = pool.begin().await?;
+                let matched = bound!(sqlx::query(&q.update_account_tokens))
+                    .execute(&mut *tx).await?
+                    .rows_affected();
+                if matched == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let row: Option<AccountRow> = sqlx::query_as(&q.get_account)
+                    .bind(compound).bind(provider_id).bind(provider_account_id)
+                    .fetch_optional(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(row)
+            },
+            lite pool => {
+                bound!(sqlx::query_as(&q.update_account_tokens)).fetch_optional(pool).await
+            }
+        )?;
+        if let Some(row) = updated {
+            return Ok(Some(Account::from(row)));
+        }
+        match self.get_account(provider_id, provider_account_id).await? {
+            Some(_) => Ok(None),
+            None => Err(StoreError::NotFound("account".to_owned())),
+        }
     }
 
     async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
