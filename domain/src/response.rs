@@ -1,7 +1,7 @@
 //! Responses as v3 shapes them: JSON, HTML pages, plain-text errors and the redirect helper
 //! with its `json=true` convention (spec §1.8).
 
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderName, HeaderValue, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::Value;
 
@@ -15,6 +15,8 @@ pub struct Reply {
     pub body: Body,
     /// `Cache-Control: no-store`: the response carries a token or a session.
     pub no_store: bool,
+    /// Further headers, e.g. a page's Content-Security-Policy.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +47,7 @@ impl Reply {
             location: None,
             body,
             no_store: false,
+            headers: Vec::new(),
         }
     }
 
@@ -70,6 +73,17 @@ impl Reply {
         )
     }
 
+    /// A static file (the browser client, `GET BASE/client.js`): anyone may cache it for an
+    /// hour, so it must carry no cookie — the caller drops what the request prelude set.
+    pub fn asset(content_type: &'static str, text: &'static str) -> Self {
+        Self::text(StatusCode::OK, text)
+            .with_header(header::CONTENT_TYPE, HeaderValue::from_static(content_type))
+            .with_header(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            )
+    }
+
     pub fn with_cookie(mut self, set_cookie: String) -> Self {
         self.cookies.push(set_cookie);
         self
@@ -80,7 +94,14 @@ impl Reply {
         self
     }
 
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
     /// The HTTP response. Cookies set by the request prelude (`prelude`) come first.
+    /// Every response, redirects included, carries `Referrer-Policy: no-referrer` (so no
+    /// token or callback URL in our URLs leaks to the next site) and `nosniff`.
     pub fn into_http(self, prelude: &[String]) -> http::Response<String> {
         let mut response = http::Response::new(String::new());
         *response.status_mut() = self.status;
@@ -108,9 +129,16 @@ impl Reply {
         if no_store {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
         headers.insert(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
         );
         *response.body_mut() = body;
         response
@@ -150,6 +178,29 @@ mod tests {
         assert_eq!(r.headers()["cache-control"], "no-store");
         let plain = Reply::text(StatusCode::BAD_REQUEST, "x").into_http(&[]);
         assert!(plain.headers().get("cache-control").is_none());
+    }
+
+    #[test]
+    fn every_response_hides_the_referrer_and_forbids_sniffing() {
+        for reply in [
+            Reply::redirect("https://e.com/cb?code=x", false, StatusCode::OK),
+            Reply::redirect("https://e.com/cb", true, StatusCode::OK),
+            Reply::json(serde_json::json!({})),
+            Reply::text(StatusCode::BAD_REQUEST, "x"),
+            Reply::html(StatusCode::OK, "<p>x</p>".into()),
+        ] {
+            let r = reply.into_http(&[]);
+            assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+            assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        }
+    }
+
+    #[test]
+    fn extra_headers_are_sent() {
+        let r = Reply::html(StatusCode::OK, String::new())
+            .with_header(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"))
+            .into_http(&[]);
+        assert_eq!(r.headers()["x-frame-options"], "DENY");
     }
 
     #[test]
