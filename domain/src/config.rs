@@ -27,6 +27,52 @@ pub enum Theme {
     Dark,
 }
 
+/// The brand on the built-in pages: a name, a logo and an accent colour.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Branding {
+    /// Shown above each page's content, e.g. `Acme`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// An `https://` URL or a path on the site (`/logo.svg`); its origin is allowed as an
+    /// image source in the pages' Content-Security-Policy.
+    #[serde(default)]
+    pub logo_url: Option<String>,
+    /// Buttons and focus rings: `#rgb` or `#rrggbb`. Button text turns white or black,
+    /// whichever reads better on it.
+    #[serde(default)]
+    pub accent_color: Option<String>,
+}
+
+impl Branding {
+    fn validate(&self) -> Result<(), String> {
+        if self.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err("name must not be empty (leave it out instead)".into());
+        }
+        if let Some(logo) = &self.logo_url {
+            let same_origin_path = logo.starts_with('/')
+                && !logo.starts_with("//")
+                && !logo.contains('\\')
+                && !logo.chars().any(|c| c.is_control() || c.is_whitespace());
+            let https = logo.starts_with("https://")
+                && crate::pages::origin_of(logo).is_some_and(|o| o.starts_with("https://"));
+            if !same_origin_path && !https {
+                return Err(format!(
+                    "logo_url {logo:?} must be an https:// URL or a path on the site such as /logo.svg"
+                ));
+            }
+        }
+        if let Some(colour) = &self.accent_color {
+            if crate::pages::Rgb::parse(colour).is_none() {
+                return Err(format!(
+                    "accent_color {colour:?} must be #rgb or #rrggbb, e.g. #2563eb"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Custom pages (spec §13.1): when set, the built-in GET route redirects there.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -154,12 +200,16 @@ pub struct Config {
     pub secrets: Vec<SecretString>,
     pub session: SessionSettings,
     pub jwt: JwtSettings,
+    /// JWT sessions keep the provider's access and refresh token (encrypted) and renew the
+    /// access token on session read (v3's "refresh token rotation" recipe, built in).
+    pub provider_tokens_in_jwt: bool,
     pub jwt_keys: Arc<JwtKeys>,
     pub codec: Arc<dyn SessionCodec>,
     pub cookies: CookieTable,
     pub providers: Vec<Provider>,
     pub pages: Pages,
     pub theme: Theme,
+    pub branding: Branding,
     pub redirect: Arc<dyn RedirectPolicy>,
     pub address_rule: Option<Arc<dyn AddressRule>>,
     pub token_generator: Option<Arc<dyn TokenGenerator>>,
@@ -184,6 +234,7 @@ impl std::fmt::Debug for Config {
             .field("providers", &self.providers)
             .field("pages", &self.pages)
             .field("theme", &self.theme)
+            .field("branding", &self.branding)
             .field("hooks", &self.hooks)
             .finish_non_exhaustive()
     }
@@ -222,8 +273,12 @@ pub enum ConfigError {
     NonPositive(&'static str),
     #[error("{0} needs a store: configure a database, or the embedded sled store")]
     NeedsStore(&'static str),
+    #[error("provider tokens in the JWT need JWT encryption: set jwt encryption = true (the refresh token must not be readable in the cookie)")]
+    ProviderTokensNeedEncryption,
     #[error("jwt keys: {0}")]
     Keys(String),
+    #[error("branding: {0}")]
+    Branding(String),
 }
 
 /// Builds a [`Config`].
@@ -237,11 +292,13 @@ pub struct ConfigBuilder {
     session_update_age: Option<i64>,
     jwt_max_age: Option<i64>,
     jwt_encryption: bool,
+    provider_tokens_in_jwt: bool,
     use_secure_cookies: Option<bool>,
     cookie_overrides: Vec<(CookieKey, CookiePolicy)>,
     providers: Vec<Provider>,
     pages: Pages,
     theme: Theme,
+    branding: Branding,
     redirect: Option<Arc<dyn RedirectPolicy>>,
     address_rule: Option<Arc<dyn AddressRule>>,
     token_generator: Option<Arc<dyn TokenGenerator>>,
@@ -306,6 +363,14 @@ impl ConfigBuilder {
     }
 
     /// Wraps the session JWS in a JWE (dir, A256GCM).
+    /// Keep the provider's tokens in the (encrypted) JWT and renew the access token when a
+    /// session read finds it expired. Needs `jwt_encryption(true)`: the refresh token must
+    /// not sit readable in a cookie.
+    pub fn provider_tokens_in_jwt(mut self, on: bool) -> Self {
+        self.provider_tokens_in_jwt = on;
+        self
+    }
+
     pub fn jwt_encryption(mut self, on: bool) -> Self {
         self.jwt_encryption = on;
         self
@@ -335,6 +400,12 @@ impl ConfigBuilder {
 
     pub fn theme(mut self, theme: Theme) -> Self {
         self.theme = theme;
+        self
+    }
+
+    /// Brand name, logo and accent colour of the built-in pages (checked by `build`).
+    pub fn branding(mut self, branding: Branding) -> Self {
+        self.branding = branding;
         self
     }
 
@@ -400,6 +471,9 @@ impl ConfigBuilder {
         if jwt.max_age <= 0 {
             return Err(ConfigError::NonPositive("jwt.max_age"));
         }
+        if self.provider_tokens_in_jwt && !jwt.encryption {
+            return Err(ConfigError::ProviderTokensNeedEncryption);
+        }
         for limit in [
             self.throttle.email_per_address,
             self.throttle.email_per_ip,
@@ -438,6 +512,7 @@ impl ConfigBuilder {
                 ));
             }
         }
+        self.branding.validate().map_err(ConfigError::Branding)?;
         let jwt_keys =
             JwtKeys::derive(&self.secrets).map_err(|e| ConfigError::Keys(e.to_string()))?;
         Ok(Config {
@@ -445,12 +520,14 @@ impl ConfigBuilder {
             secrets: self.secrets,
             session,
             jwt,
+            provider_tokens_in_jwt: self.provider_tokens_in_jwt,
             jwt_keys: Arc::new(jwt_keys),
             codec: self.codec.unwrap_or_else(|| Arc::new(V3Codec)),
             cookies,
             providers: self.providers,
             pages: self.pages,
             theme: self.theme,
+            branding: self.branding,
             redirect: self.redirect.unwrap_or_else(|| Arc::new(SameOrigin)),
             address_rule: self.address_rule,
             token_generator: self.token_generator,
@@ -514,6 +591,49 @@ mod tests {
         let text = format!("{c:?}");
         assert!(!text.contains(SECRET));
         assert!(text.contains("redacted"));
+    }
+
+    #[test]
+    fn branding_cannot_inject_css_or_load_from_anywhere() {
+        let build =
+            |branding: Branding| Config::builder().secret(SECRET).branding(branding).build();
+        let colour = |c: &str| Branding {
+            accent_color: Some(c.into()),
+            ..Branding::default()
+        };
+        let logo = |l: &str| Branding {
+            logo_url: Some(l.into()),
+            ..Branding::default()
+        };
+        assert!(build(colour("#0a7")).is_ok());
+        assert!(build(colour("#00AA77")).is_ok());
+        for bad in ["red", "#0a7;}body{display:none", "#00aa7", "rgb(0,0,0)", ""] {
+            assert!(
+                matches!(build(colour(bad)), Err(ConfigError::Branding(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(build(logo("https://cdn.example.com/logo.svg")).is_ok());
+        assert!(build(logo("/static/logo.png")).is_ok());
+        for bad in [
+            "http://cdn.example.com/logo.svg",
+            "//evil.example/logo.png",
+            "/\\evil.example/logo.png",
+            "javascript:alert(1)",
+            "data:image/svg+xml,<svg/>",
+            "logo.png",
+            "/logo .png",
+        ] {
+            assert!(
+                matches!(build(logo(bad)), Err(ConfigError::Branding(_))),
+                "{bad:?}"
+            );
+        }
+        let empty_name = Branding {
+            name: Some(" ".into()),
+            ..Branding::default()
+        };
+        assert!(build(empty_name).is_err());
     }
 
     #[test]

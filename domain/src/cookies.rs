@@ -20,6 +20,12 @@ pub enum CookieKey {
     CallbackUrl,
     CsrfToken,
     PkceCodeVerifier,
+    /// OAuth 2 `state` (sealed, 15 minutes, single use).
+    State,
+    /// OpenID `nonce` (sealed, 15 minutes, single use).
+    Nonce,
+    /// OAuth 1.0a request-token secret (sealed, 15 minutes, single use).
+    OAuthTokenSecret,
 }
 
 /// `SameSite` attribute.
@@ -81,6 +87,9 @@ pub struct CookieTable {
     pub callback_url: CookiePolicy,
     pub csrf_token: CookiePolicy,
     pub pkce_code_verifier: CookiePolicy,
+    pub state: CookiePolicy,
+    pub nonce: CookiePolicy,
+    pub oauth_token_secret: CookiePolicy,
 }
 
 impl CookieTable {
@@ -115,6 +124,13 @@ impl CookieTable {
                 "__Secure-next-auth.pkce.code_verifier",
                 true,
             ),
+            state: policy("next-auth.state", "__Secure-next-auth.state", true),
+            nonce: policy("next-auth.nonce", "__Secure-next-auth.nonce", true),
+            oauth_token_secret: policy(
+                "next-auth.oauth1.token_secret",
+                "__Secure-next-auth.oauth1.token_secret",
+                true,
+            ),
         }
     }
 
@@ -124,6 +140,9 @@ impl CookieTable {
             CookieKey::CallbackUrl => &self.callback_url,
             CookieKey::CsrfToken => &self.csrf_token,
             CookieKey::PkceCodeVerifier => &self.pkce_code_verifier,
+            CookieKey::State => &self.state,
+            CookieKey::Nonce => &self.nonce,
+            CookieKey::OAuthTokenSecret => &self.oauth_token_secret,
         }
     }
 
@@ -133,6 +152,9 @@ impl CookieTable {
             CookieKey::CallbackUrl => self.callback_url = policy,
             CookieKey::CsrfToken => self.csrf_token = policy,
             CookieKey::PkceCodeVerifier => self.pkce_code_verifier = policy,
+            CookieKey::State => self.state = policy,
+            CookieKey::Nonce => self.nonce = policy,
+            CookieKey::OAuthTokenSecret => self.oauth_token_secret = policy,
         }
     }
 
@@ -143,6 +165,9 @@ impl CookieTable {
             &self.callback_url,
             &self.csrf_token,
             &self.pkce_code_verifier,
+            &self.state,
+            &self.nonce,
+            &self.oauth_token_secret,
         ] {
             if policy.name.is_empty()
                 || !policy

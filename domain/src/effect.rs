@@ -20,6 +20,9 @@ pub enum Effect {
     Throttle(ThrottleCheck),
     /// Deliver a magic link; answer with [`Outcome::Sent`].
     SendVerification(crate::mail::VerificationRequest),
+    /// Call a provider (OAuth token, profile, discovery, keys); answer with
+    /// [`Outcome::Http`].
+    Http(crate::http::HttpCall),
 }
 
 /// One attempt to count against a limit: at most `limit` per `window_seconds` per key.
@@ -158,6 +161,8 @@ pub enum AuthEvent {
     CreateUser { user: Value },
     /// A user was updated (e-mail verified).
     UpdateUser { user: Value },
+    /// A provider account was linked to a user (`account` holds no tokens).
+    LinkAccount { user: Value, account: Value },
 }
 
 /// The answer to an [`Effect`].
@@ -174,6 +179,7 @@ pub enum Outcome {
     Throttle(bool),
     /// Whether the magic link went out (the error text names no secret).
     Sent(Result<(), String>),
+    Http(Result<crate::http::HttpResponse, crate::http::HttpFailure>),
 }
 
 /// The `signIn` callback's answer.

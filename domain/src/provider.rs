@@ -1,4 +1,4 @@
-//! Configured sign-in providers. Credentials now; OAuth and e-mail plug in as new kinds.
+//! Configured sign-in providers: credentials, e-mail and OAuth.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,8 @@ pub enum ProviderKind {
         /// 10 minutes.
         max_age: i64,
     },
+    /// OAuth 1.0a, OAuth 2.0 or OpenID Connect (spec §7).
+    OAuth(Box<crate::oauth::OAuthProvider>),
 }
 
 /// v3's e-mail link lifetime: 24 hours.
@@ -74,11 +76,29 @@ impl Provider {
         }
     }
 
+    /// An OAuth provider (a preset, or one described in full).
+    pub fn oauth(id: &str, name: &str, provider: crate::oauth::OAuthProvider) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            kind: ProviderKind::OAuth(Box::new(provider)),
+        }
+    }
+
     /// v3's `type`: `oauth`, `email` or `credentials`.
     pub fn type_name(&self) -> &'static str {
         match self.kind {
             ProviderKind::Credentials { .. } => "credentials",
             ProviderKind::Email { .. } => "email",
+            ProviderKind::OAuth(_) => "oauth",
+        }
+    }
+
+    /// The OAuth description, for OAuth providers.
+    pub fn as_oauth(&self) -> Option<&crate::oauth::OAuthProvider> {
+        match &self.kind {
+            ProviderKind::OAuth(provider) => Some(provider),
+            _ => None,
         }
     }
 
@@ -95,11 +115,12 @@ impl Provider {
         if self.name.trim().is_empty() {
             return Err("name must not be empty".into());
         }
-        if let ProviderKind::Email { max_age } = self.kind {
-            if max_age <= 0 {
-                return Err("max_age must be positive".into());
+        match &self.kind {
+            ProviderKind::Email { max_age } if *max_age <= 0 => {
+                Err("max_age must be positive".into())
             }
+            ProviderKind::OAuth(provider) => provider.validate(),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use crate::model::{Account, NewUser, Session, User, VerificationToken};
+use crate::model::{Account, AccountTokens, NewUser, Session, User, VerificationToken};
 use crate::secret::SecretString;
 
 /// One store operation a flow asks for (the adapter surface of spec §10).
@@ -22,6 +22,17 @@ pub enum StoreOp {
     UnlinkAccount {
         provider_id: String,
         provider_account_id: String,
+    },
+    GetAccount {
+        provider_id: String,
+        provider_account_id: String,
+    },
+    /// Compare-and-set of the account's provider tokens on its stored refresh token.
+    UpdateAccountTokens {
+        provider_id: String,
+        provider_account_id: String,
+        expected_refresh_token: Option<SecretString>,
+        tokens: AccountTokens,
     },
     CreateSession(Session),
     /// By session token (a secret: redacted in `Debug`).
@@ -44,6 +55,8 @@ pub enum StoreReply {
     User(User),
     MaybeUser(Option<User>),
     Account(Account),
+    /// `None`: no such account, or (token update) another update won the race.
+    MaybeAccount(Option<Account>),
     Session(Session),
     MaybeSessionAndUser(Option<(Session, User)>),
     MaybeVerificationToken(Option<VerificationToken>),

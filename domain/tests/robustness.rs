@@ -44,8 +44,8 @@ fn answer(effect: &Effect) -> Outcome {
         }
         Effect::Event(_) => Outcome::Notified,
         Effect::Throttle(_) => Outcome::Throttle(true),
-        Effect::Store(_) | Effect::SendVerification(_) => {
-            panic!("no store or mail without e-mail or database sessions")
+        Effect::Store(_) | Effect::SendVerification(_) | Effect::Http(_) => {
+            panic!("no store, mail or provider calls without e-mail, OAuth or database sessions")
         }
     }
 }

@@ -4,7 +4,8 @@
 //! store returns what it holds and the domain compares `expires` with its `now`.
 
 use async_trait::async_trait;
-use portcullis_domain::model::{Account, NewUser, Session, User, VerificationToken};
+use portcullis_domain::model::{Account, AccountTokens, NewUser, Session, User, VerificationToken};
+use portcullis_domain::secret::SecretString;
 use portcullis_domain::store::{StoreError, StoreOp, StoreReply};
 use time::OffsetDateTime;
 
@@ -42,6 +43,21 @@ pub trait Store: Send + Sync {
         provider_id: &str,
         provider_account_id: &str,
     ) -> Result<(), StoreError>;
+    /// Replaces the provider tokens of one account if its stored refresh token still equals
+    /// `expected_refresh_token` (compared as stored; `None` = no refresh token stored).
+    /// Returns the updated account; `Ok(None)` when the account exists but its refresh token
+    /// changed meanwhile (another refresh won); `Err(NotFound)` when there is no such account.
+    ///
+    /// One atomic compare-and-set: of many concurrent calls expecting the same refresh
+    /// token (and each storing a different one), exactly one gets `Some`, also across
+    /// processes sharing the database.
+    async fn update_account_tokens(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+        expected_refresh_token: Option<&str>,
+        tokens: AccountTokens,
+    ) -> Result<Option<Account>, StoreError>;
 
     /// Stores a session; `Conflict` on a duplicate session token.
     async fn create_session(&self, session: Session) -> Result<Session, StoreError>;
@@ -107,6 +123,29 @@ pub async fn perform(store: &dyn Store, op: StoreOp) -> Result<StoreReply, Store
                 .await?;
             StoreReply::Done
         }
+        StoreOp::GetAccount {
+            provider_id,
+            provider_account_id,
+        } => StoreReply::MaybeAccount(
+            store
+                .get_account(&provider_id, &provider_account_id)
+                .await?,
+        ),
+        StoreOp::UpdateAccountTokens {
+            provider_id,
+            provider_account_id,
+            expected_refresh_token,
+            tokens,
+        } => StoreReply::MaybeAccount(
+            store
+                .update_account_tokens(
+                    &provider_id,
+                    &provider_account_id,
+                    expected_refresh_token.as_ref().map(SecretString::expose),
+                    tokens,
+                )
+                .await?,
+        ),
         StoreOp::CreateSession(session) => {
             StoreReply::Session(store.create_session(session).await?)
         }

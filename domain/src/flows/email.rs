@@ -85,7 +85,7 @@ fn account(provider_id: &str, email: &str) -> Value {
     json!({ "id": provider_id, "type": "email", "providerAccountId": email })
 }
 
-fn user_json(user: &User) -> Value {
+pub(super) fn user_json(user: &User) -> Value {
     json!({
         "id": user.id,
         "name": user.name,

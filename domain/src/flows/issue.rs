@@ -72,7 +72,10 @@ impl SessionIssue {
         let step = match cx.config.session.strategy {
             SessionStrategy::Jwt => {
                 issue.m.fire(E::JwtStrategy, &mut cx.trace)?;
-                let token = default_claims(&issue.user);
+                let mut token = default_claims(&issue.user);
+                if cx.config.provider_tokens_in_jwt {
+                    super::session::keep_provider_tokens(&mut token, &issue.account);
+                }
                 if cx.config.hooks.jwt {
                     Issue::Effect(Box::new(Effect::Hook(HookCall::Jwt {
                         token,

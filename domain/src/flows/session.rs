@@ -12,16 +12,40 @@ use crate::response::Reply;
 crate::flow! {
     /// Read a JWT session and slide its expiry.
     pub mod session_jwt = "session_jwt" {
-        states { Received, Anonymous, Refreshing, Shaping, Served, Cleared }
-        events { NoCookie, TokenInvalid, TokenValid, TokenReady, SessionReady, HookFailed }
+        states { Received, Anonymous, Renewing, Refreshing, Shaping, Served, Cleared }
+        events { NoCookie, TokenInvalid, TokenValid, AccessTokenExpired, Discovered, Renewed, RenewFailed, TokenReady, SessionReady, HookFailed }
         initial Received;
         Received + NoCookie => Anonymous, guard "no session cookie", effect "{}";
         Received + TokenInvalid => Cleared, guard "decode fails: tampered, expired, wrong key or algorithm", effect "clear session cookie; {}";
         Received + TokenValid => Refreshing, guard "decode succeeds", effect "Hook: jwt(token)";
+        Received + AccessTokenExpired => Renewing, guard "provider tokens kept: the access token expired and a refresh token is held", effect "Http: discovery (cached) if needed, else the refresh grant";
+        Renewing + Discovered => Renewing, guard "the token endpoint is known now", effect "Http: refresh grant";
+        Renewing + Renewed => Refreshing, guard "a new access token (and rotated refresh token)", effect "Hook: jwt(token)";
+        Renewing + RenewFailed => Refreshing, guard "the provider refuses or cannot be reached", effect "token.error = RefreshAccessTokenError; Hook: jwt(token)";
         Refreshing + TokenReady => Shaping, guard "", effect "Hook: session(session, token)";
         Refreshing + HookFailed => Cleared, guard "jwt callback fails", effect "clear session cookie; {}";
         Shaping + SessionReady => Served, guard "token re-encodes", effect "Set-Cookie: session-token (re-encoded); Event: session; session JSON";
         Shaping + HookFailed => Cleared, guard "session callback or encoding fails", effect "clear session cookie; {}";
+    }
+}
+
+/// Renew a provider access token this many seconds before it expires.
+const RENEW_EARLY_SECONDS: i64 = 30;
+
+/// The error a session carries when its provider refused to renew the access token.
+pub const REFRESH_ACCESS_TOKEN_ERROR: &str = "RefreshAccessTokenError";
+
+/// Copies the provider's tokens from the sign-in account into the JWT claims.
+pub(super) fn keep_provider_tokens(token: &mut Claims, account: &Value) {
+    let Some(access) = account.get("accessToken").filter(|v| v.is_string()) else {
+        return;
+    };
+    token.insert("provider".into(), account["provider"].clone());
+    token.insert("accessToken".into(), access.clone());
+    for claim in ["accessTokenExpires", "refreshToken"] {
+        if let Some(value) = account.get(claim).filter(|v| !v.is_null()) {
+            token.insert(claim.into(), value.clone());
+        }
     }
 }
 
@@ -30,6 +54,10 @@ use session_jwt::{Event as E, State as S};
 struct SessionRead {
     m: session_jwt::Machine,
     token: Claims,
+    /// While renewing: the provider whose token endpoint is called.
+    renewing: Option<crate::oauth::OAuthProvider>,
+    /// The token endpoint, once discovered.
+    discovered: Option<crate::oauth::Endpoints>,
     /// The reply waiting for the `session` event to be delivered.
     served: Option<Reply>,
 }
@@ -44,29 +72,159 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
         m.fire(E::TokenInvalid, &mut cx.trace)?;
         return Ok((Next::Reply(super::no_session_cleared(cx)), None));
     };
-    m.fire(E::TokenValid, &mut cx.trace)?;
     let mut flow = SessionRead {
         m,
         token: token.clone(),
+        renewing: None,
+        discovered: None,
         served: None,
     };
-    let next = if cx.config.hooks.jwt {
-        Next::Effect(Effect::Hook(HookCall::Jwt {
-            token,
-            user: None,
-            account: None,
-            profile: None,
-            is_new_user: None,
-        }))
-    } else {
-        flow.on_token(cx, Ok(token))?
-    };
+    if let Some(next) = flow.renew_if_expired(cx)? {
+        return Ok((next, Some(Box::new(flow))));
+    }
+    flow.m.fire(E::TokenValid, &mut cx.trace)?;
+    let next = flow.jwt_hook(cx)?;
     Ok((next, Some(Box::new(flow))))
+}
+
+impl SessionRead {
+    fn jwt_hook(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
+        let token = self.token.clone();
+        if cx.config.hooks.jwt {
+            return Ok(Next::Effect(Effect::Hook(HookCall::Jwt {
+                token,
+                user: None,
+                account: None,
+                profile: None,
+                is_new_user: None,
+            })));
+        }
+        self.on_token(cx, Ok(token))
+    }
+
+    /// With provider tokens kept: starts renewing an expired access token.
+    fn renew_if_expired(&mut self, cx: &mut Cx) -> Result<Option<Next>, Fault> {
+        if !cx.config.provider_tokens_in_jwt {
+            return Ok(None);
+        }
+        let expires_ms = self.token.get("accessTokenExpires").and_then(Value::as_i64);
+        let due =
+            expires_ms.is_some_and(|ms| ms / 1000 <= cx.now.unix_timestamp() + RENEW_EARLY_SECONDS);
+        let refresh = self.token.get("refreshToken").and_then(Value::as_str);
+        let provider = self
+            .token
+            .get("provider")
+            .and_then(Value::as_str)
+            .and_then(|id| cx.config.provider(id))
+            .and_then(|p| p.as_oauth())
+            .filter(|p| p.protocol == crate::oauth::Protocol::OAuth2)
+            .cloned();
+        let (true, Some(_), Some(provider)) = (due, refresh, provider) else {
+            return Ok(None);
+        };
+        self.m.fire(E::AccessTokenExpired, &mut cx.trace)?;
+        self.renewing = Some(provider.clone());
+        if provider.endpoints.token.is_none() {
+            let issuer = provider.endpoints.issuer.clone().unwrap_or_default();
+            return Ok(Some(Next::Effect(Effect::Http(
+                crate::oauth::client::discovery_call(&issuer),
+            ))));
+        }
+        Ok(Some(self.refresh_call(cx, &provider.endpoints)?))
+    }
+
+    fn refresh_call(
+        &mut self,
+        cx: &mut Cx,
+        endpoints: &crate::oauth::Endpoints,
+    ) -> Result<Next, Fault> {
+        use crate::oauth::client;
+        let provider = self.renewing.clone();
+        let refresh = self
+            .token
+            .get("refreshToken")
+            .and_then(Value::as_str)
+            .map(crate::secret::SecretString::from);
+        let call = match (provider, refresh) {
+            (Some(p), Some(refresh)) => client::client_secret(&p, cx.now)
+                .and_then(|secret| client::refresh_call(&p, endpoints, &refresh, &secret))
+                .ok(),
+            _ => None,
+        };
+        match call {
+            Some(call) => Ok(Next::Effect(Effect::Http(call))),
+            None => self.renewed(cx, None),
+        }
+    }
+
+    fn on_renewal(
+        &mut self,
+        cx: &mut Cx,
+        answer: Result<crate::http::HttpResponse, crate::http::HttpFailure>,
+    ) -> Result<Next, Fault> {
+        use crate::oauth::client;
+        let Some(provider) = self.renewing.clone() else {
+            return Err(Fault::Unexpected("session: renewal without a provider"));
+        };
+        if provider.endpoints.token.is_none() && self.discovered.is_none() {
+            // The discovery answer: now the refresh grant.
+            let endpoints = answer
+                .ok()
+                .and_then(|r| client::apply_discovery(&provider, &r).ok());
+            return match endpoints {
+                Some(endpoints) => {
+                    self.m.fire(E::Discovered, &mut cx.trace)?;
+                    self.discovered = Some(endpoints.clone());
+                    self.refresh_call(cx, &endpoints)
+                }
+                None => self.renewed(cx, None),
+            };
+        }
+        let tokens = answer
+            .ok()
+            .and_then(|r| client::parse_tokens(&provider, &r, cx.now).ok());
+        self.renewed(cx, tokens)
+    }
+
+    /// Records the renewal's result in the token, then runs the `jwt` callback.
+    fn renewed(
+        &mut self,
+        cx: &mut Cx,
+        tokens: Option<crate::oauth::client::TokenSet>,
+    ) -> Result<Next, Fault> {
+        match tokens {
+            Some(tokens) => {
+                self.m.fire(E::Renewed, &mut cx.trace)?;
+                self.token
+                    .insert("accessToken".into(), tokens.access_token.expose().into());
+                match tokens.expires_at {
+                    Some(at) => self.token.insert(
+                        "accessTokenExpires".into(),
+                        (at.unix_timestamp() * 1000).into(),
+                    ),
+                    None => self.token.remove("accessTokenExpires"),
+                };
+                // Keep the old refresh token unless the provider rotated it.
+                if let Some(refresh) = tokens.refresh_token {
+                    self.token
+                        .insert("refreshToken".into(), refresh.expose().into());
+                }
+                self.token.remove("error");
+            }
+            None => {
+                self.m.fire(E::RenewFailed, &mut cx.trace)?;
+                self.token
+                    .insert("error".into(), REFRESH_ACCESS_TOKEN_ERROR.into());
+            }
+        }
+        self.jwt_hook(cx)
+    }
 }
 
 impl RouteFlow for SessionRead {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
         match (self.m.state(), outcome) {
+            (S::Renewing, Outcome::Http(answer)) => self.on_renewal(cx, answer),
             (S::Refreshing, Outcome::Token(result)) => self.on_token(cx, result),
             (S::Shaping, Outcome::Session(result)) => self.on_session(cx, result),
             (S::Served, Outcome::Notified) => match self.served.take() {
@@ -103,10 +261,18 @@ impl SessionRead {
                 Value::Null
             }
         };
-        let session = json!({
+        let mut session = json!({
             "user": { "name": pick("name"), "email": pick("email"), "image": pick("picture") },
             "expires": iso(Self::expires(cx)),
         });
+        if cx.config.provider_tokens_in_jwt {
+            // The access token is for the app's API calls; the refresh token stays inside.
+            for claim in ["accessToken", "error"] {
+                if let Some(value) = token.get(claim) {
+                    session[claim] = value.clone();
+                }
+            }
+        }
         self.token = token;
         if cx.config.hooks.session {
             return Ok(Next::Effect(Effect::Hook(HookCall::Session {

@@ -1,0 +1,277 @@
+//! `POST /signin/<oauth provider>` (spec §7.5, §7.6): send the browser to the provider with
+//! fresh one-time checks sealed in cookies, or — OAuth 1.0a — fetch a request token first.
+
+use http::StatusCode;
+use serde_json::Value;
+
+use super::{Cx, Fault, Next, RouteFlow, Started};
+use crate::effect::{Effect, Outcome};
+use crate::http::{HttpCall, HttpResponse};
+use crate::oauth::checks::{self, Binding, Purpose};
+use crate::oauth::client::{self, SignInChecks};
+use crate::oauth::{oauth1, Endpoints, OAuthProvider, Protocol};
+
+crate::flow! {
+    /// Start an OAuth sign-in: to the provider's authorisation page.
+    pub mod oauth_signin = "oauth_signin" {
+        states { Received, Discovering, RequestingToken, Redirected, Failed }
+        events { Ready, NeedsDiscovery, Discovered, OAuth1, TokenReceived, ProviderFailed }
+        initial Received;
+        Received + Ready => Redirected, guard "OAuth 2, endpoints known", effect "Set-Cookie: sealed state, PKCE verifier, nonce (15 min); redirect to the authorisation URL";
+        Received + NeedsDiscovery => Discovering, guard "OpenID issuer without configured endpoints", effect "Http: discovery document (cached)";
+        Discovering + Discovered => Redirected, guard "the document names the configured issuer", effect "Set-Cookie: sealed state, PKCE verifier, nonce (15 min); redirect to the authorisation URL";
+        Discovering + ProviderFailed => Failed, guard "unreachable, malformed or another issuer's document", effect "redirect error?error=OAuthSignin";
+        Received + OAuth1 => RequestingToken, guard "OAuth 1.0a", effect "Http: request token (signed, with oauth_callback)";
+        RequestingToken + TokenReceived => Redirected, guard "oauth_token and secret, callback confirmed", effect "Set-Cookie: sealed token secret (15 min); redirect to authorize?oauth_token=…";
+        RequestingToken + ProviderFailed => Failed, guard "transport error, non-2xx, or a malformed answer", effect "redirect error?error=OAuthSignin";
+    }
+}
+
+use oauth_signin::{Event as E, State as S};
+
+/// The callback URL registered at the provider: `BASE/callback/<id>`.
+pub(super) fn redirect_uri(cx: &Cx, provider_id: &str) -> String {
+    cx.route(&format!("/callback/{provider_id}"))
+}
+
+pub(super) fn binding(cx: &Cx, provider_id: &str, provider: &OAuthProvider) -> Binding {
+    Binding {
+        provider_id: provider_id.to_owned(),
+        client_id: provider.client_id.clone(),
+        redirect_uri: redirect_uri(cx, provider_id),
+    }
+}
+
+struct OAuthSignIn {
+    m: oauth_signin::Machine,
+    provider_id: String,
+    provider: OAuthProvider,
+}
+
+pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> {
+    let Some(provider) = cx
+        .config
+        .provider(&provider_id)
+        .and_then(|p| p.as_oauth())
+        .cloned()
+    else {
+        return Err(Fault::Unexpected("oauth_signin: not an OAuth provider"));
+    };
+    let mut flow = OAuthSignIn {
+        m: oauth_signin::machine(),
+        provider_id,
+        provider,
+    };
+    if flow.provider.protocol == Protocol::OAuth1 {
+        flow.m.fire(E::OAuth1, &mut cx.trace)?;
+        let call = flow.request_token_call(cx);
+        return Ok((Next::Effect(Effect::Http(call)), Some(Box::new(flow))));
+    }
+    if flow.provider.endpoints.needs_discovery() {
+        flow.m.fire(E::NeedsDiscovery, &mut cx.trace)?;
+        let issuer = flow.provider.endpoints.issuer.clone().unwrap_or_default();
+        let call = client::discovery_call(&issuer);
+        return Ok((Next::Effect(Effect::Http(call)), Some(Box::new(flow))));
+    }
+    flow.m.fire(E::Ready, &mut cx.trace)?;
+    let endpoints = flow.provider.endpoints.clone();
+    let reply = flow.redirect_to_provider(cx, &endpoints)?;
+    Ok((reply, None))
+}
+
+impl RouteFlow for OAuthSignIn {
+    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
+        match (self.m.state(), outcome) {
+            (S::Discovering, Outcome::Http(answer)) => {
+                match answer
+                    .ok()
+                    .and_then(|r| client::apply_discovery(&self.provider, &r).ok())
+                {
+                    Some(endpoints) => {
+                        self.m.fire(E::Discovered, &mut cx.trace)?;
+                        self.redirect_to_provider(cx, &endpoints)
+                    }
+                    None => self.fail(cx),
+                }
+            }
+            (S::RequestingToken, Outcome::Http(answer)) => {
+                match answer.ok().and_then(request_token) {
+                    Some((token, secret)) => self.redirect_to_oauth1(cx, &token, &secret),
+                    None => self.fail(cx),
+                }
+            }
+            _ => Err(Fault::Unexpected(
+                "oauth_signin: outcome does not answer the effect",
+            )),
+        }
+    }
+}
+
+/// `oauth_token` and `oauth_token_secret` of a confirmed request-token answer.
+fn request_token(response: HttpResponse) -> Option<(String, String)> {
+    if !response.is_success() {
+        return None;
+    }
+    let pairs = oauth1::parse_form(&response.body);
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    // OAuth 1.0a: the provider must confirm it took our callback (RFC 5849 §2.1).
+    if get("oauth_callback_confirmed").as_deref() != Some("true") {
+        return None;
+    }
+    Some((get("oauth_token")?, get("oauth_token_secret")?))
+}
+
+impl OAuthSignIn {
+    fn fail(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
+        self.m.fire(E::ProviderFailed, &mut cx.trace)?;
+        Ok(Next::Reply(
+            cx.redirect(cx.error_url("OAuthSignin"), StatusCode::OK),
+        ))
+    }
+
+    /// The caller's `authorizationParams` (the query of `POST /signin/<id>`, spec §7.5).
+    fn extra_params(cx: &Cx) -> Vec<(String, String)> {
+        cx.req
+            .query
+            .iter()
+            .filter(|(k, _)| k.as_str() != "nextauth")
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k.clone(), s.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn redirect_to_provider(&mut self, cx: &mut Cx, endpoints: &Endpoints) -> Result<Next, Fault> {
+        let binding = binding(cx, &self.provider_id, &self.provider);
+        let wanted = self.provider.checks;
+        let mut cookies = Vec::new();
+        let mut seal = |cx: &mut Cx, purpose, policy: &crate::cookies::CookiePolicy| {
+            let value = checks::random_value(&mut *cx.rng);
+            let sealed = checks::seal(
+                &cx.config.secrets,
+                purpose,
+                &binding,
+                &value,
+                cx.now,
+                &mut *cx.rng,
+            )
+            .map_err(|_| Fault::Unexpected("oauth_signin: cannot seal a check"))?;
+            cookies.push(checks::set(policy, &sealed, cx.now));
+            Ok::<_, Fault>(value)
+        };
+        let table = cx.config.cookies.clone();
+        let verifier = if wanted.pkce {
+            Some(seal(cx, Purpose::Pkce, &table.pkce_code_verifier)?)
+        } else {
+            None
+        };
+        let state = if wanted.state {
+            Some(seal(cx, Purpose::State, &table.state)?)
+        } else {
+            None
+        };
+        let nonce = if wanted.nonce {
+            Some(seal(cx, Purpose::Nonce, &table.nonce)?)
+        } else {
+            None
+        };
+        let challenge = verifier.as_deref().map(checks::pkce_challenge);
+        let url = client::authorization_url(
+            &self.provider,
+            endpoints,
+            &binding.redirect_uri,
+            &SignInChecks {
+                state: state.as_deref(),
+                code_challenge: challenge.as_deref(),
+                nonce: nonce.as_deref(),
+            },
+            &Self::extra_params(cx),
+        );
+        let Ok(url) = url else {
+            // Validated configuration makes this unreachable; fail closed all the same.
+            return Ok(Next::Reply(
+                cx.redirect(cx.error_url("OAuthSignin"), StatusCode::OK),
+            ));
+        };
+        let mut reply = cx.redirect(url, StatusCode::OK).no_store();
+        for cookie in cookies {
+            reply = reply.with_cookie(cookie);
+        }
+        Ok(Next::Reply(reply))
+    }
+
+    fn request_token_call(&self, cx: &mut Cx) -> HttpCall {
+        let url = self
+            .provider
+            .endpoints
+            .request_token
+            .clone()
+            .unwrap_or_default();
+        let callback = redirect_uri(cx, &self.provider_id);
+        let nonce = cx.random_hex(16);
+        let secret = self
+            .provider
+            .client_secret
+            .plain()
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_default();
+        let call = HttpCall::post_form(url, &[]);
+        let signing = oauth1::Signing {
+            consumer_key: &self.provider.client_id,
+            consumer_secret: &secret,
+            token: None,
+            callback: Some(&callback),
+            verifier: None,
+            nonce: &nonce,
+            timestamp: cx.now.unix_timestamp().max(1) as u64,
+        };
+        // A URL the configuration validated always signs; an unsigned call fails at the
+        // provider and ends on OAuthSignin.
+        oauth1::sign(call.clone(), &signing).unwrap_or(call)
+    }
+
+    fn redirect_to_oauth1(
+        &mut self,
+        cx: &mut Cx,
+        token: &str,
+        secret: &str,
+    ) -> Result<Next, Fault> {
+        let base = self
+            .provider
+            .endpoints
+            .authorization
+            .clone()
+            .unwrap_or_default();
+        let Ok(mut url) = url::Url::parse(&base) else {
+            return self.fail(cx);
+        };
+        self.m.fire(E::TokenReceived, &mut cx.trace)?;
+        let binding = binding(cx, &self.provider_id, &self.provider);
+        // The request token rides along with its secret, so the callback can check that the
+        // provider returned the token this browser was given.
+        let value = format!("{token}\n{secret}");
+        let sealed = checks::seal(
+            &cx.config.secrets,
+            Purpose::TokenSecret,
+            &binding,
+            &value,
+            cx.now,
+            &mut *cx.rng,
+        )
+        .map_err(|_| Fault::Unexpected("oauth_signin: cannot seal a check"))?;
+        let cookie = checks::set(&cx.config.cookies.oauth_token_secret, &sealed, cx.now);
+        url.query_pairs_mut().append_pair("oauth_token", token);
+        let reply = cx
+            .redirect(String::from(url), StatusCode::OK)
+            .no_store()
+            .with_cookie(cookie);
+        Ok(Next::Reply(reply))
+    }
+}

@@ -1,0 +1,141 @@
+//! Outbound HTTP as data: what a flow asks a provider, and what the provider answered.
+//! The driver performs a [`HttpCall`] through the HTTP port (no redirects followed, bounded
+//! time and size) and answers with [`crate::effect::Outcome::Http`].
+//!
+//! `Debug` never shows a body or a header value: token requests carry client secrets and
+//! codes, token responses carry access tokens.
+
+use crate::secret::SecretString;
+
+/// The two methods OAuth needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+}
+
+/// Whether a response may come from (or go into) the driver's cache. Only provider
+/// metadata is cached: discovery documents and key sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cache {
+    /// Always ask the provider (token, profile and refresh calls).
+    #[default]
+    Bypass,
+    /// A cached answer for this URL will do.
+    Use,
+    /// Ask again and replace the cached answer (a JWKS without the token's `kid`). The
+    /// driver may refuse to refetch more often than a floor interval and answer from cache.
+    Refresh,
+}
+
+/// One request to a provider.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpCall {
+    pub method: HttpMethod,
+    /// Absolute `https://` (or loopback `http://`) URL, query included.
+    pub url: String,
+    /// Header values may be secrets (`Authorization`).
+    pub headers: Vec<(String, SecretString)>,
+    /// A form-encoded (or empty) body; may hold a client secret or a code.
+    pub body: Option<SecretString>,
+    pub cache: Cache,
+}
+
+impl HttpCall {
+    pub fn get(url: impl Into<String>) -> Self {
+        Self {
+            method: HttpMethod::Get,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            cache: Cache::Bypass,
+        }
+    }
+
+    pub fn post_form(url: impl Into<String>, form: &[(&str, &str)]) -> Self {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        Self {
+            method: HttpMethod::Post,
+            url: url.into(),
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: Some(SecretString::new(body)),
+            cache: Cache::Bypass,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<SecretString>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    pub fn cache(mut self, cache: Cache) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The URL without its query (which may hold an access token): for logs and `Debug`.
+    pub fn url_for_logs(&self) -> &str {
+        self.url.split(['?', '#']).next().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for HttpCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("HttpCall")
+            .field("method", &self.method)
+            .field("url", &self.url_for_logs())
+            .field("headers", &names)
+            .field("body_len", &self.body.as_ref().map(|b| b.expose().len()))
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+/// A provider's answer (any status: redirects are returned, not followed).
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// At most the driver's size limit.
+    pub body: bytes::Bytes,
+}
+
+impl HttpResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl std::fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// Why no answer came back. The text names no secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpFailure {
+    #[error("timed out")]
+    Timeout,
+    #[error("could not connect")]
+    Connect,
+    /// The body passed the size limit.
+    #[error("response too large")]
+    TooLarge,
+    /// A URL the client refuses (not http(s), unparsable).
+    #[error("refused URL")]
+    RefusedUrl,
+    #[error("transport: {0}")]
+    Transport(String),
+}

@@ -1,0 +1,259 @@
+//! The OAuth check cookies: `state`, the PKCE verifier, the OpenID `nonce` and the OAuth 1.0a
+//! request-token secret. Each is sealed (JWE `dir`/A256GCM) with a key derived for its
+//! purpose alone, so no check ever opens as a session or as another check (checklist #10),
+//! and carries the provider id, client id and redirect URI it was made for (checklist #13)
+//! and an expiry 15 minutes out. The callback clears every check cookie it reads, whatever
+//! the outcome, so a value is usable once.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::cookies::{set_cookie, CookiePolicy, Lifetime};
+use crate::jwt::{jwe, JwtKeys};
+use crate::secret::{constant_time_eq, SecretString};
+
+/// How long a sign-in may take at the provider.
+pub const CHECK_MAX_AGE_SECONDS: i64 = 15 * 60;
+
+/// What a check cookie is for; each has its own key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    State,
+    Pkce,
+    Nonce,
+    TokenSecret,
+}
+
+impl Purpose {
+    fn salt(self) -> &'static str {
+        match self {
+            Purpose::State => "oauth-state",
+            Purpose::Pkce => "oauth-pkce",
+            Purpose::Nonce => "oauth-nonce",
+            Purpose::TokenSecret => "oauth1-token-secret",
+        }
+    }
+}
+
+/// Which sign-in a check belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    #[serde(rename = "p")]
+    pub provider_id: String,
+    #[serde(rename = "c")]
+    pub client_id: String,
+    #[serde(rename = "r")]
+    pub redirect_uri: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    #[serde(flatten)]
+    binding: Binding,
+    #[serde(rename = "v")]
+    value: String,
+    exp: i64,
+}
+
+/// Why a check failed. Every variant ends the sign-in with `OAuthCallback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0:?} cookie missing")]
+    Missing(Purpose),
+    #[error("{0:?} cookie does not open")]
+    Unreadable(Purpose),
+    #[error("{0:?} cookie expired")]
+    Expired(Purpose),
+    #[error("{0:?} cookie was made for another provider or client")]
+    OtherSignIn(Purpose),
+    #[error("{0:?} does not match")]
+    Mismatch(Purpose),
+}
+
+/// Seals `value` for `purpose` and this sign-in; returns the cookie value.
+pub fn seal(
+    secrets: &[SecretString],
+    purpose: Purpose,
+    binding: &Binding,
+    value: &str,
+    now: OffsetDateTime,
+    rng: &mut dyn rand_core::RngCore,
+) -> Result<String, crate::jwt::JwtError> {
+    let first = secrets.first().ok_or(crate::jwt::JwtError::NoSecret)?;
+    let key = JwtKeys::purpose_key(first, purpose.salt(), 32)?;
+    let sealed = Sealed {
+        binding: binding.clone(),
+        value: value.to_owned(),
+        exp: now.unix_timestamp() + CHECK_MAX_AGE_SECONDS,
+    };
+    let plaintext =
+        serde_json::to_vec(&sealed).map_err(|_| crate::jwt::JwtError::InvalidSettings("seal"))?;
+    jwe::seal_dir(&key, &plaintext, rng)
+}
+
+/// Opens a check cookie made for `purpose` and exactly this sign-in.
+pub fn open(
+    secrets: &[SecretString],
+    purpose: Purpose,
+    binding: &Binding,
+    cookie: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<String, CheckError> {
+    let cookie = cookie
+        .filter(|c| !c.is_empty())
+        .ok_or(CheckError::Missing(purpose))?;
+    let keys = JwtKeys::purpose_keys(secrets, purpose.salt(), 32)
+        .map_err(|_| CheckError::Unreadable(purpose))?;
+    let plaintext = jwe::open_dir(keys.iter().map(Vec::as_slice), cookie)
+        .map_err(|_| CheckError::Unreadable(purpose))?;
+    let sealed: Sealed =
+        serde_json::from_slice(&plaintext).map_err(|_| CheckError::Unreadable(purpose))?;
+    if sealed.exp <= now.unix_timestamp() {
+        return Err(CheckError::Expired(purpose));
+    }
+    let same = |a: &str, b: &str| constant_time_eq(a.as_bytes(), b.as_bytes());
+    if !(same(&sealed.binding.provider_id, &binding.provider_id)
+        && same(&sealed.binding.client_id, &binding.client_id)
+        && same(&sealed.binding.redirect_uri, &binding.redirect_uri))
+    {
+        return Err(CheckError::OtherSignIn(purpose));
+    }
+    Ok(sealed.value)
+}
+
+/// Opens a check and compares its value with what came back from the provider.
+pub fn verify(
+    secrets: &[SecretString],
+    purpose: Purpose,
+    binding: &Binding,
+    cookie: Option<&str>,
+    received: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(), CheckError> {
+    let expected = open(secrets, purpose, binding, cookie, now)?;
+    match received {
+        Some(received) if constant_time_eq(expected.as_bytes(), received.as_bytes()) => Ok(()),
+        _ => Err(CheckError::Mismatch(purpose)),
+    }
+}
+
+/// The `Set-Cookie` line of a fresh check cookie.
+pub fn set(policy: &CookiePolicy, sealed: &str, now: OffsetDateTime) -> String {
+    set_cookie(
+        policy,
+        sealed,
+        Lifetime::Until(now + time::Duration::seconds(CHECK_MAX_AGE_SECONDS)),
+    )
+}
+
+/// The `Set-Cookie` line that deletes a check cookie.
+pub fn clear(policy: &CookiePolicy, now: OffsetDateTime) -> String {
+    set_cookie(policy, "", Lifetime::Delete { now })
+}
+
+/// 32 random bytes, base64url: a state, nonce or PKCE verifier (43 characters, within
+/// RFC 7636's 43–128 and its unreserved alphabet).
+pub fn random_value(rng: &mut dyn rand_core::RngCore) -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// RFC 7636 S256: `base64url(sha256(verifier))`.
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-28 10:00 UTC);
+
+    fn secrets() -> Vec<SecretString> {
+        vec![SecretString::new("a-secret-of-at-least-32-bytes-long!!")]
+    }
+
+    fn binding(provider: &str) -> Binding {
+        Binding {
+            provider_id: provider.into(),
+            client_id: "client".into(),
+            redirect_uri: "https://app.example/api/auth/callback/github".into(),
+        }
+    }
+
+    fn rng() -> rand_chacha::ChaCha20Rng {
+        rand_chacha::ChaCha20Rng::seed_from_u64(7)
+    }
+
+    #[test]
+    fn a_check_opens_only_for_its_purpose_sign_in_and_lifetime() {
+        let s = secrets();
+        let sealed = seal(
+            &s,
+            Purpose::State,
+            &binding("github"),
+            "xyz",
+            NOW,
+            &mut rng(),
+        )
+        .unwrap();
+        let ok = verify(
+            &s,
+            Purpose::State,
+            &binding("github"),
+            Some(&sealed),
+            Some("xyz"),
+            NOW,
+        );
+        assert_eq!(ok, Ok(()));
+        let err = |purpose, b: &Binding, cookie: Option<&str>, got: Option<&str>, at| {
+            verify(&s, purpose, b, cookie, got, at).unwrap_err()
+        };
+        let gh = binding("github");
+        assert_eq!(
+            err(Purpose::State, &gh, None, Some("xyz"), NOW),
+            CheckError::Missing(Purpose::State)
+        );
+        assert_eq!(
+            err(Purpose::State, &gh, Some(&sealed), Some("abc"), NOW),
+            CheckError::Mismatch(Purpose::State)
+        );
+        assert_eq!(
+            err(Purpose::State, &gh, Some(&sealed), None, NOW),
+            CheckError::Mismatch(Purpose::State)
+        );
+        assert_eq!(
+            err(Purpose::Nonce, &gh, Some(&sealed), Some("xyz"), NOW),
+            CheckError::Unreadable(Purpose::Nonce)
+        );
+        assert_eq!(
+            err(
+                Purpose::State,
+                &binding("google"),
+                Some(&sealed),
+                Some("xyz"),
+                NOW
+            ),
+            CheckError::OtherSignIn(Purpose::State)
+        );
+        let later = NOW + time::Duration::seconds(CHECK_MAX_AGE_SECONDS);
+        assert_eq!(
+            err(Purpose::State, &gh, Some(&sealed), Some("xyz"), later),
+            CheckError::Expired(Purpose::State)
+        );
+    }
+
+    #[test]
+    fn pkce_challenge_matches_rfc7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+}
