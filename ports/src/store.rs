@@ -37,6 +37,8 @@ pub trait Store: Send + Sync {
         provider_id: &str,
         provider_account_id: &str,
     ) -> Result<Option<Account>, StoreError>;
+    /// Every provider account linked to a user, oldest link first; empty for an unknown user.
+    async fn get_accounts_for_user(&self, user_id: &str) -> Result<Vec<Account>, StoreError>;
     /// Unlinking an unknown account is not an error.
     async fn unlink_account(
         &self,

@@ -16,9 +16,11 @@ use time::OffsetDateTime;
 #[derive(Default)]
 struct Tables {
     next_id: u64,
+    /// Numbers the links, so a user's accounts list oldest link first.
+    next_link: u64,
     users: HashMap<String, User>,
-    /// By `(provider_id, provider_account_id)`.
-    accounts: HashMap<(String, String), Account>,
+    /// By `(provider_id, provider_account_id)`: the link's number and the account.
+    accounts: HashMap<(String, String), (u64, Account)>,
     /// By session token.
     sessions: HashMap<String, Session>,
     verification_tokens: Vec<VerificationToken>,
@@ -98,7 +100,7 @@ impl Store for MemoryStore {
         let key = (provider_id.to_owned(), provider_account_id.to_owned());
         Ok(t.accounts
             .get(&key)
-            .and_then(|a| t.users.get(&a.user_id))
+            .and_then(|(_, a)| t.users.get(&a.user_id))
             .cloned())
     }
 
@@ -117,7 +119,7 @@ impl Store for MemoryStore {
     async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
         let mut t = self.tables();
         t.users.remove(id);
-        t.accounts.retain(|_, a| a.user_id != id);
+        t.accounts.retain(|_, (_, a)| a.user_id != id);
         t.sessions.retain(|_, s| s.user_id != id);
         Ok(())
     }
@@ -131,7 +133,9 @@ impl Store for MemoryStore {
         if t.accounts.contains_key(&key) {
             return Err(conflict("account linked already"));
         }
-        t.accounts.insert(key, account.clone());
+        t.next_link += 1;
+        let link = t.next_link;
+        t.accounts.insert(key, (link, account.clone()));
         Ok(account)
     }
 
@@ -141,7 +145,19 @@ impl Store for MemoryStore {
         provider_account_id: &str,
     ) -> Result<Option<Account>, StoreError> {
         let key = (provider_id.to_owned(), provider_account_id.to_owned());
-        Ok(self.tables().accounts.get(&key).cloned())
+        Ok(self.tables().accounts.get(&key).map(|(_, a)| a.clone()))
+    }
+
+    async fn get_accounts_for_user(&self, user_id: &str) -> Result<Vec<Account>, StoreError> {
+        let mut linked: Vec<(u64, Account)> = self
+            .tables()
+            .accounts
+            .values()
+            .filter(|(_, a)| a.user_id == user_id)
+            .cloned()
+            .collect();
+        linked.sort_by_key(|(link, _)| *link);
+        Ok(linked.into_iter().map(|(_, a)| a).collect())
     }
 
     async fn unlink_account(
@@ -163,7 +179,7 @@ impl Store for MemoryStore {
     ) -> Result<Option<Account>, StoreError> {
         let key = (provider_id.to_owned(), provider_account_id.to_owned());
         let mut t = self.tables();
-        let Some(account) = t.accounts.get_mut(&key) else {
+        let Some((_, account)) = t.accounts.get_mut(&key) else {
             return Err(not_found("account"));
         };
         let stored = account.refresh_token.as_ref().map(|rt| rt.expose());

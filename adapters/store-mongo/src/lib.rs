@@ -33,7 +33,9 @@
 //! documents *without* the field but indexes `null` (two v3 users stored with `email: null`
 //! collide on a real MongoDB). Reads accept a missing field and `null` alike.
 //! `createdAt`/`updatedAt` are bookkeeping for v3's ORM and for people reading the data;
-//! the store stamps them from the system clock and never reads them back.
+//! the store stamps them from the system clock and reads back only `accounts.createdAt`,
+//! to sort a user's accounts by link time ([`Store::get_accounts_for_user`], through the
+//! index on `accounts.userId`; ties by `_id`).
 //!
 //! Reading v3's data: v3 stored `providerAccountId` as the provider gave it, which may be a
 //! number (GitHub's ids); such a number reads as its decimal string, and accounts are looked
@@ -856,6 +858,22 @@ impl Store for MongoStore {
             .account_doc(provider_id, provider_account_id)
             .await?
             .map(|(_, account)| account))
+    }
+
+    async fn get_accounts_for_user(&self, user_id: &str) -> Result<Vec<Account>, StoreError> {
+        let Some(oid) = parse_id(user_id) else {
+            return Ok(Vec::new());
+        };
+        let documents: Vec<Document> = self
+            .accounts
+            .find(doc! { field::USER_ID: refers_to(oid) })
+            .sort(doc! { field::CREATED_AT: 1, field::ID: 1 })
+            .await
+            .map_err(|e| backend("list a user's accounts", &e))?
+            .try_collect()
+            .await
+            .map_err(|e| backend("list a user's accounts", &e))?;
+        documents.iter().map(decode_account).collect()
     }
 
     async fn unlink_account(

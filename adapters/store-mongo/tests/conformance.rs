@@ -280,6 +280,10 @@ mod mongo {
             store.get_user_by_account("github", "12345").await.unwrap(),
             Some(alice.clone())
         );
+        assert_eq!(
+            store.get_accounts_for_user(&alice.id).await.unwrap(),
+            vec![github.clone()]
+        );
         assert_conflict(
             store.link_account(github.clone()).await,
             "linking a provider account v3 linked",
@@ -732,6 +736,7 @@ mod mongo {
             Err(StoreError::NotFound(_))
         ));
         assert_eq!(store.list_sessions("x").await.unwrap(), vec![]);
+        assert_eq!(store.get_accounts_for_user("x").await.unwrap(), vec![]);
         assert_eq!(store.delete_sessions_for_user("x").await.unwrap(), 0);
         store.delete_user("x").await.unwrap();
     }

@@ -16,14 +16,15 @@
 //!
 //! Every tree is named `portcullis.v1.<name>`, so a store can share a [`sled::Db`] with
 //! the application's own trees ([`SledStore::from_db`]) and a later layout can live beside
-//! this one. Values are JSON (`serde_json`); index values are empty or a user id.
+//! this one. Values are JSON (`serde_json`); index values are empty, a user id, or a link
+//! sequence number.
 //!
 //! | tree | key | value |
 //! |---|---|---|
 //! | `users` | user id | `User` |
 //! | `users_by_email` | canonical e-mail | user id |
 //! | `accounts` | `compound_id(provider_id, provider_account_id)` | `Account` |
-//! | `accounts_by_user` | `lp(user_id) ‖ compound_id` | empty |
+//! | `accounts_by_user` | `lp(user_id) ‖ compound_id` | link sequence number |
 //! | `sessions` | session token | `Session` |
 //! | `sessions_by_user` | `lp(user_id) ‖ session token` | empty |
 //! | `verification_tokens` | `lp(identifier) ‖ token_hash` | `VerificationToken` |
@@ -33,6 +34,9 @@
 //! token_hash)` pairs cannot be confused by moving bytes between the two parts.
 //!
 //! User ids come from [`sled::Db::generate_id`] (monotonic `u64`), rendered in decimal.
+//! A link sequence number is another such id, as a big-endian `u64`: it orders a user's
+//! accounts by link time. An entry written before link numbers existed is empty and sorts
+//! first.
 //!
 //! v3's `compoundId` joins provider id and provider account id with `:`, so
 //! (`a:b`, `c`) and (`a`, `b:c`) share a key. Reads therefore check both fields exactly,
@@ -356,6 +360,11 @@ impl Store for SledStore {
         let value = encode(&account, "account")?;
         let cid = account.compound_id();
         let index_key = index_key(&account.user_id, cid.as_bytes());
+        let linked = self
+            .db
+            .generate_id()
+            .map_err(|e| backend("generate link sequence number", &e))?
+            .to_be_bytes();
         (&self.users, &self.accounts, &self.accounts_by_user)
             .transaction(|(users, accounts, accounts_by_user)| {
                 if let Some(existing) = accounts.get(cid.as_bytes())? {
@@ -370,7 +379,7 @@ impl Store for SledStore {
                     accounts_by_user.remove(index_key_of(&existing.user_id, cid.as_bytes()))?;
                 }
                 accounts.insert(cid.as_bytes(), value.as_slice())?;
-                accounts_by_user.insert(index_key.as_slice(), &[])?;
+                accounts_by_user.insert(index_key.as_slice(), &linked)?;
                 Ok(())
             })
             .map_err(|e| from_transaction("link account", e))?;
@@ -383,6 +392,36 @@ impl Store for SledStore {
         provider_account_id: &str,
     ) -> Result<Option<Account>, StoreError> {
         self.account(provider_id, provider_account_id)
+    }
+
+    async fn get_accounts_for_user(&self, user_id: &str) -> Result<Vec<Account>, StoreError> {
+        let prefix_len = length_prefixed(user_id).len();
+        let entries = self
+            .accounts_by_user
+            .scan_prefix(length_prefixed(user_id))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| backend("scan index", &e))?;
+        let mut accounts = Vec::with_capacity(entries.len());
+        for (key, linked) in entries {
+            let Some(cid) = key.get(prefix_len..) else {
+                continue;
+            };
+            let Some(bytes) = self
+                .accounts
+                .get(cid)
+                .map_err(|e| backend("read account", &e))?
+            else {
+                continue;
+            };
+            let account: Account = decode(&bytes, "account")?;
+            // The index is kept in step transactionally; check anyway rather than trust it.
+            if account.user_id == user_id {
+                accounts.push((linked, account));
+            }
+        }
+        // Big-endian sequence numbers compare as bytes; the scan already ordered ties by key.
+        accounts.sort_by(|(a, _), (b, _)| a.cmp(b));
+        Ok(accounts.into_iter().map(|(_, account)| account).collect())
     }
 
     async fn unlink_account(

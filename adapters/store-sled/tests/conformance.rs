@@ -100,7 +100,18 @@ mod persistence {
         );
         assert_eq!(
             store.get_account("github", "99").await.unwrap(),
-            Some(account)
+            Some(account.clone())
+        );
+        // Link order survives a reopen: a later link lists after the earlier one.
+        let later = Account {
+            provider_id: "apple".to_owned(),
+            provider_account_id: "1".to_owned(),
+            ..account.clone()
+        };
+        store.link_account(later.clone()).await.unwrap();
+        assert_eq!(
+            store.get_accounts_for_user(&user.id).await.unwrap(),
+            vec![account, later]
         );
         assert_eq!(
             store
@@ -141,6 +152,42 @@ mod persistence {
                 .await,
             Err(StoreError::Conflict(_))
         ));
+    }
+
+    /// Index entries written before accounts carried a link number (empty values) are
+    /// still listed, before every numbered link.
+    #[tokio::test]
+    async fn accounts_without_link_number_list_first() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let store = SledStore::from_db(db.clone()).unwrap();
+        let user = store.create_user(NewUser::default()).await.unwrap();
+        let account = |provider: &str| Account {
+            user_id: user.id.clone(),
+            provider_type: "oauth".to_owned(),
+            provider_id: provider.to_owned(),
+            provider_account_id: "7".to_owned(),
+            refresh_token: None,
+            access_token: None,
+            access_token_expires: None,
+            token_type: None,
+            scope: None,
+            id_token: None,
+        };
+        let (numbered, legacy) = (account("github"), account("google"));
+        store.link_account(numbered.clone()).await.unwrap();
+        store.link_account(legacy.clone()).await.unwrap();
+        let index = db.open_tree("portcullis.v1.accounts_by_user").unwrap();
+        let mut key = (user.id.len() as u64).to_be_bytes().to_vec();
+        key.extend_from_slice(user.id.as_bytes());
+        key.extend_from_slice(legacy.compound_id().as_bytes());
+        assert!(
+            index.insert(key, &[][..]).unwrap().is_some(),
+            "the index entry"
+        );
+        assert_eq!(
+            store.get_accounts_for_user(&user.id).await.unwrap(),
+            vec![legacy, numbered]
+        );
     }
 
     #[tokio::test]

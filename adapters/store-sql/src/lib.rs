@@ -38,7 +38,8 @@
 //!   decimal is the id of no user (`Ok(None)`, never an error).
 //! * Accounts are found by v3's `compound_id = hex(sha256(provider_id ":" provider_account_id))`
 //!   and then matched on both ids exactly; `compound_id` is unique, so a second link of
-//!   the same provider account is `Conflict`.
+//!   the same provider account is `Conflict`. `get_accounts_for_user` reads them through
+//!   v3's index on `accounts.user_id`, in link order (`ORDER BY id`: ids are assigned on insert).
 //! * `update_account_tokens` is one `UPDATE` whose `WHERE` compares the stored refresh
 //!   token with the expected one, NULL-safe (PostgreSQL `IS NOT DISTINCT FROM`, MySQL
 //!   `<=> BINARY ?`, SQLite `IS`): of concurrent refreshes from one refresh token exactly

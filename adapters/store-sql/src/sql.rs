@@ -106,6 +106,8 @@ pub(crate) struct Queries {
     pub delete_user: String,
     pub link_account: String,
     pub get_account: String,
+    /// A user's accounts in link order: `accounts.id` is assigned on insert.
+    pub get_accounts_for_user: String,
     pub unlink_account: String,
     /// Compare-and-set of an account's tokens on its refresh token (null-safe equality).
     /// PostgreSQL and SQLite: `RETURNING` the updated row. MySQL, which has no
@@ -158,6 +160,9 @@ impl Queries {
             get_account: d.render(&format!(
                 "SELECT {ACCOUNT} FROM accounts \
                  WHERE compound_id = ? AND provider_id = ?s AND provider_account_id = ?s"
+            )),
+            get_accounts_for_user: d.render(&format!(
+                "SELECT {ACCOUNT} FROM accounts WHERE user_id = ? ORDER BY id"
             )),
             unlink_account: d.render(
                 "DELETE FROM accounts \

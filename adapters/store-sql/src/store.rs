@@ -216,6 +216,7 @@ const UPDATE_USER: Op = Op::plain("update_user", "another user has this e-mail a
 const DELETE_USER: Op = Op::plain("delete_user", "");
 const LINK_ACCOUNT: Op = Op::secret("link_account", "this provider account is linked already");
 const GET_ACCOUNT: Op = Op::secret("get_account", "");
+const GET_ACCOUNTS_FOR_USER: Op = Op::secret("get_accounts_for_user", "");
 const UNLINK_ACCOUNT: Op = Op::plain("unlink_account", "");
 const UPDATE_ACCOUNT_TOKENS: Op = Op::secret("update_account_tokens", "");
 const CREATE_SESSION: Op = Op::secret(
@@ -570,6 +571,17 @@ impl Store for SqlStore {
                 .fetch_optional(pool).await
         })?;
         Ok(row.map(Account::from))
+    }
+
+    async fn get_accounts_for_user(&self, user_id: &str) -> Result<Vec<Account>, StoreError> {
+        let Some(user_id) = DbId::parse(user_id) else {
+            return Ok(Vec::new());
+        };
+        let q = &self.inner.q;
+        let rows: Vec<AccountRow> = run!(self, GET_ACCOUNTS_FOR_USER, pool => {
+            sqlx::query_as(&q.get_accounts_for_user).bind(user_id).fetch_all(pool).await
+        })?;
+        Ok(rows.into_iter().map(Account::from).collect())
     }
 
     async fn unlink_account(

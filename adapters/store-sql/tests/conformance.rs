@@ -395,6 +395,10 @@ mod v3_interop {
             Some(fx::ACCOUNT_ACCESS_TOKEN)
         );
         assert_eq!(
+            store.get_accounts_for_user(fx::ADA_ID).await.unwrap(),
+            vec![account.clone()]
+        );
+        assert_eq!(
             (account.token_type, account.scope, account.id_token),
             (None, None, None)
         );
@@ -478,6 +482,10 @@ mod v3_interop {
             .unwrap();
         assert_eq!(new.id, "3");
         store.delete_user(fx::ADA_ID).await.unwrap();
+        assert_eq!(
+            store.get_accounts_for_user(fx::ADA_ID).await.unwrap(),
+            vec![]
+        );
         assert_eq!(
             store.get_session_and_user(fx::SESSION_TOKEN).await.unwrap(),
             None
@@ -678,6 +686,19 @@ mod sql {
         let test = support::fresh(None).await;
         let store = &test.store;
         let user = store.create_user(NewUser::default()).await.unwrap();
+        let account = portcullis_domain::model::Account {
+            user_id: user.id.clone(),
+            provider_type: "email".to_owned(),
+            provider_id: "email".to_owned(),
+            provider_account_id: "odd@example.com".to_owned(),
+            refresh_token: None,
+            access_token: None,
+            access_token_expires: None,
+            token_type: None,
+            scope: None,
+            id_token: None,
+        };
+        store.link_account(account.clone()).await.unwrap();
         for odd in [" 1", "01", "+1", "1.0", "１", "9223372036854775808"] {
             assert_eq!(store.get_user(odd).await.unwrap(), None, "{odd:?}");
             assert!(matches!(
@@ -691,8 +712,13 @@ mod sql {
             ));
             store.delete_user(odd).await.unwrap();
             assert_eq!(store.list_sessions(odd).await.unwrap(), vec![]);
+            assert_eq!(store.get_accounts_for_user(odd).await.unwrap(), vec![]);
             assert_eq!(store.delete_sessions_for_user(odd).await.unwrap(), 0);
         }
+        assert_eq!(
+            store.get_accounts_for_user(&user.id).await.unwrap(),
+            vec![account]
+        );
         assert_eq!(store.get_user(&user.id).await.unwrap(), Some(user));
     }
 }

@@ -121,6 +121,8 @@ macro_rules! store_conformance_tests {
             link_account_twice_conflicts,
             link_account_race_has_one_winner,
             unlink_account_removes_the_link,
+            get_accounts_for_user_lists_the_users_accounts,
+            get_accounts_for_user_follows_unlink_and_relink,
             update_account_tokens_replaces_every_token,
             update_account_tokens_stale_refresh_token_is_none,
             update_account_tokens_unknown_account_not_found,
@@ -217,6 +219,9 @@ impl<S: Store, G: Send + Sync> Store for WithCleanup<S, G> {
         self.store
             .get_account(provider_id, provider_account_id)
             .await
+    }
+    async fn get_accounts_for_user(&self, user_id: &str) -> Result<Vec<Account>, StoreError> {
+        self.store.get_accounts_for_user(user_id).await
     }
     async fn unlink_account(
         &self,
@@ -1345,6 +1350,124 @@ pub async fn unlink_account_removes_the_link(store: Arc<dyn Store>) {
     );
 }
 
+/// `get_accounts_for_user` returns exactly the user's accounts, every field as linked,
+/// oldest link first; an unknown user has none.
+pub async fn get_accounts_for_user_lists_the_users_accounts(store: Arc<dyn Store>) {
+    let user = ok(
+        store.create_user(new_user("Many", None)).await,
+        "create_user",
+    );
+    let other = ok(
+        store.create_user(new_user("Neighbour", None)).await,
+        "create_user",
+    );
+    assert_eq!(
+        ok(
+            store.get_accounts_for_user(&user.id).await,
+            "get_accounts_for_user"
+        ),
+        Vec::<Account>::new(),
+        "store failed: a user without accounts must list none"
+    );
+    // Linked in an order that is neither the order of provider ids, provider account ids,
+    // provider types nor compound ids (or its reverse), with another user's accounts (one
+    // at the same provider) in between.
+    let gitlab = full_account(&user.id, "gitlab", "m-2");
+    let apple = bare_account(&user.id, "apple", "m-3");
+    let github = full_account(&user.id, "github", "m-1");
+    let foreign = full_account(&other.id, "github", "n-1");
+    let foreign_too = bare_account(&other.id, "gitlab", "n-2");
+    for account in [&gitlab, &foreign, &apple, &foreign_too, &github] {
+        ok(store.link_account(account.clone()).await, "link_account");
+    }
+    assert_eq!(
+        ok(
+            store.get_accounts_for_user(&user.id).await,
+            "get_accounts_for_user"
+        ),
+        vec![gitlab, apple, github],
+        "store failed: get_accounts_for_user must return exactly the user's accounts, every \
+         field as linked, oldest link first"
+    );
+    assert_eq!(
+        ok(
+            store.get_accounts_for_user(&other.id).await,
+            "get_accounts_for_user"
+        ),
+        vec![foreign, foreign_too],
+        "store failed: get_accounts_for_user must not mix users"
+    );
+    // Unknown ids in the shapes stores issue (a decimal, an ObjectId's hex) and others.
+    for unknown in ["161803398874", "0123456789abcdef01234567", "", "nobody"] {
+        assert_eq!(
+            ok(
+                store.get_accounts_for_user(unknown).await,
+                "get_accounts_for_user of an unknown user"
+            ),
+            Vec::<Account>::new(),
+            "store failed: get_accounts_for_user({unknown:?}) of an unknown user must be empty"
+        );
+    }
+}
+
+/// An unlinked account is no longer listed; linked again, it is the newest link.
+pub async fn get_accounts_for_user_follows_unlink_and_relink(store: Arc<dyn Store>) {
+    let user = ok(
+        store.create_user(new_user("Relinker", None)).await,
+        "create_user",
+    );
+    let first = full_account(&user.id, "github", "r-1");
+    let second = full_account(&user.id, "google", "r-2");
+    let third = bare_account(&user.id, "email", "relinker@example.com");
+    for account in [&first, &second, &third] {
+        ok(store.link_account(account.clone()).await, "link_account");
+    }
+    ok(
+        store.unlink_account("google", "r-2").await,
+        "unlink_account",
+    );
+    assert_eq!(
+        ok(
+            store.get_accounts_for_user(&user.id).await,
+            "get_accounts_for_user"
+        ),
+        vec![first.clone(), third.clone()],
+        "store failed: an unlinked account must no longer be listed"
+    );
+    ok(
+        store.link_account(second.clone()).await,
+        "link_account of an unlinked account",
+    );
+    assert_eq!(
+        ok(
+            store.get_accounts_for_user(&user.id).await,
+            "get_accounts_for_user"
+        ),
+        vec![first, third, second],
+        "store failed: an account linked again must be listed as the newest link"
+    );
+    for (provider, id) in [
+        ("github", "r-1"),
+        ("google", "r-2"),
+        ("email", "relinker@example.com"),
+    ] {
+        ok(store.unlink_account(provider, id).await, "unlink_account");
+    }
+    assert_eq!(
+        ok(
+            store.get_accounts_for_user(&user.id).await,
+            "get_accounts_for_user"
+        ),
+        Vec::<Account>::new(),
+        "store failed: a user whose accounts are all unlinked must list none"
+    );
+    assert_eq!(
+        ok(store.get_user(&user.id).await, "get_user"),
+        Some(user),
+        "store failed: unlinking every account must leave the user"
+    );
+}
+
 /// `update_account_tokens` with the stored refresh token replaces every token field (and
 /// nothing else), returns the account as stored, and `get_account` reads it back; a
 /// refresh may also clear every token.
@@ -1749,6 +1872,14 @@ pub async fn delete_user_cascades_to_accounts_and_sessions(store: Arc<dyn Store>
         Vec::<Session>::new(),
         "store failed: a deleted user must have no sessions listed"
     );
+    assert_eq!(
+        ok(
+            store.get_accounts_for_user(&doomed.id).await,
+            "get_accounts_for_user"
+        ),
+        Vec::<Account>::new(),
+        "store failed: a deleted user must have no accounts listed"
+    );
 
     assert_eq!(
         ok(store.get_user(&bystander.id).await, "get_user"),
@@ -1762,6 +1893,14 @@ pub async fn delete_user_cascades_to_accounts_and_sessions(store: Arc<dyn Store>
         ),
         Some(bystander.clone()),
         "store failed: delete_user must leave other users' accounts"
+    );
+    assert_eq!(
+        ok(
+            store.get_accounts_for_user(&bystander.id).await,
+            "get_accounts_for_user"
+        ),
+        vec![full_account(&bystander.id, "github", "b1")],
+        "store failed: delete_user must leave other users' accounts listed"
     );
     assert_eq!(
         ok(
