@@ -1,0 +1,245 @@
+//! Provider access tokens for the app's own API calls, renewed with the refresh token when
+//! they expire (refresh-token rotation, the most requested missing piece of NextAuth).
+//!
+//! Renewals are single-flight per account in this process: concurrent callers wait for one
+//! refresh at the provider and share its result. The rotated refresh token is stored with a
+//! compare-and-set on the one that was used, so across processes sharing a database the
+//! store never goes back to a retired token; a process that loses that race (or whose
+//! refresh the provider refuses because another process already rotated) reads the winner's
+//! tokens instead.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use portcullis_domain::model::{Account, AccountTokens};
+use portcullis_domain::oauth::{client, Endpoints, OAuthProvider, Protocol};
+use portcullis_domain::secret::SecretString;
+use portcullis_domain::store::StoreError;
+use time::OffsetDateTime;
+
+use crate::Portcullis;
+
+/// Renew this many seconds before the provider's expiry, so a token is not handed out
+/// moments before it dies.
+const RENEW_EARLY_SECONDS: i64 = 30;
+
+/// A provider access token that is valid now. `Debug` hides the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProviderAccessToken {
+    pub access_token: SecretString,
+    pub expires: Option<OffsetDateTime>,
+    pub token_type: Option<String>,
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for ProviderAccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderAccessToken")
+            .field("expires", &self.expires)
+            .field("token_type", &self.token_type)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why no valid access token could be had. No variant holds a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessTokenError {
+    #[error("no store configured: provider tokens live on stored accounts")]
+    NoStore,
+    #[error("{0:?} is not a configured OAuth 2 provider")]
+    UnknownProvider(String),
+    #[error("the user has no account at this provider")]
+    NotLinked,
+    #[error("the access token expired and no refresh token is held: sign in again")]
+    NotRenewable,
+    /// The provider refused the refresh (the user revoked access, the token was retired):
+    /// the user must sign in again. v3 apps know this as `RefreshAccessTokenError`.
+    #[error("the provider refused to renew the access token: {0}")]
+    Refused(String),
+    #[error("the provider could not be reached: {0}")]
+    Unreachable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// In-process single-flight locks, one per account being renewed.
+#[derive(Default)]
+pub(crate) struct RenewalLocks(Mutex<HashMap<String, Arc<futures::lock::Mutex<()>>>>);
+
+impl RenewalLocks {
+    fn lock_for(&self, key: &str) -> Arc<futures::lock::Mutex<()>> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.entry(key.to_owned()).or_default().clone()
+    }
+
+    /// Drops the lock of `key` when nobody else holds or waits for it.
+    fn release(&self, key: &str) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if map.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            map.remove(key);
+        }
+    }
+}
+
+fn usable(account: &Account, now: OffsetDateTime) -> Option<ProviderAccessToken> {
+    let access_token = account.access_token.clone()?;
+    let fresh = account
+        .access_token_expires
+        .is_none_or(|at| at > now + time::Duration::seconds(RENEW_EARLY_SECONDS));
+    fresh.then(|| ProviderAccessToken {
+        access_token,
+        expires: account.access_token_expires,
+        token_type: account.token_type.clone(),
+        scope: account.scope.clone(),
+    })
+}
+
+impl Portcullis {
+    /// A valid access token of `user_id` at `provider_id`, renewed with the stored refresh
+    /// token when it has expired (and the rotated refresh token stored atomically).
+    pub async fn provider_access_token(
+        &self,
+        user_id: &str,
+        provider_id: &str,
+    ) -> Result<ProviderAccessToken, AccessTokenError> {
+        let store = self.store.as_ref().ok_or(AccessTokenError::NoStore)?;
+        let provider = self
+            .config()
+            .provider(provider_id)
+            .and_then(|p| p.as_oauth())
+            .filter(|p| p.protocol == Protocol::OAuth2)
+            .ok_or_else(|| AccessTokenError::UnknownProvider(provider_id.to_owned()))?
+            .clone();
+        let account = store
+            .get_accounts_for_user(user_id)
+            .await?
+            .into_iter()
+            .find(|a| a.provider_id == provider_id)
+            .ok_or(AccessTokenError::NotLinked)?;
+        if let Some(token) = usable(&account, self.clock.now()) {
+            return Ok(token);
+        }
+        let key = format!("{provider_id}\n{}", account.provider_account_id);
+        let lock = self.renewals.lock_for(&key);
+        let result = {
+            let _guard = lock.lock().await;
+            self.renew(&provider, provider_id, &account.provider_account_id)
+                .await
+        };
+        drop(lock);
+        self.renewals.release(&key);
+        result
+    }
+
+    /// Renews under the account's lock: first re-reads, since the caller before us in the
+    /// queue may have renewed already.
+    async fn renew(
+        &self,
+        provider: &OAuthProvider,
+        provider_id: &str,
+        provider_account_id: &str,
+    ) -> Result<ProviderAccessToken, AccessTokenError> {
+        let store = self.store.as_ref().ok_or(AccessTokenError::NoStore)?;
+        let read = || async {
+            store
+                .get_account(provider_id, provider_account_id)
+                .await?
+                .ok_or(AccessTokenError::NotLinked)
+        };
+        let account = read().await?;
+        let now = self.clock.now();
+        if let Some(token) = usable(&account, now) {
+            return Ok(token);
+        }
+        let used = account
+            .refresh_token
+            .clone()
+            .ok_or(AccessTokenError::NotRenewable)?;
+        let answer = self.refresh_at_provider(provider, &used, now).await;
+        let tokens = match answer {
+            Ok(tokens) => tokens,
+            Err(error) => {
+                // Another process may have rotated the token meanwhile: use its result.
+                let latest = read().await?;
+                let rotated =
+                    latest.refresh_token.as_ref().map(SecretString::expose) != Some(used.expose());
+                return match usable(&latest, self.clock.now()) {
+                    Some(token) if rotated => Ok(token),
+                    _ => Err(error),
+                };
+            }
+        };
+        let renewed = AccountTokens {
+            access_token: Some(tokens.access_token),
+            // A provider that does not rotate keeps the old refresh token valid.
+            refresh_token: tokens.refresh_token.or(Some(used.clone())),
+            access_token_expires: tokens.expires_at,
+            token_type: tokens.token_type.or(account.token_type),
+            scope: tokens.scope.or(account.scope),
+            id_token: tokens.id_token.or(account.id_token),
+        };
+        let stored = store
+            .update_account_tokens(
+                provider_id,
+                provider_account_id,
+                Some(used.expose()),
+                renewed,
+            )
+            .await?;
+        let account = match stored {
+            Some(account) => account,
+            // Another process stored its renewal first: theirs is the current one.
+            None => read().await?,
+        };
+        usable(&account, self.clock.now()).ok_or(AccessTokenError::NotRenewable)
+    }
+
+    async fn refresh_at_provider(
+        &self,
+        provider: &OAuthProvider,
+        refresh_token: &SecretString,
+        now: OffsetDateTime,
+    ) -> Result<client::TokenSet, AccessTokenError> {
+        let http = self
+            .http
+            .as_ref()
+            .ok_or_else(|| AccessTokenError::Unreachable("no HTTP client configured".into()))?;
+        let endpoints = self.token_endpoints(provider).await?;
+        let secret = client::client_secret(provider, now)
+            .map_err(|e| AccessTokenError::Refused(e.to_string()))?;
+        let call = client::refresh_call(provider, &endpoints, refresh_token, &secret)
+            .map_err(|e| AccessTokenError::Refused(e.to_string()))?;
+        let response = http
+            .send(call)
+            .await
+            .map_err(|e| AccessTokenError::Unreachable(e.to_string()))?;
+        client::parse_tokens(provider, &response, now)
+            .map_err(|e| AccessTokenError::Refused(e.to_string()))
+    }
+
+    /// The provider's endpoints, completed by (cached) discovery when only an issuer is set.
+    async fn token_endpoints(
+        &self,
+        provider: &OAuthProvider,
+    ) -> Result<Endpoints, AccessTokenError> {
+        if provider.endpoints.token.is_some() {
+            return Ok(provider.endpoints.clone());
+        }
+        let (Some(http), Some(issuer)) = (&self.http, &provider.endpoints.issuer) else {
+            return Err(AccessTokenError::Unreachable("no token endpoint".into()));
+        };
+        let response = http
+            .send(client::discovery_call(issuer))
+            .await
+            .map_err(|e| AccessTokenError::Unreachable(e.to_string()))?;
+        client::apply_discovery(provider, &response)
+            .map_err(|e| AccessTokenError::Unreachable(e.to_string()))
+    }
+}

@@ -1,0 +1,267 @@
+//! Refresh-token rotation through `Portcullis::provider_access_token`, against a token
+//! endpoint on loopback that rotates strictly (a used refresh token is retired) and counts
+//! its calls, with the embedded sled store.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use portcullis::{AccessTokenError, Clock, OAuthProvider, Portcullis, Store};
+use portcullis_domain::model::{Account, NewUser};
+use portcullis_domain::secret::SecretString;
+use time::OffsetDateTime;
+use warp::Filter;
+
+const SECRET: &str = "a-test-secret-of-at-least-32-bytes-long";
+
+struct FixedClock(OffsetDateTime);
+
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+/// A token endpoint that rotates: each refresh token works once.
+#[derive(Default)]
+struct Provider {
+    calls: AtomicUsize,
+    current_refresh: Mutex<String>,
+    refuse: Mutex<bool>,
+}
+
+async fn start_provider(provider: Arc<Provider>) -> String {
+    let state = provider.clone();
+    let token = warp::post()
+        .and(warp::path!("token"))
+        .and(warp::body::form())
+        .map(move |form: std::collections::HashMap<String, String>| {
+            let n = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut current = state.current_refresh.lock().unwrap();
+            let valid = form.get("grant_type").map(String::as_str) == Some("refresh_token")
+                && form.get("refresh_token") == Some(&*current)
+                && form.get("client_secret").map(String::as_str) == Some("csecret");
+            if !valid || *state.refuse.lock().unwrap() {
+                return warp::reply::with_status(
+                    warp::reply::json(&serde_json::json!({"error": "invalid_grant"})),
+                    warp::http::StatusCode::BAD_REQUEST,
+                );
+            }
+            *current = format!("rt-{n}");
+            warp::reply::with_status(
+                warp::reply::json(&serde_json::json!({
+                    "access_token": format!("at-{n}"),
+                    "refresh_token": format!("rt-{n}"),
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                })),
+                warp::http::StatusCode::OK,
+            )
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(warp::serve(token).incoming(listener).run());
+    format!("http://{addr}")
+}
+
+struct Setup {
+    app: Portcullis,
+    store: Arc<dyn Store>,
+    provider: Arc<Provider>,
+    user_id: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(access_expires: OffsetDateTime, refresh: Option<&str>) -> Setup {
+    let provider = Arc::new(Provider::default());
+    *provider.current_refresh.lock().unwrap() = refresh.unwrap_or_default().to_owned();
+    let origin = start_provider(provider.clone()).await;
+    let mut oauth = OAuthProvider::oauth2("cid", "csecret");
+    oauth.endpoints.authorization = Some(format!("{origin}/authorize"));
+    oauth.endpoints.token = Some(format!("{origin}/token"));
+    oauth.endpoints.userinfo = Some(format!("{origin}/me"));
+    let dir = tempfile::TempDir::new().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(portcullis_store_sled::SledStore::open(dir.path().join("db")).unwrap());
+    let user = store
+        .create_user(NewUser {
+            email: Some("jane@example.com".into()),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    store
+        .link_account(Account {
+            user_id: user.id.clone(),
+            provider_type: "oauth".into(),
+            provider_id: "corp".into(),
+            provider_account_id: "jane-at-corp".into(),
+            refresh_token: refresh.map(SecretString::from),
+            access_token: Some("at-0".into()),
+            access_token_expires: Some(access_expires),
+            token_type: Some("Bearer".into()),
+            scope: Some("api".into()),
+            id_token: None,
+        })
+        .await
+        .unwrap();
+    let app = Portcullis::builder()
+        .url("http://localhost:3000/api/auth")
+        .secret(SECRET)
+        .oauth("corp", "Corp", oauth)
+        .store(store.clone())
+        .clock(Arc::new(FixedClock(now())))
+        .build()
+        .unwrap();
+    Setup {
+        app,
+        store,
+        provider,
+        user_id: user.id,
+        _dir: dir,
+    }
+}
+
+async fn stored_refresh(setup: &Setup) -> Option<String> {
+    setup
+        .store
+        .get_account("corp", "jane-at-corp")
+        .await
+        .unwrap()
+        .unwrap()
+        .refresh_token
+        .map(|t| t.expose().to_owned())
+}
+
+#[tokio::test]
+async fn a_valid_token_is_returned_without_asking_the_provider() {
+    let setup = setup(now() + time::Duration::hours(1), Some("rt-0")).await;
+    let token = setup
+        .app
+        .provider_access_token(&setup.user_id, "corp")
+        .await
+        .unwrap();
+    assert_eq!(token.access_token.expose(), "at-0");
+    assert_eq!(setup.provider.calls.load(Ordering::SeqCst), 0);
+    assert!(!format!("{token:?}").contains("at-0"));
+}
+
+#[tokio::test]
+async fn concurrent_callers_share_one_refresh_and_the_rotated_token_is_stored() {
+    let setup = setup(now() - time::Duration::minutes(1), Some("rt-0")).await;
+    let calls: Vec<_> = (0..8)
+        .map(|_| setup.app.provider_access_token(&setup.user_id, "corp"))
+        .collect();
+    let tokens = futures::future::join_all(calls).await;
+    assert_eq!(
+        setup.provider.calls.load(Ordering::SeqCst),
+        1,
+        "one refresh"
+    );
+    for token in &tokens {
+        let token = token.as_ref().unwrap();
+        assert_eq!(token.access_token.expose(), "at-1");
+        assert_eq!(token.expires, Some(now() + time::Duration::hours(1)));
+    }
+    assert_eq!(stored_refresh(&setup).await.as_deref(), Some("rt-1"));
+    // Valid now: no further refresh.
+    setup
+        .app
+        .provider_access_token(&setup.user_id, "corp")
+        .await
+        .unwrap();
+    assert_eq!(setup.provider.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn two_instances_sharing_a_store_end_on_the_same_rotated_token() {
+    let setup = setup(now() - time::Duration::minutes(1), Some("rt-0")).await;
+    // A second instance (another process) with its own in-process locks.
+    let corp = setup.app.config().provider("corp").unwrap().clone();
+    let other = Portcullis::builder()
+        .url("http://localhost:3000/api/auth")
+        .secret(SECRET)
+        .configure(move |c| c.provider(corp))
+        .store(setup.store.clone())
+        .clock(Arc::new(FixedClock(now())))
+        .build()
+        .unwrap();
+    let (a, b) = tokio::join!(
+        setup.app.provider_access_token(&setup.user_id, "corp"),
+        other.provider_access_token(&setup.user_id, "corp"),
+    );
+    // Single-flight is per process: across processes both may reach the provider, which
+    // retires the first refresh token used. Whoever loses gets the winner's tokens or, if
+    // the winner has not stored them yet, `Refused` — and the store never goes back to a
+    // retired token, so asking again gives the winner's token.
+    let winner = match (a, b) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a.access_token, b.access_token);
+            a
+        }
+        (Ok(token), Err(AccessTokenError::Refused(_)))
+        | (Err(AccessTokenError::Refused(_)), Ok(token)) => token,
+        other => panic!("{other:?}"),
+    };
+    let stored = stored_refresh(&setup).await.unwrap();
+    assert_eq!(
+        stored,
+        *setup.provider.current_refresh.lock().unwrap(),
+        "the store holds the refresh token the provider accepts next"
+    );
+    for app in [&setup.app, &other] {
+        let again = app
+            .provider_access_token(&setup.user_id, "corp")
+            .await
+            .unwrap();
+        assert_eq!(again.access_token, winner.access_token);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_refresh_is_an_error_and_changes_nothing() {
+    let setup = setup(now() - time::Duration::minutes(1), Some("rt-0")).await;
+    *setup.provider.refuse.lock().unwrap() = true;
+    let error = setup
+        .app
+        .provider_access_token(&setup.user_id, "corp")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, AccessTokenError::Refused(_)), "{error:?}");
+    assert!(!error.to_string().contains("rt-0"));
+    assert_eq!(stored_refresh(&setup).await.as_deref(), Some("rt-0"));
+}
+
+#[tokio::test]
+async fn without_a_refresh_token_or_an_account_there_is_a_clear_error() {
+    let setup = setup(now() - time::Duration::minutes(1), None).await;
+    assert_eq!(
+        setup
+            .app
+            .provider_access_token(&setup.user_id, "corp")
+            .await
+            .unwrap_err(),
+        AccessTokenError::NotRenewable
+    );
+    assert_eq!(
+        setup
+            .app
+            .provider_access_token("nobody", "corp")
+            .await
+            .unwrap_err(),
+        AccessTokenError::NotLinked
+    );
+    assert_eq!(
+        setup
+            .app
+            .provider_access_token(&setup.user_id, "github")
+            .await
+            .unwrap_err(),
+        AccessTokenError::UnknownProvider("github".into())
+    );
+    assert_eq!(setup.provider.calls.load(Ordering::SeqCst), 0);
+}
