@@ -8,6 +8,7 @@ mod dev;
 mod email;
 mod http;
 mod logs;
+mod oauth;
 mod support;
 mod users;
 mod v3_interop;
