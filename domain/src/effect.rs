@@ -96,13 +96,13 @@ impl std::fmt::Debug for HookCall {
             } => f
                 .debug_struct("SignIn")
                 .field("user", user)
-                .field("account", account)
+                .field("account", &TokensRedacted(account))
                 .field("profile", &Redacted(profile))
                 .finish(),
             HookCall::SignIn { user, account, .. } => f
                 .debug_struct("SignIn")
                 .field("user", user)
-                .field("account", account)
+                .field("account", &TokensRedacted(account))
                 .finish_non_exhaustive(),
             HookCall::Jwt {
                 token,
@@ -112,17 +112,49 @@ impl std::fmt::Debug for HookCall {
                 is_new_user,
             } => f
                 .debug_struct("Jwt")
-                .field("token", token)
+                .field("token", &TokensRedacted(&Value::Object(token.clone())))
                 .field("user", user)
-                .field("account", account)
+                .field("account", &account.as_ref().map(TokensRedacted))
                 .field("profile", profile)
                 .field("is_new_user", is_new_user)
                 .finish(),
             HookCall::Session { session, token } => f
                 .debug_struct("Session")
-                .field("session", session)
-                .field("token", token)
+                .field("session", &TokensRedacted(session))
+                .field("token", &TokensRedacted(token))
                 .finish(),
+        }
+    }
+}
+
+/// Provider tokens an account, token or session may carry (spec §7.2, v3's recipe names).
+const TOKEN_KEYS: &[&str] = &[
+    "accessToken",
+    "refreshToken",
+    "idToken",
+    "access_token",
+    "refresh_token",
+    "id_token",
+];
+
+/// A JSON value with provider tokens shown as `[redacted]`.
+struct TokensRedacted<'a>(&'a Value);
+
+impl std::fmt::Debug for TokensRedacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Value::Object(map) => f
+                .debug_map()
+                .entries(map.iter().map(|(k, v)| {
+                    let shown: &dyn std::fmt::Debug = if TOKEN_KEYS.contains(&k.as_str()) {
+                        &"[redacted]"
+                    } else {
+                        v
+                    };
+                    (k, shown)
+                }))
+                .finish(),
+            other => other.fmt(f),
         }
     }
 }
@@ -203,4 +235,41 @@ pub enum HookFailure {
     /// No callback registered where one is required (credentials without `authorize`).
     #[error("not configured")]
     NotConfigured,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hook_debug_hides_provider_tokens_and_profiles() {
+        let account = json!({"provider": "github", "accessToken": "gho_SECRET1", "refreshToken": "r_SECRET2"});
+        let mut token = Claims::new();
+        token.insert("accessToken".into(), "at_SECRET3".into());
+        token.insert("sub".into(), "42".into());
+        let calls = [
+            HookCall::SignIn {
+                user: json!({"id": "42"}),
+                account: account.clone(),
+                profile: json!({"password": "pw_SECRET4"}),
+            },
+            HookCall::Jwt {
+                token: token.clone(),
+                user: None,
+                account: Some(account),
+                profile: None,
+                is_new_user: None,
+            },
+            HookCall::Session {
+                session: json!({"accessToken": "at_SECRET5"}),
+                token: Value::Object(token),
+            },
+        ];
+        for call in calls {
+            let shown = format!("{call:?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+        }
+    }
 }

@@ -191,7 +191,7 @@ impl Credentials {
         match result {
             Ok(SignInDecision::Allow) => {
                 self.m.fire(E::Allowed, &mut cx.trace)?;
-                let token = default_claims(&self.user);
+                let token = sign_in_claims(cx, &self.user);
                 if cx.config.hooks.jwt {
                     return Ok(Next::Effect(Effect::Hook(HookCall::Jwt {
                         token,
@@ -268,6 +268,14 @@ impl Credentials {
 
 /// v3's claims for a freshly signed-in user (spec §5.4): `name`, `email`, `picture`,
 /// `sub`; absent members omitted, `null` kept.
+/// The claims of a new session token: v3's defaults and a random `jti`, so every sign-in
+/// gets a token of its own even within the same second (ASVS 3.2.1).
+pub(crate) fn sign_in_claims(cx: &mut Cx, user: &Value) -> Claims {
+    let mut claims = default_claims(user);
+    claims.insert("jti".into(), Value::String(cx.random_hex(16)));
+    claims
+}
+
 pub(crate) fn default_claims(user: &Value) -> Claims {
     let mut claims = Map::new();
     for (claim, field) in [("name", "name"), ("email", "email"), ("picture", "image")] {

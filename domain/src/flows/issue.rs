@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::credentials::default_claims;
+use super::credentials::sign_in_claims;
 use super::{Cx, Fault};
 use crate::config::SessionStrategy;
 use crate::cookies::{set_cookie, Lifetime};
@@ -72,7 +72,7 @@ impl SessionIssue {
         let step = match cx.config.session.strategy {
             SessionStrategy::Jwt => {
                 issue.m.fire(E::JwtStrategy, &mut cx.trace)?;
-                let mut token = default_claims(&issue.user);
+                let mut token = sign_in_claims(cx, &issue.user);
                 if cx.config.provider_tokens_in_jwt {
                     super::session::keep_provider_tokens(&mut token, &issue.account);
                 }

@@ -278,9 +278,12 @@ impl OAuthCallback {
             url.push('?');
             url.push_str(&query);
         }
-        Ok(Some(
-            Reply::redirect(url, false, StatusCode::SEE_OTHER).no_store(),
-        ))
+        // The cross-site POST carried none of the browser's cookies, so the prelude made a
+        // new CSRF token and callback URL: setting them would overwrite the real ones.
+        cx.prelude_cookies.clear();
+        let mut reply = Reply::redirect(url, false, StatusCode::SEE_OTHER).no_store();
+        reply.status = StatusCode::SEE_OTHER;
+        Ok(Some(reply))
     }
 
     fn clear(&mut self, cx: &Cx, policy: &crate::cookies::CookiePolicy) {

@@ -309,6 +309,25 @@ async fn oidc_sign_in(strategy: SessionStrategy) {
         replay.location.as_deref(),
         Some(format!("{}/api/auth/error?error=OAuthCallback", site.base).as_str())
     );
+
+    // Signing in again from another browser finds the linked account: the same user.
+    let mut second = Browser::new();
+    let authorize = second.start_sign_in(&site, "oidc").await;
+    let callback = second
+        .through_provider(
+            authorize,
+            &site,
+            &[("login", "alice"), ("password", "alice-password")],
+        )
+        .await;
+    let landed = second.get(&callback).await;
+    assert_eq!(landed.status, 302, "{}", landed.body);
+    let again = second.session(&site).await;
+    assert_eq!(again["user"], session["user"], "{again}");
+    assert_ne!(
+        second.cookies.get("next-auth.session-token"),
+        browser.cookies.get("next-auth.session-token")
+    );
     let _ = site.handle.shutdown().await;
 }
 
@@ -411,5 +430,88 @@ async fn oauth1_sign_in_through_the_twitter_preset() {
             Some(format!("{}/api/auth/error?error=OAuthCallback", site.base).as_str())
         );
         let _ = site.handle.shutdown().await;
+    }
+}
+
+/// Every OAuth value that must stay out of logs, at the most verbose level: the client
+/// secret, the code, state, PKCE verifier and nonce cookies, the provider's access token.
+#[tokio::test(flavor = "current_thread")]
+async fn no_oauth_secret_reaches_a_log_line() {
+    use crate::logs::{anchor_dispatchers, Capture};
+    anchor_dispatchers();
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(
+        portcullis_server::logging::subscriber(
+            "trace",
+            portcullis_server::LogFormat::Json,
+            capture.clone(),
+            false,
+        )
+        .unwrap(),
+    );
+    let dir = TempDir::new().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config: ServerConfig = config_in(dir.path());
+    config.url = Some(format!("http://127.0.0.1:{port}/api/auth"));
+    config.providers = vec![oidc_provider("")];
+    config.jwt.encryption = Some(true);
+    config.jwt.provider_tokens = Some(true);
+    let app = build_app(&config, false).unwrap();
+    let (_, handle) = spawn(app, format!("127.0.0.1:{port}").parse().unwrap())
+        .await
+        .unwrap();
+    let site = Site {
+        base: format!("http://127.0.0.1:{port}"),
+        handle,
+        _dir: dir,
+    };
+    let mut browser = Browser::new();
+    let authorize = browser.start_sign_in(&site, "oidc").await;
+    let mut secrets: Vec<String> = browser
+        .cookies
+        .iter()
+        .filter(|(name, _)| {
+            name.contains("state") || name.contains("nonce") || name.contains("pkce")
+        })
+        .map(|(_, value)| value.clone())
+        .collect();
+    let callback = browser
+        .through_provider(
+            authorize,
+            &site,
+            &[("login", "alice"), ("password", "alice-password")],
+        )
+        .await;
+    let query: HashMap<String, String> = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    secrets.push(query["code"].clone());
+    secrets.push(query["state"].clone());
+    browser.get(&callback).await;
+    let session = browser.session(&site).await;
+    let access_token = session["accessToken"].as_str().unwrap().to_owned();
+    secrets.push(access_token);
+    secrets.push(browser.cookies["next-auth.session-token"].clone());
+    // A failing exchange too: the same code again.
+    browser.get(&callback).await;
+    secrets.push("portcullis-test-secret-0123456789abcdef".into());
+    let _ = site.handle.shutdown().await;
+    let log = capture.text();
+    assert!(
+        log.contains("provider answered"),
+        "provider calls are logged: {log}"
+    );
+    for secret in &secrets {
+        assert!(secret.len() >= 16, "{secret}");
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret reached the log: {log}"
+        );
     }
 }
