@@ -31,6 +31,8 @@
 //! ports: a [`Store`], [`Hooks`], credentials backends ([`Authorize`]), a [`Clock`] and
 //! [`Entropy`].
 
+mod provider_tokens;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -40,12 +42,14 @@ use rand_core::{OsRng, RngCore};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+pub use portcullis_domain::oauth::{self, OAuthProvider, PresetOptions};
 pub use portcullis_domain::{
     config::ConfigBuilder, cookies::CookieKey, cookies::CookiePolicy, cookies::SameSite,
     effect::RequestInfo, flow::Taken, flow::TransitionInfo, jwt::Claims, jwt::SessionCodec,
     AuthEvent, Config, ConfigError, CredentialField, Effect, Engine, HookCall, HookFailure,
     HookSet, Outcome, Pages, Provider, SessionStrategy, SignInDecision, Theme,
 };
+pub use portcullis_ports::http::{CachingHttpClient, HttpClient};
 pub use portcullis_ports::{
     Authorize, Clock, DefaultHooks, Entropy, Hooks, InProcessLimiter, JwtCall, MailError, Mailer,
     RateLimiter, Store, VerificationSender,
@@ -53,6 +57,7 @@ pub use portcullis_ports::{
 
 pub use portcullis_domain::store::StoreError;
 use portcullis_domain::{Env, Step};
+pub use provider_tokens::{AccessTokenError, ProviderAccessToken};
 
 /// Every declared flow transition, for diagrams and coverage checks.
 pub fn flow_transitions() -> Vec<TransitionInfo> {
@@ -126,6 +131,8 @@ pub struct Portcullis {
     observer: Option<TransitionObserver>,
     limiter: Arc<dyn RateLimiter>,
     sender: Option<Arc<dyn VerificationSender>>,
+    http: Option<Arc<dyn HttpClient>>,
+    renewals: Arc<provider_tokens::RenewalLocks>,
 }
 
 impl std::fmt::Debug for Portcullis {
@@ -233,6 +240,24 @@ impl Portcullis {
                 }
                 None => Err("no mailer configured".into()),
             }),
+            Effect::Http(call) => Outcome::Http(match &self.http {
+                Some(http) => {
+                    let url = call.url_for_logs().to_owned();
+                    let answer = http.send(call).await;
+                    match &answer {
+                        Ok(r) => {
+                            tracing::debug!(target: "portcullis", %url, status = r.status, "provider answered")
+                        }
+                        Err(e) => {
+                            tracing::warn!(target: "portcullis", %url, error = %e, "provider call failed")
+                        }
+                    }
+                    answer
+                }
+                None => Err(portcullis_domain::http::HttpFailure::Transport(
+                    "no HTTP client configured".into(),
+                )),
+            }),
         }
     }
 
@@ -318,9 +343,42 @@ pub struct Builder {
     observer: Option<TransitionObserver>,
     limiter: Option<Arc<dyn RateLimiter>>,
     sender: Option<Arc<dyn VerificationSender>>,
+    http: Option<Arc<dyn HttpClient>>,
+    /// A preset that failed to build, reported by `build`.
+    preset_error: Option<ConfigError>,
 }
 
 impl Builder {
+    /// An OAuth 1.0a, OAuth 2.0 or OpenID Connect provider described in full.
+    pub fn oauth(mut self, id: &str, name: &str, provider: OAuthProvider) -> Self {
+        self.config = self.config.provider(Provider::oauth(id, name, provider));
+        self
+    }
+
+    /// A built-in provider (`"github"`, `"google"` …, spec §7.10) with its client
+    /// credentials and options.
+    pub fn preset(mut self, id: &str, options: &PresetOptions) -> Self {
+        match oauth::preset(id, options) {
+            Ok(preset) => {
+                self.config =
+                    self.config
+                        .provider(Provider::oauth(preset.id, preset.name, preset.provider))
+            }
+            Err(e) => {
+                self.preset_error
+                    .get_or_insert(ConfigError::Provider(id.to_owned(), e.to_string()));
+            }
+        }
+        self
+    }
+
+    /// How provider calls are made (default: reqwest with rustls, no redirects followed,
+    /// bounded time and size, discovery documents and key sets cached).
+    pub fn http(mut self, client: Arc<dyn HttpClient>) -> Self {
+        self.http = Some(client);
+        self
+    }
+
     /// An e-mail (magic link) provider; links are delivered by the [`VerificationSender`]
     /// given with [`Builder::verification_sender`] or [`Builder::mailer`]. Needs a store.
     pub fn email(mut self, id: &str, name: &str, max_age_seconds: i64) -> Self {
@@ -407,6 +465,9 @@ impl Builder {
     }
 
     pub fn build(self) -> Result<Portcullis, ConfigError> {
+        if let Some(error) = self.preset_error {
+            return Err(error);
+        }
         let hooks = self.hooks.unwrap_or_else(|| Arc::new(DefaultHooks));
         let config = self
             .config
@@ -426,12 +487,24 @@ impl Builder {
                 "e-mail sign-in needs a store for its single-use tokens: its routes answer Configuration"
             );
         }
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let http = match self.http {
+            Some(http) => Some(http),
+            None if config.providers.iter().any(|p| p.as_oauth().is_some()) => {
+                let client = portcullis_http_reqwest::ReqwestHttpClient::new()
+                    .map_err(|e| ConfigError::Provider("http".into(), e.to_string()))?;
+                Some(Arc::new(CachingHttpClient::new(client, clock.clone())) as Arc<dyn HttpClient>)
+            }
+            None => None,
+        };
         Ok(Portcullis {
             engine: Engine::new(config),
             store: self.store,
             authorizers: Arc::new(self.authorizers),
             hooks,
-            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            clock,
+            http,
+            renewals: Arc::default(),
             entropy: self.entropy.unwrap_or_else(|| Arc::new(OsEntropy)),
             observer: self.observer,
             limiter: self
