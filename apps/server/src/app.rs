@@ -244,6 +244,12 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                 }
                 probe = probe.provider(Provider::email(&e.id, &e.name, e.max_age));
             }
+            ProviderConfig::Oauth(o) => {
+                let (id, name, oauth) = o.build().map_err(|message| {
+                    StartupError::Settings(format!("provider {:?}: {message}", o.id()))
+                })?;
+                probe = probe.provider(Provider::oauth(&id, &name, oauth));
+            }
         }
     }
     if config.throttle_shared && config.database.is_none() {
@@ -302,6 +308,12 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                     .email(&e.id, &e.name, e.max_age)
                     .mailer(Arc::new(mailer));
             }
+            ProviderConfig::Oauth(o) => {
+                let (id, name, oauth) = o.build().map_err(|message| {
+                    StartupError::Settings(format!("provider {:?}: {message}", o.id()))
+                })?;
+                builder = builder.oauth(&id, &name, oauth);
+            }
         }
     }
 
@@ -343,6 +355,9 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     if let Some(on) = config.jwt.encryption {
         c = c.jwt_encryption(on);
     }
+    if let Some(on) = config.jwt.provider_tokens {
+        c = c.provider_tokens_in_jwt(on);
+    }
     if let Some(on) = config.use_secure_cookies {
         c = c.use_secure_cookies(on);
     }
@@ -352,13 +367,18 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
         (CookieKey::CallbackUrl, &cookies.callback_url),
         (CookieKey::CsrfToken, &cookies.csrf_token),
         (CookieKey::PkceCodeVerifier, &cookies.pkce_code_verifier),
+        (CookieKey::State, &cookies.state),
+        (CookieKey::Nonce, &cookies.nonce),
+        (CookieKey::OAuthTokenSecret, &cookies.oauth_token_secret),
     ];
     for (key, policy) in overrides {
         if let Some(policy) = policy {
             c = c.cookie(key, policy.clone());
         }
     }
-    c.pages(config.pages.clone()).theme(config.theme)
+    c.pages(config.pages.clone())
+        .theme(config.theme)
+        .branding(config.branding.clone())
 }
 
 /// `username` (text) and `password` (password), as the users file backend reads them.

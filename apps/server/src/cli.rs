@@ -201,12 +201,16 @@ async fn serve_until_signal(config: ServerConfig, dev: bool, migrate: bool) -> E
         Err(e) => return fail(EXIT_CONFIG, &e),
     };
     let base = app.portcullis.config().site.base();
-    let (addr, handle) = match crate::http::spawn(app.portcullis.clone(), config.listen).await {
+    let (addr, handle) = match listen(app.portcullis.clone(), config.listen, dev).await {
         Ok(running) => running,
         Err(e @ StartupError::Bind { .. }) => return fail(EXIT_FAILURE, &e),
         Err(e) => return fail(EXIT_CONFIG, &e),
     };
     tracing::info!(target: "portcullis", %addr, %base, dev, "listening");
+    if dev {
+        let page = format!("{}/", app.portcullis.config().site.base_url());
+        tracing::info!(target: "portcullis", %page, "dev mode: the demo page shows who is signed in");
+    }
     crate::http::os_signal().await;
     let code = match tokio::time::timeout(SHUTDOWN_GRACE, handle.shutdown()).await {
         Ok(Ok(())) => ExitCode::SUCCESS,
@@ -222,6 +226,23 @@ async fn serve_until_signal(config: ServerConfig, dev: bool, migrate: bool) -> E
     }
     tracing::info!(target: "portcullis", "stopped");
     code
+}
+
+/// Binds `addr` and serves `app`; in dev mode with the demo page at `/` beside it.
+async fn listen(
+    app: portcullis::Portcullis,
+    addr: SocketAddr,
+    dev: bool,
+) -> Result<(SocketAddr, crate::http::ShutdownHandle), StartupError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    let never = futures::future::pending();
+    if dev {
+        crate::http::serve_on(listener, crate::demo::routes_with_demo(app), never)
+    } else {
+        crate::http::serve_on(listener, crate::http::routes(app), never)
+    }
 }
 
 /// Reads one line from standard input; prints the hash.

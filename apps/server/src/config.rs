@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use portcullis_domain::config::Branding;
 use portcullis_domain::cookies::CookiePolicy;
 use portcullis_domain::{CredentialField, Pages, SessionStrategy, Theme};
 use schemars::JsonSchema;
@@ -102,9 +103,17 @@ pub struct ServerConfig {
     #[serde(default)]
     pub pages: Pages,
 
-    /// Colour scheme of the built-in pages: `auto` (default), `light` or `dark`.
+    /// Colour scheme of the built-in pages: `auto` (default, follows the visitor's
+    /// system setting), `light` or `dark`.
     #[serde(default)]
     pub theme: Theme,
+
+    /// The brand on the built-in pages, e.g.
+    /// `[branding]` `name = "Acme"`, `logo_url = "https://cdn.acme.example/logo.svg"`,
+    /// `accent_color = "#0a7f3c"`. The logo must be an `https://` URL or a path on the site;
+    /// the colour `#rgb` or `#rrggbb`. Unset: no logo or name, a blue accent.
+    #[serde(default)]
+    pub branding: Branding,
 
     /// Sign-in providers, each a table with a `type`.
     #[serde(default)]
@@ -132,6 +141,7 @@ impl Default for ServerConfig {
             cookies: CookiesSection::default(),
             pages: Pages::default(),
             theme: Theme::default(),
+            branding: Branding::default(),
             providers: Vec::new(),
             log: LogSection::default(),
         }
@@ -245,6 +255,12 @@ pub struct JwtSection {
     /// Default false. Env: `PORTCULLIS_JWT_ENCRYPTION` (`true`/`false`).
     #[serde(default)]
     pub encryption: Option<bool>,
+    /// Keep the OAuth provider's access and refresh token in the session token and renew
+    /// the access token when a session read finds it expired (the session JSON then has
+    /// `accessToken`, and `error = "RefreshAccessTokenError"` when the provider refuses).
+    /// Needs `encryption = true`. Default false.
+    #[serde(default)]
+    pub provider_tokens: Option<bool>,
 }
 
 /// Per-cookie replacements (NextAuth's `cookies` option). A replaced cookie takes the whole
@@ -264,6 +280,15 @@ pub struct CookiesSection {
     /// The PKCE code verifier cookie (default `next-auth.pkce.code_verifier`).
     #[serde(default)]
     pub pkce_code_verifier: Option<CookiePolicy>,
+    /// The OAuth `state` cookie (default `next-auth.state`).
+    #[serde(default)]
+    pub state: Option<CookiePolicy>,
+    /// The OpenID `nonce` cookie (default `next-auth.nonce`).
+    #[serde(default)]
+    pub nonce: Option<CookiePolicy>,
+    /// The OAuth 1.0a request-token secret cookie (default `next-auth.oauth1.token_secret`).
+    #[serde(default)]
+    pub oauth_token_secret: Option<CookiePolicy>,
 }
 
 /// A sign-in provider.
@@ -274,6 +299,8 @@ pub enum ProviderConfig {
     Credentials(CredentialsProviderConfig),
     /// A sign-in link sent by e-mail (needs a store for its single-use tokens).
     Email(EmailProviderConfig),
+    /// OAuth 1.0a, OAuth 2.0 or OpenID Connect: a built-in preset or a described provider.
+    Oauth(Box<crate::oauth_config::OAuthProviderConfig>),
 }
 
 /// An e-mail (magic link) provider, delivering through an SMTP server.
@@ -372,6 +399,7 @@ impl ProviderConfig {
         match self {
             ProviderConfig::Credentials(c) => &c.id,
             ProviderConfig::Email(e) => &e.id,
+            ProviderConfig::Oauth(o) => o.id(),
         }
     }
 }
@@ -479,7 +507,7 @@ impl ServerConfig {
                         c.users_file = dir.join(&c.users_file);
                     }
                 }
-                ProviderConfig::Email(_) => {}
+                ProviderConfig::Email(_) | ProviderConfig::Oauth(_) => {}
             }
         }
     }
@@ -500,6 +528,11 @@ impl ServerConfig {
                 if let ProviderConfig::Email(email) = provider {
                     email.smtp = Some(SmtpUrl::new(smtp.trim()));
                 }
+            }
+        }
+        for provider in &mut self.providers {
+            if let ProviderConfig::Oauth(oauth) = provider {
+                oauth.apply_env(env);
             }
         }
         if let Some(listen) = get("PORTCULLIS_LISTEN") {
@@ -596,4 +629,27 @@ impl ServerConfig {
 /// Looks a variable up in the process environment (non-UTF-8 values count as unset).
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn branding_is_read_next_to_the_theme() {
+        let config = ServerConfig::from_toml(
+            "theme = \"dark\"\n[branding]\nname = \"Acme\"\nlogo_url = \"/logo.svg\"\naccent_color = \"#0a7f3c\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.theme, Theme::Dark);
+        assert_eq!(config.branding.name.as_deref(), Some("Acme"));
+        assert_eq!(config.branding.logo_url.as_deref(), Some("/logo.svg"));
+        assert_eq!(config.branding.accent_color.as_deref(), Some("#0a7f3c"));
+        assert!(ServerConfig::from_toml("[branding]\ncolour = \"#fff\"\n").is_err());
+        let schema: serde_json::Value = serde_json::from_str(&ServerConfig::json_schema()).unwrap();
+        assert!(schema["properties"]["branding"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("accent_color")));
+    }
 }

@@ -229,9 +229,26 @@ pub async fn spawn_with_signal(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| StartupError::Bind { addr, source })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|source| StartupError::Bind { addr, source })?;
+    serve_on(listener, routes(app), signal)
+}
+
+/// Serves any warp `filter` — [`routes`] with more routes beside it, such as the dev-mode
+/// demo page or a test's pages — on a bound `listener`, shutting down gracefully when
+/// `signal` completes. Binding first lets a caller learn the port before building the app
+/// (its URL names the port).
+pub fn serve_on<F, R>(
+    listener: tokio::net::TcpListener,
+    filter: F,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, ShutdownHandle), StartupError>
+where
+    F: Filter<Extract = (R,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+    R: warp::Reply,
+{
+    let bound = listener.local_addr().map_err(|source| StartupError::Bind {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })?;
     let (trigger, triggered) = oneshot::channel::<()>();
     let stop = async move {
         tokio::select! {
@@ -240,7 +257,7 @@ pub async fn spawn_with_signal(
         }
         tracing::info!(target: "portcullis", "shutting down: finishing requests in flight");
     };
-    let server = warp::serve(routes(app)).incoming(listener).graceful(stop);
+    let server = warp::serve(filter).incoming(listener).graceful(stop);
     let task = tokio::spawn(server.run());
     Ok((
         bound,

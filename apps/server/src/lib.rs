@@ -21,13 +21,17 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod oauth_config;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod users;
 
 pub use app::{build, build_app, check, migrate, open, App, AppStore};
 pub use config::{DatabaseUrl, LogFormat, ProviderConfig, ServerConfig};
 pub use error::StartupError;
-pub use http::{os_signal, routes, spawn, spawn_with_signal, ServeError, ShutdownHandle};
+pub use http::{os_signal, routes, serve_on, spawn, spawn_with_signal, ServeError, ShutdownHandle};
 pub use users::{hash_password, verify_password, PasswordError, UserDirectory, UserEntry};

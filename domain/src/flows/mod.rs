@@ -3,6 +3,8 @@
 mod credentials;
 mod email;
 mod issue;
+mod oauth_callback;
+mod oauth_signin;
 mod pages;
 mod prelude;
 mod session;
@@ -37,6 +39,8 @@ macro_rules! each_flow {
             credentials::credentials::FLOW.$method(),
             email::email_request::FLOW.$method(),
             email::email_callback::FLOW.$method(),
+            oauth_signin::oauth_signin::FLOW.$method(),
+            oauth_callback::oauth_callback::FLOW.$method(),
             issue::session_issue::FLOW.$method(),
             session::session_jwt::FLOW.$method(),
             session_database::session_database::FLOW.$method(),
@@ -227,11 +231,34 @@ pub fn dispatch(cx: &mut Cx) -> Result<Started, Fault> {
             match provider.map(|p| (p.type_name(), p.id.clone())) {
                 Some(("credentials", id)) if method == Method::POST => credentials::start(cx, id),
                 Some(("email", id)) => email::start_callback(cx, id),
+                Some(("oauth", id)) => oauth_callback::start(cx, id),
                 _ => reply(Reply::unsupported(&method)),
             }
         }
         // The client's logger proxy: accepted and dropped (no client logs reach our logs).
         (Method::POST, "_log") => reply(Reply::text(StatusCode::OK, "")),
+        // The browser client (spec §14) and its types: static files, no flow. Cached
+        // publicly, so the cookies the prelude set (a fresh CSRF token) are not sent.
+        (Method::GET, file @ ("client.js" | "client.mjs" | "client.d.ts"))
+            if cx.req.segments.len() == 1 =>
+        {
+            let (content_type, text) = match file {
+                "client.js" => (
+                    "text/javascript; charset=utf-8",
+                    include_str!("../../assets/client.js"),
+                ),
+                "client.mjs" => (
+                    "text/javascript; charset=utf-8",
+                    include_str!("../../assets/client.mjs"),
+                ),
+                _ => (
+                    "text/plain; charset=utf-8",
+                    include_str!("../../assets/client.d.ts"),
+                ),
+            };
+            cx.prelude_cookies.clear();
+            reply(Reply::asset(content_type, text))
+        }
         (method, _) => reply(Reply::unsupported(&method)),
     }
 }

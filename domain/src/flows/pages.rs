@@ -25,12 +25,13 @@ crate::flow! {
     /// `POST /signin/<provider>`: starts a sign-in (OAuth and e-mail arrive as provider kinds).
     pub mod signin = "signin" {
         states { Received, Rejected, Redirected, Delegated }
-        events { CsrfRejected, UnknownProvider, CredentialsProvider, EmailProvider }
+        events { CsrfRejected, UnknownProvider, CredentialsProvider, EmailProvider, OAuthProvider }
         initial Received;
         Received + CsrfRejected => Rejected, guard "csrfToken not verified", effect "redirect signin?csrf=true";
         Received + UnknownProvider => Rejected, guard "no such provider", effect "redirect signin?csrf=true";
         Received + CredentialsProvider => Redirected, guard "credentials provider (it posts to /callback)", effect "redirect signin";
         Received + EmailProvider => Delegated, guard "e-mail provider", effect "email_request";
+        Received + OAuthProvider => Delegated, guard "OAuth provider", effect "oauth_signin";
     }
 }
 
@@ -91,6 +92,10 @@ pub(super) fn post_signin(cx: &mut Cx) -> Result<super::Started, Fault> {
             ProviderKind::Email { .. } => {
                 m.fire(signin::Event::EmailProvider, &mut cx.trace)?;
                 super::email::start_request(cx, p.id)
+            }
+            ProviderKind::OAuth(_) => {
+                m.fire(signin::Event::OAuthProvider, &mut cx.trace)?;
+                super::oauth_signin::start(cx, p.id)
             }
         },
     }
@@ -153,14 +158,17 @@ pub(super) fn render(cx: &mut Cx, action: &str) -> Result<Reply, Fault> {
             email: cx.req.query_str("email"),
             error: error.as_ref(),
         },
-        "signout" => Page::SignOut,
+        "signout" => Page::SignOut {
+            callback_url: &cx.callback_url,
+        },
         "verify-request" => Page::VerifyRequest,
         _ => Page::Error {
             code: error.as_ref(),
         },
     };
-    let (status, body) = html::render(&page, &cx.config, &cx.csrf_token);
-    Ok(Reply::html(status, body).no_store())
+    let page = html::render(&page, &cx.config, &cx.csrf_token)
+        .map_err(|_| Fault::Unexpected("a page template failed to render"))?;
+    Ok(page.into_reply())
 }
 
 /// `page` with `params` appended, each value URL-encoded (v3 did not encode: fixed).
@@ -173,4 +181,26 @@ fn with_params(page: &str, params: &[(&str, String)]) -> String {
         out.push_str(&encode_uri_component(value));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_params;
+
+    #[test]
+    fn custom_page_parameters_are_url_encoded() {
+        let params = [
+            ("callbackUrl", "https://e.com/a?b=1&c=<d> é".to_owned()),
+            ("error", "a&b=c#d".to_owned()),
+        ];
+        assert_eq!(
+            with_params("/login", &params),
+            "/login?callbackUrl=https%3A%2F%2Fe.com%2Fa%3Fb%3D1%26c%3D%3Cd%3E%20%C3%A9&error=a%26b%3Dc%23d"
+        );
+        assert_eq!(
+            with_params("/oops?from=auth", &params[1..]),
+            "/oops?from=auth&error=a%26b%3Dc%23d"
+        );
+        assert_eq!(with_params("/bye", &[]), "/bye");
+    }
 }
