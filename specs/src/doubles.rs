@@ -13,7 +13,7 @@ use portcullis::{
 };
 use portcullis_domain::jwt::{Claims, DecodeContext, EncodeContext, JwtError, SessionCodec};
 use portcullis_domain::mail::VerificationRequest;
-use portcullis_domain::model::{Account, NewUser, Session, User, VerificationToken};
+use portcullis_domain::model::{Account, AccountTokens, NewUser, Session, User, VerificationToken};
 use portcullis_domain::store::StoreError;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -238,6 +238,14 @@ impl Hooks for ScriptedHooks {
                 "updateUser({})",
                 user.get("email").and_then(Value::as_str).unwrap_or("?")
             ),
+            AuthEvent::LinkAccount { user, account } => format!(
+                "linkAccount({}, {})",
+                user.get("email").and_then(Value::as_str).unwrap_or("?"),
+                account
+                    .get("provider")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+            ),
         };
         self.events.lock().unwrap().push(entry);
     }
@@ -393,8 +401,24 @@ impl Store for SpecStore {
     async fn get_account(&self, p: &str, a: &str) -> Result<Option<Account>, StoreError> {
         self.check("get_account")?.get_account(p, a).await
     }
+    async fn get_accounts_for_user(&self, user_id: &str) -> Result<Vec<Account>, StoreError> {
+        self.check("get_accounts_for_user")?
+            .get_accounts_for_user(user_id)
+            .await
+    }
     async fn unlink_account(&self, p: &str, a: &str) -> Result<(), StoreError> {
         self.check("unlink_account")?.unlink_account(p, a).await
+    }
+    async fn update_account_tokens(
+        &self,
+        p: &str,
+        a: &str,
+        expected: Option<&str>,
+        tokens: AccountTokens,
+    ) -> Result<Option<Account>, StoreError> {
+        self.check("update_account_tokens")?
+            .update_account_tokens(p, a, expected, tokens)
+            .await
     }
     async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
         self.check("create_session")?.create_session(session).await

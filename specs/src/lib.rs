@@ -13,6 +13,11 @@
 //! server on loopback and are read back from its Maildir ([`mailbox`]). A server that is
 //! not running fails the run with a message naming it; nothing is skipped.
 //!
+//! OAuth and OpenID sign-ins run against the specs' own provider ([`provider`]): a strict,
+//! scriptable OAuth 2.0 / OpenID Connect / OAuth 1.0a server on loopback, reached through
+//! Portcullis's real HTTP adapter. On the embedded target every log line the engine writes
+//! is captured per scenario ([`logs`]) for the no-secrets-in-logs checks.
+//!
 //! Every engine the scenarios build reports the declared flow transitions it takes; the run
 //! fails when a declared transition was never taken ([`coverage`]).
 
@@ -20,9 +25,11 @@ pub mod coverage;
 pub mod doubles;
 pub mod fixtures;
 pub mod jose;
+pub mod logs;
 pub mod mailbox;
 pub mod matching;
 pub mod memory_store;
+pub mod provider;
 pub mod runner;
 mod steps;
 pub mod stores;

@@ -1,7 +1,7 @@
 //! Exact matching with a few placeholders, for values that are random or time-dependent.
 //!
 //! In a header line or a JSON string, `{name}` stands for:
-//! - `{hex64}`: 64 lowercase hex characters;
+//! - `{hex64}`: 64 lowercase hex characters; `{hex32}`: 32 (a 128-bit random id);
 //! - `{jws}`: a compact JWS (three base64url parts); `{jwe}`: a compact JWE (five parts);
 //! - `{date:OFFSET}`: an HTTP date (`Tue, 14 Nov 2023 22:13:20 GMT`) equal to the request's
 //!   time plus OFFSET (`now`, `+30d`, `+10m`, `+60s`, `-1h`);
@@ -139,7 +139,7 @@ pub fn match_line(pattern: &str, actual: &str, window: &Window) -> Result<(), St
 }
 
 fn is_placeholder(name: &str) -> bool {
-    matches!(name, "hex64" | "jws" | "jwe")
+    matches!(name, "hex64" | "hex32" | "jws" | "jwe")
         || ["date:", "iso:", "unix:"]
             .iter()
             .any(|p| name.starts_with(p))
@@ -152,15 +152,18 @@ fn consume(name: &str, text: &str, window: &Window) -> Result<usize, String> {
         .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         .count();
     match name {
-        "hex64" => {
+        "hex64" | "hex32" => {
+            let want = if name == "hex64" { 64 } else { 32 };
             let n = text
                 .bytes()
                 .take_while(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
                 .count();
-            if n < 64 {
-                return Err(format!("expected 64 lowercase hex characters at {text:?}"));
+            if n < want {
+                return Err(format!(
+                    "expected {want} lowercase hex characters at {text:?}"
+                ));
             }
-            Ok(64)
+            Ok(want)
         }
         "jws" | "jwe" => {
             let token = &text[..token_len];

@@ -14,6 +14,9 @@ use crate::world::{AuthWorld, Target};
 
 /// Scenarios with this tag need in-process ports and run on the embedded target only.
 pub const EMBEDDED_ONLY: &str = "embedded";
+/// Scenarios with this tag need the real server (a real browser drives it) and run on the
+/// HTTP target only.
+pub const HTTP_ONLY: &str = "http";
 /// Scenarios with this tag (on them, their rule or their feature) depend on the store and
 /// run once per built-in store ([`StoreKind::MATRIX`]).
 pub const EVERY_STORE: &str = "stores";
@@ -188,6 +191,7 @@ pub async fn run_target(
     let writer = cucumber
         .filter_run(features, move |feature, rule, scenario| {
             (target == Target::Embedded || !tagged(feature, rule, scenario, EMBEDDED_ONLY))
+                && (target == Target::Http || !tagged(feature, rule, scenario, HTTP_ONLY))
                 && (all_scenarios || tagged(feature, rule, scenario, EVERY_STORE))
         })
         .await;

@@ -77,6 +77,38 @@ pub struct Setup {
     /// Built by the server's own configuration code instead (TOML text).
     pub server_config: Option<String>,
     pub server_dev_mode: bool,
+    /// OAuth providers (their endpoints on the scenario's test provider).
+    pub oauth: Vec<OAuthEntry>,
+    /// JWT sessions keep the provider's tokens and renew the access token on read.
+    pub provider_tokens_in_jwt: bool,
+}
+
+/// The browser's side of an OAuth sign-in under way.
+#[derive(Debug, Clone, Default)]
+pub struct OAuthBrowser {
+    /// Where the site sent the browser: the provider's authorisation URL.
+    pub authorization_url: Option<String>,
+    /// Where the provider sends the browser back: the site's callback, by GET (a URL with
+    /// the answer in its query) or by a form POST (Apple's `form_post`).
+    pub back: Option<ProviderAnswer>,
+}
+
+/// The provider's answer to an authorisation request, as the browser carries it back.
+#[derive(Debug, Clone)]
+pub struct ProviderAnswer {
+    /// The callback URL (absolute, on the site), without the answer when it is POSTed.
+    pub url: String,
+    /// The answer's fields, in the query (GET) or the form body (POST).
+    pub fields: Vec<(String, String)>,
+    pub post: bool,
+}
+
+/// One configured OAuth provider of the site.
+#[derive(Debug, Clone)]
+pub struct OAuthEntry {
+    pub id: String,
+    pub name: String,
+    pub provider: portcullis::OAuthProvider,
 }
 
 impl Setup {
@@ -104,6 +136,8 @@ impl Setup {
             throttle: None,
             server_config: None,
             server_dev_mode: false,
+            oauth: Vec::new(),
+            provider_tokens_in_jwt: false,
         }
     }
 }
@@ -316,6 +350,15 @@ pub struct AuthWorld {
     pub answers: HashMap<String, Resp>,
     /// The answers of the last requests sent at the same time.
     pub parallel: Vec<Resp>,
+    /// The scenario's OAuth / OpenID test provider, once a step started it.
+    pub provider: Option<Arc<crate::provider::TestProvider>>,
+    /// The OAuth sign-in under way: where the site sent the browser, and where the provider
+    /// sends it back.
+    pub oauth: OAuthBrowser,
+    /// What the embedded engine logged while handling this scenario's requests.
+    pub logs: crate::logs::Captured,
+    /// The scenario's real browser (C16), once a step opened one; dropped with the world.
+    pub(crate) browser: Option<crate::steps::browser::BrowserState>,
     pub(crate) client: reqwest::Client,
 }
 
@@ -352,6 +395,10 @@ impl AuthWorld {
             answers: HashMap::new(),
             parallel: Vec::new(),
             cookie_windows: HashMap::new(),
+            provider: None,
+            oauth: OAuthBrowser::default(),
+            logs: crate::logs::Captured::default(),
+            browser: None,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(REQUEST_TIMEOUT)
@@ -500,8 +547,12 @@ impl AuthWorld {
             if s.plain_codec {
                 c = c.codec(Arc::new(PlainCodec));
             }
-            c.pages(s.pages)
+            c.provider_tokens_in_jwt(s.provider_tokens_in_jwt)
+                .pages(s.pages)
         });
+        for entry in &setup.oauth {
+            builder = builder.oauth(&entry.id, &entry.name, entry.provider.clone());
+        }
         if setup.credentials {
             builder = builder.credentials(
                 "credentials",
@@ -573,10 +624,14 @@ impl AuthWorld {
                 for (name, value) in &req.headers {
                     request.headers_mut().append(name.clone(), value.clone());
                 }
-                let response =
-                    tokio::time::timeout(REQUEST_TIMEOUT, app.handle_from(request, req.client_ip))
-                        .await
-                        .unwrap_or_else(|_| panic!("{} {} hung", req.method, req.target));
+                // The engine's log lines go to this scenario's buffer only.
+                let handled = tracing::instrument::WithSubscriber::with_subscriber(
+                    app.handle_from(request, req.client_ip),
+                    self.logs.dispatch(),
+                );
+                let response = tokio::time::timeout(REQUEST_TIMEOUT, handled)
+                    .await
+                    .unwrap_or_else(|_| panic!("{} {} hung", req.method, req.target));
                 let (parts, body) = response.into_parts();
                 (parts.status.as_u16(), parts.headers, body)
             }

@@ -248,8 +248,13 @@ async fn other_database_session(w: &mut AuthWorld, name: String) {
 
 #[given("the site runs the server with the configuration:")]
 async fn server_configuration(w: &mut AuthWorld, step: &Step) {
+    let config = w.expand(&docstring(step));
+    // The server's own code runs on the system clock: so does the test provider then.
+    if let Some(provider) = &w.provider {
+        provider.state().set_now(super::oauth::system_now());
+    }
     let setup = w.setup_mut();
-    setup.server_config = Some(docstring(step));
+    setup.server_config = Some(config);
     setup.server_dev_mode = false;
 }
 
@@ -302,7 +307,7 @@ async fn my_cookie_is_vector(w: &mut AuthWorld, name: String) {
 }
 
 /// Claims as JSON, with `"{unix:OFFSET}"` strings replaced by numbers from the site's clock.
-fn resolve_claims(w: &AuthWorld, text: &str) -> String {
+pub(crate) fn resolve_claims(w: &AuthWorld, text: &str) -> String {
     let mut claims: Value = serde_json::from_str(text).expect("claims as JSON");
     if let Some(map) = claims.as_object_mut() {
         for value in map.values_mut() {

@@ -1,8 +1,11 @@
 //! Step definitions. The same steps serve both targets: they talk to the site only through
 //! [`AuthWorld::send`], which calls the engine or the real server.
 
+pub(crate) mod browser;
 mod email;
 mod given;
+mod oauth;
+mod oauth_then;
 mod stores;
 mod then;
 mod when;

@@ -166,7 +166,7 @@ async fn no_session(w: &mut AuthWorld) {
 }
 
 /// The session cookie's claims, opening a JWE with the site's first secret.
-async fn session_claims(w: &mut AuthWorld) -> Value {
+pub(crate) async fn session_claims(w: &mut AuthWorld) -> Value {
     let token = w.session_cookie().await;
     let jws = if token.split('.').count() == 5 {
         let secret = w.setup().secrets[0].clone();
