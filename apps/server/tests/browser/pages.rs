@@ -166,10 +166,11 @@ async fn sign_in_page_screenshots_in_light_and_dark() {
         let options = SiteOptions {
             toml: format!("theme = \"{theme}\""),
             email: true,
+            oauth: true,
             ..SiteOptions::default()
         };
         let h = Harness::start(options, no_extra()).await;
-        h.browser.set_window_size(900, 800).await.unwrap();
+        h.browser.set_window_size(900, 1000).await.unwrap();
         h.browser.goto(&h.url("/api/auth/signin")).await.unwrap();
         h.browser
             .wait()

@@ -36,6 +36,9 @@ pub struct SiteOptions {
     pub toml: String,
     /// Also an e-mail provider (no mail is sent: its form only shows on the sign-in page).
     pub email: bool,
+    /// Also two OAuth presets (GitHub, Google) before the other providers: their buttons
+    /// show on the sign-in page (no provider is called).
+    pub oauth: bool,
     /// Serve the dev-mode demo page at `/` (as `serve --dev`).
     pub demo: bool,
     /// Dev mode as `serve --dev` builds it: no secret, no provider configured (the demo
@@ -165,6 +168,13 @@ fn site_config(dir: &TempDir, addr: SocketAddr, options: &SiteOptions) -> Server
         data = dir.path().join("data").display().to_string(),
         extra = options.toml,
     );
+    if options.oauth {
+        for preset in ["github", "google"] {
+            toml.push_str(&format!(
+                "[[providers]]\ntype = \"oauth\"\npreset = \"{preset}\"\nclient_id = \"demo-client\"\nclient_secret = \"demo-secret\"\n"
+            ));
+        }
+    }
     toml.push_str(&format!(
         "[[providers]]\ntype = \"credentials\"\nid = \"credentials\"\nname = \"Credentials\"\nusers_file = {:?}\n",
         users.display().to_string()
