@@ -8,7 +8,7 @@
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::issue::{Issue, SessionIssue};
+use super::issue::{Issue, Landing, SessionIssue};
 use super::{Cx, Fault, Next, RouteFlow, Started};
 use crate::cookies::encode_uri_component;
 use crate::effect::{
@@ -319,8 +319,9 @@ struct LinkRedemption {
     user: Option<User>,
     is_new_user: bool,
     issue: Option<SessionIssue>,
-    cookie: Option<String>,
+    /// Events gathered before the session is issued.
     events: Vec<AuthEvent>,
+    landing: Option<Landing>,
 }
 
 /// Longest token read from a link (ours are 64 hex characters).
@@ -360,8 +361,8 @@ pub(super) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
         user: None,
         is_new_user: false,
         issue: None,
-        cookie: None,
         events: Vec::new(),
+        landing: None,
     };
     Ok((Next::Effect(Effect::Store(take)), Some(Box::new(flow))))
 }
@@ -444,7 +445,7 @@ impl RouteFlow for LinkRedemption {
                 };
                 self.on_issue(cx, step)
             }
-            (CS::SignedIn, Outcome::Notified) => Ok(self.drain_events(cx)),
+            (CS::SignedIn, Outcome::Notified) => self.land(cx),
             _ => Err(Fault::Unexpected(
                 "email_callback: outcome does not answer the effect",
             )),
@@ -498,7 +499,6 @@ impl LinkRedemption {
             Issue::Failed(code) => self.fail(cx, CE::IssueFailed, code),
             Issue::Issued(cookie) => {
                 self.m.fire(CE::Issued, &mut cx.trace)?;
-                self.cookie = Some(cookie);
                 if let Some(issue) = &self.issue {
                     self.events.push(AuthEvent::SignIn {
                         user: issue.user().clone(),
@@ -506,32 +506,19 @@ impl LinkRedemption {
                         is_new_user: Some(self.is_new_user),
                     });
                 }
-                if !cx.config.hooks.events {
-                    self.events.clear();
-                }
-                self.events.reverse();
-                Ok(self.drain_events(cx))
+                let events = std::mem::take(&mut self.events);
+                self.landing = Some(Landing::new(cx, cookie, events, self.is_new_user));
+                self.land(cx)
             }
         }
     }
 
-    /// The next event to deliver, or — all delivered — the signed-in redirect.
-    fn drain_events(&mut self, cx: &Cx) -> Next {
-        if let Some(event) = self.events.pop() {
-            return Next::Effect(Effect::Event(event));
+    fn land(&mut self, cx: &Cx) -> Result<Next, Fault> {
+        match self.landing.as_mut() {
+            Some(landing) => Ok(landing.next(cx)),
+            None => Err(Fault::Unexpected(
+                "email_callback: landing before the session",
+            )),
         }
-        let target = match (&cx.config.pages.new_user, self.is_new_user) {
-            (Some(page), true) => format!(
-                "{page}{}callbackUrl={}",
-                if page.contains('?') { '&' } else { '?' },
-                encode_uri_component(&cx.callback_url)
-            ),
-            _ => cx.callback_url.clone(),
-        };
-        let reply = cx.redirect(target, StatusCode::OK).no_store();
-        Next::Reply(match self.cookie.take() {
-            Some(cookie) => reply.with_cookie(cookie),
-            None => reply,
-        })
     }
 }

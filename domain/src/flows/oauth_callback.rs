@@ -9,11 +9,10 @@ use std::collections::VecDeque;
 use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::issue::{Issue, SessionIssue};
+use super::issue::{Issue, Landing, SessionIssue};
 use super::oauth_signin::{binding, redirect_uri};
 use super::{Cx, Fault, Next, RouteFlow, Started};
 use crate::config::SessionStrategy;
-use crate::cookies::encode_uri_component;
 use crate::effect::{AuthEvent, Effect, HookCall, HookFailure, Outcome, SignInDecision};
 use crate::http::{Cache, HttpCall, HttpResponse};
 use crate::model::{Account, AccountTokens, NewUser, User};
@@ -123,8 +122,9 @@ struct OAuthCallback {
     user: Option<User>,
     is_new_user: bool,
     issue: Option<SessionIssue>,
-    cookie: Option<String>,
+    /// Events gathered before the session is issued.
     events: Vec<AuthEvent>,
+    landing: Option<Landing>,
 }
 
 /// Longest code, state or token we read back from a provider.
@@ -163,8 +163,8 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> 
         user: None,
         is_new_user: false,
         issue: None,
-        cookie: None,
         events: Vec::new(),
+        landing: None,
     };
     if let Some(reply) = flow.reroute_form_post(cx)? {
         return Ok((Next::Reply(reply), None));
@@ -235,7 +235,7 @@ impl RouteFlow for OAuthCallback {
                 };
                 self.on_issue(cx, step)
             }
-            (S::SignedIn, Outcome::Notified) => Ok(self.drain_events(cx)),
+            (S::SignedIn, Outcome::Notified) => self.land(cx),
             _ => Err(Fault::Unexpected(
                 "oauth_callback: outcome does not answer the effect",
             )),
@@ -889,7 +889,6 @@ impl OAuthCallback {
             Issue::Failed(code) => self.fail(cx, E::IssueFailed, code),
             Issue::Issued(cookie) => {
                 self.m.fire(E::Issued, &mut cx.trace)?;
-                self.cookie = Some(cookie);
                 if let Some(issue) = &self.issue {
                     self.events.push(AuthEvent::SignIn {
                         user: issue.user().clone(),
@@ -897,32 +896,27 @@ impl OAuthCallback {
                         is_new_user: cx.config.store.then_some(self.is_new_user),
                     });
                 }
-                if !cx.config.hooks.events {
-                    self.events.clear();
-                }
-                self.events.reverse();
-                Ok(self.drain_events(cx))
+                let events = std::mem::take(&mut self.events);
+                self.landing = Some(Landing::new(cx, cookie, events, self.is_new_user));
+                self.land(cx)
             }
         }
     }
 
-    fn drain_events(&mut self, cx: &Cx) -> Next {
-        if let Some(event) = self.events.pop() {
-            return Next::Effect(Effect::Event(event));
-        }
-        let target = match (&cx.config.pages.new_user, self.is_new_user) {
-            (Some(page), true) => format!(
-                "{page}{}callbackUrl={}",
-                if page.contains('?') { '&' } else { '?' },
-                encode_uri_component(&cx.callback_url)
-            ),
-            _ => cx.callback_url.clone(),
+    /// The next event, or the signed-in redirect (which also clears the check cookies).
+    fn land(&mut self, cx: &Cx) -> Result<Next, Fault> {
+        let next = match self.landing.as_mut() {
+            Some(landing) => landing.next(cx),
+            None => {
+                return Err(Fault::Unexpected(
+                    "oauth_callback: landing before the session",
+                ))
+            }
         };
-        let mut reply = cx.redirect(target, StatusCode::OK).no_store();
-        if let Some(cookie) = self.cookie.take() {
-            reply = reply.with_cookie(cookie);
-        }
-        Next::Reply(self.with_cleared(reply))
+        Ok(match next {
+            Next::Reply(reply) => Next::Reply(self.with_cleared(reply)),
+            effect => effect,
+        })
     }
 
     fn with_cleared(&mut self, mut reply: Reply) -> Reply {
@@ -946,13 +940,7 @@ fn oauth1_tokens(response: &HttpResponse) -> Option<TokenSet> {
         return None;
     }
     let pairs = oauth1::parse_form(&response.body);
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| oauth1::form_value(&pairs, name);
     let extra = pairs
         .iter()
         .filter(|(k, _)| !k.starts_with("oauth_token"))

@@ -113,13 +113,7 @@ fn request_token(response: HttpResponse) -> Option<(String, String)> {
         return None;
     }
     let pairs = oauth1::parse_form(&response.body);
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| oauth1::form_value(&pairs, name);
     // OAuth 1.0a: the provider must confirm it took our callback (RFC 5849 §2.1).
     if get("oauth_callback_confirmed").as_deref() != Some("true") {
         return None;
