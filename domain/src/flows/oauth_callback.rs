@@ -181,10 +181,7 @@ impl RouteFlow for OAuthCallback {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
         match (self.m.state(), outcome) {
             (S::Discovering, Outcome::Http(answer)) => {
-                match answer
-                    .ok()
-                    .and_then(|r| client::apply_discovery(&self.provider, &r).ok())
-                {
+                match client::discovered(&self.provider, answer) {
                     Some(endpoints) => {
                         self.endpoints = endpoints;
                         self.m.fire(E::Discovered, &mut cx.trace)?;

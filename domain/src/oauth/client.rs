@@ -86,6 +86,14 @@ pub fn apply_discovery(
     Ok(endpoints)
 }
 
+/// The endpoints from a discovery answer, `None` when there is none or it does not fit.
+pub fn discovered(
+    provider: &OAuthProvider,
+    answer: Result<HttpResponse, crate::http::HttpFailure>,
+) -> Option<Endpoints> {
+    apply_discovery(provider, &answer.ok()?).ok()
+}
+
 /// The one-time values of a sign-in that go into the authorisation URL.
 #[derive(Default)]
 pub struct SignInChecks<'a> {

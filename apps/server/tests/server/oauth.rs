@@ -65,6 +65,14 @@ struct Site {
 }
 
 async fn start(providers: Vec<ProviderConfig>, strategy: SessionStrategy) -> Site {
+    start_configured(providers, |config| config.session.strategy = Some(strategy)).await
+}
+
+/// The server with `providers`, after `adjust` had its say on the configuration.
+async fn start_configured(
+    providers: Vec<ProviderConfig>,
+    adjust: impl FnOnce(&mut ServerConfig),
+) -> Site {
     let dir = TempDir::new().unwrap();
     // The site URL names the port: it is the provider's redirect URI. Take a free port
     // first, then listen on it.
@@ -76,7 +84,7 @@ async fn start(providers: Vec<ProviderConfig>, strategy: SessionStrategy) -> Sit
     let mut config: ServerConfig = config_in(dir.path());
     config.url = Some(format!("http://127.0.0.1:{port}/api/auth"));
     config.providers = providers;
-    config.session.strategy = Some(strategy);
+    adjust(&mut config);
     let app = build_app(&config, false).unwrap();
     let (addr, handle) = spawn(app, format!("127.0.0.1:{port}").parse().unwrap())
         .await
@@ -449,26 +457,11 @@ async fn no_oauth_secret_reaches_a_log_line() {
         )
         .unwrap(),
     );
-    let dir = TempDir::new().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut config: ServerConfig = config_in(dir.path());
-    config.url = Some(format!("http://127.0.0.1:{port}/api/auth"));
-    config.providers = vec![oidc_provider("")];
-    config.jwt.encryption = Some(true);
-    config.jwt.provider_tokens = Some(true);
-    let app = build_app(&config, false).unwrap();
-    let (_, handle) = spawn(app, format!("127.0.0.1:{port}").parse().unwrap())
-        .await
-        .unwrap();
-    let site = Site {
-        base: format!("http://127.0.0.1:{port}"),
-        handle,
-        _dir: dir,
-    };
+    let site = start_configured(vec![oidc_provider("")], |config| {
+        config.jwt.encryption = Some(true);
+        config.jwt.provider_tokens = Some(true);
+    })
+    .await;
     let mut browser = Browser::new();
     let authorize = browser.start_sign_in(&site, "oidc").await;
     let mut secrets: Vec<String> = browser
