@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 
 use portcullis::SessionStrategy;
+use portcullis_server::http::serve_on;
 use portcullis_server::oauth_config::OAuthProviderConfig;
-use portcullis_server::{build_app, spawn, ProviderConfig, ServerConfig};
+use portcullis_server::{build_app, routes, ProviderConfig, ServerConfig};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -74,21 +75,15 @@ async fn start_configured(
     adjust: impl FnOnce(&mut ServerConfig),
 ) -> Site {
     let dir = TempDir::new().unwrap();
-    // The site URL names the port: it is the provider's redirect URI. Take a free port
-    // first, then listen on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // The site URL names the port (it is the provider's redirect URI): listen first.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
     let mut config: ServerConfig = config_in(dir.path());
     config.url = Some(format!("http://127.0.0.1:{port}/api/auth"));
     config.providers = providers;
     adjust(&mut config);
     let app = build_app(&config, false).unwrap();
-    let (addr, handle) = spawn(app, format!("127.0.0.1:{port}").parse().unwrap())
-        .await
-        .unwrap();
+    let (addr, handle) = serve_on(listener, routes(app), futures::future::pending::<()>()).unwrap();
     Site {
         base: format!("http://{addr}"),
         handle,
