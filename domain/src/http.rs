@@ -26,6 +26,9 @@ pub enum Cache {
     /// Ask again and replace the cached answer (a JWKS without the token's `kid`). The
     /// driver may refuse to refetch more often than a floor interval and answer from cache.
     Refresh,
+    /// Never cached, but identical calls in flight at the same time share one request: a
+    /// refresh grant, which the provider honours once and then retires the token.
+    Coalesce,
 }
 
 /// One request to a provider.

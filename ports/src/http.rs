@@ -10,6 +10,8 @@
 //!   at most once per URL per refetch floor. Inside the floor the cached answer is served, so
 //!   tokens with random `kid`s cannot make us fetch a JWKS on every request.
 //! - [`Cache::Bypass`]: the cache is neither read nor written.
+//! - [`Cache::Coalesce`]: never cached, but identical calls in flight at once share one
+//!   request and its answer (a refresh grant: the provider honours a refresh token once).
 //!
 //! Only `GET`s without an `Authorization` header are cached: a `POST`'s answer depends on its
 //! body, and an authorised answer belongs to one credential. Anything else passes through.
@@ -19,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::channel::oneshot;
 pub use portcullis_domain::http::{Cache, HttpCall, HttpFailure, HttpMethod, HttpResponse};
 use time::OffsetDateTime;
 
@@ -76,6 +79,7 @@ pub struct CachingHttpClient<C> {
     settings: CacheSettings,
     /// Keyed by URL: only `GET`s are cached. The lock is never held across an await.
     entries: Mutex<HashMap<String, Entry>>,
+    inflight: InFlight,
 }
 
 impl<C: HttpClient> CachingHttpClient<C> {
@@ -90,6 +94,7 @@ impl<C: HttpClient> CachingHttpClient<C> {
             clock,
             settings,
             entries: Mutex::new(HashMap::new()),
+            inflight: InFlight::default(),
         }
     }
 
@@ -113,7 +118,7 @@ impl<C: HttpClient> CachingHttpClient<C> {
         let serve = match mode {
             Cache::Use => within(entry.fetched_at, now, self.settings.ttl),
             Cache::Refresh => within(entry.last_fetch, now, self.settings.refetch_floor),
-            Cache::Bypass => false,
+            Cache::Bypass | Cache::Coalesce => false,
         };
         if serve {
             return Some(entry.response.clone());
@@ -158,7 +163,7 @@ fn within(then: OffsetDateTime, now: OffsetDateTime, limit: Duration) -> bool {
 }
 
 fn cacheable(call: &HttpCall) -> bool {
-    call.cache != Cache::Bypass
+    matches!(call.cache, Cache::Use | Cache::Refresh)
         && call.method == HttpMethod::Get
         && !call
             .headers
@@ -166,9 +171,100 @@ fn cacheable(call: &HttpCall) -> bool {
             .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
 }
 
+type Answer = Result<HttpResponse, HttpFailure>;
+
+/// Calls in flight that others may join ([`Cache::Coalesce`]): per call, the waiters.
+#[derive(Default)]
+struct InFlight(Mutex<HashMap<String, Vec<oneshot::Sender<Answer>>>>);
+
+/// Removes a leader's entry when it finishes — or is dropped mid-call, so its waiters get
+/// an error instead of waiting forever.
+struct Leading<'a> {
+    inflight: &'a InFlight,
+    key: String,
+}
+
+impl Leading<'_> {
+    fn finish(self, answer: &Answer) {
+        for waiter in self.take() {
+            let _ = waiter.send(answer.clone());
+        }
+    }
+
+    fn take(&self) -> Vec<oneshot::Sender<Answer>> {
+        let mut map = self
+            .inflight
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.remove(&self.key).unwrap_or_default()
+    }
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        // After `finish` the entry is gone and this is a no-op; otherwise the waiters'
+        // senders are dropped here and they see the call was abandoned.
+        drop(self.take());
+    }
+}
+
+impl<C: HttpClient> CachingHttpClient<C> {
+    /// Sends `call`, or joins an identical call already in flight.
+    async fn send_coalesced(&self, call: HttpCall) -> Answer {
+        // The whole request is the key (it holds the refresh token): kept in memory only.
+        let key = format!(
+            "{:?} {}\n{}\n{}",
+            call.method,
+            call.url,
+            call.headers
+                .iter()
+                .map(|(n, v)| format!("{n}: {}", v.expose()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            call.body.as_ref().map(|b| b.expose()).unwrap_or_default()
+        );
+        let waiting = {
+            let mut map = self
+                .inflight
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match map.get_mut(&key) {
+                Some(waiters) => {
+                    let (tx, rx) = oneshot::channel();
+                    waiters.push(tx);
+                    Some(rx)
+                }
+                None => {
+                    map.insert(key.clone(), Vec::new());
+                    None
+                }
+            }
+        };
+        if let Some(rx) = waiting {
+            return rx.await.unwrap_or_else(|_| {
+                Err(HttpFailure::Transport(
+                    "the shared request was abandoned".into(),
+                ))
+            });
+        }
+        let leading = Leading {
+            inflight: &self.inflight,
+            key,
+        };
+        let answer = self.inner.send(call).await;
+        leading.finish(&answer);
+        answer
+    }
+}
+
 #[async_trait]
 impl<C: HttpClient> HttpClient for CachingHttpClient<C> {
     async fn send(&self, call: HttpCall) -> Result<HttpResponse, HttpFailure> {
+        if call.cache == Cache::Coalesce {
+            return self.send_coalesced(call).await;
+        }
         if !cacheable(&call) {
             return self.inner.send(call).await;
         }
@@ -482,5 +578,78 @@ mod tests {
         assert_eq!(body(&client, get(Cache::Use)).await, "v1");
         clock.advance(-1);
         assert_eq!(body(&client, get(Cache::Use)).await, "v2");
+    }
+
+    fn refresh_grant(token: &str) -> HttpCall {
+        HttpCall::post_form(
+            "https://issuer.example/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", token)],
+        )
+        .cache(Cache::Coalesce)
+    }
+
+    fn gated_on_first_call() -> Arc<Fake> {
+        Arc::new(Fake {
+            calls: AtomicUsize::new(0),
+            answers: numbered,
+            gate: Semaphore::new(0),
+            gated_call: Some(1),
+        })
+    }
+
+    #[tokio::test]
+    async fn identical_calls_in_flight_share_one_request() {
+        let fake = gated_on_first_call();
+        let client = cache(&fake, &FakeClock::default());
+        // The first grant waits inside the provider; the second, identical, joins it.
+        let (first, second) = tokio::join!(body(&client, refresh_grant("rt-1")), async {
+            tokio::task::yield_now().await;
+            let joined = body(&client, refresh_grant("rt-1"));
+            let release = async {
+                tokio::task::yield_now().await;
+                fake.gate.add_permits(1);
+            };
+            tokio::join!(joined, release).0
+        });
+        assert_eq!((first.as_str(), second.as_str()), ("v1", "v1"));
+        assert_eq!(fake.calls(), 1);
+        // Finished calls are not cached: the next grant is a new request.
+        assert_eq!(body(&client, refresh_grant("rt-1")).await, "v2");
+        assert!(client.inflight.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn different_calls_do_not_share() {
+        let fake = gated_on_first_call();
+        let client = cache(&fake, &FakeClock::default());
+        let (first, second) = tokio::join!(body(&client, refresh_grant("rt-1")), async {
+            let other = body(&client, refresh_grant("rt-2")).await;
+            fake.gate.add_permits(1);
+            other
+        });
+        assert_eq!((first.as_str(), second.as_str()), ("v1", "v2"));
+        assert_eq!(fake.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn waiters_of_an_abandoned_call_get_an_error_not_a_hang() {
+        let fake = gated_on_first_call();
+        let client = cache(&fake, &FakeClock::default());
+        let leader = client.send(refresh_grant("rt-1"));
+        let follower = client.send(refresh_grant("rt-1"));
+        // Start the leader (it blocks at the gate), then the follower joins; then drop the
+        // leader mid-call.
+        let mut leader = Box::pin(leader);
+        assert!(futures::poll!(leader.as_mut()).is_pending());
+        let mut follower = Box::pin(follower);
+        assert!(futures::poll!(follower.as_mut()).is_pending());
+        drop(leader);
+        assert_eq!(
+            follower.await,
+            Err(HttpFailure::Transport(
+                "the shared request was abandoned".into()
+            ))
+        );
+        assert!(client.inflight.0.lock().unwrap().is_empty());
     }
 }

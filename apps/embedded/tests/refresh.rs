@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use portcullis::{AccessTokenError, Clock, OAuthProvider, Portcullis, Store};
 use portcullis_domain::model::{Account, NewUser};
 use portcullis_domain::secret::SecretString;
+use rand_chacha::rand_core::SeedableRng;
 use time::OffsetDateTime;
 use warp::Filter;
 
@@ -264,4 +265,68 @@ async fn without_a_refresh_token_or_an_account_there_is_a_clear_error() {
         AccessTokenError::UnknownProvider("github".into())
     );
     assert_eq!(setup.provider.calls.load(Ordering::SeqCst), 0);
+}
+
+/// JWT sessions keeping provider tokens: two session reads at once, with the access token
+/// expired, spend the refresh token once; both answers carry the renewed access token.
+#[tokio::test]
+async fn concurrent_session_reads_renew_the_provider_token_once() {
+    let setup = setup(now() - time::Duration::minutes(1), Some("rt-0")).await;
+    let corp = setup.app.config().provider("corp").unwrap().clone();
+    let app = Portcullis::builder()
+        .url("http://localhost:3000/api/auth")
+        .secret(SECRET)
+        .configure(move |c| {
+            c.provider(corp)
+                .jwt_encryption(true)
+                .provider_tokens_in_jwt(true)
+        })
+        .clock(Arc::new(FixedClock(now())))
+        .build()
+        .unwrap();
+    let mut claims = portcullis::Claims::new();
+    for (claim, value) in [
+        ("name", serde_json::json!("Jane")),
+        ("sub", serde_json::json!("42")),
+        ("provider", serde_json::json!("corp")),
+        ("accessToken", serde_json::json!("at-0")),
+        (
+            "accessTokenExpires",
+            serde_json::json!((now().unix_timestamp() - 60) * 1000),
+        ),
+        ("refreshToken", serde_json::json!("rt-0")),
+    ] {
+        claims.insert(claim.into(), value);
+    }
+    let keys = portcullis_domain::jwt::JwtKeys::derive(&[SecretString::from(SECRET)]).unwrap();
+    let settings = portcullis_domain::jwt::JwtSettings {
+        max_age: 3600,
+        encryption: true,
+    };
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    let token =
+        portcullis_domain::jwt::encode(&keys, &claims, &settings, now().unix_timestamp(), &mut rng)
+            .unwrap();
+    let read = || {
+        let request = http::Request::get("/api/auth/session")
+            .header("cookie", format!("next-auth.session-token={token}"))
+            .body(bytes::Bytes::new())
+            .unwrap();
+        app.handle(request)
+    };
+    let (a, b) = tokio::join!(read(), read());
+    assert_eq!(
+        setup.provider.calls.load(Ordering::SeqCst),
+        1,
+        "one refresh"
+    );
+    for response in [a, b] {
+        let session: serde_json::Value = serde_json::from_str(response.body()).unwrap();
+        assert_eq!(session["accessToken"], "at-1", "{session}");
+        assert!(session.get("error").is_none(), "{session}");
+        assert!(
+            !response.body().contains("rt-"),
+            "the refresh token stays inside"
+        );
+    }
 }

@@ -211,7 +211,8 @@ pub fn refresh_call(
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose()),
     ];
-    grant_call(provider, endpoints, form, secret)
+    // Two session reads renewing at once must not spend the same refresh token twice.
+    Ok(grant_call(provider, endpoints, form, secret)?.cache(Cache::Coalesce))
 }
 
 fn grant_call<'a>(
