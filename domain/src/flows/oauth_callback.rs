@@ -386,18 +386,16 @@ impl OAuthCallback {
         self.m.fire(E::OAuth1Verified, &mut cx.trace)?;
         self.oauth1 = Some((token, SecretString::new(secret), verifier));
         let url = self.provider.endpoints.token.clone().unwrap_or_default();
-        let call = self.sign_oauth1(cx, HttpCall::post_form(url, &[]), true);
-        Ok(Next::Effect(Effect::Http(call)))
+        match self.sign_oauth1(cx, HttpCall::post_form(url, &[]), true) {
+            Some(call) => Ok(Next::Effect(Effect::Http(call))),
+            None => self.fail(cx, E::ProviderFailed, "OAuthCallback"),
+        }
     }
 
-    fn sign_oauth1(&self, cx: &mut Cx, call: HttpCall, with_verifier: bool) -> HttpCall {
+    /// `call` signed with the request token (and verifier) or the access token; `None`
+    /// if it cannot be signed.
+    fn sign_oauth1(&self, cx: &mut Cx, call: HttpCall, with_verifier: bool) -> Option<HttpCall> {
         let nonce = cx.random_hex(16);
-        let consumer_secret = self
-            .provider
-            .client_secret
-            .plain()
-            .map(|s| s.expose().to_owned())
-            .unwrap_or_default();
         let (token, secret, verifier) = match (&self.oauth1, &self.tokens) {
             (Some((t, s, v)), None) => (t.clone(), s.expose().to_owned(), Some(v.as_str())),
             (_, Some(tokens)) => (
@@ -413,14 +411,14 @@ impl OAuthCallback {
         };
         let signing = oauth1::Signing {
             consumer_key: &self.provider.client_id,
-            consumer_secret: &consumer_secret,
+            consumer_secret: self.provider.client_secret.consumer_secret(),
             token: Some((&token, &secret)),
             callback: None,
             verifier: if with_verifier { verifier } else { None },
             nonce: &nonce,
             timestamp: cx.now.unix_timestamp().max(1) as u64,
         };
-        oauth1::sign(call.clone(), &signing).unwrap_or(call)
+        oauth1::sign(call, &signing).ok()
     }
 
     fn token_request(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
@@ -473,6 +471,8 @@ impl OAuthCallback {
         self.userinfo_request(cx)
     }
 
+    /// The userinfo call (state `FetchingProfile`). One that cannot be made — e.g. the
+    /// token answer lacks a field the profile URL needs — rejects the profile.
     fn userinfo_request(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
         let call = match (&self.tokens, self.provider.protocol) {
             (Some(tokens), Protocol::OAuth2) => {
@@ -480,13 +480,13 @@ impl OAuthCallback {
             }
             (Some(_), Protocol::OAuth1) => {
                 let url = self.provider.endpoints.userinfo.clone().unwrap_or_default();
-                Some(self.sign_oauth1(cx, HttpCall::get(url), false))
+                self.sign_oauth1(cx, HttpCall::get(url), false)
             }
-            (None, _) => None,
+            (None, _) => return Err(Fault::Unexpected("oauth_callback: userinfo without tokens")),
         };
         match call {
             Some(call) => Ok(Next::Effect(Effect::Http(call))),
-            None => Err(Fault::Unexpected("oauth_callback: userinfo without tokens")),
+            None => self.fail(cx, E::ProfileRejected, "OAuthCallback"),
         }
     }
 

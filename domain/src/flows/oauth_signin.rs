@@ -64,8 +64,10 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> 
     };
     if flow.provider.protocol == Protocol::OAuth1 {
         flow.m.fire(E::OAuth1, &mut cx.trace)?;
-        let call = flow.request_token_call(cx);
-        return Ok((Next::Effect(Effect::Http(call)), Some(Box::new(flow))));
+        return match flow.request_token_call(cx) {
+            Some(call) => Ok((Next::Effect(Effect::Http(call)), Some(Box::new(flow)))),
+            None => Ok((flow.fail(cx)?, None)),
+        };
     }
     if flow.provider.endpoints.needs_discovery() {
         flow.m.fire(E::NeedsDiscovery, &mut cx.trace)?;
@@ -198,34 +200,21 @@ impl OAuthSignIn {
         Ok(Next::Reply(reply))
     }
 
-    fn request_token_call(&self, cx: &mut Cx) -> HttpCall {
-        let url = self
-            .provider
-            .endpoints
-            .request_token
-            .clone()
-            .unwrap_or_default();
+    /// The signed request-token call; `None` if it cannot be signed.
+    fn request_token_call(&self, cx: &mut Cx) -> Option<HttpCall> {
+        let url = self.provider.endpoints.request_token.clone()?;
         let callback = redirect_uri(cx, &self.provider_id);
         let nonce = cx.random_hex(16);
-        let secret = self
-            .provider
-            .client_secret
-            .plain()
-            .map(|s| s.expose().to_owned())
-            .unwrap_or_default();
-        let call = HttpCall::post_form(url, &[]);
         let signing = oauth1::Signing {
             consumer_key: &self.provider.client_id,
-            consumer_secret: &secret,
+            consumer_secret: self.provider.client_secret.consumer_secret(),
             token: None,
             callback: Some(&callback),
             verifier: None,
             nonce: &nonce,
             timestamp: cx.now.unix_timestamp().max(1) as u64,
         };
-        // A URL the configuration validated always signs; an unsigned call fails at the
-        // provider and ends on OAuthSignin.
-        oauth1::sign(call.clone(), &signing).unwrap_or(call)
+        oauth1::sign(HttpCall::post_form(url, &[]), &signing).ok()
     }
 
     fn redirect_to_oauth1(

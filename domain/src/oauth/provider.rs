@@ -67,6 +67,11 @@ impl ClientSecret {
             ClientSecret::AppleKey { .. } => None,
         }
     }
+
+    /// The OAuth 1.0a consumer secret (a plain secret; empty for a signing key).
+    pub fn consumer_secret(&self) -> &str {
+        self.plain().map(SecretString::expose).unwrap_or_default()
+    }
 }
 
 /// Provider URLs. With an `issuer` the missing ones come from its discovery document.
