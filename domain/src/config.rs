@@ -86,12 +86,28 @@ pub struct Pages {
 
 /// Which user callbacks the embedding app registered. A callback that is not registered
 /// runs its default inline, so it costs nothing on the hot path.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookSet {
     pub sign_in: bool,
     pub jwt: bool,
     pub session: bool,
     pub events: bool,
+    /// Whether `jwt` also runs on every session read (v3 does; default true). When false
+    /// it runs at sign-in only and a read serves the claims the token carries: a hook
+    /// behind a network call then costs nothing per read.
+    pub jwt_on_read: bool,
+}
+
+impl Default for HookSet {
+    fn default() -> Self {
+        Self {
+            sign_in: false,
+            jwt: false,
+            session: false,
+            events: false,
+            jwt_on_read: true,
+        }
+    }
 }
 
 /// Where sessions live (spec §6.1).

@@ -106,6 +106,9 @@ pub struct HttpResponse {
     pub status: u16,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
+    /// Every header, names lower-case (a hook's answer is signed in its headers). Values
+    /// may be secrets (`Set-Cookie`): `Debug` shows the names only.
+    pub headers: Vec<(String, String)>,
     /// At most the driver's size limit.
     pub body: bytes::Bytes,
 }
@@ -114,6 +117,14 @@ impl HttpResponse {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
+
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl std::fmt::Debug for HttpResponse {
@@ -121,6 +132,14 @@ impl std::fmt::Debug for HttpResponse {
         f.debug_struct("HttpResponse")
             .field("status", &self.status)
             .field("content_type", &self.content_type)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("body_len", &self.body.len())
             .finish()
     }

@@ -142,6 +142,7 @@ fn credentials_sign_in_with_every_hook() {
         jwt: true,
         session: true,
         events: true,
+        jwt_on_read: true,
     };
     let engine = engine(all);
     let record = drive(
@@ -200,6 +201,7 @@ fn session_read_with_hooks_then_sign_out_with_events() {
         jwt: true,
         session: true,
         events: true,
+        jwt_on_read: true,
     };
     let engine = engine(all);
     let signed_in = drive(

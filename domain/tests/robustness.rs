@@ -19,6 +19,7 @@ fn engine() -> Engine {
                 jwt: true,
                 session: true,
                 events: true,
+                jwt_on_read: true,
             })
             .provider(Provider::credentials(
                 "credentials",

@@ -147,6 +147,7 @@ impl Hooks for ScriptedHooks {
             jwt: self.script.jwt.is_some(),
             session: self.script.session.is_some(),
             events: self.script.events,
+            jwt_on_read: true,
         }
     }
 

@@ -28,7 +28,7 @@ crate::flow! {
         CheckingSignIn + Redirected => Failed, guard "signIn returns a URL", effect "redirect to that URL";
         CheckingSignIn + HookFailed => Failed, guard "signIn fails", effect "redirect error?error=<message>";
         IssuingToken + TokenReady => SignedIn, guard "token encodes", effect "Set-Cookie: session-token (new); Event: signIn; redirect callbackUrl";
-        IssuingToken + HookFailed => Failed, guard "jwt callback or encoding fails", effect "redirect error?error=Configuration";
+        IssuingToken + HookFailed => Failed, guard "jwt callback or encoding fails", effect "redirect error?error=<message> (callback) or Configuration (encoding)";
     }
 }
 
@@ -228,7 +228,11 @@ impl Credentials {
     ) -> Result<Next, Fault> {
         let encoded = match result {
             Ok(claims) => cx.encode_session(&claims).ok(),
-            Err(_) => None,
+            Err(failure) => {
+                // The app's callback refused (or its endpoint failed): its error, not a 500.
+                self.m.fire(E::HookFailed, &mut cx.trace)?;
+                return Ok(Next::Reply(failure_reply(cx, failure)));
+            }
         };
         let Some(jwt) = encoded else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;

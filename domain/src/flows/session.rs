@@ -90,7 +90,7 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
 impl SessionRead {
     fn jwt_hook(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
         let token = self.token.clone();
-        if cx.config.hooks.jwt {
+        if cx.config.hooks.jwt && cx.config.hooks.jwt_on_read {
             return Ok(Next::Effect(Effect::Hook(HookCall::Jwt {
                 token,
                 user: None,
