@@ -236,9 +236,9 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                         e.id
                     )));
                 }
-                if e.smtp.is_none() {
+                if e.smtp.is_none() && config.hooks.send_email.is_none() {
                     return Err(StartupError::Settings(format!(
-                        "provider {:?}: set `smtp` (or PORTCULLIS_SMTP_URL) to the SMTP server that delivers the links",
+                        "provider {:?}: set `smtp` (or PORTCULLIS_SMTP_URL) to the SMTP server that delivers the links, or a `[hooks.send_email]` endpoint",
                         e.id
                     )));
                 }
@@ -272,6 +272,7 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
             default_fields(),
         ));
     }
+    crate::hooks::endpoints(config)?;
     probe.build()?;
 
     let settings = settings(config, &secrets);
@@ -294,6 +295,10 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                 }
                 let fields = c.fields.clone().unwrap_or_else(default_fields);
                 builder = builder.credentials(&c.id, &c.name, fields, users);
+            }
+            // `[hooks.send_email]` delivers the links instead of SMTP (attached below).
+            ProviderConfig::Email(e) if config.hooks.send_email.is_some() => {
+                builder = builder.email(&e.id, &e.name, e.max_age);
             }
             ProviderConfig::Email(e) => {
                 let url = e.smtp.as_ref().map(|u| u.expose()).unwrap_or_default();
@@ -331,7 +336,9 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
             "dev mode: NOT FOR PRODUCTION. A provider {DEV_PROVIDER_ID:?} is configured, so the demo user is not added"
         );
     }
-    Ok(builder)
+    let demo_fields = default_fields();
+    let demo_form = demo.then_some((DEV_PROVIDER_ID, demo_fields.as_slice()));
+    crate::hooks::attach(builder, config, demo_form)
 }
 
 /// The engine settings of `config`, without providers.

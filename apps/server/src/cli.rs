@@ -44,6 +44,16 @@ pub enum Command {
     /// Read a password (one line) from standard input and print its Argon2id hash for a
     /// users file.
     HashPassword,
+    /// The hooks' wire format (docs/hooks.md).
+    #[command(subcommand)]
+    Hooks(HooksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// Print the JSON Schema of every hook's request and answer, as one JSON object
+    /// `{"<hook>": {"request": …, "answer": …}}`.
+    Schema,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +117,14 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::HashPassword => hash(),
+        Command::Hooks(HooksCommand::Schema) => {
+            let schemas = portcullis_hooks_http::schemas();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schemas).unwrap_or_else(|_| String::from("{}"))
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -122,6 +122,12 @@ pub struct ServerConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
+
+    /// Hooks: the operator's HTTP endpoints, called signed (Standard Webhooks) at decision
+    /// points (`[hooks.sign_in]`, `[hooks.jwt]`, `[hooks.session]`, `[hooks.send_email]`).
+    /// See docs/hooks.md.
+    #[serde(default)]
+    pub hooks: HooksSection,
 }
 
 impl Default for ServerConfig {
@@ -144,6 +150,7 @@ impl Default for ServerConfig {
             branding: Branding::default(),
             providers: Vec::new(),
             log: LogSection::default(),
+            hooks: HooksSection::default(),
         }
     }
 }
@@ -422,6 +429,119 @@ pub struct CredentialsProviderConfig {
     pub fields: Option<Vec<CredentialField>>,
 }
 
+/// The hooks (docs/hooks.md). A hook left out keeps NextAuth v3's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HooksSection {
+    /// v3's `callbacks.signIn`: answers allow, deny or a redirect on the site.
+    #[serde(default)]
+    pub sign_in: Option<HookConfig>,
+    /// v3's `callbacks.jwt`: claims in, claims out (`sub`, `iat`, `exp`, `jti` protected).
+    #[serde(default)]
+    pub jwt: Option<JwtHookConfig>,
+    /// v3's `callbacks.session`: the session JSON the client sees; runs on every session
+    /// read (the session JSON only exists there).
+    #[serde(default)]
+    pub session: Option<HookConfig>,
+    /// Delivers sign-in links through the operator's mail API instead of SMTP: e-mail
+    /// providers then need no `smtp`.
+    #[serde(default)]
+    pub send_email: Option<HookConfig>,
+}
+
+/// One hook endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HookConfig {
+    /// The endpoint: an `http://` or `https://` URL, called with `POST`.
+    pub url: String,
+    /// The Standard Webhooks secret `whsec_<base64 of 24 to 64 random bytes>`, or a list
+    /// while rotating (each signs the request; an answer signed by any one is accepted).
+    /// Env: `PORTCULLIS_HOOK_<NAME>_SECRET` (e.g. `PORTCULLIS_HOOK_SIGN_IN_SECRET`; several
+    /// separated by spaces), which keeps it out of the file.
+    #[serde(default)]
+    pub secret: Option<Secrets>,
+    /// Milliseconds the whole call may take; then the hook fails closed. Default 2000.
+    #[serde(default = "default_hook_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+/// The `jwt` hook's endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtHookConfig {
+    /// As in every hook: an `http://` or `https://` URL.
+    pub url: String,
+    /// As in every hook: `whsec_…` or a list. Env: `PORTCULLIS_HOOK_JWT_SECRET`.
+    #[serde(default)]
+    pub secret: Option<Secrets>,
+    /// As in every hook. Default 2000.
+    #[serde(default = "default_hook_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Also call the hook on every session read (one HTTP call per read). Default false:
+    /// at sign-in only; reads serve the claims the token carries.
+    #[serde(default)]
+    pub on_read: bool,
+}
+
+/// The default bound on one hook call.
+pub const DEFAULT_HOOK_TIMEOUT_MS: u64 = 2000;
+
+fn default_hook_timeout_ms() -> u64 {
+    DEFAULT_HOOK_TIMEOUT_MS
+}
+
+impl JwtHookConfig {
+    /// The endpoint part, as any hook has it.
+    pub fn endpoint(&self) -> HookConfig {
+        HookConfig {
+            url: self.url.clone(),
+            secret: self.secret.clone(),
+            timeout_ms: self.timeout_ms,
+        }
+    }
+}
+
+impl HooksSection {
+    /// The configured endpoints, by hook name (`sign_in`, `jwt`, …).
+    pub fn endpoints(&self) -> Vec<(&'static str, HookConfig)> {
+        [
+            ("sign_in", self.sign_in.clone()),
+            ("jwt", self.jwt.as_ref().map(JwtHookConfig::endpoint)),
+            ("session", self.session.clone()),
+            ("send_email", self.send_email.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(name, hook)| hook.map(|hook| (name, hook)))
+        .collect()
+    }
+
+    /// `PORTCULLIS_HOOK_<NAME>_SECRET` replaces the secret of a configured hook.
+    fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) {
+        let from_env = |name: &str| {
+            get(&format!(
+                "PORTCULLIS_HOOK_{}_SECRET",
+                name.to_ascii_uppercase()
+            ))
+            .map(|v| Secrets::Many(v.split_whitespace().map(str::to_owned).collect()))
+        };
+        let slots = [
+            ("sign_in", self.sign_in.as_mut().map(|h| &mut h.secret)),
+            ("jwt", self.jwt.as_mut().map(|h| &mut h.secret)),
+            ("session", self.session.as_mut().map(|h| &mut h.secret)),
+            (
+                "send_email",
+                self.send_email.as_mut().map(|h| &mut h.secret),
+            ),
+        ];
+        for (name, slot) in slots {
+            if let (Some(slot), Some(secrets)) = (slot, from_env(name)) {
+                *slot = Some(secrets);
+            }
+        }
+    }
+}
+
 /// Log output.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -535,6 +655,7 @@ impl ServerConfig {
                 oauth.apply_env(env);
             }
         }
+        self.hooks.apply_env(&get);
         if let Some(listen) = get("PORTCULLIS_LISTEN") {
             self.listen = listen.trim().parse().map_err(|e| StartupError::Env {
                 var: "PORTCULLIS_LISTEN",
