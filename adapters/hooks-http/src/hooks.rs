@@ -83,7 +83,13 @@ impl HttpHooks {
 
     fn sign_in_data(&self, user: &Value, account: &Value, profile: &Value) -> SignInData {
         let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
-        let provider = text(account, "provider").unwrap_or_default();
+        let kind = text(account, "type");
+        // v3's credentials account names its provider in `id` (`{id, type}`).
+        let provider = match kind.as_deref() {
+            Some("credentials") => text(account, "provider").or_else(|| text(account, "id")),
+            _ => text(account, "provider"),
+        }
+        .unwrap_or_default();
         let mut data = SignInData {
             user: user.clone(),
             account: account.clone(),
@@ -92,7 +98,7 @@ impl HttpHooks {
             email: None,
             credentials: None,
         };
-        match text(account, "type").as_deref() {
+        match kind.as_deref() {
             // The profile is the posted form, password included: only declared,
             // non-password fields go out.
             Some("credentials") => {

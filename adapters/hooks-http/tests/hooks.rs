@@ -172,7 +172,8 @@ async fn credentials_sign_in(hooks: &HttpHooks) -> Result<SignInDecision, HookFa
     hooks
         .sign_in(
             &json!({"id": "7", "name": "Ann"}),
-            &json!({"id": "ldap", "provider": "ldap", "type": "credentials"}),
+            // v3's credentials account: the provider's id in `id`.
+            &json!({"id": "ldap", "type": "credentials"}),
             &json!({"username": "ann", "pin": "1234", "csrfToken": "c"}),
         )
         .await
