@@ -273,6 +273,56 @@ fn session_read_with_hooks_then_sign_out_with_events() {
 }
 
 #[test]
+fn jwt_runs_at_sign_in_only_when_not_on_read() {
+    let engine = engine(HookSet {
+        jwt: true,
+        jwt_on_read: false,
+        ..HookSet::default()
+    });
+    let mut jwt_calls = 0;
+    let signed_in = drive(
+        &engine,
+        sign_in_request(&engine, true),
+        4,
+        |effect| match effect {
+            Effect::Authorize(_) => {
+                Outcome::Authorized(Ok(Some(json!({"id": "u1", "name": "Jane"}))))
+            }
+            Effect::Hook(HookCall::Jwt { token, .. }) => {
+                jwt_calls += 1;
+                let mut token = token.clone();
+                token.insert("role".into(), json!("admin"));
+                Outcome::Token(Ok(token))
+            }
+            other => panic!("unexpected {other:?}"),
+        },
+    );
+    assert_eq!(jwt_calls, 1);
+    let session_cookie = signed_in
+        .headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("__Secure-next-auth.session-token="))
+        .unwrap()
+        .1
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The read asks no hook: the claims the jwt hook shaped at sign-in are served.
+    let read = drive(
+        &engine,
+        http::Request::get("/api/auth/session")
+            .header("cookie", &session_cookie)
+            .body(Bytes::new())
+            .unwrap(),
+        5,
+        |effect| panic!("unexpected {effect:?}"),
+    );
+    assert_eq!(read.status, 200);
+    assert!(read.body.contains("Jane"), "{}", read.body);
+}
+
+#[test]
 fn pages() {
     let engine = engine(HookSet::default());
     for (name, uri) in [

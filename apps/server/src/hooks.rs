@@ -72,7 +72,13 @@ pub fn attach(
     if endpoints.is_empty() {
         return Ok(builder);
     }
-    let http = portcullis_http_reqwest::ReqwestHttpClient::new()
+    // Each call is bounded by its hook's `timeout_ms`; the client's own bound must not be
+    // shorter.
+    let settings = portcullis_http_reqwest::Settings {
+        total_timeout: Duration::from_millis(MAX_TIMEOUT_MS),
+        ..portcullis_http_reqwest::Settings::default()
+    };
+    let http = portcullis_http_reqwest::ReqwestHttpClient::with_settings(settings)
         .map_err(|e| StartupError::Settings(format!("hooks: {e}")))?;
     let caller = Caller::new(Arc::new(http), Arc::new(SystemClock), Arc::new(OsEntropy));
     let site = SiteUrl::parse(&config.effective_url())

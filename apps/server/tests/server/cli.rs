@@ -59,6 +59,24 @@ fn config_schema_prints_json_schema() {
 }
 
 #[test]
+fn hooks_schema_prints_every_hooks_request_and_answer() {
+    let dir = TempDir::new().unwrap();
+    let out = portcullis(dir.path())
+        .args(["hooks", "schema"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let schemas: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for hook in ["sign_in", "jwt", "session", "send_email"] {
+        assert_eq!(
+            schemas[hook]["request"]["properties"]["type"]["const"],
+            hook
+        );
+        assert!(schemas[hook]["answer"]["$schema"].is_string(), "{hook}");
+    }
+}
+
+#[test]
 fn flows_prints_mermaid() {
     let dir = TempDir::new().unwrap();
     for args in [&["flows"][..], &["flows", "--mermaid"][..]] {
