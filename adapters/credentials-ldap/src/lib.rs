@@ -378,11 +378,15 @@ fn operation(what: &'static str, error: ldap3::LdapError, timeout: Duration) -> 
 }
 
 fn is_loopback(url: &str) -> bool {
-    url::Url::parse(url).ok().is_some_and(|u| match u.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name == "localhost",
-        None => false,
+    // ldap:// is not a "special" scheme to `url`: its host is an opaque string.
+    let host = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
+    host.is_some_and(|host| {
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     })
 }
 
@@ -443,6 +447,25 @@ impl Authorize for LdapAuthorizer {
         match (field("username"), field("password")) {
             (Some(username), Some(password)) => self.check(username, password).await,
             _ => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for url in [
+            "ldap://127.0.0.1:3389",
+            "ldap://localhost",
+            "ldap://[::1]:389",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in ["ldap://ldap.example.org", "ldap://10.0.0.1", "not a url"] {
+            assert!(!is_loopback(url), "{url}");
         }
     }
 }

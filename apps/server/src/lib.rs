@@ -24,6 +24,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod ldap_config;
 pub mod logging;
 pub mod oauth_config;
 #[cfg(feature = "test-support")]

@@ -7,6 +7,7 @@ mod database;
 mod dev;
 mod email;
 mod http;
+mod ldap;
 mod logs;
 mod oauth;
 mod support;
