@@ -421,7 +421,8 @@ pub struct CredentialsProviderConfig {
     pub users_file: Option<PathBuf>,
     /// Backend: an LDAP directory (search then bind, or a DN template; StartTLS or LDAPS).
     #[serde(default)]
-    pub ldap: Option<crate::ldap_config::LdapBackendConfig>,
+    // Boxed: the table is large beside the other provider types (clippy::large_enum_variant).
+    pub ldap: Option<Box<crate::ldap_config::LdapBackendConfig>>,
     /// The form's inputs. Default: `username` (text) and `password` (password). The users
     /// file backend reads `username` and `password`.
     #[serde(default)]
