@@ -244,3 +244,111 @@ Feature: C04 Credentials sign-in against any backend
     And I sign in as "jane" with password "correct horse"
     Then the status is 200
     And the session reads back as "Jane Doe"
+
+  Rule: The server's LDAP backend, against a real OpenLDAP on loopback (.ci/ldap)
+
+    The server's configuration names the directory; a wrong password, an unknown user and
+    a locked account answer alike, and a directory that is down answers its own error code.
+
+    Scenario Outline: An LDAP directory from the server's configuration checks <who>
+      Given the test LDAP directory
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [[providers]]
+        type = "credentials"
+        id = "corp"
+        name = "Corporate"
+
+        [providers.ldap]
+        url = "{saved:ldap_url}"
+        starttls = true
+        ca_file = "{saved:ldap_ca}"
+        bind_dn = "cn=portcullis,ou=services,dc=example,dc=org"
+        bind_password = "service-secret"
+        base_dn = "ou=people,dc=example,dc=org"
+        """
+      And I fetch a CSRF token
+      When I POST "/api/auth/callback/corp" with the form:
+        | csrfToken | {csrf}     |
+        | username  | <username> |
+        | password  | <password> |
+        | json      | true       |
+      Then the status is 401
+      And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=CredentialsSignin&provider=corp"}'
+      And the response sets no cookie
+      And I have no session
+      When I POST "/api/auth/callback/corp" with the form:
+        | csrfToken | {csrf}        |
+        | username  | jane          |
+        | password  | correct horse |
+        | json      | true          |
+      Then the status is 200
+      And the JSON is '{"url":"http://localhost:3000"}'
+      And the session reads back as "Jane Doe"
+
+      Examples:
+        | who                  | username | password      |
+        | a wrong password     | jane     | wrong         |
+        | an unknown user      | nobody   | correct horse |
+        | a locked account     | locked   | correct horse |
+        | an empty password    | jane     |               |
+        | an injected filter   | *)(uid=* | correct horse |
+
+    Scenario: A DN template over LDAPS signs in a user whose uid has a comma
+      Given the test LDAP directory
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [[providers]]
+        type = "credentials"
+        id = "corp"
+        name = "Corporate"
+
+        [providers.ldap]
+        url = "{saved:ldaps_url}"
+        ca_file = "{saved:ldap_ca}"
+        user_dn = "uid={username},ou=people,dc=example,dc=org"
+        """
+      And I fetch a CSRF token
+      When I POST "/api/auth/callback/corp" with the form:
+        | csrfToken | {csrf}        |
+        | username  | smith, j      |
+        | password  | correct horse |
+        | json      | true          |
+      Then the status is 200
+      And the session reads back as "J Smith"
+
+    Scenario: An LDAP directory that is down answers CredentialsUnavailable, not a 500
+      Given the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [[providers]]
+        type = "credentials"
+        id = "corp"
+        name = "Corporate"
+
+        [providers.ldap]
+        url = "ldap://127.0.0.1:1"
+        base_dn = "dc=example,dc=org"
+        """
+      And I fetch a CSRF token
+      When I POST "/api/auth/callback/corp" with the form:
+        | csrfToken | {csrf}        |
+        | username  | jane          |
+        | password  | correct horse |
+        | json      | true          |
+      Then the status is 200
+      And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=CredentialsUnavailable"}'
+      And I have no session
+      When I GET "/api/auth/error?error=CredentialsUnavailable"
+      Then the status is 200

@@ -224,6 +224,7 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
     for provider in &config.providers {
         match provider {
             ProviderConfig::Credentials(c) => {
+                c.check_backends().map_err(StartupError::Settings)?;
                 let fields = c.fields.clone().unwrap_or_else(default_fields);
                 probe = probe.provider(Provider::credentials(&c.id, &c.name, fields));
             }
@@ -280,21 +281,26 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
     for provider in &config.providers {
         match provider {
             ProviderConfig::Credentials(c) => {
-                let users = UserDirectory::load(&c.users_file).map_err(|message| {
-                    StartupError::UsersFile {
-                        path: c.users_file.clone(),
-                        message,
-                    }
-                })?;
-                if users.is_empty() {
-                    tracing::warn!(
-                        target: "portcullis",
-                        provider = %c.id,
-                        "the users file lists no users: nobody can sign in with this provider"
-                    );
-                }
                 let fields = c.fields.clone().unwrap_or_else(default_fields);
-                builder = builder.credentials(&c.id, &c.name, fields, users);
+                // Exactly one backend is set (checked above).
+                if let Some(users_file) = &c.users_file {
+                    let users = UserDirectory::load(users_file).map_err(|message| {
+                        StartupError::UsersFile {
+                            path: users_file.clone(),
+                            message,
+                        }
+                    })?;
+                    if users.is_empty() {
+                        tracing::warn!(
+                            target: "portcullis",
+                            provider = %c.id,
+                            "the users file lists no users: nobody can sign in with this provider"
+                        );
+                    }
+                    builder = builder.credentials(&c.id, &c.name, fields, users);
+                } else if let Some(ldap) = &c.ldap {
+                    builder = builder.credentials(&c.id, &c.name, fields, ldap.build(&c.id)?);
+                }
             }
             // `[hooks.send_email]` delivers the links instead of SMTP (attached below).
             ProviderConfig::Email(e) if config.hooks.send_email.is_some() => {

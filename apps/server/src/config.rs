@@ -302,7 +302,8 @@ pub struct CookiesSection {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ProviderConfig {
-    /// Username and password, checked against a users file of Argon2id hashes.
+    /// Username and password, checked by one backend: a users file of Argon2id hashes
+    /// (`users_file`) or an LDAP directory (`[providers.ldap]`).
     Credentials(CredentialsProviderConfig),
     /// A sign-in link sent by e-mail (needs a store for its single-use tokens).
     Email(EmailProviderConfig),
@@ -411,7 +412,8 @@ impl ProviderConfig {
     }
 }
 
-/// A credentials provider backed by a users file.
+/// A credentials provider: exactly one backend checks the password, `users_file` or
+/// `[providers.ldap]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsProviderConfig {
@@ -422,7 +424,12 @@ pub struct CredentialsProviderConfig {
     /// TOML file of `[[users]]` with `username`, `password_hash` (Argon2id PHC string from
     /// `portcullis hash-password`), optional `name`, `email` and `id` (default: the
     /// username). A relative path is taken from the config file's directory.
-    pub users_file: PathBuf,
+    #[serde(default)]
+    pub users_file: Option<PathBuf>,
+    /// Backend: an LDAP directory (search then bind, or a DN template; StartTLS or LDAPS).
+    #[serde(default)]
+    // Boxed: the table is large beside the other provider types (clippy::large_enum_variant).
+    pub ldap: Option<Box<crate::ldap_config::LdapBackendConfig>>,
     /// The form's inputs. Default: `username` (text) and `password` (password). The users
     /// file backend reads `username` and `password`.
     #[serde(default)]
@@ -538,6 +545,28 @@ impl HooksSection {
             if let (Some(slot), Some(secrets)) = (slot, from_env(name)) {
                 *slot = Some(secrets);
             }
+impl CredentialsProviderConfig {
+    /// How many backends are set (exactly one must be).
+    pub fn backend_count(&self) -> usize {
+        [self.users_file.is_some(), self.ldap.is_some()]
+            .into_iter()
+            .filter(|set| *set)
+            .count()
+    }
+
+    /// Exactly one backend is set; the error names the provider and the choices.
+    pub fn check_backends(&self) -> Result<(), String> {
+        const CHOICES: &str = "`users_file` or `[providers.ldap]`";
+        match self.backend_count() {
+            1 => Ok(()),
+            0 => Err(format!(
+                "provider {:?}: set one credentials backend: {CHOICES}",
+                self.id
+            )),
+            n => Err(format!(
+                "provider {:?}: {n} credentials backends are set; set only one: {CHOICES}",
+                self.id
+            )),
         }
     }
 }
@@ -623,8 +652,13 @@ impl ServerConfig {
         for provider in &mut self.providers {
             match provider {
                 ProviderConfig::Credentials(c) => {
-                    if c.users_file.is_relative() {
-                        c.users_file = dir.join(&c.users_file);
+                    if let Some(users_file) = &mut c.users_file {
+                        if users_file.is_relative() {
+                            *users_file = dir.join(&*users_file);
+                        }
+                    }
+                    if let Some(ldap) = &mut c.ldap {
+                        ldap.resolve_paths(dir);
                     }
                 }
                 ProviderConfig::Email(_) | ProviderConfig::Oauth(_) => {}
@@ -656,6 +690,16 @@ impl ServerConfig {
             }
         }
         self.hooks.apply_env(&get);
+        if let Some(password) = get(crate::ldap_config::BIND_PASSWORD_ENV) {
+            for provider in &mut self.providers {
+                if let ProviderConfig::Credentials(c) = provider {
+                    // Only for a service account: a template or anonymous search has none.
+                    if let Some(ldap) = c.ldap.as_mut().filter(|l| l.bind_dn.is_some()) {
+                        ldap.bind_password = Some(password.clone());
+                    }
+                }
+            }
+        }
         if let Some(listen) = get("PORTCULLIS_LISTEN") {
             self.listen = listen.trim().parse().map_err(|e| StartupError::Env {
                 var: "PORTCULLIS_LISTEN",

@@ -25,6 +25,7 @@ pub mod demo;
 pub mod error;
 pub mod hooks;
 pub mod http;
+pub mod ldap_config;
 pub mod logging;
 pub mod oauth_config;
 #[cfg(feature = "test-support")]

@@ -351,3 +351,30 @@ async fn minted_jwe(w: &mut AuthWorld, header: String, secret: String, step: &St
     let token = jose::seal(&keys.encryption, &header, inner.as_bytes());
     w.set_session_cookie(&token).await;
 }
+
+/// The OpenLDAP that `.ci/ldap` runs on loopback: `{saved:ldap_url}` (StartTLS offered),
+/// `{saved:ldaps_url}` and `{saved:ldap_ca}` (its test CA), from its variables or their
+/// defaults.
+#[given("the test LDAP directory")]
+async fn test_ldap_directory(w: &mut AuthWorld) {
+    for (name, var, default) in [
+        (
+            "ldap_url",
+            "PORTCULLIS_TEST_LDAP_URL",
+            "ldap://127.0.0.1:3389",
+        ),
+        (
+            "ldaps_url",
+            "PORTCULLIS_TEST_LDAPS_URL",
+            "ldaps://127.0.0.1:3636",
+        ),
+        (
+            "ldap_ca",
+            "PORTCULLIS_TEST_LDAP_CA",
+            "/tmp/portcullis-ldap/tls/ca.pem",
+        ),
+    ] {
+        let value = std::env::var(var).unwrap_or_else(|_| default.to_owned());
+        w.saved.insert(name.to_owned(), value);
+    }
+}

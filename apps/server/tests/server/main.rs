@@ -8,6 +8,7 @@ mod dev;
 mod email;
 mod hooks;
 mod http;
+mod ldap;
 mod logs;
 mod oauth;
 mod support;
