@@ -192,7 +192,7 @@ fn finish(builder: portcullis::Builder, store: AppStore) -> Result<App, StartupE
 /// throwaway in-memory store.
 pub fn check(config: &ServerConfig) -> Result<Portcullis, StartupError> {
     let mut builder = builder(config, false)?;
-    if config.session.strategy == Some(portcullis::SessionStrategy::Database) {
+    if config.session_strategy() == portcullis::SessionStrategy::Database {
         let scratch = SledStore::temporary().map_err(|source| StartupError::Store {
             path: PathBuf::from("<temporary>"),
             source,
@@ -260,7 +260,7 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                 .into(),
         ));
     }
-    if config.stateless && config.session.strategy == Some(portcullis::SessionStrategy::Database) {
+    if config.stateless && config.session_strategy() == portcullis::SessionStrategy::Database {
         return Err(StartupError::Settings(
             "database sessions need a store; remove `stateless = true` or use JWT sessions".into(),
         ));
@@ -273,6 +273,7 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
         ));
     }
     probe.build()?;
+    warn_if_short_secret(config, &secrets);
 
     let settings = settings(config, &secrets);
     let mut builder = Portcullis::builder().configure(move |_| settings);
@@ -346,9 +347,7 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     if let Some(update_age) = config.session.update_age {
         c = c.session_update_age(update_age);
     }
-    if let Some(strategy) = config.session.strategy {
-        c = c.session_strategy(strategy);
-    }
+    c = c.session_strategy(config.session_strategy());
     if let Some(max_age) = config.jwt.max_age {
         c = c.jwt_max_age(max_age);
     }
@@ -357,6 +356,16 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     }
     if let Some(on) = config.jwt.provider_tokens {
         c = c.provider_tokens_in_jwt(on);
+    }
+    c = c.allow_short_secret(config.allow_short_secret);
+    for secret in config.jwt.secret.iter().flat_map(|s| s.to_vec()) {
+        c = c.jwt_secret(secret);
+    }
+    if let Some(jwk) = &config.jwt.signing_key {
+        c = c.jwt_signing_key(jwk.expose());
+    }
+    if let Some(jwk) = &config.jwt.encryption_key {
+        c = c.jwt_encryption_key(jwk.expose());
     }
     if let Some(on) = config.use_secure_cookies {
         c = c.use_secure_cookies(on);
@@ -379,6 +388,29 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     c.pages(config.pages.clone())
         .theme(config.theme)
         .branding(config.branding.clone())
+}
+
+/// `allow_short_secret` let a secret under 32 bytes through: say what that costs (never
+/// the secret itself).
+fn warn_if_short_secret(config: &ServerConfig, secrets: &[String]) {
+    let jwt_secrets = config.jwt.secret.iter().flat_map(|s| s.to_vec());
+    let short = secrets
+        .iter()
+        .cloned()
+        .chain(jwt_secrets)
+        .filter(|s| s.len() < MIN_SECRET_BYTES)
+        .count();
+    if config.allow_short_secret && short > 0 {
+        tracing::warn!(
+            target: "portcullis",
+            code = "SHORT_SECRET",
+            short_secrets = short,
+            "allow_short_secret: a secret shorter than {MIN_SECRET_BYTES} bytes is in use; \
+             session tokens, CSRF and e-mail tokens are only as hard to forge as it is to \
+             guess. Rotate to a random one (`openssl rand -base64 32`, listed first in \
+             `secret`, the old one after it) when you can"
+        );
+    }
 }
 
 /// `username` (text) and `password` (password), as the users file backend reads them.

@@ -12,3 +12,4 @@ mod oauth;
 mod support;
 mod users;
 mod v3_interop;
+mod v3_keys;
