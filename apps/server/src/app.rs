@@ -242,6 +242,11 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                         e.id
                     )));
                 }
+                if let Some(files) = &e.template {
+                    crate::mail_template::MailTemplates::load(files).map_err(|message| {
+                        StartupError::Settings(format!("provider {:?}: {message}", e.id))
+                    })?;
+                }
                 probe = probe.provider(Provider::email(&e.id, &e.name, e.max_age));
             }
             ProviderConfig::Oauth(o) => {
@@ -305,9 +310,23 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                 .map_err(|error| {
                     StartupError::Settings(format!("provider {:?}: smtp: {error}", e.id))
                 })?;
-                builder = builder
-                    .email(&e.id, &e.name, e.max_age)
-                    .mailer(Arc::new(mailer));
+                builder = builder.email(&e.id, &e.name, e.max_age);
+                builder = match &e.template {
+                    Some(files) => {
+                        let templates = crate::mail_template::MailTemplates::load(files).map_err(
+                            |message| {
+                                StartupError::Settings(format!("provider {:?}: {message}", e.id))
+                            },
+                        )?;
+                        builder.verification_sender(Arc::new(
+                            crate::mail_template::TemplatedSender::new(
+                                Arc::new(templates),
+                                Arc::new(mailer),
+                            ),
+                        ))
+                    }
+                    None => builder.mailer(Arc::new(mailer)),
+                };
             }
             ProviderConfig::Oauth(o) => {
                 let (id, name, oauth) = o.build().map_err(|message| {

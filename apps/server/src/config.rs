@@ -376,6 +376,28 @@ pub struct EmailProviderConfig {
     /// for 600 (10 minutes).
     #[serde(default = "default_email_max_age")]
     pub max_age: i64,
+    /// The sign-in e-mail from your own template files instead of the built-in one:
+    /// `[providers.template]` `subject = "mail/subject.txt"`, `text = "mail/text.txt"`,
+    /// `html = "mail/body.html"` (relative paths are taken from the config file's
+    /// directory). minijinja syntax; the variables are `url` (the sign-in link), `host`
+    /// (the site), `provider_name` and `expires` (RFC 3339). The recipient's address is not
+    /// offered (it may be hostile text). The HTML is auto-escaped; the subject is made one
+    /// line. An unknown variable fails `portcullis config check`; `portcullis mail preview`
+    /// shows the result.
+    #[serde(default)]
+    pub template: Option<MailTemplateFiles>,
+}
+
+/// The three template files of an e-mail provider.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailTemplateFiles {
+    /// The subject line (one line; surrounding whitespace and line breaks are collapsed).
+    pub subject: PathBuf,
+    /// The plain-text part.
+    pub text: PathBuf,
+    /// The HTML part (auto-escaped).
+    pub html: PathBuf,
 }
 
 fn default_email_id() -> String {
@@ -558,7 +580,20 @@ impl ServerConfig {
                         c.users_file = dir.join(&c.users_file);
                     }
                 }
-                ProviderConfig::Email(_) | ProviderConfig::Oauth(_) => {}
+                ProviderConfig::Email(e) => {
+                    if let Some(template) = &mut e.template {
+                        for path in [
+                            &mut template.subject,
+                            &mut template.text,
+                            &mut template.html,
+                        ] {
+                            if path.is_relative() {
+                                *path = dir.join(&*path);
+                            }
+                        }
+                    }
+                }
+                ProviderConfig::Oauth(_) => {}
             }
         }
     }

@@ -25,6 +25,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod mail_template;
 pub mod oauth_config;
 #[cfg(feature = "test-support")]
 pub mod testing;
