@@ -293,6 +293,12 @@ pub enum ConfigError {
     ProviderTokensNeedEncryption,
     #[error("jwt keys: {0}")]
     Keys(String),
+    /// An explicit JWT key (v3's `jwt.signingKey` / `jwt.encryptionKey`) that cannot be used;
+    /// `key` is the setting's name, the message never quotes the key.
+    #[error("{key}: {why}")]
+    Jwk { key: &'static str, why: String },
+    #[error("jwt.secret number {index} is {len} bytes; at least {MIN_SECRET_BYTES} are needed (or allow_short_secret for an existing v3 secret)")]
+    WeakJwtSecret { index: usize, len: usize },
     #[error("branding: {0}")]
     Branding(String),
 }
@@ -303,6 +309,9 @@ pub struct ConfigBuilder {
     url: Option<String>,
     secrets: Vec<SecretString>,
     allow_short_secret: bool,
+    jwt_secrets: Vec<SecretString>,
+    jwt_signing_key: Option<SecretString>,
+    jwt_encryption_key: Option<SecretString>,
     session_strategy: SessionStrategy,
     session_max_age: Option<i64>,
     session_update_age: Option<i64>,
@@ -353,6 +362,30 @@ impl ConfigBuilder {
     /// Accepts secrets shorter than 32 bytes (an existing v3 deployment's secret).
     pub fn allow_short_secret(mut self, allow: bool) -> Self {
         self.allow_short_secret = allow;
+        self
+    }
+
+    /// v3's `jwt.secret`: the secret session-token keys are derived from, when it differs
+    /// from the app secret (which still hashes CSRF and e-mail tokens). Adding several
+    /// rotates them as [`ConfigBuilder::secret`] does. Unset: the app secrets.
+    pub fn jwt_secret(mut self, secret: impl Into<SecretString>) -> Self {
+        self.jwt_secrets.push(secret.into());
+        self
+    }
+
+    /// v3's `jwt.signingKey`: a JWK JSON string (`{"kty":"oct","alg":"HS512","k":"…"}`)
+    /// that signs and verifies session tokens instead of the derived key. Checked by
+    /// `build` (an unusable key is [`ConfigError::Jwk`] naming `jwt.signing_key`).
+    pub fn jwt_signing_key(mut self, jwk: impl Into<SecretString>) -> Self {
+        self.jwt_signing_key = Some(jwk.into());
+        self
+    }
+
+    /// v3's `jwt.encryptionKey`: a JWK JSON string (`{"kty":"oct","alg":"A256GCM","k":"…"}`,
+    /// 32 bytes) that encrypts session tokens (with `jwt_encryption`) instead of the
+    /// derived key.
+    pub fn jwt_encryption_key(mut self, jwk: impl Into<SecretString>) -> Self {
+        self.jwt_encryption_key = Some(jwk.into());
         self
     }
 
@@ -458,6 +491,46 @@ impl ConfigBuilder {
         self
     }
 
+    /// Session-token keys: derived from `jwt.secret` (else the app secrets), then v3's
+    /// explicit keys where given.
+    fn jwt_keys(&self) -> Result<JwtKeys, ConfigError> {
+        for (index, secret) in self.jwt_secrets.iter().enumerate() {
+            let len = secret.expose().len();
+            if len == 0 || (!self.allow_short_secret && len < MIN_SECRET_BYTES) {
+                return Err(ConfigError::WeakJwtSecret {
+                    index: index + 1,
+                    len,
+                });
+            }
+        }
+        let signing = self
+            .jwt_signing_key
+            .as_ref()
+            .map(crate::jwt::jwk::signing_key_from_jwk)
+            .transpose()
+            .map_err(|why| ConfigError::Jwk {
+                key: "jwt.signing_key",
+                why,
+            })?;
+        let encryption = self
+            .jwt_encryption_key
+            .as_ref()
+            .map(crate::jwt::jwk::encryption_key_from_jwk)
+            .transpose()
+            .map_err(|why| ConfigError::Jwk {
+                key: "jwt.encryption_key",
+                why,
+            })?;
+        let secrets = if self.jwt_secrets.is_empty() {
+            &self.secrets
+        } else {
+            &self.jwt_secrets
+        };
+        JwtKeys::derive(secrets)
+            .and_then(|keys| keys.with_explicit_keys(signing, encryption))
+            .map_err(|e| ConfigError::Keys(e.to_string()))
+    }
+
     pub fn build(self) -> Result<Config, ConfigError> {
         let site = SiteUrl::parse(self.url.as_deref().unwrap_or(""))?;
         if self.secrets.is_empty() {
@@ -472,6 +545,7 @@ impl ConfigBuilder {
                 });
             }
         }
+        let jwt_keys = self.jwt_keys()?;
         let session = SessionSettings {
             strategy: self.session_strategy,
             max_age: self.session_max_age.unwrap_or(DEFAULT_MAX_AGE),
@@ -529,8 +603,6 @@ impl ConfigBuilder {
             }
         }
         self.branding.validate().map_err(ConfigError::Branding)?;
-        let jwt_keys =
-            JwtKeys::derive(&self.secrets).map_err(|e| ConfigError::Keys(e.to_string()))?;
         Ok(Config {
             site,
             secrets: self.secrets,
@@ -650,6 +722,67 @@ mod tests {
             ..Branding::default()
         };
         assert!(build(empty_name).is_err());
+    }
+
+    #[test]
+    fn explicit_jwt_keys_are_checked_and_named() {
+        let f: serde_json::Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/nextauth-v3/explicit-keys/vectors.json"
+        )))
+        .unwrap();
+        let signing = f["keys"]["signingKey"].as_str().unwrap();
+        let encryption = f["keys"]["encryptionKey"].as_str().unwrap();
+        assert!(Config::builder()
+            .secret(SECRET)
+            .jwt_signing_key(signing)
+            .jwt_encryption_key(encryption)
+            .build()
+            .is_ok());
+        let err = Config::builder()
+            .secret(SECRET)
+            .jwt_signing_key("{\"kty\":\"oct\",")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().starts_with("jwt.signing_key: "), "{err}");
+        // The encryption key as a signing key: too short for HS512, and named.
+        let err = Config::builder()
+            .secret(SECRET)
+            .jwt_signing_key(encryption)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().starts_with("jwt.signing_key: "), "{err}");
+        assert!(!err.to_string().contains(&encryption[40..60]), "{err}");
+        let err = Config::builder()
+            .secret(SECRET)
+            .jwt_encryption_key(signing)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().starts_with("jwt.encryption_key: "), "{err}");
+        let c = Config::builder()
+            .secret(SECRET)
+            .jwt_signing_key(signing)
+            .build()
+            .unwrap();
+        assert!(!format!("{c:?}").contains(&signing[40..60]));
+    }
+
+    #[test]
+    fn jwt_secret_is_checked_like_the_secret() {
+        assert_eq!(
+            Config::builder()
+                .secret(SECRET)
+                .jwt_secret("short")
+                .build()
+                .unwrap_err(),
+            ConfigError::WeakJwtSecret { index: 1, len: 5 }
+        );
+        assert!(Config::builder()
+            .secret(SECRET)
+            .jwt_secret("short")
+            .allow_short_secret(true)
+            .build()
+            .is_ok());
     }
 
     #[test]

@@ -312,7 +312,7 @@ fn is_trimmable(c: char) -> bool {
 
 /// Control characters and the invisible format characters that can hide or reorder text:
 /// what an address must never contain, and what a one-line mail field must not carry.
-pub(crate) fn is_control_or_invisible(c: char) -> bool {
+pub fn is_control_or_invisible(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

@@ -81,6 +81,9 @@ pub struct Setup {
     pub oauth: Vec<OAuthEntry>,
     /// JWT sessions keep the provider's tokens and renew the access token on read.
     pub provider_tokens_in_jwt: bool,
+    /// v3's `jwt.signingKey` / `jwt.encryptionKey` (JWK JSON strings).
+    pub jwt_signing_key: Option<String>,
+    pub jwt_encryption_key: Option<String>,
 }
 
 /// The browser's side of an OAuth sign-in under way.
@@ -138,6 +141,8 @@ impl Setup {
             server_dev_mode: false,
             oauth: Vec::new(),
             provider_tokens_in_jwt: false,
+            jwt_signing_key: None,
+            jwt_encryption_key: None,
         }
     }
 }
@@ -547,6 +552,12 @@ impl AuthWorld {
             if s.plain_codec {
                 c = c.codec(Arc::new(PlainCodec));
             }
+            if let Some(jwk) = &s.jwt_signing_key {
+                c = c.jwt_signing_key(jwk.as_str());
+            }
+            if let Some(jwk) = &s.jwt_encryption_key {
+                c = c.jwt_encryption_key(jwk.as_str());
+            }
             c.provider_tokens_in_jwt(s.provider_tokens_in_jwt)
                 .pages(s.pages)
         });
@@ -708,6 +719,15 @@ impl AuthWorld {
         }
         for (name, value) in &self.saved {
             out = out.replace(&format!("{{saved:{name}}}"), value);
+        }
+        // `{v3-key:NAME}`: a JWK of fixtures/nextauth-v3/explicit-keys.
+        while let Some(start) = out.find("{v3-key:") {
+            let end = out[start..]
+                .find('}')
+                .map(|i| start + i)
+                .expect("{v3-key:NAME} is closed");
+            let key = crate::fixtures::v3_key(&out[start + 8..end]);
+            out.replace_range(start..=end, key);
         }
         if out.contains("{vector:") {
             let v = crate::fixtures::vectors();

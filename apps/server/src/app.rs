@@ -192,7 +192,7 @@ fn finish(builder: portcullis::Builder, store: AppStore) -> Result<App, StartupE
 /// throwaway in-memory store.
 pub fn check(config: &ServerConfig) -> Result<Portcullis, StartupError> {
     let mut builder = builder(config, false)?;
-    if config.session.strategy == Some(portcullis::SessionStrategy::Database) {
+    if config.session_strategy() == portcullis::SessionStrategy::Database {
         let scratch = SledStore::temporary().map_err(|source| StartupError::Store {
             path: PathBuf::from("<temporary>"),
             source,
@@ -243,6 +243,11 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                         e.id
                     )));
                 }
+                if let Some(files) = &e.template {
+                    crate::mail_template::MailTemplates::load(files).map_err(|message| {
+                        StartupError::Settings(format!("provider {:?}: {message}", e.id))
+                    })?;
+                }
                 probe = probe.provider(Provider::email(&e.id, &e.name, e.max_age));
             }
             ProviderConfig::Oauth(o) => {
@@ -261,7 +266,7 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                 .into(),
         ));
     }
-    if config.stateless && config.session.strategy == Some(portcullis::SessionStrategy::Database) {
+    if config.stateless && config.session_strategy() == portcullis::SessionStrategy::Database {
         return Err(StartupError::Settings(
             "database sessions need a store; remove `stateless = true` or use JWT sessions".into(),
         ));
@@ -275,6 +280,7 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
     }
     crate::hooks::endpoints(config)?;
     probe.build()?;
+    warn_if_short_secret(config, &secrets);
 
     let settings = settings(config, &secrets);
     let mut builder = Portcullis::builder().configure(move |_| settings);
@@ -315,9 +321,23 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                 .map_err(|error| {
                     StartupError::Settings(format!("provider {:?}: smtp: {error}", e.id))
                 })?;
-                builder = builder
-                    .email(&e.id, &e.name, e.max_age)
-                    .mailer(Arc::new(mailer));
+                builder = builder.email(&e.id, &e.name, e.max_age);
+                builder = match &e.template {
+                    Some(files) => {
+                        let templates = crate::mail_template::MailTemplates::load(files).map_err(
+                            |message| {
+                                StartupError::Settings(format!("provider {:?}: {message}", e.id))
+                            },
+                        )?;
+                        builder.verification_sender(Arc::new(
+                            crate::mail_template::TemplatedSender::new(
+                                Arc::new(templates),
+                                Arc::new(mailer),
+                            ),
+                        ))
+                    }
+                    None => builder.mailer(Arc::new(mailer)),
+                };
             }
             ProviderConfig::Oauth(o) => {
                 let (id, name, oauth) = o.build().map_err(|message| {
@@ -359,9 +379,7 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     if let Some(update_age) = config.session.update_age {
         c = c.session_update_age(update_age);
     }
-    if let Some(strategy) = config.session.strategy {
-        c = c.session_strategy(strategy);
-    }
+    c = c.session_strategy(config.session_strategy());
     if let Some(max_age) = config.jwt.max_age {
         c = c.jwt_max_age(max_age);
     }
@@ -370,6 +388,16 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     }
     if let Some(on) = config.jwt.provider_tokens {
         c = c.provider_tokens_in_jwt(on);
+    }
+    c = c.allow_short_secret(config.allow_short_secret);
+    for secret in config.jwt.secret.iter().flat_map(|s| s.to_vec()) {
+        c = c.jwt_secret(secret);
+    }
+    if let Some(jwk) = &config.jwt.signing_key {
+        c = c.jwt_signing_key(jwk.expose());
+    }
+    if let Some(jwk) = &config.jwt.encryption_key {
+        c = c.jwt_encryption_key(jwk.expose());
     }
     if let Some(on) = config.use_secure_cookies {
         c = c.use_secure_cookies(on);
@@ -392,6 +420,29 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     c.pages(config.pages.clone())
         .theme(config.theme)
         .branding(config.branding.clone())
+}
+
+/// `allow_short_secret` let a secret under 32 bytes through: say what that costs (never
+/// the secret itself).
+fn warn_if_short_secret(config: &ServerConfig, secrets: &[String]) {
+    let jwt_secrets = config.jwt.secret.iter().flat_map(|s| s.to_vec());
+    let short = secrets
+        .iter()
+        .cloned()
+        .chain(jwt_secrets)
+        .filter(|s| s.len() < MIN_SECRET_BYTES)
+        .count();
+    if config.allow_short_secret && short > 0 {
+        tracing::warn!(
+            target: "portcullis",
+            code = "SHORT_SECRET",
+            short_secrets = short,
+            "allow_short_secret: a secret shorter than {MIN_SECRET_BYTES} bytes is in use; \
+             session tokens, CSRF and e-mail tokens are only as hard to forge as it is to \
+             guess. Rotate to a random one (`openssl rand -base64 32`, listed first in \
+             `secret`, the old one after it) when you can"
+        );
+    }
 }
 
 /// `username` (text) and `password` (password), as the users file backend reads them.

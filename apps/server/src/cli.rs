@@ -47,6 +47,9 @@ pub enum Command {
     /// The hooks' wire format (docs/hooks.md).
     #[command(subcommand)]
     Hooks(HooksCommand),
+    /// The sign-in e-mail.
+    #[command(subcommand)]
+    Mail(MailCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +57,22 @@ pub enum HooksCommand {
     /// Print the JSON Schema of every hook's request and answer, as one JSON object
     /// `{"<hook>": {"request": …, "answer": …}}`.
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Render an e-mail provider's sign-in message (its template files, or the built-in
+    /// template) with sample data, and print the subject, text and HTML.
+    Preview(MailPreviewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MailPreviewArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The e-mail provider's id (default: the first e-mail provider).
+    #[arg(long, value_name = "ID")]
+    pub provider: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +144,23 @@ pub fn run(cli: Cli) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Mail(MailCommand::Preview(args)) => mail_preview(args),
+    }
+}
+
+fn mail_preview(args: MailPreviewArgs) -> ExitCode {
+    let config = match ServerConfig::load(args.config.config.as_deref(), &process_env) {
+        Ok(config) => config,
+        Err(e) => return fail(EXIT_CONFIG, &e),
+    };
+    match crate::mail_template::preview(&config, args.provider.as_deref()) {
+        Ok(message) => {
+            println!("Subject: {}", message.subject);
+            println!("\n--- text ---\n{}", message.text);
+            println!("--- html ---\n{}", message.html);
+            ExitCode::SUCCESS
+        }
+        Err(message) => fail(EXIT_CONFIG, &message),
     }
 }
 

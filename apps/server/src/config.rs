@@ -24,7 +24,8 @@ pub const DEFAULT_LOG_FILTER: &str = "info";
 ///
 /// Every value can also come from the environment, which wins over the file:
 /// `NEXTAUTH_URL`, `NEXTAUTH_SECRET`, `PORTCULLIS_LISTEN`, `PORTCULLIS_DATA_DIR`,
-/// `PORTCULLIS_DATABASE_URL`, `PORTCULLIS_JWT_ENCRYPTION`, `PORTCULLIS_LOG`,
+/// `PORTCULLIS_DATABASE_URL`, `PORTCULLIS_JWT_ENCRYPTION`, `PORTCULLIS_JWT_SECRET`,
+/// `PORTCULLIS_JWT_SIGNING_KEY`, `PORTCULLIS_JWT_ENCRYPTION_KEY`, `PORTCULLIS_LOG`,
 /// `PORTCULLIS_LOG_FORMAT`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +43,12 @@ pub struct ServerConfig {
     /// Env: `NEXTAUTH_SECRET` (one secret; replaces the file's).
     #[serde(default)]
     pub secret: Option<Secrets>,
+
+    /// Accept a secret (and `jwt.secret`) shorter than 32 bytes: only to keep an existing
+    /// NextAuth v3 deployment's secret, and its users' sessions. Tokens are then only as
+    /// hard to forge as that secret is to guess; a warning is logged at start. Default false.
+    #[serde(default)]
+    pub allow_short_secret: bool,
 
     /// Address and port to listen on. Default `127.0.0.1:3000`. Env: `PORTCULLIS_LISTEN`.
     #[serde(default = "default_listen")]
@@ -135,6 +142,7 @@ impl Default for ServerConfig {
         Self {
             url: None,
             secret: None,
+            allow_short_secret: false,
             listen: default_listen(),
             data_dir: None,
             database: None,
@@ -232,14 +240,39 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
+/// A JSON Web Key given as v3's JSON string (`jwt.signingKey`, `jwt.encryptionKey`). It is
+/// key material, so `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct JwkString(String);
+
+impl JwkString {
+    pub fn new(jwk: impl Into<String>) -> Self {
+        Self(jwk.into())
+    }
+
+    /// The JWK's JSON text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for JwkString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwkString([redacted])")
+    }
+}
+
 /// Session strategy and lifetimes (NextAuth's `session` option).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSection {
-    /// `jwt` (default): the session is a signed (optionally encrypted) token in the cookie.
+    /// `jwt`: the session is a signed (optionally encrypted) token in the cookie.
     /// `database`: the cookie holds a random token and the session lives in the store
-    /// (sliding expiry, revocable). Unlike NextAuth v3, configuring a database does not
-    /// switch to database sessions by itself.
+    /// (sliding expiry, revocable). Default, as in NextAuth v3: `database` when `database`
+    /// is set, `jwt` otherwise (the embedded sled store, or `stateless`). A configuration
+    /// with a credentials provider defaults to `jwt` (credentials sign-in needs it, as in
+    /// v3). An explicit value always wins.
     #[serde(default)]
     pub strategy: Option<SessionStrategy>,
     /// Seconds a session lives without use: the session cookie's expiry and the session's
@@ -268,6 +301,24 @@ pub struct JwtSection {
     /// Needs `encryption = true`. Default false.
     #[serde(default)]
     pub provider_tokens: Option<bool>,
+    /// v3's `jwt.secret`: the secret session-token keys are derived from, when it differs
+    /// from `secret` (which still hashes CSRF and e-mail tokens). A list rotates, as
+    /// `secret` does. Unset: `secret`. Env: `PORTCULLIS_JWT_SECRET` (one secret).
+    #[serde(default)]
+    pub secret: Option<Secrets>,
+    /// v3's `jwt.signingKey`, as the same JSON string, e.g.
+    /// `'{"kty":"oct","kid":"…","alg":"HS512","k":"…"}'` (64 bytes or more): signs and
+    /// verifies session tokens instead of the key derived from the secret, so a v3 site
+    /// that set it keeps its sessions. Env: `PORTCULLIS_JWT_SIGNING_KEY` (keeps it out of
+    /// the file).
+    #[serde(default)]
+    pub signing_key: Option<JwkString>,
+    /// v3's `jwt.encryptionKey`, as the same JSON string, e.g.
+    /// `'{"kty":"oct","kid":"…","alg":"A256GCM","k":"…"}'` (32 bytes): encrypts session
+    /// tokens (with `encryption = true`) instead of the derived key.
+    /// Env: `PORTCULLIS_JWT_ENCRYPTION_KEY`.
+    #[serde(default)]
+    pub encryption_key: Option<JwkString>,
 }
 
 /// Per-cookie replacements (NextAuth's `cookies` option). A replaced cookie takes the whole
@@ -333,6 +384,28 @@ pub struct EmailProviderConfig {
     /// for 600 (10 minutes).
     #[serde(default = "default_email_max_age")]
     pub max_age: i64,
+    /// The sign-in e-mail from your own template files instead of the built-in one:
+    /// `[providers.template]` `subject = "mail/subject.txt"`, `text = "mail/text.txt"`,
+    /// `html = "mail/body.html"` (relative paths are taken from the config file's
+    /// directory). minijinja syntax; the variables are `url` (the sign-in link), `host`
+    /// (the site), `provider_name` and `expires` (RFC 3339). The recipient's address is not
+    /// offered (it may be hostile text). The HTML is auto-escaped; the subject is made one
+    /// line. An unknown variable fails `portcullis config check`; `portcullis mail preview`
+    /// shows the result.
+    #[serde(default)]
+    pub template: Option<MailTemplateFiles>,
+}
+
+/// The three template files of an e-mail provider.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailTemplateFiles {
+    /// The subject line (one line; surrounding whitespace and line breaks are collapsed).
+    pub subject: PathBuf,
+    /// The plain-text part.
+    pub text: PathBuf,
+    /// The HTML part (auto-escaped).
+    pub html: PathBuf,
 }
 
 fn default_email_id() -> String {
@@ -661,7 +734,20 @@ impl ServerConfig {
                         ldap.resolve_paths(dir);
                     }
                 }
-                ProviderConfig::Email(_) | ProviderConfig::Oauth(_) => {}
+                ProviderConfig::Email(e) => {
+                    if let Some(template) = &mut e.template {
+                        for path in [
+                            &mut template.subject,
+                            &mut template.text,
+                            &mut template.html,
+                        ] {
+                            if path.is_relative() {
+                                *path = dir.join(&*path);
+                            }
+                        }
+                    }
+                }
+                ProviderConfig::Oauth(_) => {}
             }
         }
     }
@@ -724,6 +810,15 @@ impl ServerConfig {
                 }
             });
         }
+        if let Some(secret) = get("PORTCULLIS_JWT_SECRET") {
+            self.jwt.secret = Some(Secrets::One(secret));
+        }
+        if let Some(jwk) = get("PORTCULLIS_JWT_SIGNING_KEY") {
+            self.jwt.signing_key = Some(JwkString::new(jwk.trim()));
+        }
+        if let Some(jwk) = get("PORTCULLIS_JWT_ENCRYPTION_KEY") {
+            self.jwt.encryption_key = Some(JwkString::new(jwk.trim()));
+        }
         if let Some(filter) = get("PORTCULLIS_LOG") {
             self.log.filter = Some(filter);
         }
@@ -765,6 +860,23 @@ impl ServerConfig {
             }
         };
         format!("http://{host}:{}/api/auth", self.listen.port())
+    }
+
+    /// The session strategy in force: the configured one, else v3's default (`database`
+    /// when a `database` is set and no credentials provider needs JWTs, `jwt` otherwise).
+    pub fn session_strategy(&self) -> SessionStrategy {
+        if let Some(strategy) = self.session.strategy {
+            return strategy;
+        }
+        let credentials = self
+            .providers
+            .iter()
+            .any(|p| matches!(p, ProviderConfig::Credentials(_)));
+        if self.database.is_some() && !credentials {
+            SessionStrategy::Database
+        } else {
+            SessionStrategy::Jwt
+        }
     }
 
     /// The data directory (default `./.portcullis`).

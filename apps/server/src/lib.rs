@@ -27,6 +27,7 @@ pub mod hooks;
 pub mod http;
 pub mod ldap_config;
 pub mod logging;
+pub mod mail_template;
 pub mod oauth_config;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -4,6 +4,7 @@
 pub(crate) mod browser;
 mod email;
 mod given;
+mod keys;
 mod oauth;
 mod oauth_then;
 mod stores;

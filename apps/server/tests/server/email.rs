@@ -35,6 +35,7 @@ fn email_provider(smtp: Option<&str>) -> ProviderConfig {
         smtp: smtp.map(SmtpUrl::new),
         from: "Portcullis <no-reply@example.com>".into(),
         max_age: 600,
+        template: None,
     })
 }
 
@@ -212,4 +213,180 @@ fn stateless_credentials_servers_write_nothing() {
     assert!(!app.portcullis.config().store);
     assert!(!dir.path().join("data").exists());
     let _ = ServerConfig::json_schema();
+}
+
+/// The operator's template files (`[providers.template]`, paths relative to the config
+/// file), end to end: the message that arrives through the real SMTP server is the
+/// template's, and its link signs in.
+#[tokio::test]
+async fn a_link_sent_with_custom_templates_arrives_and_signs_in() {
+    let dir = TempDir::new().unwrap();
+    std::fs::create_dir(dir.path().join("mail")).unwrap();
+    std::fs::write(
+        dir.path().join("mail/subject.txt"),
+        "Your Acme link for {{ host }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("mail/text.txt"),
+        "Hello from Acme.\n{{ url }}\nThe link works until {{ expires }}.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("mail/body.html"),
+        "<p>Hello from <b>Acme</b> on {{ host }}</p><a href=\"{{ url }}\">Sign in</a>",
+    )
+    .unwrap();
+    let file = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "secret = \"{}\"\nurl = \"http://localhost:3000/api/auth\"\ndata_dir = \"data\"\n\
+             [[providers]]\ntype = \"email\"\nsmtp = \"{}\"\nfrom = \"Acme <no-reply@example.com>\"\n\
+             [providers.template]\nsubject = \"mail/subject.txt\"\ntext = \"mail/text.txt\"\nhtml = \"mail/body.html\"\n",
+            crate::support::SECRET,
+            smtp_url()
+        ),
+    )
+    .unwrap();
+    let config = ServerConfig::from_file(&file).unwrap();
+    let app = build(&config, false).unwrap();
+    let (addr, _handle) = spawn(app.portcullis, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let http = client();
+    let url = |path: &str| format!("http://{addr}{path}");
+
+    let res = http.get(url("/api/auth/csrf")).send().await.unwrap();
+    let mut jar = set_cookies(&res);
+    let csrf = res.json::<serde_json::Value>().await.unwrap()["csrfToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let address = format!("templated-{}@example.com", std::process::id());
+    let res = http
+        .post(url("/api/auth/signin/email"))
+        .header("cookie", cookie_header(&jar))
+        .form(&[("csrfToken", csrf.as_str()), ("email", address.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    jar.extend(set_cookies(&res));
+
+    let raw = delivered_to(&address);
+    let mail = mailparse::parse_mail(&raw).unwrap();
+    assert_eq!(
+        mail.headers.get_first_value("Subject").unwrap(),
+        "Your Acme link for localhost:3000"
+    );
+    let part = |mime: &str| {
+        mail.subparts
+            .iter()
+            .find(|p| p.ctype.mimetype == mime)
+            .unwrap()
+            .get_body()
+            .unwrap()
+    };
+    let text = part("text/plain");
+    assert!(text.starts_with("Hello from Acme."), "{text}");
+    assert!(text.contains("The link works until 20"), "{text}");
+    let html = part("text/html");
+    assert!(
+        html.contains("<p>Hello from <b>Acme</b> on localhost:3000</p>"),
+        "{html}"
+    );
+    assert!(html.contains("&amp;token="), "the URL is escaped: {html}");
+    assert!(
+        !text.contains("templated-") || text.contains("email=templated"),
+        "{text}"
+    );
+
+    let link = link_in(&raw);
+    let path = link.strip_prefix("http://localhost:3000").unwrap();
+    let res = http
+        .get(url(path))
+        .header("cookie", cookie_header(&jar))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    assert!(set_cookies(&res).contains_key("next-auth.session-token"));
+}
+
+/// `portcullis config check` fails on a template typo, naming the file and the variable;
+/// `portcullis mail preview` prints the rendered sample.
+#[test]
+fn template_typos_fail_config_check_and_preview_renders() {
+    let dir = TempDir::new().unwrap();
+    std::fs::write(dir.path().join("subject.txt"), "Sign in to {{ host }}").unwrap();
+    std::fs::write(dir.path().join("text.txt"), "{{ url }}\n").unwrap();
+    std::fs::write(
+        dir.path().join("body.html"),
+        "<a href=\"{{ url }}\">{{ hots }}</a>",
+    )
+    .unwrap();
+    let file = dir.path().join("portcullis.toml");
+    let toml = |extra: &str| {
+        format!(
+            "secret = \"{}\"\nurl = \"https://auth.example.com/api/auth\"\n\
+             [[providers]]\ntype = \"email\"\nid = \"magic\"\nsmtp = \"smtp://127.0.0.1:2525\"\nfrom = \"a@example.com\"\n\
+             [providers.template]\nsubject = \"subject.txt\"\ntext = \"text.txt\"\nhtml = \"body.html\"\n{extra}",
+            crate::support::SECRET
+        )
+    };
+    std::fs::write(&file, toml("")).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .current_dir(dir.path())
+            .env_clear()
+            .args(args)
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("hots") && stderr.contains("body.html") && stderr.contains("\"magic\""),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        dir.path().join("body.html"),
+        "<a href=\"{{ url }}\">{{ host }}</a>",
+    )
+    .unwrap();
+    let out = run(&["config", "check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = run(&["mail", "preview", "--provider", "magic"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Subject: Sign in to auth.example.com"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "https://auth.example.com/api/auth/callback/magic?email=jane%40example.com&token="
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains(">auth.example.com</a>"), "{stdout}");
+    let out = run(&["mail", "preview", "--provider", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
 }

@@ -14,3 +14,4 @@ mod oauth;
 mod support;
 mod users;
 mod v3_interop;
+mod v3_keys;

@@ -129,6 +129,7 @@ async fn a_v3_database_keeps_its_sessions_and_links() {
                 smtp: Some(SmtpUrl::new("smtp://127.0.0.1:2525")),
                 from: "no-reply@example.com".into(),
                 max_age: 86_400,
+                template: None,
             })],
             ..ServerConfig::default()
         };

@@ -1,0 +1,102 @@
+# C18
+Feature: C18 Advanced hooks: v3's explicit JWT keys
+
+  A NextAuth v3 site that set `jwt.signingKey` (and `jwt.encryptionKey`) keeps its users'
+  sessions: the same JWK strings, given as `[jwt] signing_key` / `encryption_key`, sign,
+  verify and encrypt instead of the keys derived from the secret (spec §5.1). The v3 tokens
+  below were minted by next-auth@3.29.10's own `jwt.encode`
+  (fixtures/nextauth-v3/explicit-keys) at 1700000000.
+
+  @embedded
+  Scenario: A cookie v3 signed with an explicit signing key reads back
+    Given a site at "http://localhost:3000/api/auth"
+    And the JWT signing key is v3's "signingKey"
+    And the clock is at 1700000001
+    And my session cookie is the token v3 minted for "signing_key"
+    When I GET "/api/auth/session"
+    Then the JSON is '{"user":{"name":"Jane Doe","email":"jane@example.com","image":"https://example.com/a.png"},"expires":"{iso:+30d}"}'
+
+  @embedded
+  Scenario: A cookie v3 signed and encrypted with explicit keys reads back
+    Given a site at "http://localhost:3000/api/auth"
+    And JWT encryption is on
+    And the JWT signing key is v3's "signingKey"
+    And the JWT encryption key is v3's "encryptionKey"
+    And the clock is at 1700000001
+    And my session cookie is the token v3 minted for "signing_and_encryption_keys"
+    When I GET "/api/auth/session"
+    Then the JSON is '{"user":{"name":"Jane Doe","email":"jane@example.com","image":"https://example.com/a.png"},"expires":"{iso:+30d}"}'
+
+  @embedded
+  Scenario: A v3 cookie signed with another key is refused
+    Given a site at "http://localhost:3000/api/auth"
+    And the JWT signing key is v3's "otherSigningKey"
+    And the clock is at 1700000001
+    And my session cookie is the token v3 minted for "signing_key"
+    When I GET "/api/auth/session"
+    Then the status is 200
+    And the body is "{}"
+    And the session cookie is cleared
+
+  @embedded
+  Scenario: A v3 cookie encrypted with the explicit key does not open with the derived one
+    Given a site at "http://localhost:3000/api/auth"
+    And JWT encryption is on
+    And the JWT signing key is v3's "signingKey"
+    And the clock is at 1700000001
+    And my session cookie is the token v3 minted for "signing_and_encryption_keys"
+    When I GET "/api/auth/session"
+    Then the body is "{}"
+    And the session cookie is cleared
+
+  Scenario: With an explicit signing key, sessions are signed with it
+    Given a site at "http://localhost:3000/api/auth"
+    And the JWT signing key is v3's "signingKey"
+    And I am signed in
+    Then the session cookie is a JWS with the header '{"alg":"HS512"}'
+    And the session cookie's signature verifies with v3's "signingKey"
+
+  Scenario: A token signed now with the explicit key is accepted
+    Given a site at "http://localhost:3000/api/auth"
+    And the JWT signing key is v3's "signingKey"
+    And my session cookie is a token signed HS512 with v3's "signingKey" and the claims:
+      """
+      {"name":"Minted Elsewhere","email":"m@example.com","picture":"https://example.com/m.png","sub":"7","iat":"{unix:-1h}","exp":"{unix:+1d}"}
+      """
+    When I GET "/api/auth/session"
+    Then the JSON is '{"user":{"name":"Minted Elsewhere","email":"m@example.com","image":"https://example.com/m.png"},"expires":"{iso:+30d}"}'
+
+  Scenario: With an explicit signing key, the key derived from the secret no longer verifies
+    Given a site at "http://localhost:3000/api/auth"
+    And the JWT signing key is v3's "signingKey"
+    And my session cookie is a token with the header '{"alg":"HS512"}' signed HS512 with the secret "a-test-secret-that-is-long-enough-0123456789" and the claims:
+      """
+      {"name":"Mallory","sub":"666","iat":"{unix:-1h}","exp":"{unix:+1d}"}
+      """
+    When I GET "/api/auth/session"
+    Then the status is 200
+    And the body is "{}"
+    And the session cookie is cleared
+
+  Scenario: The server takes both keys from its configuration file
+    Given a site at "http://localhost:3000/api/auth"
+    And the site runs the server with the configuration:
+      """
+      url = "http://localhost:3000/api/auth"
+      secret = "a-test-secret-that-is-long-enough-0123456789"
+      data_dir = "{dir}/data"
+
+      [jwt]
+      encryption = true
+      signing_key = '{v3-key:signingKey}'
+      encryption_key = '{v3-key:encryptionKey}'
+
+      [[providers]]
+      type = "credentials"
+      id = "credentials"
+      name = "Credentials"
+      users_file = "{dir}/users.toml"
+      """
+    And I am signed in
+    Then the session cookie opens with v3's "encryptionKey" to a JWS signed with v3's "signingKey"
+    And the session reads back as "Jane Doe"
