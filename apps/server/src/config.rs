@@ -618,6 +618,10 @@ impl HooksSection {
             if let (Some(slot), Some(secrets)) = (slot, from_env(name)) {
                 *slot = Some(secrets);
             }
+        }
+    }
+}
+
 impl CredentialsProviderConfig {
     /// How many backends are set (exactly one must be).
     pub fn backend_count(&self) -> usize {
