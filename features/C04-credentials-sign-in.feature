@@ -172,11 +172,11 @@ Feature: C04 Credentials sign-in against any backend
     And the response sets no cookie
 
   @embedded
-  Scenario: The jwt callback fails at sign-in: a configuration error, no session
+  Scenario: The jwt callback fails at sign-in: its error, as v3 passes a thrown Error, no session
     Given the jwt callback fails
     When I sign in as "jane" with password "correct horse"
-    Then the status is 500
-    And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=Configuration"}'
+    Then the status is 200
+    And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=jwt%20callback%20failed"}'
     And the response sets no cookie
     And I have no session
 
