@@ -106,6 +106,8 @@ pub struct HttpResponse {
     pub status: u16,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
+    /// The response headers (lower-case names), e.g. a signed answer's `webhook-*`.
+    pub headers: Vec<(String, String)>,
     /// At most the driver's size limit.
     pub body: bytes::Bytes,
 }
@@ -121,6 +123,14 @@ impl std::fmt::Debug for HttpResponse {
         f.debug_struct("HttpResponse")
             .field("status", &self.status)
             .field("content_type", &self.content_type)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("body_len", &self.body.len())
             .finish()
     }

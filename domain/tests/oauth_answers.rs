@@ -99,6 +99,7 @@ fn a_token_answer_without_the_profile_url_field_ends_on_oauth_callback() {
     let tokens = || HttpResponse {
         status: 200,
         content_type: Some("application/json".into()),
+        headers: Vec::new(),
         body: Bytes::from_static(br#"{"access_token":"at","token_type":"Bearer"}"#),
     };
     let (callback, fault) = run(

@@ -330,6 +330,7 @@ mod tests {
         Ok(HttpResponse {
             status: 200,
             content_type: Some("application/json".into()),
+            headers: Vec::new(),
             body: body.into(),
         })
     }
@@ -406,6 +407,7 @@ mod tests {
                 2 => Ok(HttpResponse {
                     status: 503,
                     content_type: None,
+                    headers: Vec::new(),
                     body: Default::default(),
                 }),
                 _ => numbered(n),

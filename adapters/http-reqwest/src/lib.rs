@@ -134,6 +134,14 @@ impl ReqwestHttpClient {
             .get(CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
+        // Values that are not visible ASCII are dropped: no answer we read needs them.
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect();
         let mut body = BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(map_error)? {
             if chunk.len() > limit - body.len() {
@@ -145,6 +153,7 @@ impl ReqwestHttpClient {
         Ok(HttpResponse {
             status,
             content_type,
+            headers,
             body: body.freeze(),
         })
     }

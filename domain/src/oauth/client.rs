@@ -436,6 +436,7 @@ mod tests {
         HttpResponse {
             status,
             content_type: Some("application/json".into()),
+            headers: Vec::new(),
             body: Bytes::from(body.to_owned()),
         }
     }
