@@ -224,6 +224,7 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
     for provider in &config.providers {
         match provider {
             ProviderConfig::Credentials(c) => {
+                crate::credentials::validate(config, c)?;
                 let fields = c.fields.clone().unwrap_or_else(default_fields);
                 probe = probe.provider(Provider::credentials(&c.id, &c.name, fields));
             }
@@ -279,12 +280,25 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
     for provider in &config.providers {
         match provider {
             ProviderConfig::Credentials(c) => {
-                let users = UserDirectory::load(&c.users_file).map_err(|message| {
-                    StartupError::UsersFile {
-                        path: c.users_file.clone(),
+                let fields = c.fields.clone().unwrap_or_else(default_fields);
+                if let Some(sql) = &c.sql {
+                    let table = crate::credentials::password_table(config, c, sql)?;
+                    builder = builder.credentials(&c.id, &c.name, fields, table);
+                    continue;
+                }
+                if let Some(http) = &c.http {
+                    let service = crate::credentials::http_service(c, http)?;
+                    builder = builder.credentials(&c.id, &c.name, fields, service);
+                    continue;
+                }
+                let Some(users_file) = &c.users_file else {
+                    continue;
+                };
+                let users =
+                    UserDirectory::load(users_file).map_err(|message| StartupError::UsersFile {
+                        path: users_file.clone(),
                         message,
-                    }
-                })?;
+                    })?;
                 if users.is_empty() {
                     tracing::warn!(
                         target: "portcullis",
@@ -292,7 +306,6 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                         "the users file lists no users: nobody can sign in with this provider"
                     );
                 }
-                let fields = c.fields.clone().unwrap_or_else(default_fields);
                 builder = builder.credentials(&c.id, &c.name, fields, users);
             }
             ProviderConfig::Email(e) => {

@@ -90,7 +90,7 @@ fn a_full_file_is_read_and_paths_are_taken_from_its_directory() {
         panic!("a credentials provider")
     };
     assert_eq!(provider.id, "staff");
-    assert_eq!(provider.users_file, dir.path().join("users.toml"));
+    assert_eq!(provider.users_file, Some(dir.path().join("users.toml")));
     assert_eq!(
         provider.fields.as_ref().unwrap()[0].label.as_deref(),
         Some("Login")
@@ -324,7 +324,8 @@ async fn the_example_configuration_is_valid() {
     let ProviderConfig::Credentials(provider) = &config.providers[0] else {
         panic!("a credentials provider")
     };
-    let users = portcullis_server::UserDirectory::load(&provider.users_file).unwrap();
+    let users =
+        portcullis_server::UserDirectory::load(provider.users_file.as_ref().unwrap()).unwrap();
     let user = users.check("jane", "change-me").await.unwrap();
     assert_eq!(user.unwrap()["name"], "Jane Doe");
 }

@@ -57,7 +57,9 @@ pub fn config_in(dir: &Path) -> ServerConfig {
         providers: vec![ProviderConfig::Credentials(CredentialsProviderConfig {
             id: "credentials".into(),
             name: "Credentials".into(),
-            users_file,
+            users_file: Some(users_file),
+            sql: None,
+            http: None,
             fields: None,
         })],
         ..ServerConfig::default()
