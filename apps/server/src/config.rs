@@ -295,7 +295,8 @@ pub struct CookiesSection {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ProviderConfig {
-    /// Username and password, checked against a users file of Argon2id hashes.
+    /// Username and password, checked against a users file of Argon2id hashes, a SQL
+    /// password table (`[providers.sql]`) or an HTTP service (`[providers.http]`).
     Credentials(CredentialsProviderConfig),
     /// A sign-in link sent by e-mail (needs a store for its single-use tokens).
     Email(EmailProviderConfig),
