@@ -5,6 +5,7 @@
 //! per [Standard Webhooks](https://www.standardwebhooks.com/) (`webhook-id`,
 //! `webhook-timestamp`, `webhook-signature`), and so is every answer the engine reads.
 
+pub mod events;
 pub mod webhook;
 
 pub use webhook::{SignatureError, Signed, WebhookSecret, WebhookSecrets};
