@@ -28,6 +28,7 @@
 //! | `sessions` | session token | `Session` |
 //! | `sessions_by_user` | `lp(user_id) ‖ session token` | empty |
 //! | `verification_tokens` | `lp(identifier) ‖ token_hash` | `VerificationToken` |
+//! | `outbox`, `outbox_due` | events to deliver: see [`SledOutbox`] | |
 //!
 //! `lp(s)` is `s` prefixed with its length as a big-endian `u64`, so a prefix scan for one
 //! user never matches another user whose id starts the same way, and `(identifier,
@@ -69,6 +70,10 @@
 //! awaits a flush, so a crash cannot bring back a used sign-in link, a signed-out session or
 //! a refresh token the provider has retired. Other writes ride the periodic
 //! flush (a crash may lose the last half second of new sessions: users sign in again).
+
+mod outbox;
+
+pub use outbox::SledOutbox;
 
 use std::path::Path;
 
