@@ -6,6 +6,7 @@ mod config;
 mod database;
 mod dev;
 mod email;
+mod events;
 mod http;
 mod logs;
 mod oauth;
