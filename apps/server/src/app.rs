@@ -346,6 +346,9 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     if let Some(update_age) = config.session.update_age {
         c = c.session_update_age(update_age);
     }
+    if let Some(seconds) = config.session.link_max_auth_age {
+        c = c.link_max_auth_age(seconds);
+    }
     if let Some(strategy) = config.session.strategy {
         c = c.session_strategy(strategy);
     }
@@ -362,6 +365,9 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
         c = c.use_secure_cookies(on);
     }
     let cookies = &config.cookies;
+    if let Some(prefix) = cookies.prefix {
+        c = c.session_cookie_prefix(prefix);
+    }
     let overrides = [
         (CookieKey::SessionToken, &cookies.session_token),
         (CookieKey::CallbackUrl, &cookies.callback_url),
