@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod database;
 mod dev;
+mod durability;
 mod email;
 mod http;
 mod logs;
