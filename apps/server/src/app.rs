@@ -346,6 +346,9 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     if let Some(update_age) = config.session.update_age {
         c = c.session_update_age(update_age);
     }
+    if let Some(absolute_max_age) = config.session.absolute_max_age {
+        c = c.session_absolute_max_age(absolute_max_age);
+    }
     if let Some(strategy) = config.session.strategy {
         c = c.session_strategy(strategy);
     }

@@ -242,6 +242,11 @@ pub struct SessionSection {
     /// Seconds between writes that extend a database session. Default 86400 (one day).
     #[serde(default)]
     pub update_age: Option<i64>,
+    /// Seconds a session may last from its sign-in, however often it is used: sliding
+    /// renewal never extends it further, then the user signs in again. `0` turns the limit
+    /// off. Default 7776000 (90 days).
+    #[serde(default)]
+    pub absolute_max_age: Option<i64>,
 }
 
 /// Session token settings (NextAuth's `jwt` option).
