@@ -227,7 +227,7 @@ impl Credentials {
         result: Result<Claims, HookFailure>,
     ) -> Result<Next, Fault> {
         let encoded = match result {
-            Ok(claims) => cx.encode_session(&claims).ok(),
+            Ok(claims) => cx.encode_new_session(&claims).ok(),
             Err(_) => None,
         };
         let Some(jwt) = encoded else {
