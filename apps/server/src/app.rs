@@ -224,7 +224,7 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
     for provider in &config.providers {
         match provider {
             ProviderConfig::Credentials(c) => {
-                c.check_backends().map_err(StartupError::Settings)?;
+                crate::credentials::validate(config, c)?;
                 let fields = c.fields.clone().unwrap_or_else(default_fields);
                 probe = probe.provider(Provider::credentials(&c.id, &c.name, fields));
             }
@@ -306,6 +306,12 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
                     builder = builder.credentials(&c.id, &c.name, fields, users);
                 } else if let Some(ldap) = &c.ldap {
                     builder = builder.credentials(&c.id, &c.name, fields, ldap.build(&c.id)?);
+                } else if let Some(sql) = &c.sql {
+                    let table = crate::credentials::password_table(config, c, sql)?;
+                    builder = builder.credentials(&c.id, &c.name, fields, table);
+                } else if let Some(http) = &c.http {
+                    let service = crate::credentials::http_service(c, http)?;
+                    builder = builder.credentials(&c.id, &c.name, fields, service);
                 }
             }
             // `[hooks.send_email]` delivers the links instead of SMTP (attached below).

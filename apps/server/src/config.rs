@@ -485,8 +485,8 @@ impl ProviderConfig {
     }
 }
 
-/// A credentials provider: exactly one backend checks the password, `users_file` or
-/// `[providers.ldap]`.
+/// A credentials provider, backed by exactly one of `users_file`, `[providers.ldap]`,
+/// `[providers.sql]` or `[providers.http]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsProviderConfig {
@@ -503,10 +503,83 @@ pub struct CredentialsProviderConfig {
     #[serde(default)]
     // Boxed: the table is large beside the other provider types (clippy::large_enum_variant).
     pub ldap: Option<Box<crate::ldap_config::LdapBackendConfig>>,
+    /// Backend: an existing password table in a SQL database (see [`SqlBackendConfig`]).
+    #[serde(default)]
+    pub sql: Option<SqlBackendConfig>,
+    /// Backend: the operator's HTTP service (see [`HttpBackendConfig`]).
+    #[serde(default)]
+    pub http: Option<HttpBackendConfig>,
     /// The form's inputs. Default: `username` (text) and `password` (password). The users
     /// file backend reads `username` and `password`.
     #[serde(default)]
     pub fields: Option<Vec<CredentialField>>,
+}
+
+/// `[providers.sql]`: credentials checked against a password table the operator already has
+/// (PostgreSQL, MySQL/MariaDB or SQLite), e.g.
+/// `query = "SELECT id, name, email, password_hash FROM users WHERE email = $1"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlBackendConfig {
+    /// The `SELECT` finding one user, with the username as its only parameter (`$1` on
+    /// PostgreSQL, `?` on MySQL/MariaDB and SQLite; bound, never interpolated). Its select
+    /// list must name the columns `id` (integer or text), `name`, `email` and
+    /// `password_hash` (alias them: `SELECT user_id AS id, pw AS password_hash, …`), and may
+    /// add `image`; `SELECT *` is refused. `config check` reads the select list from the
+    /// query's text (it does not connect).
+    pub query: String,
+    /// The database holding the table: `postgres://…`, `mysql://…` (or `mariadb://…`), or
+    /// `sqlite://PATH` (a relative path is taken from the config file's directory). Unset:
+    /// the server's `database` (which must then be SQL).
+    #[serde(default)]
+    pub url: Option<DatabaseUrl>,
+    /// The form field bound as the query's parameter. Default `username`. The password
+    /// is read from the field `password`.
+    #[serde(default = "default_username_field")]
+    pub username_field: String,
+    /// Hash schemes accepted, of `argon2id`, `argon2i`, `argon2d`, `bcrypt`, `scrypt`,
+    /// `pbkdf2-sha256`, `pbkdf2-sha512`. Default: all of them. A stored hash of another
+    /// scheme refuses the sign-in (logged).
+    #[serde(default)]
+    pub allowed_schemes: Option<Vec<String>>,
+    /// After a successful sign-in whose hash is not Argon2id at today's cost (19 MiB, 2
+    /// passes), store a new Argon2id hash with `update`. Default false.
+    #[serde(default)]
+    pub rehash: bool,
+    /// The statement `rehash` runs: the new hash is its first parameter, the user's `id`
+    /// (as the query returned it) its second, e.g.
+    /// `UPDATE users SET password_hash = $1 WHERE id = $2`. Required with `rehash`.
+    #[serde(default)]
+    pub update: Option<String>,
+    /// Most connections this backend opens at once. Default 5.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+}
+
+fn default_username_field() -> String {
+    "username".into()
+}
+
+/// `[providers.http]`: credentials checked by the operator's HTTP service: a JSON `POST`
+/// signed per Standard Webhooks, answered `{"user": {id, name, email, image}}` or
+/// `{"user": null}`, signed the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpBackendConfig {
+    /// The service's endpoint: `https://…` (`http://` only on a loopback host: the
+    /// password travels in the body).
+    pub url: String,
+    /// The Standard Webhooks secret (`whsec_` and the base64 of 24 to 64 random bytes),
+    /// or a list while rotating (each signs the request; an answer signed by any one
+    /// is accepted).
+    pub secret: Secrets,
+    /// Milliseconds to wait for the answer before refusing the sign-in. Default 5000.
+    #[serde(default = "default_http_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_http_timeout_ms() -> u64 {
+    5000
 }
 
 /// The hooks (docs/hooks.md). A hook left out keeps NextAuth v3's default.
@@ -623,26 +696,39 @@ impl HooksSection {
 }
 
 impl CredentialsProviderConfig {
-    /// How many backends are set (exactly one must be).
-    pub fn backend_count(&self) -> usize {
-        [self.users_file.is_some(), self.ldap.is_some()]
-            .into_iter()
-            .filter(|set| *set)
-            .count()
+    /// The backend keys that are set (exactly one must be).
+    fn backends_set(&self) -> Vec<&'static str> {
+        [
+            ("users_file", self.users_file.is_some()),
+            ("ldap", self.ldap.is_some()),
+            ("sql", self.sql.is_some()),
+            ("http", self.http.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
     }
 
-    /// Exactly one backend is set; the error names the provider and the choices.
+    /// How many backends are set (exactly one must be).
+    pub fn backend_count(&self) -> usize {
+        self.backends_set().len()
+    }
+
+    /// Exactly one backend is set; the error names the provider and the keys.
     pub fn check_backends(&self) -> Result<(), String> {
-        const CHOICES: &str = "`users_file` or `[providers.ldap]`";
-        match self.backend_count() {
+        const CHOICES: &str =
+            "`users_file`, `[providers.ldap]`, `[providers.sql]` or `[providers.http]`";
+        let set = self.backends_set();
+        match set.len() {
             1 => Ok(()),
             0 => Err(format!(
                 "provider {:?}: set one credentials backend: {CHOICES}",
                 self.id
             )),
-            n => Err(format!(
-                "provider {:?}: {n} credentials backends are set; set only one: {CHOICES}",
-                self.id
+            _ => Err(format!(
+                "provider {:?}: set only one credentials backend, not {}",
+                self.id,
+                set.join(" and ")
             )),
         }
     }
@@ -736,6 +822,9 @@ impl ServerConfig {
                     }
                     if let Some(ldap) = &mut c.ldap {
                         ldap.resolve_paths(dir);
+                    }
+                    if let Some(url) = c.sql.as_mut().and_then(|sql| sql.url.as_mut()) {
+                        url.resolve_sqlite_path(dir);
                     }
                 }
                 ProviderConfig::Email(e) => {

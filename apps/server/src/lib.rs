@@ -21,6 +21,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod demo;
 pub mod error;
 pub mod hooks;

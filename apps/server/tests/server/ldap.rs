@@ -293,7 +293,7 @@ fn config_check_names_the_ldap_key_at_fault() {
         ("", "provider \"corp\": set one credentials backend"),
         (
             "users_file = \"users.toml\"\n[providers.ldap]\nurl = \"ldap://h\"\nbase_dn = \"dc=org\"\n",
-            "2 credentials backends are set",
+            "set only one credentials backend, not users_file and ldap",
         ),
     ] {
         let (code, stderr) = check(ldap);

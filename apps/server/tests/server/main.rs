@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod credentials_backends;
 mod database;
 mod dev;
 mod email;

@@ -59,6 +59,8 @@ pub fn config_in(dir: &Path) -> ServerConfig {
             name: "Credentials".into(),
             users_file: Some(users_file),
             ldap: None,
+            sql: None,
+            http: None,
             fields: None,
         })],
         ..ServerConfig::default()
