@@ -354,7 +354,8 @@ pub struct CookiesSection {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ProviderConfig {
     /// Username and password, checked by one backend: a users file of Argon2id hashes
-    /// (`users_file`) or an LDAP directory (`[providers.ldap]`).
+    /// (`users_file`), an LDAP directory (`[providers.ldap]`), a SQL password table
+    /// (`[providers.sql]`) or an HTTP service (`[providers.http]`).
     Credentials(CredentialsProviderConfig),
     /// A sign-in link sent by e-mail (needs a store for its single-use tokens).
     Email(EmailProviderConfig),
