@@ -390,6 +390,21 @@ Feature: C17 Follows current OWASP guidance (ASVS session management, OAuth 2.0 
         | next-auth.pkce.code_verifier |
         | next-auth.nonce              |
 
+  Rule: A callback's `user` parameter is Apple's name, never an identity
+
+    Scenario: A user parameter added to a callback does not name the signed-in account
+      Given the built-in provider "slack", its endpoints on the test provider
+      And the provider's userinfo endpoint answers 200 with a "application/json" body:
+        """
+        {"ok": true}
+        """
+      When I sign in with "slack"
+      And I consent at the provider
+      And I return to the site with user set to '{"id":"VICTIM","email":"victim@example.com"}'
+      Then I am redirected to "http://localhost:3000/api/auth/error?error=OAuthCallback"
+      And the response does not set the cookie "next-auth.session-token"
+      And I have no session
+
   @embedded
   Rule: No secret of a sign-in reaches a log line
 

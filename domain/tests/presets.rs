@@ -302,12 +302,15 @@ fn apple_takes_the_verified_id_token_and_a_form_post() {
     assert_eq!(p.client_secret, apple_key());
     assert_eq!(p.scope.as_deref(), Some("name email"));
 
-    // On first consent Apple POSTs the name as `user` JSON, merged into the raw profile.
+    // On first consent Apple POSTs the name as `user` JSON; only its name joins the raw
+    // profile (the callback merges `apple::user_name`), never an id or e-mail of its own.
     let mut raw = read_json("apple", "profile.json");
-    raw["user"] =
-        json!({"name": {"firstName": "Jane", "lastName": "Doe"}, "email": "jane.doe@example.com"});
+    let user = json!({"name": {"firstName": "Jane", "lastName": "Doe"}, "email": "victim@example.com", "id": "VICTIM"});
+    raw["user"] = portcullis_domain::oauth::apple::user_name(&user.to_string()).unwrap();
     let profile = p.profile.map(&raw).unwrap();
     assert_eq!(profile.name.as_deref(), Some("Jane Doe"));
+    assert_ne!(profile.id, "VICTIM");
+    assert_ne!(profile.email.as_deref(), Some("victim@example.com"));
     assert!(profile.email_verified);
 
     let unverified =

@@ -569,12 +569,16 @@ impl OAuthCallback {
 
     /// The normalised profile; `None` when it has no account id.
     fn map_profile(&self, cx: &Cx, mut raw: Map<String, Value>) -> Option<Profile> {
-        // Apple's first-consent `user` JSON (spec §7.2 step 1).
-        if let Some(user) = self
-            .param(cx, "user")
-            .and_then(|u| serde_json::from_str::<Value>(u).ok())
-        {
-            raw.entry("user").or_insert(user);
+        // Apple's first-consent `user` JSON (spec §7.2 step 1): read only for a provider
+        // that answers by form POST (Apple), and only its name — anyone can add a `user`
+        // parameter to a callback URL, so it must never name the account or its e-mail.
+        if self.provider.form_post {
+            if let Some(name) = self
+                .param(cx, "user")
+                .and_then(crate::oauth::apple::user_name)
+            {
+                raw.entry("user").or_insert(name);
+            }
         }
         self.provider.profile.map(&Value::Object(raw)).ok()
     }

@@ -64,12 +64,43 @@ pub fn client_secret(
     josekit::jwt::encode_with_signer(&payload, &header, &signer).map_err(|_| AppleKeyError::Signing)
 }
 
+/// The name in the `user` JSON Apple POSTs on first consent, and nothing else:
+/// `{"name": {"firstName", "lastName"}}` with string values only. Its `email` (or any other
+/// member) is dropped: the callback's parameters are not the provider's word, the ID token is.
+pub fn user_name(param: &str) -> Option<Value> {
+    let user: Value = serde_json::from_str(param).ok()?;
+    let name = user.get("name")?;
+    let kept: Map<String, Value> = ["firstName", "lastName"]
+        .into_iter()
+        .filter_map(|key| match name.get(key) {
+            Some(Value::String(part)) => Some((key.to_owned(), Value::String(part.clone()))),
+            _ => None,
+        })
+        .collect();
+    (!kept.is_empty()).then(|| json!({ "name": kept }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use josekit::jwk::KeyPair;
 
     const NOW: i64 = 1_700_000_000;
+
+    #[test]
+    fn the_user_parameter_gives_a_name_and_nothing_else() {
+        let param = r#"{"name":{"firstName":"Jane","lastName":"Doe","x":1},"email":"victim@example.com","id":"VICTIM","email_verified":true}"#;
+        assert_eq!(
+            user_name(param),
+            Some(json!({"name": {"firstName": "Jane", "lastName": "Doe"}}))
+        );
+        assert_eq!(
+            user_name(r#"{"id":"VICTIM","email":"v@example.com"}"#),
+            None
+        );
+        assert_eq!(user_name(r#"{"name":{"firstName":{"id":"X"}}}"#), None);
+        assert_eq!(user_name("not json"), None);
+    }
 
     fn key_pair() -> (SecretString, Vec<u8>) {
         let pair = ES256.generate_key_pair().unwrap();
