@@ -53,7 +53,7 @@ Feature: C01 Works with any OAuth service: OAuth 1.0, 1.0a and 2.0 (and OpenID C
       And the provider's last userinfo request carried its latest access token
       And the session cookie's claims are:
         """
-        {"name":"Jane Doe","email":"jane@example.com","picture":"https://idp.example/jane.png","sub":"248289761001","jti":"{hex32}","iat":"{unix:now}","exp":"{unix:+30d}"}
+        {"name":"Jane Doe","email":"jane@example.com","picture":"https://idp.example/jane.png","sub":"248289761001","jti":"{hex32}","auth_time":"{unix:now}","iat":"{unix:now}","exp":"{unix:+30d}"}
         """
       When I GET "/api/auth/session"
       Then the JSON is '{"user":{"name":"Jane Doe","email":"jane@example.com","image":"https://idp.example/jane.png"},"expires":"{iso:+30d}"}'
@@ -70,7 +70,7 @@ Feature: C01 Works with any OAuth service: OAuth 1.0, 1.0a and 2.0 (and OpenID C
       And the "oidc" account holds the provider's latest tokens
       And the session cookie's claims are:
         """
-        {"name":"Jane Doe","email":"jane@example.com","picture":"https://idp.example/jane.png","sub":"{saved:user-id}","jti":"{hex32}","iat":"{unix:now}","exp":"{unix:+30d}"}
+        {"name":"Jane Doe","email":"jane@example.com","picture":"https://idp.example/jane.png","sub":"{saved:user-id}","jti":"{hex32}","auth_time":"{unix:now}","iat":"{unix:now}","exp":"{unix:+30d}"}
         """
       And the events are "createUser(jane@example.com), linkAccount(jane@example.com, oidc), signIn(Jane Doe, oauth)"
       And the session reads back as "Jane Doe"

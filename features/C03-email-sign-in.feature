@@ -43,7 +43,7 @@ Feature: C03 E-mail / passwordless sign-in (magic link), single-use, expiring, h
     And the store has a user "jane@example.com", verified "{iso:now}"
     And the session cookie's claims are:
       """
-      {"name":null,"email":"jane@example.com","picture":null,"sub":"{saved:user-id}","jti":"{hex32}","iat":"{unix:now}","exp":"{unix:+30d}"}
+      {"name":null,"email":"jane@example.com","picture":null,"sub":"{saved:user-id}","jti":"{hex32}","auth_time":"{unix:now}","iat":"{unix:now}","exp":"{unix:+30d}"}
       """
     When I GET "/api/auth/session"
     Then the JSON is '{"user":{"name":null,"email":"jane@example.com","image":null},"expires":"{iso:+30d}"}'
@@ -77,7 +77,7 @@ Feature: C03 E-mail / passwordless sign-in (magic link), single-use, expiring, h
     And the store has a user "jane@example.com", verified "{iso:now}"
     And the session cookie's claims are:
       """
-      {"name":"Jane Doe","email":"jane@example.com","picture":null,"sub":"{saved:user-id}","jti":"{hex32}","iat":"{unix:now}","exp":"{unix:+30d}"}
+      {"name":"Jane Doe","email":"jane@example.com","picture":null,"sub":"{saved:user-id}","jti":"{hex32}","auth_time":"{unix:now}","iat":"{unix:now}","exp":"{unix:+30d}"}
       """
     And the session reads back as "Jane Doe"
 

@@ -23,7 +23,7 @@ Feature: C05 Sessions as JSON Web Tokens or as database rows
       """
     And the session cookie's claims are:
       """
-      {"name":"Jane Doe","email":"jane@example.com","sub":"42","jti":"{hex32}","iat":"{unix:now}","exp":"{unix:+30d}"}
+      {"name":"Jane Doe","email":"jane@example.com","sub":"42","jti":"{hex32}","auth_time":"{unix:now}","iat":"{unix:now}","exp":"{unix:+30d}"}
       """
 
   Scenario: Without a session cookie the session is {}
@@ -86,7 +86,7 @@ Feature: C05 Sessions as JSON Web Tokens or as database rows
     Then the JSON is '{"user":{"name":"Jane Doe","email":"jane@example.com","image":null},"expires":"{iso:+30d}","role":"admin"}'
     And the session cookie's claims are:
       """
-      {"name":"Jane Doe","email":"jane@example.com","sub":"42","jti":"{hex32}","role":"admin","iat":"{unix:now}","exp":"{unix:+30d}"}
+      {"name":"Jane Doe","email":"jane@example.com","sub":"42","jti":"{hex32}","auth_time":"{unix:now}","role":"admin","iat":"{unix:now}","exp":"{unix:+30d}"}
       """
 
   @embedded

@@ -14,7 +14,7 @@ Feature: C13 JWT sessions are signed by default (JWS, HS512)
     And the session cookie's signature verifies with the key derived from "a-test-secret-that-is-long-enough-0123456789"
     And the session cookie's claims are:
       """
-      {"name":"Jane Doe","email":"jane@example.com","sub":"42","jti":"{hex32}","iat":"{unix:now}","exp":"{unix:+30d}"}
+      {"name":"Jane Doe","email":"jane@example.com","sub":"42","jti":"{hex32}","auth_time":"{unix:now}","iat":"{unix:now}","exp":"{unix:+30d}"}
       """
 
   Scenario: A token minted independently with the site's key is accepted

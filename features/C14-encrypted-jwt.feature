@@ -23,7 +23,7 @@ Feature: C14 JWT encryption (JWE, A256GCM) by setting encryption = true
     Then the session cookie opens with the key derived from "a-test-secret-that-is-long-enough-0123456789" to a JWS with the header '{"alg":"HS512"}'
     And the session cookie's claims are:
       """
-      {"name":"Jane Doe","email":"jane@example.com","sub":"42","jti":"{hex32}","iat":"{unix:now}","exp":"{unix:+30d}"}
+      {"name":"Jane Doe","email":"jane@example.com","sub":"42","jti":"{hex32}","auth_time":"{unix:now}","iat":"{unix:now}","exp":"{unix:+30d}"}
       """
 
   Scenario: A JWE minted independently with the site's keys is accepted

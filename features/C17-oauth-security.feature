@@ -363,15 +363,15 @@ Feature: C17 Follows current OWASP guidance (ASVS session management, OAuth 2.0 
 
   Rule: The check cookies are locked down and are never a session
 
-    Scenario: On an https site the check cookies are __Secure-, Secure, HttpOnly, Lax, 15 minutes
+    Scenario: On an https site the check cookies are __Host-, Secure, HttpOnly, Lax, 15 minutes
       Given a site at "https://example.com/api/auth"
       And an OpenID provider "oidc"
       When I sign in with "oidc"
       Then the response sets the cookies:
         """
-        __Secure-next-auth.pkce.code_verifier={jwe}; Path=/; Expires={date:+15m}; HttpOnly; Secure; SameSite=Lax
-        __Secure-next-auth.state={jwe}; Path=/; Expires={date:+15m}; HttpOnly; Secure; SameSite=Lax
-        __Secure-next-auth.nonce={jwe}; Path=/; Expires={date:+15m}; HttpOnly; Secure; SameSite=Lax
+        __Host-next-auth.pkce.code_verifier={jwe}; Path=/; Expires={date:+15m}; HttpOnly; Secure; SameSite=Lax
+        __Host-next-auth.state={jwe}; Path=/; Expires={date:+15m}; HttpOnly; Secure; SameSite=Lax
+        __Host-next-auth.nonce={jwe}; Path=/; Expires={date:+15m}; HttpOnly; Secure; SameSite=Lax
         """
       When I consent at the provider
       And I return to the site
@@ -389,6 +389,56 @@ Feature: C17 Follows current OWASP guidance (ASVS session management, OAuth 2.0 
         | next-auth.state              |
         | next-auth.pkce.code_verifier |
         | next-auth.nonce              |
+
+  @stores
+  Rule: A callback links an account only into the fresh session that started the sign-in
+
+    Background:
+      Given the site keeps users and accounts in its store
+      And an OAuth 2 provider "plain"
+
+    @embedded
+    Scenario: Check cookies tossed into the jar of a victim signed in two hours ago link nothing
+      Given the store has a user "Victor" with the e-mail "victor@example.com"
+      And I am signed in as the stored user "victor@example.com"
+      When 7200 seconds pass
+      And I remember the session cookie as "victim"
+      And I forget my cookies
+      And I sign in with "plain"
+      And I consent at the provider
+      And my "next-auth.session-token" cookie is "{saved:victim}"
+      And I return to the site
+      Then I am redirected to "http://localhost:3000/api/auth/error?error=OAuthAccountNotLinked"
+      And the response does not set the cookie "next-auth.session-token"
+      And nobody has the "plain" account of the provider's user
+
+    Scenario: A fresh session does not take an account from a sign-in another browser started
+      Given I signed in with "oidc" at the provider
+      When I remember the session cookie as "victim"
+      And I forget my cookies
+      And I sign in with "plain"
+      And I consent at the provider
+      And my "next-auth.session-token" cookie is "{saved:victim}"
+      And I return to the site
+      Then I am redirected to "http://localhost:3000/api/auth/error?error=OAuthAccountNotLinked"
+      And nobody has the "plain" account of the provider's user
+      And the session reads back as "Jane Doe"
+
+    @embedded
+    Scenario: A session signed in longer ago than the linking window does not link
+      Given I signed in with "oidc" at the provider
+      When 601 seconds pass
+      And I sign in with "plain" at the provider
+      Then I am redirected to "http://localhost:3000/api/auth/error?error=OAuthAccountNotLinked"
+      And nobody has the "plain" account of the provider's user
+
+    @embedded
+    Scenario: A session signed in within the linking window links
+      Given I signed in with "oidc" at the provider
+      When 600 seconds pass
+      And I sign in with "plain" at the provider
+      Then I am redirected to "http://localhost:3000"
+      And the user "jane@example.com" has the "plain" account of the provider's user
 
   Rule: A callback's `user` parameter is Apple's name, never an identity
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::cookies::{CookieKey, CookiePolicy, CookieTable};
+use crate::cookies::{CookieKey, CookiePolicy, CookiePrefix, CookieTable};
 use crate::jwt::{JwtKeys, JwtSettings, SessionCodec, V3Codec};
 use crate::provider::Provider;
 use crate::redirect::{RedirectPolicy, SameOrigin};
@@ -16,6 +16,9 @@ use crate::site::SiteUrl;
 pub const MIN_SECRET_BYTES: usize = 32;
 /// v3's default session and JWT lifetime: 30 days.
 pub const DEFAULT_MAX_AGE: i64 = 30 * 24 * 60 * 60;
+
+/// How long after signing in an OAuth sign-in may still link an account: 10 minutes.
+pub const DEFAULT_LINK_MAX_AUTH_AGE: i64 = 10 * 60;
 
 /// Look of the built-in pages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -234,6 +237,9 @@ pub struct Config {
     /// Whether a store is attached (e-mail sign-in and database sessions need one).
     pub store: bool,
     pub throttle: ThrottleSettings,
+    /// Seconds after signing in during which an OAuth sign-in may link a new account to the
+    /// signed-in user (ASVS 3.7.1); later, the user signs in again first.
+    pub link_max_auth_age: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -320,6 +326,8 @@ pub struct ConfigBuilder {
     provider_tokens_in_jwt: bool,
     use_secure_cookies: Option<bool>,
     cookie_overrides: Vec<(CookieKey, CookiePolicy)>,
+    session_cookie_prefix: CookiePrefix,
+    link_max_auth_age: Option<i64>,
     providers: Vec<Provider>,
     pages: Pages,
     theme: Theme,
@@ -428,6 +436,21 @@ impl ConfigBuilder {
     /// Forces secure cookie names and `Secure` (on https they are always on).
     pub fn use_secure_cookies(mut self, on: bool) -> Self {
         self.use_secure_cookies = Some(on);
+        self
+    }
+
+    /// `Host`: on secure cookies the session cookie is `__Host-next-auth.session-token`
+    /// (no sibling subdomain can set it). Default `Secure`, v3's `__Secure-` name, which
+    /// Next.js code reading the cookie by name expects. A `cookie` override wins.
+    pub fn session_cookie_prefix(mut self, prefix: CookiePrefix) -> Self {
+        self.session_cookie_prefix = prefix;
+        self
+    }
+
+    /// Seconds after signing in during which an OAuth sign-in may link a new account to the
+    /// signed-in user. Default 600.
+    pub fn link_max_auth_age(mut self, seconds: i64) -> Self {
+        self.link_max_auth_age = Some(seconds);
         self
     }
 
@@ -577,8 +600,15 @@ impl ConfigBuilder {
         if session.update_age < 0 {
             return Err(ConfigError::NonPositive("session.update_age"));
         }
+        let link_max_auth_age = self.link_max_auth_age.unwrap_or(DEFAULT_LINK_MAX_AUTH_AGE);
+        if link_max_auth_age < 0 {
+            return Err(ConfigError::NonPositive("session.link_max_auth_age"));
+        }
         let secure = self.use_secure_cookies.unwrap_or(false) || site.is_https();
         let mut cookies = CookieTable::defaults(secure);
+        if secure && self.session_cookie_prefix == CookiePrefix::Host {
+            cookies.session_token.name = "__Host-next-auth.session-token".into();
+        }
         for (key, policy) in self.cookie_overrides {
             cookies.set(key, policy);
         }
@@ -623,6 +653,7 @@ impl ConfigBuilder {
             default_callback_url: self.default_callback_url,
             store: self.store,
             throttle: self.throttle,
+            link_max_auth_age,
         })
     }
 }
@@ -632,6 +663,40 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn the_session_cookie_may_opt_into_host_and_linking_has_a_window() {
+        let build = |b: ConfigBuilder| b.secret(SECRET).build().unwrap();
+        let https = || Config::builder().url("https://app.example/api/auth");
+        let c = build(https());
+        assert_eq!(
+            c.cookies.session_token.name,
+            "__Secure-next-auth.session-token"
+        );
+        assert_eq!(c.link_max_auth_age, DEFAULT_LINK_MAX_AUTH_AGE);
+        let c = build(https().session_cookie_prefix(CookiePrefix::Host));
+        assert_eq!(
+            c.cookies.session_token.name,
+            "__Host-next-auth.session-token"
+        );
+        assert!(c.cookies.validate().is_ok());
+        // On http there is no prefix to choose.
+        let c = build(
+            Config::builder()
+                .url("http://localhost:3000/api/auth")
+                .session_cookie_prefix(CookiePrefix::Host),
+        );
+        assert_eq!(c.cookies.session_token.name, "next-auth.session-token");
+        assert_eq!(build(https().link_max_auth_age(30)).link_max_auth_age, 30);
+        assert_eq!(
+            https()
+                .secret(SECRET)
+                .link_max_auth_age(-1)
+                .build()
+                .unwrap_err(),
+            ConfigError::NonPositive("session.link_max_auth_age")
+        );
+    }
 
     #[test]
     fn refuses_missing_and_short_secrets() {

@@ -47,6 +47,18 @@ impl SameSite {
     }
 }
 
+/// The prefix of the session cookie's name on secure cookies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CookiePrefix {
+    /// `__Secure-next-auth.session-token`, v3's name (Next.js code reads it by name).
+    #[default]
+    Secure,
+    /// `__Host-next-auth.session-token`: host-only, `Path=/`, so no sibling subdomain can
+    /// set or shadow it.
+    Host,
+}
+
 /// How one cookie is named and scoped. Replaces the whole default entry (spec §2.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -119,16 +131,18 @@ impl CookieTable {
                 false,
             ),
             csrf_token: policy("next-auth.csrf-token", "__Host-next-auth.csrf-token", true),
+            // The check cookies are `__Host-` (v3: `__Secure-`): a sibling subdomain cannot
+            // plant its own sign-in's checks in this browser (issue 11, docs/security.md).
             pkce_code_verifier: policy(
                 "next-auth.pkce.code_verifier",
-                "__Secure-next-auth.pkce.code_verifier",
+                "__Host-next-auth.pkce.code_verifier",
                 true,
             ),
-            state: policy("next-auth.state", "__Secure-next-auth.state", true),
-            nonce: policy("next-auth.nonce", "__Secure-next-auth.nonce", true),
+            state: policy("next-auth.state", "__Host-next-auth.state", true),
+            nonce: policy("next-auth.nonce", "__Host-next-auth.nonce", true),
             oauth_token_secret: policy(
                 "next-auth.oauth1.token_secret",
-                "__Secure-next-auth.oauth1.token_secret",
+                "__Host-next-auth.oauth1.token_secret",
                 true,
             ),
         }
@@ -334,7 +348,13 @@ mod tests {
         assert_eq!(secure.csrf_token.name, "__Host-next-auth.csrf-token");
         assert_eq!(
             secure.pkce_code_verifier.name,
-            "__Secure-next-auth.pkce.code_verifier"
+            "__Host-next-auth.pkce.code_verifier"
+        );
+        assert_eq!(secure.state.name, "__Host-next-auth.state");
+        assert_eq!(secure.nonce.name, "__Host-next-auth.nonce");
+        assert_eq!(
+            secure.oauth_token_secret.name,
+            "__Host-next-auth.oauth1.token_secret"
         );
         assert!(plain.validate().is_ok() && secure.validate().is_ok());
     }

@@ -386,6 +386,9 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
         c = c.session_update_age(update_age);
     }
     c = c.session_strategy(config.session_strategy());
+    if let Some(seconds) = config.session.link_max_auth_age {
+        c = c.link_max_auth_age(seconds);
+    }
     if let Some(max_age) = config.jwt.max_age {
         c = c.jwt_max_age(max_age);
     }
@@ -409,6 +412,9 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
         c = c.use_secure_cookies(on);
     }
     let cookies = &config.cookies;
+    if let Some(prefix) = cookies.prefix {
+        c = c.session_cookie_prefix(prefix);
+    }
     let overrides = [
         (CookieKey::SessionToken, &cookies.session_token),
         (CookieKey::CallbackUrl, &cookies.callback_url),

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use portcullis_domain::config::Branding;
-use portcullis_domain::cookies::CookiePolicy;
+use portcullis_domain::cookies::{CookiePolicy, CookiePrefix};
 use portcullis_domain::{CredentialField, Pages, SessionStrategy, Theme};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -282,6 +282,10 @@ pub struct SessionSection {
     /// Seconds between writes that extend a database session. Default 86400 (one day).
     #[serde(default)]
     pub update_age: Option<i64>,
+    /// Seconds after signing in during which an OAuth sign-in may link a new provider
+    /// account to the signed-in user (later: sign in again first). Default 600.
+    #[serde(default)]
+    pub link_max_auth_age: Option<i64>,
 }
 
 /// Session token settings (NextAuth's `jwt` option).
@@ -326,6 +330,11 @@ pub struct JwtSection {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CookiesSection {
+    /// `host`: on https the session cookie is `__Host-next-auth.session-token` (no sibling
+    /// subdomain can set it). Default `secure`: v3's `__Secure-next-auth.session-token`,
+    /// the name Next.js code (`getToken`) reads. A `sessionToken` policy here wins.
+    #[serde(default)]
+    pub prefix: Option<CookiePrefix>,
     /// The session token cookie (default `next-auth.session-token`).
     #[serde(default)]
     pub session_token: Option<CookiePolicy>,

@@ -274,9 +274,14 @@ impl Credentials {
 /// `sub`; absent members omitted, `null` kept.
 /// The claims of a new session token: v3's defaults and a random `jti`, so every sign-in
 /// gets a token of its own even within the same second (ASVS 3.2.1).
+/// The claim that records when the user signed in (OpenID's name). Session renewals keep
+/// it, while `iat` moves with every renewal; account linking reads it (docs/security.md).
+pub(crate) const AUTH_TIME: &str = "auth_time";
+
 pub(crate) fn sign_in_claims(cx: &mut Cx, user: &Value) -> Claims {
     let mut claims = default_claims(user);
     claims.insert("jti".into(), Value::String(cx.random_hex(16)));
+    claims.insert(AUTH_TIME.into(), Value::from(cx.now.unix_timestamp()));
     claims
 }
 

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 
 use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
 
 use super::issue::{Issue, Landing, SessionIssue};
 use super::oauth_signin::{binding, redirect_uri};
@@ -54,7 +55,7 @@ crate::flow! {
         Profiled + StoreAttached => Resolving, guard "a store", effect "Store: the signed-in user (session cookie), the linked user, a user with the e-mail";
         Resolving + Loaded => Resolving, guard "one lookup answered, another needed", effect "Store: the next lookup";
         Resolving + Resolved => CheckingSignIn, guard "sign in, link or create (spec §11.2)", effect "Hook: signIn(linked user or profile, account, raw profile)";
-        Resolving + NotLinked => Failed, guard "linked to another signed-in user; or the e-mail belongs to a user and linking by e-mail is off or unverified", effect "redirect error?error=OAuthAccountNotLinked";
+        Resolving + NotLinked => Failed, guard "linked to another signed-in user; signed in, but not by the fresh session that started this sign-in; or the e-mail belongs to a user and linking by e-mail is off or unverified", effect "redirect error?error=OAuthAccountNotLinked";
         Resolving + StoreFailed => Failed, guard "store error", effect "redirect error?error=Callback";
         CheckingSignIn + AllowedProfile => Issuing, guard "signIn allows; no store", effect "session_issue from the profile (always a new token)";
         CheckingSignIn + AllowedExisting => Updating, guard "signIn allows; the account is linked", effect "Store: save the new provider tokens on the account (compare-and-set on the stored refresh token)";
@@ -113,7 +114,12 @@ struct OAuthCallback {
     /// Check cookies to delete on the response.
     cleared: Vec<String>,
     lookups: VecDeque<Lookup>,
+    /// The session the sign-in started from, as sealed in its checks (see `session_key`).
+    started_from: Option<String>,
     signed_in: Option<User>,
+    /// When the signed-in user last authenticated (JWT `auth_time`; database: see
+    /// `on_lookup`), for the linking window.
+    signed_in_at: Option<OffsetDateTime>,
     linked: Option<User>,
     /// The refresh token stored on the linked account before this sign-in.
     stored_refresh: Option<SecretString>,
@@ -155,7 +161,9 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> 
         profile: None,
         cleared: Vec::new(),
         lookups: VecDeque::new(),
+        started_from: None,
         signed_in: None,
+        signed_in_at: None,
         linked: None,
         stored_refresh: None,
         by_email: None,
@@ -316,36 +324,44 @@ impl OAuthCallback {
         let table = &cx.config.cookies;
         let wanted = self.provider.checks;
         let cookie = |policy: &crate::cookies::CookiePolicy| cx.req.cookies.get(&policy.name);
+        // Each check names the session its sign-in started from; sealed together, they agree.
+        let mut started_from = Vec::new();
         if wanted.state {
-            checks::verify(
+            started_from.push(checks::verify(
                 secrets,
                 Purpose::State,
                 &self.binding,
                 cookie(&table.state),
                 self.param(cx, "state"),
                 cx.now,
-            )?;
+            )?);
         }
         if wanted.pkce {
-            let verifier = checks::open(
+            let opened = checks::open(
                 secrets,
                 Purpose::Pkce,
                 &self.binding,
                 cookie(&table.pkce_code_verifier),
                 cx.now,
             )?;
-            self.code_verifier = Some(verifier);
+            self.code_verifier = Some(opened.value);
+            started_from.push(opened.session);
         }
         if wanted.nonce {
-            let nonce = checks::open(
+            let opened = checks::open(
                 secrets,
                 Purpose::Nonce,
                 &self.binding,
                 cookie(&table.nonce),
                 cx.now,
             )?;
-            self.nonce = Some(nonce);
+            self.nonce = Some(opened.value);
+            started_from.push(opened.session);
         }
+        if started_from.windows(2).any(|pair| pair[0] != pair[1]) {
+            return Err(checks::CheckError::OtherSignIn(Purpose::State));
+        }
+        self.started_from = started_from.into_iter().next().flatten();
         // RFC 9207: when the provider names itself, it must be the issuer we started with.
         // (Without a configured issuer there is nothing to compare it with.)
         if let (Some(iss), Some(expected)) = (self.param(cx, "iss"), &self.endpoints.issuer) {
@@ -372,8 +388,11 @@ impl OAuthCallback {
         );
         let token = self.param(cx, "oauth_token").map(str::to_owned);
         let verifier = self.param(cx, "oauth_verifier").map(str::to_owned);
-        let sealed = opened.ok().and_then(|v| {
-            v.split_once('\n')
+        let sealed = opened.ok().and_then(|opened| {
+            self.started_from = opened.session;
+            opened
+                .value
+                .split_once('\n')
                 .map(|(t, s)| (t.to_owned(), s.to_owned()))
         });
         let (Some((sealed_token, secret)), Some(token), Some(verifier)) = (sealed, token, verifier)
@@ -599,6 +618,10 @@ impl OAuthCallback {
                         if let Some(Value::String(sub)) = claims.get("sub") {
                             self.lookups.push_back(Lookup::SignedInByJwt(sub.clone()));
                         }
+                        self.signed_in_at = claims
+                            .get(super::credentials::AUTH_TIME)
+                            .and_then(Value::as_i64)
+                            .and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok());
                     }
                 }
                 SessionStrategy::Database => self
@@ -646,9 +669,13 @@ impl OAuthCallback {
         match (lookup, result) {
             (Lookup::SignedInByJwt(_), Ok(StoreReply::MaybeUser(user))) => self.signed_in = user,
             (Lookup::SignedInByDatabase(_), Ok(StoreReply::MaybeSessionAndUser(found))) => {
-                self.signed_in = found
-                    .filter(|(session, _)| session.expires > cx.now)
-                    .map(|(_, user)| user);
+                let found = found.filter(|(session, _)| session.expires > cx.now);
+                // v3's session row has no sign-in time: `expires - max_age` is when it was
+                // created or last extended (docs/security.md).
+                self.signed_in_at = found.as_ref().map(|(session, _)| {
+                    session.expires - time::Duration::seconds(cx.config.session.max_age)
+                });
+                self.signed_in = found.map(|(_, user)| user);
             }
             (Lookup::Linked, Ok(StoreReply::MaybeUser(user))) => {
                 self.linked = user;
@@ -669,7 +696,7 @@ impl OAuthCallback {
             self.m.fire(E::Loaded, &mut cx.trace)?;
             return self.next_lookup();
         }
-        match self.decide() {
+        match self.decide(cx) {
             Some(plan) => {
                 self.m.fire(E::Resolved, &mut cx.trace)?;
                 self.plan = Some(plan);
@@ -679,15 +706,16 @@ impl OAuthCallback {
         }
     }
 
-    /// Spec §11.2's matrix, plus opt-in linking by a verified e-mail.
-    fn decide(&self) -> Option<Plan> {
+    /// Spec §11.2's matrix, plus opt-in linking by a verified e-mail; a new account links
+    /// only into the fresh session that started the sign-in (`may_link`).
+    fn decide(&self, cx: &Cx) -> Option<Plan> {
         match (&self.linked, &self.signed_in) {
             (Some(linked), Some(current)) if linked.id == current.id => {
                 Some(Plan::Existing(Some(linked.clone())))
             }
             (Some(_), Some(_)) => None,
             (Some(linked), None) => Some(Plan::Existing(Some(linked.clone()))),
-            (None, Some(current)) => Some(Plan::Link(current.clone())),
+            (None, Some(current)) => self.may_link(cx).then(|| Plan::Link(current.clone())),
             (None, None) => match &self.by_email {
                 None => Some(Plan::New),
                 Some(owner) => {
@@ -697,6 +725,21 @@ impl OAuthCallback {
                 }
             },
         }
+    }
+
+    /// Linking into the signed-in user needs the session that started this sign-in (not one
+    /// whose browser was handed another sign-in's check cookies), re-authenticated within
+    /// `link_max_auth_age` (ASVS 3.7.1).
+    fn may_link(&self, cx: &Cx) -> bool {
+        let same_session = match (&self.binding.session, &self.started_from) {
+            (Some(now), Some(started)) => {
+                crate::secret::constant_time_eq(now.as_bytes(), started.as_bytes())
+            }
+            _ => false,
+        };
+        let window = time::Duration::seconds(cx.config.link_max_auth_age);
+        let fresh = self.signed_in_at.is_some_and(|at| at + window >= cx.now);
+        same_session && fresh
     }
 
     fn profile_user(&self) -> Value {

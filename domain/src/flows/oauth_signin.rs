@@ -5,6 +5,7 @@ use http::StatusCode;
 use serde_json::Value;
 
 use super::{Cx, Fault, Next, RouteFlow, Started};
+use crate::config::SessionStrategy;
 use crate::effect::{Effect, Outcome};
 use crate::http::{HttpCall, HttpResponse};
 use crate::oauth::checks::{self, Binding, Purpose};
@@ -39,7 +40,29 @@ pub(super) fn binding(cx: &Cx, provider_id: &str, provider: &OAuthProvider) -> B
         provider_id: provider_id.to_owned(),
         client_id: provider.client_id.clone(),
         redirect_uri: redirect_uri(cx, provider_id),
+        session: session_key(cx),
     }
+}
+
+/// Which session this request carries, as `base64url(sha256(…))` (so a check cookie never
+/// holds a session token): a database session by its token; a JWT session — re-issued on
+/// every read — by its `sub` and `jti`, which renewals keep. `None`: no valid session.
+pub(super) fn session_key(cx: &Cx) -> Option<String> {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let cookie = cx.session_cookie()?;
+    let id = match cx.config.session.strategy {
+        SessionStrategy::Jwt => {
+            let claims = cx.decode_session(cookie).ok()?;
+            let text = |name: &str| match claims.get(name) {
+                Some(Value::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            format!("jwt\n{}\n{}", text("sub"), text("jti"))
+        }
+        SessionStrategy::Database => format!("database\n{cookie}"),
+    };
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(id.as_bytes())))
 }
 
 struct OAuthSignIn {

@@ -44,6 +44,17 @@ pub struct Binding {
     pub client_id: String,
     #[serde(rename = "r")]
     pub redirect_uri: String,
+    /// A hash of the session the sign-in started from (none: not signed in). Sealed, and
+    /// not compared by [`open`]: the callback reads it to link only into that session.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+}
+
+/// An opened check: its value and the session its sign-in started from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    pub value: String,
+    pub session: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,7 +109,7 @@ pub fn open(
     binding: &Binding,
     cookie: Option<&str>,
     now: OffsetDateTime,
-) -> Result<String, CheckError> {
+) -> Result<Opened, CheckError> {
     let cookie = cookie
         .filter(|c| !c.is_empty())
         .ok_or(CheckError::Missing(purpose))?;
@@ -118,10 +129,14 @@ pub fn open(
     {
         return Err(CheckError::OtherSignIn(purpose));
     }
-    Ok(sealed.value)
+    Ok(Opened {
+        value: sealed.value,
+        session: sealed.binding.session,
+    })
 }
 
-/// Opens a check and compares its value with what came back from the provider.
+/// Opens a check and compares its value with what came back from the provider; returns the
+/// session the sign-in started from.
 pub fn verify(
     secrets: &[SecretString],
     purpose: Purpose,
@@ -129,10 +144,12 @@ pub fn verify(
     cookie: Option<&str>,
     received: Option<&str>,
     now: OffsetDateTime,
-) -> Result<(), CheckError> {
-    let expected = open(secrets, purpose, binding, cookie, now)?;
+) -> Result<Option<String>, CheckError> {
+    let opened = open(secrets, purpose, binding, cookie, now)?;
     match received {
-        Some(received) if constant_time_eq(expected.as_bytes(), received.as_bytes()) => Ok(()),
+        Some(received) if constant_time_eq(opened.value.as_bytes(), received.as_bytes()) => {
+            Ok(opened.session)
+        }
         _ => Err(CheckError::Mismatch(purpose)),
     }
 }
@@ -184,6 +201,7 @@ mod tests {
             provider_id: provider.into(),
             client_id: "client".into(),
             redirect_uri: "https://app.example/api/auth/callback/github".into(),
+            session: None,
         }
     }
 
@@ -211,7 +229,7 @@ mod tests {
             Some("xyz"),
             NOW,
         );
-        assert_eq!(ok, Ok(()));
+        assert_eq!(ok, Ok(None));
         let err = |purpose, b: &Binding, cookie: Option<&str>, got: Option<&str>, at| {
             verify(&s, purpose, b, cookie, got, at).unwrap_err()
         };
@@ -247,6 +265,24 @@ mod tests {
             err(Purpose::State, &gh, Some(&sealed), Some("xyz"), later),
             CheckError::Expired(Purpose::State)
         );
+    }
+
+    #[test]
+    fn a_check_carries_the_session_its_sign_in_started_from() {
+        let s = secrets();
+        let mut started = binding("github");
+        started.session = Some("hash-of-the-session".into());
+        let sealed = seal(&s, Purpose::State, &started, "xyz", NOW, &mut rng()).unwrap();
+        // The callback's own binding does not know the session: it is read, not compared.
+        let got = verify(
+            &s,
+            Purpose::State,
+            &binding("github"),
+            Some(&sealed),
+            Some("xyz"),
+            NOW,
+        );
+        assert_eq!(got, Ok(Some("hash-of-the-session".to_owned())));
     }
 
     #[test]

@@ -107,6 +107,26 @@ fn a_full_file_is_read_and_paths_are_taken_from_its_directory() {
 }
 
 #[test]
+fn the_session_cookie_prefix_and_the_linking_window_are_configurable() {
+    let config = ServerConfig::from_toml(&format!(
+        "url = \"https://example.com/api/auth\"\nsecret = \"{SECRET}\"\n[session]\nlink_max_auth_age = 120\n[cookies]\nprefix = \"host\"\n"
+    ))
+    .unwrap();
+    let app = check(&config).unwrap();
+    let engine = app.config();
+    assert_eq!(
+        engine.cookies.session_token.name,
+        "__Host-next-auth.session-token"
+    );
+    assert_eq!(engine.cookies.state.name, "__Host-next-auth.state");
+    assert_eq!(engine.link_max_auth_age, 120);
+    let bad = ServerConfig::from_toml(&format!(
+        "secret = \"{SECRET}\"\n[cookies]\nprefix = \"domain\"\n"
+    ));
+    assert!(bad.unwrap_err().to_string().contains("prefix"));
+}
+
+#[test]
 fn defaults_need_only_a_secret() {
     let config = ServerConfig::from_toml(&format!("secret = \"{SECRET}\"")).unwrap();
     assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
