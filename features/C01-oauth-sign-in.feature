@@ -65,7 +65,7 @@ Feature: C01 Works with any OAuth service: OAuth 1.0, 1.0a and 2.0 (and OpenID C
       And events are recorded
       When I sign in with "oidc" at the provider
       Then I am redirected to "http://localhost:3000"
-      And the store has a user "jane@example.com" named "Jane Doe", e-mail not verified
+      And the store has a user "jane@example.com" named "Jane Doe", e-mail verified by the provider
       And the user "jane@example.com" has the "oidc" account of the provider's user
       And the "oidc" account holds the provider's latest tokens
       And the session cookie's claims are:

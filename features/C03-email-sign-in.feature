@@ -82,6 +82,39 @@ Feature: C03 E-mail / passwordless sign-in (magic link), single-use, expiring, h
     And the session reads back as "Jane Doe"
 
   @stores
+  Scenario: A user made from an address a provider did not verify is not the address owner's
+    Given an OpenID provider "oidc"
+    And the site keeps users and accounts in its store
+    And the provider's user is:
+      """
+      {"sub": "m", "name": "Mallory", "email": "owner@example.com", "email_verified": false}
+      """
+    And I signed in with "oidc" at the provider
+    When I forget my cookies
+    And I have a sign-in link for "owner@example.com"
+    And I follow the link in the mail
+    Then I am redirected to "http://localhost:3000"
+    And the store has a user "owner@example.com", verified "{iso:now}"
+    And the session cookie's claims are:
+      """
+      {"name":null,"email":"owner@example.com","picture":null,"sub":"{saved:user-id}","jti":"{hex32}","auth_time":"{unix:now}","iat":"{unix:now}","exp":"{unix:+30d}"}
+      """
+    And the "oidc" account of the provider's user does not belong to the user "owner@example.com"
+
+  @stores
+  Scenario: A user made from an address its provider verified is the address owner's
+    Given an OpenID provider "oidc"
+    And the site keeps users and accounts in its store
+    And I signed in with "oidc" at the provider
+    When I forget my cookies
+    And I have a sign-in link for "jane@example.com"
+    And I follow the link in the mail
+    Then I am redirected to "http://localhost:3000"
+    And the store has 1 user
+    And the session reads back as "Jane Doe"
+    And the user "jane@example.com" has the "oidc" account of the provider's user
+
+  @stores
   Scenario: A new user is created and sent to the new-user page
     Given these custom pages:
       """
@@ -362,6 +395,25 @@ Feature: C03 E-mail / passwordless sign-in (magic link), single-use, expiring, h
       | use_verification_token | Callback           |
       | get_user_by_email      | Callback           |
       | create_user            | EmailCreateAccount |
+
+  @embedded
+  Scenario Outline: A store that fails to <op> while an address moves to its owner is Callback
+    Given an OpenID provider "oidc"
+    And the site keeps users and accounts in its store
+    And the provider's user is:
+      """
+      {"sub": "m", "name": "Mallory", "email": "owner@example.com", "email_verified": false}
+      """
+    And I signed in with "oidc" at the provider
+    And I have a sign-in link for "owner@example.com"
+    And the store fails to <op>
+    When I follow the link in the mail
+    Then I am redirected to "http://localhost:3000/api/auth/error?error=Callback"
+
+    Examples:
+      | op                    |
+      | get_accounts_for_user |
+      | update_user           |
 
   @embedded
   Scenario: A store that fails to update an existing user is Callback

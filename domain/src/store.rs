@@ -27,6 +27,8 @@ pub enum StoreOp {
         provider_id: String,
         provider_account_id: String,
     },
+    /// The provider accounts linked to a user.
+    GetAccountsForUser(String),
     /// Compare-and-set of the account's provider tokens on its stored refresh token.
     UpdateAccountTokens {
         provider_id: String,
@@ -60,6 +62,7 @@ pub enum StoreReply {
     Session(Session),
     MaybeSessionAndUser(Option<(Session, User)>),
     MaybeVerificationToken(Option<VerificationToken>),
+    Accounts(Vec<Account>),
     Done,
 }
 

@@ -11,6 +11,7 @@ use portcullis_domain::oauth::presets::{preset, PresetError, PresetOptions, PRES
 use portcullis_domain::oauth::provider::{
     ClientAuth, ClientSecret, OAuthProvider, ProfileSource, Protocol, TokenShape,
 };
+use portcullis_domain::oauth::Field;
 use portcullis_domain::secret::SecretString;
 use serde_json::{json, Value};
 
@@ -316,6 +317,39 @@ fn apple_takes_the_verified_id_token_and_a_form_post() {
     let unverified =
         json!({"sub": "001.abc.1", "email": "a@example.com", "email_verified": "false"});
     assert!(!p.profile.map(&unverified).unwrap().email_verified);
+}
+
+/// docs/oauth.md says, for every preset, whether its e-mail counts as verified (issue 11):
+/// only a preset that reads a verification claim can vouch for an address. Regenerate the
+/// table with `UPDATE_DOCS=1 cargo test -p portcullis-domain --test presets`.
+#[test]
+fn the_docs_say_whose_email_is_verified() {
+    const START: &str = "<!-- presets-email-verified -->\n";
+    const END: &str = "<!-- /presets-email-verified -->";
+    let mut table = String::from("| Preset | E-mail verified |\n|---|---|\n");
+    for id in PRESET_IDS {
+        let p = build(id, &full_options(id));
+        let how = match &p.profile.email_verified {
+            Field::None => "no: the profile does not say (a later e-mail link for the address makes a new user)".to_owned(),
+            Field::Path(path) => format!("when the profile's `{path}` is true"),
+            other => format!("{other:?}"),
+        };
+        table.push_str(&format!("| {id} | {how} |\n"));
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/oauth.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let (Some(start), Some(end)) = (doc.find(START), doc.find(END)) else {
+        panic!("docs/oauth.md lacks the {START:?} … {END:?} markers");
+    };
+    let current = &doc[start + START.len()..end];
+    if current != table {
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            let updated = format!("{}{table}{}", &doc[..start + START.len()], &doc[end..]);
+            std::fs::write(path, updated).unwrap();
+        } else {
+            panic!("docs/oauth.md's e-mail table is out of date: run with UPDATE_DOCS=1");
+        }
+    }
 }
 
 #[test]

@@ -133,6 +133,9 @@ pub async fn perform(store: &dyn Store, op: StoreOp) -> Result<StoreReply, Store
                 .get_account(&provider_id, &provider_account_id)
                 .await?,
         ),
+        StoreOp::GetAccountsForUser(user_id) => {
+            StoreReply::Accounts(store.get_accounts_for_user(&user_id).await?)
+        }
         StoreOp::UpdateAccountTokens {
             provider_id,
             provider_account_id,

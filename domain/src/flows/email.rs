@@ -47,8 +47,8 @@ crate::flow! {
 crate::flow! {
     /// Redeem a magic link: single use, bound to its address, expiring.
     pub mod email_callback = "email_callback" {
-        states { Received, Redeeming, LookingUp, CheckingSignIn, Updating, Creating, Issuing, SignedIn, Failed }
-        events { NoStore, LinkIncomplete, LinkGiven, Redeemed, Unknown, Expired, StoreFailed, UserLoaded, AllowedExisting, AllowedNew, Denied, Redirected, HookFailed, Saved, Issued, IssueFailed }
+        states { Received, Redeeming, LookingUp, Vetting, CheckingSignIn, Updating, Detaching, Creating, Issuing, SignedIn, Failed }
+        events { NoStore, LinkIncomplete, LinkGiven, Redeemed, Unknown, Expired, StoreFailed, UserLoaded, Unproven, Owned, NotOwned, AllowedExisting, AllowedReclaim, AllowedNew, Denied, Redirected, HookFailed, Saved, Issued, IssueFailed }
         initial Received;
         Received + NoStore => Failed, guard "no store configured", effect "redirect error?error=Configuration";
         Received + LinkIncomplete => Failed, guard "email or token missing or malformed", effect "redirect error?error=Verification";
@@ -57,10 +57,17 @@ crate::flow! {
         Redeeming + Unknown => Failed, guard "no such row: unknown, used, or another address's", effect "redirect error?error=Verification";
         Redeeming + Expired => Failed, guard "expires <= now (the row is gone too)", effect "redirect error?error=Verification";
         Redeeming + StoreFailed => Failed, guard "store error", effect "redirect error?error=Callback";
-        LookingUp + UserLoaded => CheckingSignIn, guard "user or none", effect "Hook: signIn(user or {email}, account, {email})";
+        LookingUp + UserLoaded => CheckingSignIn, guard "no user, or one whose e-mail was verified", effect "Hook: signIn(user or {email}, account, {email})";
+        LookingUp + Unproven => Vetting, guard "a user whose e-mail was never verified", effect "Store: that user's provider accounts";
         LookingUp + StoreFailed => Failed, guard "store error", effect "redirect error?error=Callback";
+        Vetting + Owned => CheckingSignIn, guard "no provider account: a user the app made", effect "Hook: signIn(user, account, {email})";
+        Vetting + NotOwned => CheckingSignIn, guard "provider accounts: made from an address its provider did not verify", effect "Hook: signIn({email}, account, {email}) for a new user";
+        Vetting + StoreFailed => Failed, guard "store error", effect "redirect error?error=Callback";
         CheckingSignIn + AllowedExisting => Updating, guard "signIn allows; user exists", effect "Store: update user (emailVerified = now)";
         CheckingSignIn + AllowedNew => Creating, guard "signIn allows; no user", effect "Store: create user (emailVerified = now)";
+        CheckingSignIn + AllowedReclaim => Detaching, guard "signIn allows; the address's user is not its owner's", effect "Store: update that user without the e-mail";
+        Detaching + Saved => Creating, guard "", effect "Store: create user (emailVerified = now)";
+        Detaching + StoreFailed => Failed, guard "store error", effect "redirect error?error=Callback";
         CheckingSignIn + Denied => Failed, guard "signIn returns false", effect "redirect error?error=AccessDenied";
         CheckingSignIn + Redirected => Failed, guard "signIn returns a URL", effect "redirect to that URL";
         CheckingSignIn + HookFailed => Failed, guard "signIn fails", effect "redirect error?error=<message>";
@@ -317,6 +324,8 @@ struct LinkRedemption {
     provider_id: String,
     email: String,
     user: Option<User>,
+    /// The user holding the address who never proved it: the address moves to a new user.
+    unproven: Option<User>,
     is_new_user: bool,
     issue: Option<SessionIssue>,
     /// Events gathered before the session is issued.
@@ -359,6 +368,7 @@ pub(super) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
         provider_id,
         email: email.as_str().to_owned(),
         user: None,
+        unproven: None,
         is_new_user: false,
         issue: None,
         events: Vec::new(),
@@ -390,23 +400,34 @@ impl RouteFlow for LinkRedemption {
             }
             (CS::Redeeming, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, "Callback"),
             (CS::LookingUp, Outcome::Store(Ok(StoreReply::MaybeUser(user)))) => {
-                self.m.fire(CE::UserLoaded, &mut cx.trace)?;
                 self.user = user;
-                if cx.config.hooks.sign_in {
-                    let user = self
-                        .user
-                        .as_ref()
-                        .map(user_json)
-                        .unwrap_or_else(|| json!({ "email": self.email }));
-                    return Ok(Next::Effect(Effect::Hook(HookCall::SignIn {
-                        user,
-                        account: account(&self.provider_id, &self.email),
-                        profile: json!({ "email": self.email }),
-                    })));
+                if let Some(unverified) = self.user.as_ref().filter(|u| u.email_verified.is_none())
+                {
+                    self.m.fire(CE::Unproven, &mut cx.trace)?;
+                    let id = unverified.id.clone();
+                    return Ok(Next::Effect(Effect::Store(StoreOp::GetAccountsForUser(id))));
                 }
-                self.on_sign_in(cx, Ok(SignInDecision::Allow))
+                self.m.fire(CE::UserLoaded, &mut cx.trace)?;
+                self.ask_sign_in(cx)
             }
             (CS::LookingUp, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, "Callback"),
+            (CS::Vetting, Outcome::Store(Ok(StoreReply::Accounts(accounts)))) => {
+                if accounts.is_empty() {
+                    self.m.fire(CE::Owned, &mut cx.trace)?;
+                } else {
+                    // Made by an OAuth sign-in whose provider did not vouch for the address:
+                    // whoever signed in there does not own it, the link's holder does.
+                    self.m.fire(CE::NotOwned, &mut cx.trace)?;
+                    self.unproven = self.user.take();
+                }
+                self.ask_sign_in(cx)
+            }
+            (CS::Vetting, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, "Callback"),
+            (CS::Detaching, Outcome::Store(Ok(StoreReply::User(_)))) => {
+                self.m.fire(CE::Saved, &mut cx.trace)?;
+                Ok(self.create_user(cx))
+            }
+            (CS::Detaching, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, "Callback"),
             (CS::CheckingSignIn, Outcome::SignIn(result)) => self.on_sign_in(cx, result),
             (CS::Updating | CS::Creating, Outcome::Store(Ok(StoreReply::User(user)))) => {
                 self.m.fire(CE::Saved, &mut cx.trace)?;
@@ -459,26 +480,52 @@ impl LinkRedemption {
         Ok(Next::Reply(cx.redirect(cx.error_url(code), StatusCode::OK)))
     }
 
+    /// `signIn` with the user the link signs in (or `{email}` for a new one).
+    fn ask_sign_in(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
+        if cx.config.hooks.sign_in {
+            let user = self
+                .user
+                .as_ref()
+                .map(user_json)
+                .unwrap_or_else(|| json!({ "email": self.email }));
+            return Ok(Next::Effect(Effect::Hook(HookCall::SignIn {
+                user,
+                account: account(&self.provider_id, &self.email),
+                profile: json!({ "email": self.email }),
+            })));
+        }
+        self.on_sign_in(cx, Ok(SignInDecision::Allow))
+    }
+
+    fn create_user(&mut self, cx: &Cx) -> Next {
+        self.is_new_user = true;
+        Next::Effect(Effect::Store(StoreOp::CreateUser(NewUser {
+            email: Some(self.email.clone()),
+            email_verified: Some(cx.now),
+            ..NewUser::default()
+        })))
+    }
+
     fn on_sign_in(
         &mut self,
         cx: &mut Cx,
         result: Result<SignInDecision, HookFailure>,
     ) -> Result<Next, Fault> {
         match result {
-            Ok(SignInDecision::Allow) => match self.user.clone() {
-                Some(mut user) => {
+            Ok(SignInDecision::Allow) => match (self.user.clone(), self.unproven.clone()) {
+                (Some(mut user), _) => {
                     self.m.fire(CE::AllowedExisting, &mut cx.trace)?;
                     user.email_verified = Some(cx.now);
                     Ok(Next::Effect(Effect::Store(StoreOp::UpdateUser(user))))
                 }
-                None => {
+                (None, Some(mut unproven)) => {
+                    self.m.fire(CE::AllowedReclaim, &mut cx.trace)?;
+                    unproven.email = None;
+                    Ok(Next::Effect(Effect::Store(StoreOp::UpdateUser(unproven))))
+                }
+                (None, None) => {
                     self.m.fire(CE::AllowedNew, &mut cx.trace)?;
-                    self.is_new_user = true;
-                    Ok(Next::Effect(Effect::Store(StoreOp::CreateUser(NewUser {
-                        email: Some(self.email.clone()),
-                        email_verified: Some(cx.now),
-                        ..NewUser::default()
-                    }))))
+                    Ok(self.create_user(cx))
                 }
             },
             Ok(SignInDecision::Deny) => self.fail(cx, CE::Denied, "AccessDenied"),

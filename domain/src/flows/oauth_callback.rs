@@ -66,7 +66,7 @@ crate::flow! {
         CheckingSignIn + Denied => Failed, guard "signIn returns false", effect "redirect error?error=AccessDenied";
         CheckingSignIn + Redirected => Failed, guard "signIn returns a URL", effect "redirect to that URL";
         CheckingSignIn + HookFailed => Failed, guard "signIn fails", effect "redirect error?error=<message>";
-        Creating + Saved => Linking, guard "", effect "Store: link account with its tokens";
+        Creating + Saved => Linking, guard "user stored (emailVerified = now when the provider verified the e-mail)", effect "Store: link account with its tokens";
         Creating + CreateFailed => Failed, guard "store error (e.g. the e-mail was taken meanwhile)", effect "redirect error?error=OAuthCreateAccount";
         Linking + Saved => Issuing, guard "", effect "session_issue (always a new token)";
         Linking + StoreFailed => Failed, guard "store error (e.g. linked meanwhile)", effect "redirect error?error=Callback";
@@ -832,10 +832,15 @@ impl OAuthCallback {
                 Some(Plan::New) => {
                     self.m.fire(E::AllowedNew, &mut cx.trace)?;
                     let p = self.profile.clone();
+                    let email = p.as_ref().and_then(|p| p.email.clone());
+                    // The provider vouches for the address: the user owns it (an e-mail
+                    // link for it lands here). Unvouched, it stays unverified, and an
+                    // e-mail link proves it to someone else (docs/security.md).
+                    let vouched = email.is_some() && p.as_ref().is_some_and(|p| p.email_verified);
                     let user = NewUser {
                         name: p.as_ref().and_then(|p| p.name.clone()),
-                        email: p.as_ref().and_then(|p| p.email.clone()),
-                        email_verified: None,
+                        email,
+                        email_verified: vouched.then_some(cx.now),
                         image: p.as_ref().and_then(|p| p.image.clone()),
                     };
                     Ok(Next::Effect(Effect::Store(StoreOp::CreateUser(user))))

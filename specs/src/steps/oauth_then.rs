@@ -291,18 +291,48 @@ async fn no_account(w: &mut AuthWorld, id: String) {
     assert_eq!(user, None);
 }
 
+#[then(expr = "the {string} account of the provider's user does not belong to the user {string}")]
+async fn account_not_of(w: &mut AuthWorld, id: String, email: String) {
+    let user = account_user(w, &id)
+        .await
+        .unwrap_or_else(|| panic!("nobody has the {id} account"));
+    assert_ne!(user.email.as_deref(), Some(email.as_str()), "{user:?}");
+}
+
 #[then(expr = "the store has a user {string} named {string}, e-mail not verified")]
 async fn stored_user(w: &mut AuthWorld, email: String, name: String) {
+    let user = stored_user_named(w, &email, &name).await;
+    assert_eq!(user.email_verified, None, "{user:?}");
+}
+
+/// A provider that vouches for the address (`email_verified`) makes a verified user.
+#[then(expr = "the store has a user {string} named {string}, e-mail verified by the provider")]
+async fn stored_user_verified(w: &mut AuthWorld, email: String, name: String) {
+    let user = stored_user_named(w, &email, &name).await;
+    let verified = user
+        .email_verified
+        .unwrap_or_else(|| panic!("{email} is not verified: {user:?}"));
+    let at = crate::matching::iso(verified);
+    if let Err(why) = crate::matching::match_line("{iso:now}", &at, &w.last().window) {
+        panic!("{why}");
+    }
+}
+
+async fn stored_user_named(
+    w: &mut AuthWorld,
+    email: &str,
+    name: &str,
+) -> portcullis_domain::model::User {
     let store = w.store().await;
     let user = store
         .backend()
-        .get_user_by_email(&email)
+        .get_user_by_email(email)
         .await
         .expect("the store reads")
         .unwrap_or_else(|| panic!("no user {email}"));
-    assert_eq!(user.name.as_deref(), Some(name.as_str()), "{user:?}");
-    assert_eq!(user.email_verified, None, "{user:?}");
-    w.saved.insert("user-id".into(), user.id);
+    assert_eq!(user.name.as_deref(), Some(name), "{user:?}");
+    w.saved.insert("user-id".into(), user.id.clone());
+    user
 }
 
 /// The store port cannot list users: this counts those with the e-mails the OAuth
