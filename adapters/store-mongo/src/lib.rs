@@ -85,7 +85,7 @@ use futures::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, ReturnDocument, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
 use portcullis_domain::model::{
     compound_id, Account, AccountTokens, NewUser, Session, User, VerificationToken,
@@ -220,6 +220,21 @@ impl std::fmt::Debug for MongoStore {
     }
 }
 
+/// Asks for journaled writes (`j: true`) unless the URL's write concern says otherwise
+/// (`journal=false`, or `w=0`, which cannot be journaled): a write the server
+/// acknowledged is then in its on-disk journal, so a crash of the server after the
+/// answer cannot undo a sign-in, a used link or a sign-out. The server's default
+/// acknowledges before the journal's next group commit (up to 100 ms later).
+fn journaled(options: &mut ClientOptions) {
+    let concern = options
+        .write_concern
+        .get_or_insert_with(WriteConcern::default);
+    let unacknowledged = matches!(concern.w, Some(Acknowledgment::Nodes(0)));
+    if concern.journal.is_none() && !unacknowledged {
+        concern.journal = Some(true);
+    }
+}
+
 impl MongoStore {
     /// Connects to the server at `url` (`mongodb://…` or `mongodb+srv://…`; pool size,
     /// timeouts, TLS and credentials are URL options) and uses `database`. Pings the server
@@ -234,6 +249,7 @@ impl MongoStore {
         if options.app_name.is_none() {
             options.app_name = Some("portcullis".to_owned());
         }
+        journaled(&mut options);
         let client =
             Client::with_options(options).map_err(|e| backend("create the MongoDB client", &e))?;
         let store = Self::from_database(client.database(database));
@@ -1138,6 +1154,24 @@ impl Store for MongoStore {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[tokio::test]
+    async fn writes_are_journaled_unless_the_url_says_otherwise() {
+        let concern = |url: &'static str| async move {
+            let mut options = ClientOptions::parse(url).await.unwrap();
+            journaled(&mut options);
+            options.write_concern.unwrap()
+        };
+        assert_eq!(concern("mongodb://db").await.journal, Some(true));
+        let majority = concern("mongodb://db/?w=majority").await;
+        assert_eq!(majority.journal, Some(true));
+        assert_eq!(majority.w, Some(Acknowledgment::Majority));
+        assert_eq!(
+            concern("mongodb://db/?journal=false").await.journal,
+            Some(false)
+        );
+        assert_eq!(concern("mongodb://db/?w=0").await.journal, None);
+    }
 
     #[test]
     fn ids_are_canonical_object_ids_only() {

@@ -63,14 +63,18 @@
 //!
 //! # Durability
 //!
-//! sled writes to an in-memory log that a background thread flushes to disk every 500 ms
-//! by default. After operations that revoke something — using a verification token,
-//! deleting sessions, users or accounts, rotating an account's refresh token — this store
-//! awaits a flush, so a crash cannot bring back a used sign-in link, a signed-out session or
-//! a refresh token the provider has retired. Other writes ride the periodic
-//! flush (a crash may lose the last half second of new sessions: users sign in again).
+//! sled writes to an in-memory log that a background thread writes out every 500 ms, so
+//! on its own a `kill -9` loses the last half second of acknowledged writes. Every write
+//! method here therefore returns only once its write is on disk: after applying it, it
+//! waits for a flush that started after the write (`SledStore::durable`). Concurrent
+//! writers share flushes (group commit): while one flush runs, the writers that arrive
+//! queue, and the first of them flushes once for all of them. A sign-in, a used link, a
+//! signed-out session or a retired refresh token is thus never undone by a crash after
+//! the answer left. Reads never wait.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use portcullis_domain::model::{
@@ -118,6 +122,18 @@ pub struct SledStore {
     sessions: Tree,
     sessions_by_user: Tree,
     verification_tokens: Tree,
+    commits: Arc<GroupCommit>,
+}
+
+/// Shared flushes for concurrent writers (see "Durability" in the crate docs).
+#[derive(Default)]
+struct GroupCommit {
+    /// Tickets handed out: a writer takes one once its write is applied in memory.
+    written: AtomicU64,
+    /// Every write whose ticket is at most this is on disk.
+    durable: AtomicU64,
+    /// Held while a flush runs; writers arriving meanwhile queue here.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 // Not derived: sled's `Debug` for a tree prints its nodes, keys and values included,
@@ -156,6 +172,7 @@ impl SledStore {
             sessions: tree(SESSIONS)?,
             sessions_by_user: tree(SESSIONS_BY_USER)?,
             verification_tokens: tree(VERIFICATION_TOKENS)?,
+            commits: Arc::default(),
             db,
         })
     }
@@ -178,6 +195,24 @@ impl SledStore {
             Err(_) => db.flush(),
         };
         flushed.map(drop).map_err(|e| backend("flush", &e))
+    }
+
+    /// Returns once every write this caller applied before the call is on disk. Called by
+    /// each write method after its write; concurrent callers share one flush.
+    async fn durable(&self) -> Result<(), StoreError> {
+        let commits = &self.commits;
+        let ticket = commits.written.fetch_add(1, Ordering::SeqCst) + 1;
+        let _turn = commits.flushing.lock().await;
+        if commits.durable.load(Ordering::SeqCst) >= ticket {
+            // A flush that started after this write finished while we queued.
+            return Ok(());
+        }
+        // Every ticket handed out so far belongs to a write already applied: the flush
+        // below covers them all.
+        let covered = commits.written.load(Ordering::SeqCst);
+        self.flush().await?;
+        commits.durable.fetch_max(covered, Ordering::SeqCst);
+        Ok(())
     }
 
     fn user_by_id(&self, id: &[u8]) -> Result<Option<User>, StoreError> {
@@ -242,6 +277,7 @@ impl Store for SledStore {
                 Ok(())
             })
             .map_err(|e| from_transaction("create user", e))?;
+        self.durable().await?;
         Ok(user)
     }
 
@@ -303,6 +339,7 @@ impl Store for SledStore {
                 Ok(())
             })
             .map_err(|e| from_transaction("update user", e))?;
+        self.durable().await?;
         Ok(user)
     }
 
@@ -353,7 +390,7 @@ impl Store for SledStore {
                 },
             )
             .map_err(|e| from_transaction("delete user", e))?;
-        self.flush().await
+        self.durable().await
     }
 
     async fn link_account(&self, account: Account) -> Result<Account, StoreError> {
@@ -383,6 +420,7 @@ impl Store for SledStore {
                 Ok(())
             })
             .map_err(|e| from_transaction("link account", e))?;
+        self.durable().await?;
         Ok(account)
     }
 
@@ -447,7 +485,7 @@ impl Store for SledStore {
             })
             .map_err(|e| from_transaction("unlink account", e))?;
         if removed {
-            self.flush().await?;
+            self.durable().await?;
         }
         Ok(())
     }
@@ -487,7 +525,7 @@ impl Store for SledStore {
             .map_err(|e| from_transaction("update account tokens", e))?;
         if updated.is_some() {
             // The provider has retired the old refresh token: a crash must not bring it back.
-            self.flush().await?;
+            self.durable().await?;
         }
         Ok(updated)
     }
@@ -508,6 +546,7 @@ impl Store for SledStore {
                 Ok(())
             })
             .map_err(|e| from_transaction("create session", e))?;
+        self.durable().await?;
         Ok(session)
     }
 
@@ -547,7 +586,8 @@ impl Store for SledStore {
                 sessions.insert(token, value)?;
                 Ok(())
             })
-            .map_err(|e| from_transaction("update session expiry", e))
+            .map_err(|e| from_transaction("update session expiry", e))?;
+        self.durable().await
     }
 
     async fn delete_session(&self, session_token: &str) -> Result<(), StoreError> {
@@ -566,7 +606,7 @@ impl Store for SledStore {
             })
             .map_err(|e| from_transaction("delete session", e))?;
         if removed {
-            self.flush().await?;
+            self.durable().await?;
         }
         Ok(())
     }
@@ -614,7 +654,7 @@ impl Store for SledStore {
             })
             .map_err(|e| from_transaction("delete sessions of a user", e))?;
         if deleted > 0 {
-            self.flush().await?;
+            self.durable().await?;
         }
         Ok(deleted)
     }
@@ -627,7 +667,7 @@ impl Store for SledStore {
                 value,
             )
             .map_err(|e| backend("create verification token", &e))?;
-        Ok(())
+        self.durable().await
     }
 
     async fn use_verification_token(
@@ -644,7 +684,7 @@ impl Store for SledStore {
             return Ok(None);
         };
         // Make the use durable before anyone acts on it: a crash must not resurrect it.
-        self.flush().await?;
+        self.durable().await?;
         let token: VerificationToken = decode(&bytes, "verification token")?;
         // The key is built from both parts; check them anyway rather than trust the layout.
         let exact = token.identifier == identifier

@@ -13,7 +13,9 @@ use portcullis_domain::store::StoreError;
 use portcullis_ports::Store;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Executor, FromRow};
 use time::OffsetDateTime;
 
@@ -392,6 +394,10 @@ async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<SqlitePool, S
         .map_err(|e| connect_error("SQLite", e))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
+        // FULL (SQLite's compiled-in default, set here so it cannot drift): a commit
+        // fsyncs the write-ahead log before it returns, so an acknowledged write survives
+        // a crash of the process and of the machine. NORMAL would survive only the former.
+        .synchronous(SqliteSynchronous::Full)
         .busy_timeout(busy);
     SqlitePoolOptions::new()
         .max_connections(options.max_connections)

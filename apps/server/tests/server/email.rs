@@ -16,7 +16,7 @@ use crate::support::{client, config_in, cookie_header, set_cookies};
 
 const RUN_CI_SMTP: &str = "start the test SMTP server with `bash .ci/smtp`";
 
-fn smtp_url() -> String {
+pub(crate) fn smtp_url() -> String {
     std::env::var("PORTCULLIS_TEST_SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:2525".into())
 }
 
@@ -48,7 +48,7 @@ fn email_config(dir: &Path, strategy: SessionStrategy) -> ServerConfig {
 }
 
 /// The one message delivered to `recipient` (bounded polling of the Maildir).
-fn delivered_to(recipient: &str) -> Vec<u8> {
+pub(crate) fn delivered_to(recipient: &str) -> Vec<u8> {
     let dir = maildir();
     assert!(
         dir.join("new").is_dir(),
@@ -75,7 +75,7 @@ fn delivered_to(recipient: &str) -> Vec<u8> {
 }
 
 /// The link in the message's text part.
-fn link_in(raw: &[u8]) -> String {
+pub(crate) fn link_in(raw: &[u8]) -> String {
     let mail = mailparse::parse_mail(raw).unwrap();
     let rcpt: Vec<_> = mail.headers.get_all_values("X-RcptTo");
     assert_eq!(rcpt.len(), 1, "exactly one RCPT TO");

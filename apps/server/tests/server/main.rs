@@ -6,6 +6,7 @@ mod config;
 mod credentials_backends;
 mod database;
 mod dev;
+mod durability;
 mod email;
 mod hooks;
 mod http;
