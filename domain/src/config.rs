@@ -132,7 +132,16 @@ pub struct SessionSettings {
     pub max_age: i64,
     /// Seconds between writes that extend a database session.
     pub update_age: i64,
+    /// Seconds a session may last from its sign-in, however often it is used (`None`:
+    /// no limit). Sliding renewal never extends a session past it. Default
+    /// [`DEFAULT_ABSOLUTE_MAX_AGE`].
+    pub absolute_max_age: Option<i64>,
 }
+
+/// The default absolute session lifetime: 90 days. With v3's default 30-day `maxAge`, a
+/// session slides exactly as in v3 for its first 60 days (the wire a client sees is
+/// unchanged), while one kept alive by use, or by a stolen cookie replayed, still ends.
+pub const DEFAULT_ABSOLUTE_MAX_AGE: i64 = 90 * 24 * 60 * 60;
 
 /// At most `limit` attempts per `window_seconds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -321,6 +330,7 @@ pub struct ConfigBuilder {
     session_strategy: SessionStrategy,
     session_max_age: Option<i64>,
     session_update_age: Option<i64>,
+    session_absolute_max_age: Option<i64>,
     jwt_max_age: Option<i64>,
     jwt_encryption: bool,
     provider_tokens_in_jwt: bool,
@@ -411,6 +421,13 @@ impl ConfigBuilder {
 
     pub fn session_update_age(mut self, seconds: i64) -> Self {
         self.session_update_age = Some(seconds);
+        self
+    }
+
+    /// Seconds a session may last from its sign-in however often it is used; `0` turns
+    /// the limit off. Default [`DEFAULT_ABSOLUTE_MAX_AGE`].
+    pub fn session_absolute_max_age(mut self, seconds: i64) -> Self {
+        self.session_absolute_max_age = Some(seconds);
         self
     }
 
@@ -573,6 +590,14 @@ impl ConfigBuilder {
             strategy: self.session_strategy,
             max_age: self.session_max_age.unwrap_or(DEFAULT_MAX_AGE),
             update_age: self.session_update_age.unwrap_or(24 * 60 * 60),
+            absolute_max_age: match self.session_absolute_max_age {
+                None => Some(DEFAULT_ABSOLUTE_MAX_AGE),
+                Some(0) => None,
+                Some(seconds) if seconds < 0 => {
+                    return Err(ConfigError::NonPositive("session.absolute_max_age"))
+                }
+                Some(seconds) => Some(seconds),
+            },
         };
         let jwt = JwtSettings {
             max_age: self.jwt_max_age.unwrap_or(DEFAULT_MAX_AGE),

@@ -389,6 +389,9 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     if let Some(seconds) = config.session.link_max_auth_age {
         c = c.link_max_auth_age(seconds);
     }
+    if let Some(absolute_max_age) = config.session.absolute_max_age {
+        c = c.session_absolute_max_age(absolute_max_age);
+    }
     if let Some(max_age) = config.jwt.max_age {
         c = c.jwt_max_age(max_age);
     }

@@ -286,6 +286,11 @@ pub struct SessionSection {
     /// account to the signed-in user (later: sign in again first). Default 600.
     #[serde(default)]
     pub link_max_auth_age: Option<i64>,
+    /// Seconds a session may last from its sign-in, however often it is used: sliding
+    /// renewal never extends it further, then the user signs in again. `0` turns the limit
+    /// off. Default 7776000 (90 days).
+    #[serde(default)]
+    pub absolute_max_age: Option<i64>,
 }
 
 /// Session token settings (NextAuth's `jwt` option).

@@ -134,7 +134,14 @@ impl Cx {
         self.config.site.route(path)
     }
 
+    /// Encodes a session token. Claims without `auth_time` are a new sign-in's: they get
+    /// `now` (renewals carry the original one, see `session_auth_time`).
     pub fn encode_session(&mut self, claims: &Claims) -> Result<String, JwtError> {
+        let mut claims = claims.clone();
+        claims
+            .entry(AUTH_TIME)
+            .or_insert_with(|| self.now.unix_timestamp().into());
+        let claims = &claims;
         let config = self.config.clone();
         let mut ctx = EncodeContext {
             keys: &config.jwt_keys,
@@ -196,9 +203,35 @@ pub fn decode_session_token(
     };
     let claims = config.codec.decode(token, &ctx)?;
     match claims.get("sub") {
-        Some(Value::String(sub)) if !sub.is_empty() => Ok(claims),
-        _ => Err(JwtError::InvalidClaim("sub")),
+        Some(Value::String(sub)) if !sub.is_empty() => {}
+        _ => return Err(JwtError::InvalidClaim("sub")),
     }
+    if let Some(limit) = config.session.absolute_max_age {
+        let signed_in = session_auth_time(&claims)?;
+        if now.unix_timestamp().saturating_sub(signed_in) > limit {
+            return Err(JwtError::TooOld);
+        }
+    }
+    Ok(claims)
+}
+
+/// The claim carrying a JWT session's sign-in time, in Unix seconds (OpenID's name). Set
+/// at sign-in and kept through every renewal: the absolute lifetime counts from it.
+pub const AUTH_TIME: &str = "auth_time";
+
+/// When the session in `claims` signed in: its `auth_time`, or, for a token issued before
+/// the claim existed (or by v3), its `iat` — the clock then starts at that token's issue.
+pub fn session_auth_time(claims: &Claims) -> Result<i64, JwtError> {
+    let (name, value) = match claims.get(AUTH_TIME) {
+        Some(value) => (AUTH_TIME, Some(value)),
+        None => ("iat", claims.get("iat")),
+    };
+    value
+        .and_then(|v| {
+            v.as_i64()
+                .or_else(|| v.as_f64().map(f64::floor).map(|f| f as i64))
+        })
+        .ok_or(JwtError::InvalidClaim(name))
 }
 
 /// Runs the prelude every request gets (spec §1.2 steps 9–10).

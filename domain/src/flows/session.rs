@@ -60,6 +60,9 @@ struct SessionRead {
     discovered: Option<crate::oauth::Endpoints>,
     /// The reply waiting for the `session` event to be delivered.
     served: Option<Reply>,
+    /// When this session signed in (Unix seconds): kept through renewal, whatever the
+    /// `jwt` callback returns.
+    auth_time: i64,
 }
 
 pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
@@ -68,16 +71,22 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
         m.fire(E::NoCookie, &mut cx.trace)?;
         return Ok((Next::Reply(super::no_session()), None));
     };
-    let Ok(token) = cx.decode_session(&cookie) else {
+    let decoded = cx.decode_session(&cookie).and_then(|token| {
+        let auth_time = super::session_auth_time(&token)?;
+        Ok((token, auth_time))
+    });
+    let Ok((mut token, auth_time)) = decoded else {
         m.fire(E::TokenInvalid, &mut cx.trace)?;
         return Ok((Next::Reply(super::no_session_cleared(cx)), None));
     };
+    token.insert(super::AUTH_TIME.into(), auth_time.into());
     let mut flow = SessionRead {
         m,
-        token: token.clone(),
+        token,
         renewing: None,
         discovered: None,
         served: None,
+        auth_time,
     };
     if let Some(next) = flow.renew_if_expired(cx)? {
         return Ok((next, Some(Box::new(flow))));
@@ -239,8 +248,19 @@ impl RouteFlow for SessionRead {
 }
 
 impl SessionRead {
-    fn expires(cx: &Cx) -> time::OffsetDateTime {
-        cx.now + time::Duration::seconds(cx.config.session.max_age)
+    /// The renewed session's expiry: `maxAge` from now, but never past the absolute
+    /// lifetime counted from sign-in.
+    fn expires(&self, cx: &Cx) -> time::OffsetDateTime {
+        let sliding = cx.now + time::Duration::seconds(cx.config.session.max_age);
+        let Some(limit) = cx.config.session.absolute_max_age else {
+            return sliding;
+        };
+        let absolute = time::OffsetDateTime::from_unix_timestamp(self.auth_time)
+            .map(|t| t + time::Duration::seconds(limit));
+        match absolute {
+            Ok(absolute) if absolute < sliding => absolute,
+            _ => sliding,
+        }
     }
 
     fn on_token(
@@ -248,11 +268,12 @@ impl SessionRead {
         cx: &mut Cx,
         result: Result<Claims, HookFailure>,
     ) -> Result<Next, Fault> {
-        let Ok(token) = result else {
+        let Ok(mut token) = result else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
             return Ok(Next::Reply(super::no_session_cleared(cx)));
         };
         self.m.fire(E::TokenReady, &mut cx.trace)?;
+        token.insert(super::AUTH_TIME.into(), self.auth_time.into());
         let pick = |claim: &str| {
             let value = token.get(claim);
             if truthy(value) {
@@ -263,7 +284,7 @@ impl SessionRead {
         };
         let mut session = json!({
             "user": { "name": pick("name"), "email": pick("email"), "image": pick("picture") },
-            "expires": iso(Self::expires(cx)),
+            "expires": iso(self.expires(cx)),
         });
         if cx.config.provider_tokens_in_jwt {
             // The access token is for the app's API calls; the refresh token stays inside.
@@ -303,7 +324,7 @@ impl SessionRead {
         let cookie = set_cookie(
             &cx.config.cookies.session_token,
             &jwt,
-            Lifetime::Until(Self::expires(cx)),
+            Lifetime::Until(self.expires(cx)),
         );
         let reply = Reply::json(session.clone()).with_cookie(cookie).no_store();
         if cx.config.hooks.events {

@@ -349,3 +349,28 @@ async fn the_example_configuration_is_valid() {
     let user = users.check("jane", "change-me").await.unwrap();
     assert_eq!(user.unwrap()["name"], "Jane Doe");
 }
+
+#[test]
+fn session_absolute_max_age_comes_from_the_file() {
+    let engine = |toml: &str| {
+        let config = ServerConfig::from_toml(&format!(
+            "secret = \"{}\"\nstateless = true\n{toml}",
+            crate::support::SECRET
+        ))
+        .unwrap();
+        portcullis_server::check(&config)
+    };
+    let absolute = |toml: &str| engine(toml).unwrap().config().session.absolute_max_age;
+    assert_eq!(absolute(""), Some(90 * 24 * 60 * 60), "on by default");
+    assert_eq!(absolute("[session]\nabsolute_max_age = 3600"), Some(3600));
+    assert_eq!(
+        absolute("[session]\nabsolute_max_age = 0"),
+        None,
+        "0 turns it off"
+    );
+    let error = engine("[session]\nabsolute_max_age = -5")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("session.absolute_max_age"), "{error}");
+}
