@@ -87,7 +87,7 @@ Feature: C13 JWT sessions are signed by default (JWS, HS512)
     Then the JSON is '{"user":{"name":"Jane Doe","email":"jane@example.com","image":"https://example.com/a.png"},"expires":"2023-12-14T22:13:20.000Z"}'
     And the session cookie's claims are:
       """
-      {"name":"Jane Doe","email":"jane@example.com","picture":"https://example.com/a.png","sub":"42","iat":1700000000,"exp":1702592000,"auth_time":1700000000}
+      {"name":"Jane Doe","email":"jane@example.com","picture":"https://example.com/a.png","sub":"42","iat":1700000000,"exp":1702592000}
       """
     And the session cookie is "{vector:jws}"
 

@@ -227,7 +227,7 @@ impl Credentials {
         result: Result<Claims, HookFailure>,
     ) -> Result<Next, Fault> {
         let encoded = match result {
-            Ok(claims) => cx.encode_session(&claims).ok(),
+            Ok(claims) => cx.encode_new_session(&claims).ok(),
             Err(failure) => {
                 // The app's callback refused (or its endpoint failed): its error, not a 500.
                 self.m.fire(E::HookFailed, &mut cx.trace)?;

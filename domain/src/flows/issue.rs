@@ -142,7 +142,7 @@ impl SessionIssue {
     ) -> Result<Issue, Fault> {
         let Some(jwt) = result
             .ok()
-            .and_then(|claims| cx.encode_session(&claims).ok())
+            .and_then(|claims| cx.encode_new_session(&claims).ok())
         else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
             return Ok(Issue::Failed("Configuration"));

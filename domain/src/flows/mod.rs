@@ -134,14 +134,14 @@ impl Cx {
         self.config.site.route(path)
     }
 
-    /// Encodes a session token. Claims without `auth_time` are a new sign-in's: they get
-    /// `now` (renewals carry the original one, see `session_auth_time`).
-    pub fn encode_session(&mut self, claims: &Claims) -> Result<String, JwtError> {
+    /// Encodes a new sign-in's session token: stamped with `auth_time = now`.
+    pub fn encode_new_session(&mut self, claims: &Claims) -> Result<String, JwtError> {
         let mut claims = claims.clone();
-        claims
-            .entry(AUTH_TIME)
-            .or_insert_with(|| self.now.unix_timestamp().into());
-        let claims = &claims;
+        claims.insert(AUTH_TIME.into(), self.now.unix_timestamp().into());
+        self.encode_session(&claims)
+    }
+
+    pub fn encode_session(&mut self, claims: &Claims) -> Result<String, JwtError> {
         let config = self.config.clone();
         let mut ctx = EncodeContext {
             keys: &config.jwt_keys,

@@ -63,6 +63,8 @@ struct SessionRead {
     /// When this session signed in (Unix seconds): kept through renewal, whatever the
     /// `jwt` callback returns.
     auth_time: i64,
+    /// Whether renewed tokens carry `auth_time` (see `start`).
+    stamp: bool,
 }
 
 pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
@@ -79,7 +81,12 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
         m.fire(E::TokenInvalid, &mut cx.trace)?;
         return Ok((Next::Reply(super::no_session_cleared(cx)), None));
     };
-    token.insert(super::AUTH_TIME.into(), auth_time.into());
+    // A token from before the claim (or from v3) gets its `iat` as sign-in time; at the
+    // second it was issued the renewed `iat` says the same, so it stays byte-identical.
+    let stamp = token.contains_key(super::AUTH_TIME) || auth_time != cx.now.unix_timestamp();
+    if stamp {
+        token.insert(super::AUTH_TIME.into(), auth_time.into());
+    }
     let mut flow = SessionRead {
         m,
         token,
@@ -87,6 +94,7 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
         discovered: None,
         served: None,
         auth_time,
+        stamp,
     };
     if let Some(next) = flow.renew_if_expired(cx)? {
         return Ok((next, Some(Box::new(flow))));
@@ -273,7 +281,9 @@ impl SessionRead {
             return Ok(Next::Reply(super::no_session_cleared(cx)));
         };
         self.m.fire(E::TokenReady, &mut cx.trace)?;
-        token.insert(super::AUTH_TIME.into(), self.auth_time.into());
+        if self.stamp {
+            token.insert(super::AUTH_TIME.into(), self.auth_time.into());
+        }
         let pick = |claim: &str| {
             let value = token.get(claim);
             if truthy(value) {
