@@ -270,21 +270,17 @@ impl Credentials {
     }
 }
 
-/// v3's claims for a freshly signed-in user (spec §5.4): `name`, `email`, `picture`,
-/// `sub`; absent members omitted, `null` kept.
-/// The claims of a new session token: v3's defaults and a random `jti`, so every sign-in
-/// gets a token of its own even within the same second (ASVS 3.2.1).
-/// The claim that records when the user signed in (OpenID's name). Session renewals keep
-/// it, while `iat` moves with every renewal; account linking reads it (docs/security.md).
-pub(crate) const AUTH_TIME: &str = "auth_time";
-
+/// The claims of a new session token: v3's defaults, a random `jti`, so every sign-in
+/// gets a token of its own even within the same second (ASVS 3.2.1), and `auth_time`.
 pub(crate) fn sign_in_claims(cx: &mut Cx, user: &Value) -> Claims {
     let mut claims = default_claims(user);
     claims.insert("jti".into(), Value::String(cx.random_hex(16)));
-    claims.insert(AUTH_TIME.into(), Value::from(cx.now.unix_timestamp()));
+    claims.insert(super::AUTH_TIME.into(), Value::from(cx.now.unix_timestamp()));
     claims
 }
 
+/// v3's claims for a freshly signed-in user (spec §5.4): `name`, `email`, `picture`,
+/// `sub`; absent members omitted, `null` kept.
 pub(crate) fn default_claims(user: &Value) -> Claims {
     let mut claims = Map::new();
     for (claim, field) in [("name", "name"), ("email", "email"), ("picture", "image")] {

@@ -216,7 +216,8 @@ pub fn decode_session_token(
 }
 
 /// The claim carrying a JWT session's sign-in time, in Unix seconds (OpenID's name). Set
-/// at sign-in and kept through every renewal: the absolute lifetime counts from it.
+/// at sign-in and kept through every renewal (`iat` moves with each one): the absolute
+/// lifetime counts from it, and account linking reads it (docs/security.md).
 pub const AUTH_TIME: &str = "auth_time";
 
 /// When the session in `claims` signed in: its `auth_time`, or, for a token issued before

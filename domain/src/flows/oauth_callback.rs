@@ -619,7 +619,7 @@ impl OAuthCallback {
                             self.lookups.push_back(Lookup::SignedInByJwt(sub.clone()));
                         }
                         self.signed_in_at = claims
-                            .get(super::credentials::AUTH_TIME)
+                            .get(super::AUTH_TIME)
                             .and_then(Value::as_i64)
                             .and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok());
                     }
