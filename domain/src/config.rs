@@ -249,6 +249,10 @@ pub struct Config {
     /// Seconds after signing in during which an OAuth sign-in may link a new account to the
     /// signed-in user (ASVS 3.7.1); later, the user signs in again first.
     pub link_max_auth_age: i64,
+    /// Reverse proxies whose forwarding header names the client (see [`crate::client_ip`]).
+    pub trusted_proxies: Vec<crate::client_ip::IpCidr>,
+    /// The header those proxies write.
+    pub forwarded_header: crate::client_ip::ForwardedHeader,
 }
 
 impl std::fmt::Debug for Config {
@@ -350,9 +354,25 @@ pub struct ConfigBuilder {
     default_callback_url: Option<String>,
     store: bool,
     throttle: ThrottleSettings,
+    trusted_proxies: Vec<crate::client_ip::IpCidr>,
+    forwarded_header: crate::client_ip::ForwardedHeader,
 }
 
 impl ConfigBuilder {
+    /// Reverse proxies in front of the engine: a request from one of them is attributed to
+    /// the rightmost untrusted address of the forwarding header. Default none: the peer the
+    /// driver reports is the client and forwarding headers are ignored.
+    pub fn trusted_proxies(mut self, proxies: Vec<crate::client_ip::IpCidr>) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// The header trusted proxies write (default `X-Forwarded-For`).
+    pub fn forwarded_header(mut self, header: crate::client_ip::ForwardedHeader) -> Self {
+        self.forwarded_header = header;
+        self
+    }
+
     /// Says a store is attached (the embedded builder sets it).
     pub fn store(mut self, attached: bool) -> Self {
         self.store = attached;
@@ -679,6 +699,8 @@ impl ConfigBuilder {
             store: self.store,
             throttle: self.throttle,
             link_max_auth_age,
+            trusted_proxies: self.trusted_proxies,
+            forwarded_header: self.forwarded_header,
         })
     }
 }

@@ -28,7 +28,8 @@ pub struct Env {
     pub now: OffsetDateTime,
     /// A CSPRNG in production (`OsRng`); seeded in tests.
     pub rng: Box<dyn RngCore + Send>,
-    /// The client's address, for per-IP rate limits (the driver decides whom to trust).
+    /// The socket peer's address, for per-IP rate limits. Behind trusted proxies
+    /// (`Config::trusted_proxies`) the engine reads the client's from the forwarding header.
     pub client_ip: Option<core::net::IpAddr>,
 }
 

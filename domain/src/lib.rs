@@ -4,6 +4,7 @@
 //!
 //! The wire is NextAuth.js v3's (routes, cookies, CSRF, JWT); its known holes are closed.
 
+pub mod client_ip;
 pub mod config;
 pub mod cookies;
 pub mod csrf;

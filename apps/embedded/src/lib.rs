@@ -158,7 +158,9 @@ impl Portcullis {
         self.handle_from(request, None).await
     }
 
-    /// Handles one request from a known client address (used by per-IP rate limits).
+    /// Handles one request from the socket peer `client_ip` (per-IP rate limits count it).
+    /// When the peer is one of `ConfigBuilder::trusted_proxies`, the engine takes the
+    /// client's address from the forwarding header instead.
     pub async fn handle_from(
         &self,
         request: http::Request<Bytes>,

@@ -432,6 +432,9 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
             c = c.cookie(key, policy.clone());
         }
     }
+    c = c
+        .trusted_proxies(config.trusted_proxies.clone())
+        .forwarded_header(config.client_ip_header);
     c.pages(config.pages.clone())
         .theme(config.theme)
         .branding(config.branding.clone())

@@ -85,6 +85,19 @@ pub struct ServerConfig {
     #[serde(default)]
     pub throttle_shared: bool,
 
+    /// Reverse proxies in front of the server (address blocks, e.g. `["10.0.0.0/8"]`).
+    /// A request from one of them is attributed to the rightmost address in
+    /// `client_ip_header` that is not itself a trusted proxy; per-IP rate limits count that
+    /// address (an IPv6 client by its /64). Default empty: the socket's peer is the client
+    /// and forwarding headers are ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<portcullis_domain::client_ip::IpCidr>,
+
+    /// The header trusted proxies write: `x-forwarded-for` (default) or `forwarded`
+    /// (RFC 7239). Only this one is read.
+    #[serde(default)]
+    pub client_ip_header: portcullis_domain::client_ip::ForwardedHeader,
+
     /// The SQL database's connection pool.
     #[serde(default)]
     pub database_pool: DatabasePoolSection,
@@ -148,6 +161,8 @@ impl Default for ServerConfig {
             database: None,
             stateless: false,
             throttle_shared: false,
+            trusted_proxies: Vec::new(),
+            client_ip_header: Default::default(),
             database_pool: DatabasePoolSection::default(),
             session: SessionSection::default(),
             jwt: JwtSection::default(),

@@ -106,8 +106,8 @@ where
         Err(_) => return plain(StatusCode::BAD_REQUEST, "Error: bad request target"),
     }
     *request.headers_mut() = headers;
-    // The socket's peer: behind a reverse proxy every client shares the proxy's address,
-    // so per-IP limits then act per proxy (per-identifier limits still hold).
+    // The socket's peer; behind a trusted proxy (`trusted_proxies`) the engine reads the
+    // client's address from the forwarding header.
     app.handle_from(request, client).await
 }
 

@@ -108,6 +108,13 @@ pub struct Cx {
 
 impl Cx {
     pub fn new(config: Arc<Config>, req: AuthRequest, env: Env) -> Self {
+        // The one place the client's address is decided, whatever the driver.
+        let client_ip = crate::client_ip::resolve(
+            env.client_ip,
+            &req.headers,
+            &config.trusted_proxies,
+            config.forwarded_header,
+        );
         Self {
             callback_url: config.site.base_url().to_owned(),
             config,
@@ -118,7 +125,7 @@ impl Cx {
             csrf_verified: false,
             prelude_cookies: Vec::new(),
             trace: Vec::new(),
-            client_ip: env.client_ip,
+            client_ip,
         }
     }
 
@@ -310,7 +317,7 @@ pub(crate) fn throttle_checks(
     let mut checks = std::collections::VecDeque::new();
     if let Some(ip) = cx.client_ip {
         checks.push_back(crate::effect::ThrottleCheck {
-            key: format!("{scope}:ip:{ip}"),
+            key: format!("{scope}:ip:{}", crate::client_ip::limit_key(ip)),
             limit: per_ip.limit,
             window_seconds: per_ip.window_seconds,
         });

@@ -296,3 +296,57 @@ async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
     }
     String::from_utf8_lossy(&response).into_owned()
 }
+
+/// Issue 11 §4: behind a trusted proxy, a flood from one client with many usernames uses up
+/// that client's per-IP quota only; the user signs in from another address.
+#[tokio::test]
+async fn a_flood_through_a_trusted_proxy_does_not_lock_out_another_client() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = crate::support::config_in(dir.path());
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let app = portcullis_server::build_app(&config, false).unwrap();
+    let (addr, _handle) = portcullis_server::spawn(app, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = |path: &str| format!("http://{addr}{path}");
+    let http = client();
+    let response = http.get(url("/api/auth/csrf")).send().await.unwrap();
+    let jar = set_cookies(&response);
+    let body: Value = response.json().await.unwrap();
+    let csrf = body["csrfToken"].as_str().unwrap().to_owned();
+    let attempt = |from: &'static str, username: String, password: &'static str| {
+        http.post(url("/api/auth/callback/credentials"))
+            .header("cookie", cookie_header(&jar))
+            // The client's own claim first, then what the proxy appended.
+            .header("x-forwarded-for", format!("6.6.6.6, {from}"))
+            .form(&[
+                ("csrfToken", csrf.as_str()),
+                ("username", username.as_str()),
+                ("password", password),
+                ("json", "true"),
+            ])
+            .send()
+    };
+
+    // More attempts than the per-IP limit (50), a new username each time.
+    for i in 0..60 {
+        let response = attempt("203.0.113.9", format!("user{i}"), "wrong")
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let response = attempt("203.0.113.9", "jane".into(), PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        401,
+        "the flooding client is over its limit"
+    );
+
+    let response = attempt("198.51.100.7", "jane".into(), PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "another client signs in");
+    assert!(set_cookies(&response).contains_key(SESSION_COOKIE));
+}
