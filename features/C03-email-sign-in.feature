@@ -261,6 +261,15 @@ Feature: C03 E-mail / passwordless sign-in (magic link), single-use, expiring, h
     Then I receive one mail, sent to "jane@example.com" only
 
   @embedded
+  Scenario: Redeeming links is limited per client address, so tokens cannot be guessed at speed
+    When I have a sign-in link for "jane@example.com"
+    And I follow the link in the mail from 203.0.113.7 with a guessed token 30 times
+    And I follow the link in the mail from 203.0.113.7
+    Then I am redirected to "http://localhost:3000/api/auth/error?error=Verification"
+    When I follow the link in the mail from 198.51.100.9
+    Then I am redirected to "http://localhost:3000"
+
+  @embedded
   Scenario: The limits are configurable, per address and per client address
     Given at most 1 links per address and 2 per client IP a minute
     When I ask from 203.0.113.7 for a sign-in link for "alice@example.com"

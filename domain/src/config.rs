@@ -164,6 +164,17 @@ pub struct ThrottleSettings {
     pub credentials_per_identifier: Limit,
     /// Credentials attempts per client IP (default 50 a minute).
     pub credentials_per_ip: Limit,
+    /// Magic-link redemptions per client IP (default 30 a minute), so tokens cannot be
+    /// guessed at speed.
+    #[serde(default = "default_email_callback_per_ip")]
+    pub email_callback_per_ip: Limit,
+}
+
+fn default_email_callback_per_ip() -> Limit {
+    Limit {
+        limit: 30,
+        window_seconds: 60,
+    }
 }
 
 impl Default for ThrottleSettings {
@@ -185,6 +196,7 @@ impl Default for ThrottleSettings {
                 limit: 50,
                 window_seconds: 60,
             },
+            email_callback_per_ip: default_email_callback_per_ip(),
         }
     }
 }
@@ -218,6 +230,36 @@ where
     fn generate(&self, rng: &mut dyn rand_core::RngCore) -> String {
         self(rng)
     }
+}
+
+/// Entropy an e-mail token must carry, as [`entropy::estimate_bits`] estimates it.
+pub const MIN_TOKEN_BITS: f64 = 128.0;
+
+/// Samples a custom token generator (from a fixed seed: `build` is pure) and refuses it
+/// unless every sample is estimated at [`MIN_TOKEN_BITS`] or more and no two are equal.
+/// An estimate, not a proof: it catches short codes, small alphabets, constants and
+/// repetition; a generator that ignores the RNG it is given is judged by its output alone.
+fn check_token_generator(generator: &dyn TokenGenerator) -> Result<(), ConfigError> {
+    const SAMPLES: usize = 16;
+    let mut rng = crate::entropy::SampleRng::new(0x5eed_7011_c0de_ba5e);
+    let mut seen: Vec<String> = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        let token = generator.generate(&mut rng);
+        let bits = crate::entropy::estimate_bits(&token);
+        if bits < MIN_TOKEN_BITS {
+            return Err(ConfigError::WeakTokenGenerator(format!(
+                "a sample token of {} characters is estimated at {bits:.0} bits; at least {MIN_TOKEN_BITS:.0} are needed (e.g. 32 random bytes as hex)",
+                token.chars().count()
+            )));
+        }
+        if seen.contains(&token) {
+            return Err(ConfigError::WeakTokenGenerator(
+                "it repeats its tokens; each must be drawn from the RNG it is given".into(),
+            ));
+        }
+        seen.push(token);
+    }
+    Ok(())
 }
 
 /// Everything the flows need to know, validated.
@@ -320,6 +362,8 @@ pub enum ConfigError {
     WeakJwtSecret { index: usize, len: usize },
     #[error("branding: {0}")]
     Branding(String),
+    #[error("token_generator: {0}")]
+    WeakTokenGenerator(String),
 }
 
 /// Builds a [`Config`].
@@ -637,6 +681,7 @@ impl ConfigBuilder {
             self.throttle.email_per_ip,
             self.throttle.credentials_per_identifier,
             self.throttle.credentials_per_ip,
+            self.throttle.email_callback_per_ip,
         ] {
             if limit.limit == 0 || limit.window_seconds <= 0 {
                 return Err(ConfigError::NonPositive("throttle limit and window"));
@@ -676,6 +721,9 @@ impl ConfigBuilder {
                     "configured twice".into(),
                 ));
             }
+        }
+        if let Some(generator) = &self.token_generator {
+            check_token_generator(generator.as_ref())?;
         }
         self.branding.validate().map_err(ConfigError::Branding)?;
         Ok(Config {
@@ -906,5 +954,36 @@ mod tests {
             .provider(p)
             .build();
         assert!(matches!(err, Err(ConfigError::Provider(..))));
+    }
+
+    /// Issue 11 §5: e-mail tokens must stay unguessable.
+    #[test]
+    fn refuses_a_token_generator_below_128_bits() {
+        let six_digits =
+            |rng: &mut dyn rand_core::RngCore| format!("{:06}", rng.next_u32() % 1_000_000);
+        let err = Config::builder()
+            .secret(SECRET)
+            .token_generator(Arc::new(six_digits))
+            .build()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("token_generator"), "{err:?}");
+        let constant = |_: &mut dyn rand_core::RngCore| "x".repeat(64);
+        assert!(Config::builder()
+            .secret(SECRET)
+            .token_generator(Arc::new(constant))
+            .build()
+            .is_err());
+        let hex32 = |rng: &mut dyn rand_core::RngCore| {
+            let mut bytes = [0u8; 32];
+            rng.fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        };
+        assert!(Config::builder()
+            .secret(SECRET)
+            .token_generator(Arc::new(hex32))
+            .build()
+            .is_ok());
     }
 }

@@ -11,6 +11,7 @@ pub mod csrf;
 pub mod effect;
 pub mod email_address;
 pub mod engine;
+pub mod entropy;
 pub mod error;
 pub mod flow;
 pub mod flows;

@@ -135,6 +135,73 @@ fn sign_in_request(engine: &Engine, json_mode: bool) -> http::Request<Bytes> {
         .unwrap()
 }
 
+/// Issue 11 §5: every identifying field the backend may read is limited, so a second field
+/// cannot bypass the limit of the first.
+#[test]
+fn credentials_limits_count_username_and_email() {
+    let engine = engine(HookSet::default());
+    let (token, cookie) = csrf(&engine);
+    let request = http::Request::post("/api/auth/callback/credentials")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", cookie)
+        .body(Bytes::from(format!(
+            "csrfToken={token}&username=random-1&email=Victim%40Example.com&password=pw&json=true"
+        )))
+        .unwrap();
+    let record = drive(&engine, request, 2, |effect| match effect {
+        Effect::Authorize(_) => Outcome::Authorized(Ok(None)),
+        other => panic!("unexpected {other:?}"),
+    });
+    let keys: Vec<&String> = record
+        .effects
+        .iter()
+        .filter(|e| e.starts_with("Throttle"))
+        .collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys[0].contains("\"credentials:credentials:id:random-1\""),
+        "{keys:?}"
+    );
+    assert!(
+        keys[1].contains("\"credentials:credentials:id:victim@example.com\""),
+        "{keys:?}"
+    );
+}
+
+/// Issue 11 §5: redeeming links is throttled per client IP, before the store is asked.
+#[test]
+fn link_redemption_is_throttled_per_ip() {
+    let engine = Engine::new(
+        Config::builder()
+            .url("https://example.com/api/auth")
+            .secret(SECRET)
+            .store(true)
+            .provider(Provider::email("email", "Email", 600))
+            .build()
+            .unwrap(),
+    );
+    let request =
+        http::Request::get("/api/auth/callback/email?email=jane%40example.com&token=guess")
+            .body(Bytes::new())
+            .unwrap();
+    let mut env = env(3);
+    env.client_ip = Some("203.0.113.9".parse().unwrap());
+    let mut run = engine.begin(&request, env);
+    let response = loop {
+        match run.step() {
+            Step::Done(response) => break response,
+            Step::Effect(Effect::Throttle(check)) => {
+                assert_eq!(check.key, "email-callback:email:ip:203.0.113.9");
+                run.resume(Outcome::Throttle(false));
+            }
+            Step::Effect(other) => panic!("over the limit, yet {other:?}"),
+        }
+    };
+    assert!(run.fault().is_none(), "{:?}", run.fault());
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(location.contains("error=Verification"), "{location}");
+}
+
 #[test]
 fn credentials_sign_in_with_every_hook() {
     let all = HookSet {

@@ -17,7 +17,7 @@ crate::flow! {
         events { CsrfRejected, CsrfVerified, WithinLimits, OverLimit, UserReturned, NoUser, BackendFailed, Allowed, Denied, Redirected, HookFailed, TokenReady }
         initial Received;
         Received + CsrfRejected => Rejected, guard "csrfToken not verified", effect "redirect signin?csrf=true";
-        Received + CsrfVerified => Throttling, guard "csrfToken verified", effect "Throttle: per username, then per client IP";
+        Received + CsrfVerified => Throttling, guard "csrfToken verified", effect "Throttle: per client IP, then per username and per e-mail";
         Throttling + WithinLimits => Authorizing, guard "", effect "Authorize: provider backend";
         Throttling + OverLimit => Failed, guard "a limit is reached", effect "401 / redirect error?error=CredentialsSignin (the wrong-credentials answer)";
         Authorizing + UserReturned => CheckingSignIn, guard "backend returned a user object", effect "Hook: signIn";
@@ -54,16 +54,19 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> 
         return Ok((Next::Reply(cx.redirect(target, StatusCode::OK)), None));
     }
     m.fire(E::CsrfVerified, &mut cx.trace)?;
-    let identifier = ["username", "email"]
+    // Every identifying field a backend may read: limiting only the first would let a
+    // second one through unlimited.
+    let identifiers: Vec<String> = ["username", "email"]
         .iter()
-        .find_map(|field| cx.req.body_str(field))
+        .filter_map(|field| cx.req.body_str(field))
         .map(|id| id.trim().to_lowercase())
-        .filter(|id| !id.is_empty());
+        .filter(|id| !id.is_empty())
+        .collect();
     let limits = cx.config.throttle;
     let checks = super::throttle_checks(
         cx,
         &format!("credentials:{provider_id}"),
-        identifier.as_deref(),
+        &identifiers,
         limits.credentials_per_identifier,
         limits.credentials_per_ip,
     );

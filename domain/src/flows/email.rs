@@ -47,12 +47,14 @@ crate::flow! {
 crate::flow! {
     /// Redeem a magic link: single use, bound to its address, expiring.
     pub mod email_callback = "email_callback" {
-        states { Received, Redeeming, LookingUp, Vetting, CheckingSignIn, Updating, Detaching, Creating, Issuing, SignedIn, Failed }
-        events { NoStore, LinkIncomplete, LinkGiven, Redeemed, Unknown, Expired, StoreFailed, UserLoaded, Unproven, Owned, NotOwned, AllowedExisting, AllowedReclaim, AllowedNew, Denied, Redirected, HookFailed, Saved, Issued, IssueFailed }
+        states { Received, Throttling, Redeeming, LookingUp, Vetting, CheckingSignIn, Updating, Detaching, Creating, Issuing, SignedIn, Failed }
+        events { NoStore, LinkIncomplete, LinkGiven, WithinLimits, OverLimit, Redeemed, Unknown, Expired, StoreFailed, UserLoaded, Unproven, Owned, NotOwned, AllowedExisting, AllowedReclaim, AllowedNew, Denied, Redirected, HookFailed, Saved, Issued, IssueFailed }
         initial Received;
         Received + NoStore => Failed, guard "no store configured", effect "redirect error?error=Configuration";
         Received + LinkIncomplete => Failed, guard "email or token missing or malformed", effect "redirect error?error=Verification";
-        Received + LinkGiven => Redeeming, guard "", effect "Store: take token (canonical e-mail, sha256(token + secret))";
+        Received + LinkGiven => Throttling, guard "", effect "Throttle: per client IP";
+        Throttling + WithinLimits => Redeeming, guard "", effect "Store: take token (canonical e-mail, sha256(token + secret))";
+        Throttling + OverLimit => Failed, guard "a limit is reached", effect "redirect error?error=Verification (no store read)";
         Redeeming + Redeemed => LookingUp, guard "row taken and not expired", effect "Store: get user by e-mail";
         Redeeming + Unknown => Failed, guard "no such row: unknown, used, or another address's", effect "redirect error?error=Verification";
         Redeeming + Expired => Failed, guard "expires <= now (the row is gone too)", effect "redirect error?error=Verification";
@@ -149,7 +151,7 @@ pub(super) fn start_request(cx: &mut Cx, provider_id: String) -> Result<Started,
     let checks = super::throttle_checks(
         cx,
         "email",
-        Some(&email),
+        std::slice::from_ref(&email),
         limits.email_per_address,
         limits.email_per_ip,
     );
@@ -321,6 +323,10 @@ use email_callback::{Event as CE, State as CS};
 
 struct LinkRedemption {
     m: email_callback::Machine,
+    /// Throttle checks still to run.
+    checks: std::collections::VecDeque<ThrottleCheck>,
+    /// The token redemption, made once the limits allow it.
+    take: Option<StoreOp>,
     provider_id: String,
     email: String,
     user: Option<User>,
@@ -363,7 +369,17 @@ pub(super) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
         identifier: email.as_str().to_owned(),
         token_hash: hash_with_secret(token, cx.config.signing_secret()),
     };
-    let flow = LinkRedemption {
+    let limit = cx.config.throttle.email_callback_per_ip;
+    let checks = super::throttle_checks(
+        cx,
+        &format!("email-callback:{provider_id}"),
+        &[],
+        limit,
+        limit,
+    );
+    let mut flow = LinkRedemption {
+        checks,
+        take: Some(take),
         m,
         provider_id,
         email: email.as_str().to_owned(),
@@ -374,12 +390,17 @@ pub(super) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
         events: Vec::new(),
         landing: None,
     };
-    Ok((Next::Effect(Effect::Store(take)), Some(Box::new(flow))))
+    let next = flow.next_check(cx)?;
+    Ok((next, Some(Box::new(flow))))
 }
 
 impl RouteFlow for LinkRedemption {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
         match (self.m.state(), outcome) {
+            (CS::Throttling, Outcome::Throttle(true)) => self.next_check(cx),
+            (CS::Throttling, Outcome::Throttle(false)) => {
+                self.fail(cx, CE::OverLimit, "Verification")
+            }
             (CS::Redeeming, Outcome::Store(Ok(StoreReply::MaybeVerificationToken(Some(row))))) => {
                 if row.expires <= cx.now {
                     self.m.fire(CE::Expired, &mut cx.trace)?;
@@ -475,6 +496,17 @@ impl RouteFlow for LinkRedemption {
 }
 
 impl LinkRedemption {
+    fn next_check(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
+        if let Some(check) = self.checks.pop_front() {
+            return Ok(Next::Effect(Effect::Throttle(check)));
+        }
+        self.m.fire(CE::WithinLimits, &mut cx.trace)?;
+        match self.take.take() {
+            Some(take) => Ok(Next::Effect(Effect::Store(take))),
+            None => Err(Fault::Unexpected("email_callback: redeeming twice")),
+        }
+    }
+
     fn fail(&mut self, cx: &mut Cx, event: CE, code: &str) -> Result<Next, Fault> {
         self.m.fire(event, &mut cx.trace)?;
         Ok(Next::Reply(cx.redirect(cx.error_url(code), StatusCode::OK)))

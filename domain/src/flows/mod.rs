@@ -305,12 +305,13 @@ pub fn dispatch(cx: &mut Cx) -> Result<Started, Fault> {
 }
 
 /// The rate-limit checks for one attempt, in the order they run: per client IP first (when
-/// the driver knows it), then per identifier. A client already over its IP limit is turned
-/// away before it can use up anyone's per-address quota.
+/// the driver knows it), then per identifier (each distinct one given: a username and an
+/// e-mail in one body are both counted). A client already over its IP limit is turned away
+/// before it can use up anyone's per-address quota.
 pub(crate) fn throttle_checks(
     cx: &Cx,
     scope: &str,
-    identifier: Option<&str>,
+    identifiers: &[String],
     per_identifier: crate::config::Limit,
     per_ip: crate::config::Limit,
 ) -> std::collections::VecDeque<crate::effect::ThrottleCheck> {
@@ -322,7 +323,10 @@ pub(crate) fn throttle_checks(
             window_seconds: per_ip.window_seconds,
         });
     }
-    if let Some(identifier) = identifier {
+    for (i, identifier) in identifiers.iter().enumerate() {
+        if identifiers[..i].contains(identifier) {
+            continue;
+        }
         checks.push_back(crate::effect::ThrottleCheck {
             key: format!("{scope}:id:{identifier}"),
             limit: per_identifier.limit,

@@ -357,6 +357,41 @@ async fn follow_link(w: &mut AuthWorld) {
     w.send(Req::new(Method::GET, &target)).await;
 }
 
+#[when(expr = "I follow the link in the mail from {word}")]
+async fn follow_link_from(w: &mut AuthWorld, ip: String) {
+    require_embedded(w, "choosing the client's address");
+    let link = w.mail().link();
+    let target = w.on_site(&link).await;
+    let mut req = Req::new(Method::GET, &target);
+    req.client_ip = Some(ip.parse().expect("an IP address"));
+    w.send(req).await;
+}
+
+#[when(expr = "I follow the link in the mail from {word} with a guessed token {int} times")]
+async fn guess_links_from(w: &mut AuthWorld, ip: String, n: usize) {
+    require_embedded(w, "choosing the client's address");
+    let link = w.mail().link();
+    for i in 0..n {
+        let mut url = url::Url::parse(&link).expect("the link is a URL");
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "token" {
+                    format!("guess-{i}")
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        let target = w.on_site(url.as_str()).await;
+        let mut req = Req::new(Method::GET, &target);
+        req.client_ip = Some(ip.parse().expect("an IP address"));
+        w.send(req).await;
+    }
+}
+
 #[when(expr = "I follow the link in the mail with the e-mail changed to {string}")]
 async fn follow_link_as(w: &mut AuthWorld, email: String) {
     let link = with_email(&w.mail().link(), &email);
