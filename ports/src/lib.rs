@@ -8,6 +8,7 @@ pub mod hooks;
 pub mod http;
 pub mod limit;
 pub mod mail;
+pub mod outbox;
 pub mod store;
 
 pub use env::{Clock, Entropy};
@@ -18,5 +19,6 @@ pub use http::{
 };
 pub use limit::{InProcessLimiter, RateLimiter};
 pub use mail::{MailError, Mailer};
+pub use outbox::{MemoryOutbox, Outbox, OutboxEntry};
 pub use portcullis_domain::store::{StoreError, StoreOp, StoreReply};
 pub use store::{perform, Store};

@@ -66,6 +66,8 @@
 // generated `#[tokio::test]` fails with a message naming the store behaviour that broke.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod outbox;
+
 use std::future::Future;
 use std::sync::Arc;
 
