@@ -57,7 +57,7 @@ pub trait Outbox: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// How many messages are held (due, leased or waiting for a retry).
-    async fn len(&self) -> Result<usize, StoreError>;
+    async fn count(&self) -> Result<usize, StoreError>;
 }
 
 #[derive(Debug)]
@@ -175,7 +175,7 @@ impl Outbox for MemoryOutbox {
         Ok(())
     }
 
-    async fn len(&self) -> Result<usize, StoreError> {
+    async fn count(&self) -> Result<usize, StoreError> {
         Ok(self.lock().held.len())
     }
 }
@@ -194,7 +194,7 @@ mod tests {
             outbox.enqueue(id, id, T0).await.unwrap();
         }
         assert_eq!(outbox.dropped(), 1);
-        assert_eq!(outbox.len().await.unwrap(), 2);
+        assert_eq!(outbox.count().await.unwrap(), 2);
         let ids: Vec<String> = outbox
             .take_due(T0, T0 + time::Duration::minutes(1), 10)
             .await

@@ -33,6 +33,7 @@
 //!   [`portcullis_ports::VerificationSender`] handing the sign-in link to a mail API.
 
 pub mod caller;
+pub mod events;
 pub mod hooks;
 pub mod send_email;
 pub mod webhook;

@@ -58,7 +58,7 @@ async fn ids(outbox: &Arc<dyn Outbox>, now: OffsetDateTime, limit: usize) -> Vec
 pub async fn due_messages_are_leased_until_the_lease_ends(outbox: Arc<dyn Outbox>) {
     outbox.enqueue("msg_a", "{}", T0).await.unwrap();
     outbox.enqueue("msg_b", "{}", T0).await.unwrap();
-    assert_eq!(outbox.len().await.unwrap(), 2);
+    assert_eq!(outbox.count().await.unwrap(), 2);
     assert_eq!(ids(&outbox, T0, 10).await, ["msg_a", "msg_b"]);
     // Leased until T0 + 60 s: not taken again before.
     assert!(ids(&outbox, T0 + secs(59), 10).await.is_empty());
@@ -69,7 +69,7 @@ pub async fn due_messages_are_leased_until_the_lease_ends(outbox: Arc<dyn Outbox
         .unwrap();
     assert_eq!(again.len(), 2);
     assert!(again.iter().all(|e| e.attempts == 0));
-    assert_eq!(outbox.len().await.unwrap(), 2);
+    assert_eq!(outbox.count().await.unwrap(), 2);
 }
 
 pub async fn acked_messages_are_gone(outbox: Arc<dyn Outbox>) {
@@ -78,7 +78,7 @@ pub async fn acked_messages_are_gone(outbox: Arc<dyn Outbox>) {
     assert_eq!(ids(&outbox, T0, 10).await.len(), 2);
     outbox.ack("msg_a").await.unwrap();
     outbox.ack("msg_unknown").await.unwrap();
-    assert_eq!(outbox.len().await.unwrap(), 1);
+    assert_eq!(outbox.count().await.unwrap(), 1);
     assert_eq!(ids(&outbox, T0 + secs(3600), 10).await, ["msg_b"]);
 }
 
