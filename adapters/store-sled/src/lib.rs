@@ -28,6 +28,7 @@
 //! | `sessions` | session token | `Session` |
 //! | `sessions_by_user` | `lp(user_id) ‖ session token` | empty |
 //! | `verification_tokens` | `lp(identifier) ‖ token_hash` | `VerificationToken` |
+//! | `outbox`, `outbox_due` | events to deliver: see [`SledOutbox`] | |
 //!
 //! `lp(s)` is `s` prefixed with its length as a big-endian `u64`, so a prefix scan for one
 //! user never matches another user whose id starts the same way, and `(identifier,
@@ -71,6 +72,10 @@
 //! queue, and the first of them flushes once for all of them. A sign-in, a used link, a
 //! signed-out session or a retired refresh token is thus never undone by a crash after
 //! the answer left. Reads never wait.
+
+mod outbox;
+
+pub use outbox::SledOutbox;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

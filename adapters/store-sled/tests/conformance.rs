@@ -336,3 +336,51 @@ mod concurrent_revocations {
         assert_eq!(store.list_sessions(&user.id).await.unwrap(), Vec::new());
     }
 }
+
+mod outbox {
+    use portcullis_store_sled::SledStore;
+
+    portcullis_store_conformance::outbox_conformance_tests!(async {
+        let store = SledStore::temporary().expect("a temporary sled store");
+        (store.outbox().expect("the outbox trees"), ())
+    });
+
+    use std::sync::Arc;
+
+    use portcullis_ports::Outbox;
+    use time::macros::datetime;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn enqueued_messages_survive_reopening_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let t0 = datetime!(2030-01-01 00:00 UTC);
+        {
+            let store = SledStore::open(&path).unwrap();
+            let outbox = store.outbox().unwrap();
+            outbox.enqueue("msg_kept", r#"{"n":1}"#, t0).await.unwrap();
+            outbox.enqueue("msg_acked", r#"{"n":2}"#, t0).await.unwrap();
+            let taken = outbox
+                .take_due(t0, t0 + time::Duration::minutes(1), 1)
+                .await
+                .unwrap();
+            assert_eq!(taken[0].id, "msg_kept");
+            outbox.ack("msg_acked").await.unwrap();
+            store.flush().await.unwrap();
+        }
+        let store = SledStore::open(&path).unwrap();
+        let outbox: Arc<dyn Outbox> = Arc::new(store.outbox().unwrap());
+        assert_eq!(outbox.count().await.unwrap(), 1);
+        // Still leased until its lease ends, then due again.
+        let later = t0 + time::Duration::minutes(1);
+        let again = outbox
+            .take_due(later, later + time::Duration::minutes(1), 10)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            (again[0].id.as_str(), again[0].payload.as_str()),
+            ("msg_kept", r#"{"n":1}"#)
+        );
+    }
+}
