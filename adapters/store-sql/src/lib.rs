@@ -26,7 +26,9 @@
 //! * an index on `sessions.user_id` (listing and revoking a user's sessions);
 //! * `portcullis_migrations`, the applied versions ([`MIGRATIONS`]);
 //! * `portcullis_rate_limits` (`key` = `hex(sha256(key))`, `window_start`, `count`, and an
-//!   index on `window_start`): the counters of [`SqlRateLimiter`].
+//!   index on `window_start`): the counters of [`SqlRateLimiter`];
+//! * `portcullis_outbox` (`id`, `payload`, `attempts`, `due_ms`, `created_ms`, and an index
+//!   on `due_ms`): events waiting for delivery, [`SqlOutbox`].
 //!
 //! MySQL tables created by `migrate()` use a binary collation (`utf8mb4_nopad_bin` on
 //! MariaDB), so unique e-mail addresses and tokens are byte-exact; tables v3 created keep
@@ -66,6 +68,7 @@
 mod error;
 mod limit;
 mod options;
+mod outbox;
 mod schema;
 mod sql;
 mod store;
@@ -76,6 +79,7 @@ pub mod v3_fixture;
 
 pub use limit::SqlRateLimiter;
 pub use options::SqlOptions;
+pub use outbox::SqlOutbox;
 pub use schema::{Migration, MIGRATIONS};
 pub use sql::Dialect;
 pub use store::SqlStore;

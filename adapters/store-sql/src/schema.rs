@@ -28,7 +28,7 @@ pub struct Migration {
 }
 
 /// Every migration, in the order they apply.
-pub const MIGRATIONS: [Migration; 4] = [
+pub const MIGRATIONS: [Migration; 5] = [
     // The four tables of spec §10.4 with their indexes and unique constraints.
     Migration {
         version: 1,
@@ -49,6 +49,12 @@ pub const MIGRATIONS: [Migration; 4] = [
     Migration {
         version: 4,
         name: "rate_limits",
+    },
+    // `portcullis_outbox`: events waiting for delivery (`SqlOutbox`), with an index on
+    // `due_ms` for taking the due ones.
+    Migration {
+        version: 5,
+        name: "outbox",
     },
 ];
 
@@ -127,6 +133,16 @@ const RATE_LIMITS_WINDOW_START: Index = Index {
     column: "window_start",
     unique: false,
 };
+
+const OUTBOX_DUE: Index = Index {
+    name: "portcullis_outbox_due_ms",
+    table: "portcullis_outbox",
+    column: "due_ms",
+    unique: false,
+};
+
+/// The columns of `portcullis_outbox` the outbox reads and writes.
+const OUTBOX_COLUMNS: [&str; 5] = ["id", "payload", "attempts", "due_ms", "created_ms"];
 
 /// The columns of `portcullis_rate_limits` the limiter reads and writes.
 const RATE_LIMIT_COLUMNS: [&str; 3] = ["key", "window_start", "count"];
@@ -281,6 +297,29 @@ pub(crate) fn rate_limits_table(d: Dialect, collation: &str) -> String {
              \"key\" VARCHAR(255) PRIMARY KEY NOT NULL,\n  window_start DATETIME NOT NULL,\n  \
              count INT NOT NULL\n)"
             .to_owned(),
+    }
+}
+
+/// Migration 5's table: one row per event waiting for delivery. Times are Unix
+/// milliseconds (`BIGINT`), so no dialect's timestamp range or precision matters.
+pub(crate) fn outbox_table(d: Dialect, collation: &str) -> String {
+    match d {
+        Dialect::Postgres => "CREATE TABLE IF NOT EXISTS portcullis_outbox (\n  \
+             id VARCHAR(64) PRIMARY KEY,\n  payload TEXT NOT NULL,\n  \
+             attempts INT NOT NULL,\n  due_ms BIGINT NOT NULL,\n  created_ms BIGINT NOT NULL\n)"
+            .to_owned(),
+        Dialect::MySql => format!(
+            "CREATE TABLE IF NOT EXISTS portcullis_outbox (\n  \
+             id VARCHAR(64) NOT NULL PRIMARY KEY,\n  payload MEDIUMTEXT NOT NULL,\n  \
+             attempts INT NOT NULL,\n  due_ms BIGINT NOT NULL,\n  created_ms BIGINT NOT NULL\n\
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}"
+        ),
+        Dialect::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS portcullis_outbox (\n  \
+             id VARCHAR(64) PRIMARY KEY NOT NULL,\n  payload TEXT NOT NULL,\n  \
+             attempts INTEGER NOT NULL,\n  due_ms BIGINT NOT NULL,\n  created_ms BIGINT NOT NULL\n)"
+                .to_owned()
+        }
     }
 }
 
@@ -588,6 +627,21 @@ impl Conn<'_> {
                     )));
                 }
                 self.ensure_index(&RATE_LIMITS_WINDOW_START).await?;
+            }
+            5 => {
+                self.ddl(&outbox_table(d, collation)).await.map_err(map)?;
+                let present = self.columns("portcullis_outbox").await.map_err(map)?;
+                let missing: Vec<&str> = OUTBOX_COLUMNS
+                    .into_iter()
+                    .filter(|c| !present.iter().any(|p| p.eq_ignore_ascii_case(c)))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(StoreError::Backend(format!(
+                        "migrate: table portcullis_outbox lacks column(s) {}",
+                        missing.join(", ")
+                    )));
+                }
+                self.ensure_index(&OUTBOX_DUE).await?;
             }
             _ => {}
         }
