@@ -96,3 +96,55 @@ impl Hooks for DefaultHooks {
         HookSet::default()
     }
 }
+
+/// Decisions from one [`Hooks`], events heard by another as well: e.g. the app's callbacks
+/// beside a durable event outbox. Each event goes to `listener`, and to `decisions` too if
+/// it listens.
+pub struct WithEvents {
+    decisions: std::sync::Arc<dyn Hooks>,
+    listener: std::sync::Arc<dyn Hooks>,
+}
+
+impl WithEvents {
+    pub fn new(decisions: std::sync::Arc<dyn Hooks>, listener: std::sync::Arc<dyn Hooks>) -> Self {
+        Self {
+            decisions,
+            listener,
+        }
+    }
+}
+
+#[async_trait]
+impl Hooks for WithEvents {
+    fn registered(&self) -> HookSet {
+        let decisions = self.decisions.registered();
+        HookSet {
+            events: decisions.events || self.listener.registered().events,
+            ..decisions
+        }
+    }
+
+    async fn sign_in(
+        &self,
+        user: &Value,
+        account: &Value,
+        profile: &Value,
+    ) -> Result<SignInDecision, HookFailure> {
+        self.decisions.sign_in(user, account, profile).await
+    }
+
+    async fn jwt(&self, call: JwtCall) -> Result<Claims, HookFailure> {
+        self.decisions.jwt(call).await
+    }
+
+    async fn session(&self, session: Value, token: Value) -> Result<Value, HookFailure> {
+        self.decisions.session(session, token).await
+    }
+
+    async fn event(&self, event: AuthEvent) {
+        if self.decisions.registered().events {
+            self.decisions.event(event.clone()).await;
+        }
+        self.listener.event(event).await;
+    }
+}

@@ -12,7 +12,7 @@ pub mod outbox;
 pub mod store;
 
 pub use env::{Clock, Entropy};
-pub use hooks::{Authorize, DefaultHooks, Hooks, JwtCall, VerificationSender};
+pub use hooks::{Authorize, DefaultHooks, Hooks, JwtCall, VerificationSender, WithEvents};
 pub use http::{
     Cache, CacheSettings, CachingHttpClient, HttpCall, HttpClient, HttpFailure, HttpMethod,
     HttpResponse,

@@ -340,6 +340,7 @@ pub struct Builder {
     store: Option<Arc<dyn Store>>,
     authorizers: HashMap<String, Arc<dyn Authorize>>,
     hooks: Option<Arc<dyn Hooks>>,
+    event_listener: Option<Arc<dyn Hooks>>,
     clock: Option<Arc<dyn Clock>>,
     entropy: Option<Arc<dyn Entropy>>,
     observer: Option<TransitionObserver>,
@@ -451,6 +452,13 @@ impl Builder {
         self
     }
 
+    /// Also tells every event to `listener` (its `event` method), beside the hooks' own:
+    /// e.g. a durable event outbox next to the app's callbacks.
+    pub fn event_listener(mut self, listener: Arc<dyn Hooks>) -> Self {
+        self.event_listener = Some(listener);
+        self
+    }
+
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
@@ -470,7 +478,10 @@ impl Builder {
         if let Some(error) = self.preset_error {
             return Err(error);
         }
-        let hooks = self.hooks.unwrap_or_else(|| Arc::new(DefaultHooks));
+        let mut hooks = self.hooks.unwrap_or_else(|| Arc::new(DefaultHooks));
+        if let Some(listener) = self.event_listener {
+            hooks = Arc::new(portcullis_ports::hooks::WithEvents::new(hooks, listener));
+        }
         let config = self
             .config
             .hooks(hooks.registered())

@@ -25,6 +25,16 @@ pub const DEV_PROVIDER_ID: &str = "credentials";
 pub struct App {
     pub portcullis: Portcullis,
     pub store: AppStore,
+    /// `[hooks.events]`, when configured: its worker runs from [`App::start_events`].
+    pub events: Option<Arc<portcullis_hooks_http::events::Events>>,
+}
+
+impl App {
+    /// Starts delivering `[hooks.events]` in the background (needs a tokio runtime); stop
+    /// the worker before closing the store.
+    pub fn start_events(&self) -> Option<portcullis_hooks_http::events::EventWorker> {
+        self.events.as_ref().map(|events| events.start())
+    }
 }
 
 /// The store an [`App`] runs on.
@@ -80,9 +90,9 @@ pub fn build(config: &ServerConfig, dev: bool) -> Result<App, StartupError> {
     }
     let builder = builder(config, dev)?;
     if config.stateless {
-        return finish(builder, AppStore::Stateless);
+        return finish(config, builder, AppStore::Stateless);
     }
-    finish(builder, AppStore::Sled(open_sled(config)?))
+    finish(config, builder, AppStore::Sled(open_sled(config)?))
 }
 
 /// [`build`] for any configuration: with a `database`, connects to it and, when
@@ -118,7 +128,7 @@ pub async fn open(config: &ServerConfig, dev: bool, migrate: bool) -> Result<App
             AppStore::Sql(store)
         }
     };
-    finish(builder, store)
+    finish(config, builder, store)
 }
 
 /// Applies the pending migrations of the configured `database` (`portcullis migrate`);
@@ -178,13 +188,25 @@ fn open_sled(config: &ServerConfig) -> Result<SledStore, StartupError> {
     })
 }
 
-fn finish(builder: portcullis::Builder, store: AppStore) -> Result<App, StartupError> {
-    let builder = match store.shared() {
+fn finish(
+    config: &ServerConfig,
+    builder: portcullis::Builder,
+    store: AppStore,
+) -> Result<App, StartupError> {
+    let mut builder = match store.shared() {
         Some(shared) => builder.store(shared),
         None => builder,
     };
+    let events = crate::events::wire(config, &store)?;
+    if let Some(events) = &events {
+        builder = builder.event_listener(events.recorder());
+    }
     let portcullis = builder.build()?;
-    Ok(App { portcullis, store })
+    Ok(App {
+        portcullis,
+        store,
+        events,
+    })
 }
 
 /// Checks a configuration as `serve` would, without opening the store or writing
@@ -281,6 +303,7 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
     crate::hooks::endpoints(config)?;
     probe.build()?;
     warn_if_short_secret(config, &secrets);
+    crate::events::settings(config)?;
 
     let settings = settings(config, &secrets);
     let mut builder = Portcullis::builder().configure(move |_| settings);

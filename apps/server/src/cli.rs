@@ -255,6 +255,7 @@ async fn serve_until_signal(config: ServerConfig, dev: bool, migrate: bool) -> E
         Err(e) => return fail(EXIT_CONFIG, &e),
     };
     let base = app.portcullis.config().site.base();
+    let events = app.start_events();
     let (addr, handle) = match listen(app.portcullis.clone(), config.listen, dev).await {
         Ok(running) => running,
         Err(e @ StartupError::Bind { .. }) => return fail(EXIT_FAILURE, &e),
@@ -274,6 +275,15 @@ async fn serve_until_signal(config: ServerConfig, dev: bool, migrate: bool) -> E
             ExitCode::SUCCESS
         }
     };
+    if let Some(events) = events {
+        // The batch in flight finishes; undelivered events wait in the store.
+        if tokio::time::timeout(SHUTDOWN_GRACE, events.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!(target: "portcullis", "event delivery still busy after the grace period; stopping");
+        }
+    }
     if let Err(e) = app.store.close().await {
         tracing::error!(target: "portcullis", error = %e, "closing the store failed");
         return ExitCode::from(EXIT_FAILURE);

@@ -144,8 +144,8 @@ pub struct ServerConfig {
     pub log: LogSection,
 
     /// Hooks: the operator's HTTP endpoints, called signed (Standard Webhooks) at decision
-    /// points (`[hooks.sign_in]`, `[hooks.jwt]`, `[hooks.session]`, `[hooks.send_email]`).
-    /// See docs/hooks.md.
+    /// points (`[hooks.sign_in]`, `[hooks.jwt]`, `[hooks.session]`, `[hooks.send_email]`)
+    /// and for events (`[hooks.events]`). See docs/hooks.md.
     #[serde(default)]
     pub hooks: HooksSection,
 }
@@ -630,6 +630,10 @@ pub struct HooksSection {
     /// providers then need no `smtp`.
     #[serde(default)]
     pub send_email: Option<HookConfig>,
+    /// v3's `events`: signIn, signOut, createUser, updateUser, linkAccount and session,
+    /// POSTed to the operator's receiver (docs/hooks.md, "Events").
+    #[serde(default)]
+    pub events: Option<EventsHookConfig>,
 }
 
 /// One hook endpoint.
@@ -762,6 +766,50 @@ impl CredentialsProviderConfig {
             )),
         }
     }
+}
+
+/// `[hooks.events]`: events go to `url`, signed, retried until delivered. They are kept in
+/// the store until then (sled or SQL: a restart loses none); without one (`stateless`, or
+/// MongoDB for now) in a bounded memory queue that drops the oldest when full.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventsHookConfig {
+    /// The receiver: an `http://` or `https://` URL.
+    pub url: String,
+    /// A Standard Webhooks secret, `whsec_` and the base64 of 24 to 64 random bytes
+    /// (`echo whsec_$(openssl rand -base64 32)`), or a list while rotating: every one
+    /// signs each request.
+    pub secret: Secrets,
+    /// Bound on one delivery attempt, in milliseconds. Default 5000.
+    #[serde(default = "default_events_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The first retry's delay, in milliseconds; each later one doubles, with jitter.
+    /// Default 1000.
+    #[serde(default = "default_events_retry_initial_ms")]
+    pub retry_initial_ms: u64,
+    /// The longest delay between two retries, in milliseconds. Default 600000 (10 min).
+    #[serde(default = "default_events_retry_max_ms")]
+    pub retry_max_ms: u64,
+    /// Without a durable store: events held in memory at most; when full, the oldest is
+    /// dropped (an error is logged). Default 10000.
+    #[serde(default = "default_events_queue_capacity")]
+    pub queue_capacity: usize,
+}
+
+fn default_events_timeout_ms() -> u64 {
+    5000
+}
+
+fn default_events_retry_initial_ms() -> u64 {
+    1000
+}
+
+fn default_events_retry_max_ms() -> u64 {
+    600_000
+}
+
+fn default_events_queue_capacity() -> usize {
+    10_000
 }
 
 /// Log output.

@@ -25,6 +25,7 @@ pub mod credentials;
 pub mod demo;
 pub mod error;
 pub mod hooks;
+pub mod events;
 pub mod http;
 pub mod ldap_config;
 pub mod logging;

@@ -157,7 +157,7 @@ impl EventDelivery {
         }
     }
 
-    fn url_for_logs(&self) -> &str {
+    pub(super) fn url_for_logs(&self) -> &str {
         self.settings
             .url
             .split(['?', '#'])

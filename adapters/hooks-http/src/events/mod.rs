@@ -57,6 +57,14 @@ pub struct Events {
     poll: Duration,
 }
 
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events")
+            .field("url", &self.delivery.url_for_logs())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Events {
     pub fn new(
         settings: EventsSettings,
