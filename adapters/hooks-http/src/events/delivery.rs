@@ -18,7 +18,7 @@ use super::EventsSettings;
 const BATCH: usize = 16;
 /// How long a taken batch stays leased beyond the request timeout: time to ack or
 /// reschedule. A worker killed mid-delivery leaves its batch to come back after this.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// Retry delays: `initial`, doubling per failed attempt, never more than `max`; each delay
 /// is drawn uniformly from its upper half (jitter), so receivers coming back up are not hit

@@ -8,6 +8,7 @@ mod database;
 mod dev;
 mod durability;
 mod email;
+mod events;
 mod hooks;
 mod http;
 mod ldap;
