@@ -352,3 +352,155 @@ Feature: C04 Credentials sign-in against any backend
       And I have no session
       When I GET "/api/auth/error?error=CredentialsUnavailable"
       Then the status is 200
+
+  Rule: The server's password table backend, against real PostgreSQL, MariaDB and SQLite
+
+    An application's own users table checks the password: the query is the operator's,
+    the hash is read in its own scheme, and may be rewritten to Argon2id on success.
+
+    Scenario Outline: A password table in <database> signs Jane in with her bcrypt hash, then holds an Argon2id one
+      Given a password table in <database> holding Jane's password as a bcrypt hash
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [[providers]]
+        type = "credentials"
+        id = "app"
+        name = "App"
+
+        [providers.sql]
+        url = "{saved:table_url}"
+        query = "SELECT id, name, email, password_hash FROM {saved:table} WHERE email = {saved:param}"
+        rehash = true
+        update = "UPDATE {saved:table} SET password_hash = {saved:param} WHERE id = <second>"
+        """
+      And I fetch a CSRF token
+      When I POST "/api/auth/callback/app" with the form:
+        | csrfToken | {csrf}           |
+        | username  | jane@example.com |
+        | password  | wrong            |
+        | json      | true             |
+      Then the status is 401
+      And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=CredentialsSignin&provider=app"}'
+      And I have no session
+      And the password table holds a bcrypt hash for Jane
+      When I POST "/api/auth/callback/app" with the form:
+        | csrfToken | {csrf}           |
+        | username  | jane@example.com |
+        | password  | correct horse    |
+        | json      | true             |
+      Then the status is 200
+      And the JSON is '{"url":"http://localhost:3000"}'
+      And the session reads back as "Jane Doe"
+      And the password table holds an Argon2id hash for Jane
+
+      Examples:
+        | database   | second |
+        | PostgreSQL | $2     |
+        | MariaDB    | ?      |
+        | SQLite     | ?      |
+
+    Scenario: An unknown address is a failed sign-in like a wrong password
+      Given a password table in SQLite holding Jane's password as an Argon2id hash
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [[providers]]
+        type = "credentials"
+        id = "app"
+        name = "App"
+
+        [providers.sql]
+        url = "{saved:table_url}"
+        query = "SELECT id, name, email, password_hash FROM {saved:table} WHERE email = ?"
+        """
+      And I fetch a CSRF token
+      When I POST "/api/auth/callback/app" with the form:
+        | csrfToken | {csrf}              |
+        | username  | mallory@example.com |
+        | password  | correct horse       |
+        | json      | true                |
+      Then the status is 401
+      And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=CredentialsSignin&provider=app"}'
+      And I have no session
+
+  Rule: The server's HTTP credentials backend: a signed POST to the operator's service
+
+    The service receives the form (never the CSRF token) signed per Standard Webhooks, and
+    answers a user or a refusal, signed for that request. Anything else fails closed.
+
+    Scenario: The operator's service signs Jane in, and refuses a wrong password
+      Given the operator's credentials service
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [[providers]]
+        type = "credentials"
+        id = "app"
+        name = "App"
+
+        [providers.http]
+        url = "{saved:service_url}"
+        secret = "{saved:service_secret}"
+        """
+      And I fetch a CSRF token
+      When I POST "/api/auth/callback/app" with the form:
+        | csrfToken | {csrf}        |
+        | username  | jane          |
+        | password  | wrong         |
+        | json      | true          |
+      Then the status is 401
+      And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=CredentialsSignin&provider=app"}'
+      And I have no session
+      When I POST "/api/auth/callback/app" with the form:
+        | csrfToken | {csrf}        |
+        | username  | jane          |
+        | password  | correct horse |
+        | json      | true          |
+      Then the status is 200
+      And the JSON is '{"url":"http://localhost:3000"}'
+      And the session reads back as "Jane Doe"
+      And the credentials service was called 2 times
+
+    Scenario Outline: A service <failing> fails closed: no session
+      Given the operator's credentials service, <answering>
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [[providers]]
+        type = "credentials"
+        id = "app"
+        name = "App"
+
+        [providers.http]
+        url = "{saved:service_url}"
+        secret = "{saved:service_secret}"
+        timeout_ms = 300
+        """
+      And I fetch a CSRF token
+      When I POST "/api/auth/callback/app" with the form:
+        | csrfToken | {csrf}        |
+        | username  | jane          |
+        | password  | correct horse |
+        | json      | true          |
+      Then the status is 401
+      And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=CredentialsSignin&provider=app"}'
+      And I have no session
+      And the credentials service was called 1 time
+
+      Examples:
+        | failing                  | answering               |
+        | whose answer is unsigned | answering unsigned      |
+        | that answers too late    | answering after 3000 ms |

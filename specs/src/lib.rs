@@ -21,6 +21,7 @@
 //! Every engine the scenarios build reports the declared flow transitions it takes; the run
 //! fails when a declared transition was never taken ([`coverage`]).
 
+pub mod binary;
 pub mod coverage;
 pub mod doubles;
 pub mod fixtures;

@@ -123,6 +123,15 @@ impl SqlServer {
     }
 }
 
+/// The admin URL of the named SQL server (`PostgreSQL` or `MariaDB`), as the matrix uses.
+pub fn admin_url(name: &str) -> String {
+    match name {
+        "PostgreSQL" => SqlServer::Postgres.admin_url(),
+        "MariaDB" => SqlServer::MariaDb.admin_url(),
+        other => panic!("no SQL server {other:?}"),
+    }
+}
+
 fn mongo_url() -> String {
     env_or("MONGODB_URL", MONGO_DEFAULT)
 }

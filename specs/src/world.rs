@@ -168,12 +168,37 @@ pub enum MailMode {
     AppSender { fails: bool },
 }
 
-/// The site as it runs.
+/// The site as it runs. With the real binary, `app` is the same configuration checked
+/// in process (`portcullis config check`'s engine), read for cookie names and the like.
 struct Running {
     app: Portcullis,
-    server: Option<(SocketAddr, ShutdownHandle)>,
+    server: Option<Served>,
     /// Keeps a server configuration's data directory alive.
     _data_dir: Option<tempfile::TempDir>,
+}
+
+/// The server the HTTP target speaks to.
+enum Served {
+    /// The warp server in this process, around an engine the scenario built.
+    InProcess(SocketAddr, ShutdownHandle),
+    /// `portcullis serve` from the scenario's configuration file.
+    Binary(crate::binary::ServerProcess),
+}
+
+impl Served {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Served::InProcess(addr, _) => *addr,
+            Served::Binary(process) => process.addr,
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Served::InProcess(_, handle) => handle.shutdown().await.expect("the server stops cleanly"),
+            Served::Binary(process) => process.stop().await,
+        }
+    }
 }
 
 /// One HTTP answer.
@@ -365,6 +390,12 @@ pub struct AuthWorld {
     /// The scenario's real browser (C16), once a step opened one; dropped with the world.
     pub(crate) browser: Option<crate::steps::browser::BrowserState>,
     pub(crate) client: reqwest::Client,
+    /// Password tables the scenario made (dropped when it finishes).
+    pub(crate) password_tables: Vec<crate::steps::PasswordTable>,
+    /// Calls the scenario's credentials service received.
+    pub(crate) service_calls: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    /// Directories that live as long as the scenario.
+    kept_dirs: Vec<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for AuthWorld {
@@ -409,7 +440,15 @@ impl AuthWorld {
                 .timeout(REQUEST_TIMEOUT)
                 .build()
                 .expect("an HTTP client"),
+            password_tables: Vec::new(),
+            service_calls: None,
+            kept_dirs: Vec::new(),
         }
+    }
+
+    /// Keeps `dir` until the scenario ends.
+    pub fn keep_dir(&mut self, dir: tempfile::TempDir) {
+        self.kept_dirs.push(dir);
     }
 
     /// The site's configuration, to change before the first request.
@@ -440,8 +479,8 @@ impl AuthWorld {
     /// the browser keeps its cookies).
     pub async fn stop(&mut self) {
         if let Some(running) = self.running.take() {
-            if let Some((_, handle)) = running.server {
-                handle.shutdown().await.expect("the server stops cleanly");
+            if let Some(server) = running.server {
+                server.stop().await;
             }
         }
     }
@@ -451,6 +490,7 @@ impl AuthWorld {
     pub async fn finish(&mut self) {
         self.stop().await;
         let _ = crate::mailbox::take_from(&self.mail_sender);
+        crate::steps::drop_password_tables(std::mem::take(&mut self.password_tables)).await;
         if let Some(store) = self.store.take() {
             store.dispose().await;
         }
@@ -470,7 +510,7 @@ impl AuthWorld {
         self.running
             .as_ref()
             .and_then(|r| r.server.as_ref())
-            .map(|(addr, _)| *addr)
+            .map(Served::addr)
     }
 
     /// The scenario's store (made on first use, as the setup says), kept across restarts.
@@ -491,6 +531,9 @@ impl AuthWorld {
             self.store().await;
         }
         let setup = self.setup().clone();
+        if let (Some(toml), Target::Http) = (&setup.server_config, self.target) {
+            return start_binary(toml, setup.server_dev_mode).await;
+        }
         let (app, data_dir) = match &setup.server_config {
             Some(toml) => {
                 let (app, dir) = build_from_server_config(toml, setup.server_dev_mode);
@@ -505,7 +548,7 @@ impl AuthWorld {
                 let (bound, handle) = portcullis_server::spawn(app.clone(), addr)
                     .await
                     .expect("the server starts on 127.0.0.1:0");
-                Some((bound, handle))
+                Some(Served::InProcess(bound, handle))
             }
         };
         Running {
@@ -649,14 +692,14 @@ impl AuthWorld {
             Some(_) if req.client_ip.is_some() => {
                 panic!("a client address is told to the embedded engine only: tag the scenario @embedded")
             }
-            Some((addr, _)) if req.raw => {
-                let addr = *addr;
+            Some(server) if req.raw => {
+                let addr = server.addr();
                 tokio::time::timeout(REQUEST_TIMEOUT, raw_http(addr, &req))
                     .await
                     .unwrap_or_else(|_| panic!("{} {} hung", req.method, req.target))
             }
-            Some((addr, _)) => {
-                let url = format!("http://{addr}{}", req.target);
+            Some(server) => {
+                let url = format!("http://{}{}", server.addr(), req.target);
                 let mut request = self.client.request(req.method.clone(), &url);
                 for (name, value) in &req.headers {
                     request = request.header(name.clone(), value.clone());
@@ -786,9 +829,43 @@ pub fn credential_fields() -> Vec<CredentialField> {
     ]
 }
 
-/// Builds the site with the server's own code: TOML configuration, users file, sled store.
-/// `{dir}` in the TOML is a fresh temporary directory.
+/// Runs the real binary from the scenario's configuration file, in a fresh directory with
+/// the users file (`{dir}` in the TOML).
+async fn start_binary(toml: &str, dev: bool) -> Running {
+    let (dir, text) = server_directory(toml);
+    let config = portcullis_server::ServerConfig::from_toml(&text)
+        .unwrap_or_else(|e| panic!("the server configuration is refused: {e}"));
+    let app = match portcullis_server::app::check(&config) {
+        Ok(app) => app,
+        // Dev mode needs no secret; the binary makes one. The URL decides the cookie names.
+        Err(_) if dev => Portcullis::builder()
+            .url(&config.effective_url())
+            .secret(SECRET)
+            .build()
+            .expect("a minimal engine for the dev site's cookie names"),
+        Err(e) => panic!("the server configuration does not check: {e}"),
+    };
+    let process = crate::binary::ServerProcess::start(dir.path(), &text, dev).await;
+    Running {
+        app,
+        server: Some(Served::Binary(process)),
+        _data_dir: Some(dir),
+    }
+}
+
+/// Builds the site in process with the server's own code: TOML configuration, users file,
+/// sled store. `{dir}` in the TOML is a fresh temporary directory.
 fn build_from_server_config(toml: &str, dev: bool) -> (Portcullis, tempfile::TempDir) {
+    let (dir, text) = server_directory(toml);
+    let config = portcullis_server::ServerConfig::from_toml(&text)
+        .unwrap_or_else(|e| panic!("the server configuration is refused: {e}"));
+    let app = portcullis_server::build_app(&config, dev)
+        .unwrap_or_else(|e| panic!("the server does not start: {e}"));
+    (app, dir)
+}
+
+/// A fresh directory holding the scenarios' users file; `toml` with `{dir}` replaced.
+fn server_directory(toml: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let users = dir.path().join("users.toml");
     let hash = portcullis_server::hash_password(crate::doubles::PASSWORD).expect("hashing");
@@ -801,11 +878,7 @@ fn build_from_server_config(toml: &str, dev: bool) -> (Portcullis, tempfile::Tem
     )
     .expect("writing the users file");
     let text = toml.replace("{dir}", &dir.path().display().to_string());
-    let config = portcullis_server::ServerConfig::from_toml(&text)
-        .unwrap_or_else(|e| panic!("the server configuration is refused: {e}"));
-    let app = portcullis_server::build_app(&config, dev)
-        .unwrap_or_else(|e| panic!("the server does not start: {e}"));
-    (app, dir)
+    (dir, text)
 }
 
 /// One HTTP/1.1 request on a fresh TCP connection: the body is written while the answer is

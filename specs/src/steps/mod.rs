@@ -1,6 +1,7 @@
 //! Step definitions. The same steps serve both targets: they talk to the site only through
 //! [`AuthWorld::send`], which calls the engine or the real server.
 
+mod backends;
 pub(crate) mod browser;
 mod email;
 mod given;
@@ -11,6 +12,7 @@ mod stores;
 mod then;
 mod when;
 
+pub(crate) use backends::{drop_tables as drop_password_tables, PasswordTable};
 use http::Method;
 use portcullis::CookieKey;
 use serde_json::Value;

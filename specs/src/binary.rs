@@ -1,0 +1,122 @@
+//! The real `portcullis` binary, run from a configuration file: what an operator runs. The
+//! HTTP target's server-configured scenarios speak to it over loopback.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::world::REQUEST_TIMEOUT;
+
+/// `portcullis serve` (or `dev`) on a free loopback port; killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    /// Every line it wrote to stderr (JSON log lines), for a failing scenario's report.
+    pub logs: Arc<Mutex<Vec<String>>>,
+}
+
+/// Where `cargo test --workspace` built the binary: beside the test's own `deps/`
+/// directory, or `PORTCULLIS_BIN`.
+fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("PORTCULLIS_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in <target>/<profile>/deps");
+    let path = profile_dir.join(format!("portcullis{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p portcullis-server` (cargo test \
+         --workspace does), or name it in PORTCULLIS_BIN",
+        path.display()
+    );
+    path
+}
+
+impl ServerProcess {
+    /// Writes `toml` to `dir/portcullis.toml` and serves it from `dir`; returns once the
+    /// server logs that it listens (or panics with its output if it exits first).
+    pub async fn start(dir: &Path, toml: &str, dev: bool) -> Self {
+        let file = dir.join("portcullis.toml");
+        std::fs::write(&file, toml).expect("writing the configuration file");
+        let mut command = Command::new(binary());
+        // The scenario's file is the whole configuration: nothing from this environment.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            if name.starts_with("PORTCULLIS_") || name.starts_with("NEXTAUTH_") || name == "RUST_LOG" {
+                command.env_remove(name);
+            }
+        }
+        command
+            .current_dir(dir)
+            .arg("serve")
+            .args(dev.then_some("--dev"))
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&file)
+            .env("PORTCULLIS_LOG_FORMAT", "json")
+            .env("PORTCULLIS_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("the portcullis binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let listening = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                logs.lock().expect("logs").push(line.clone());
+                let event: serde_json::Value =
+                    serde_json::from_str(&line).unwrap_or(serde_json::Value::Null);
+                if event["message"] == "listening" {
+                    return event["addr"].as_str().and_then(|a| a.parse().ok());
+                }
+            }
+            None
+        };
+        let addr = match tokio::time::timeout(REQUEST_TIMEOUT, listening).await {
+            Ok(Some(addr)) => addr,
+            outcome => {
+                let _ = child.start_kill();
+                let why = if outcome.is_err() {
+                    "did not listen in time"
+                } else {
+                    "exited"
+                };
+                panic!(
+                    "`portcullis serve` {why}; its log:\n{}\nits configuration:\n{toml}",
+                    logs.lock().expect("logs").join("\n")
+                );
+            }
+        };
+        let sink = logs.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().expect("logs").push(line);
+            }
+        });
+        Self { child, addr, logs }
+    }
+
+    /// Stops it as an orchestrator would (SIGTERM), and waits for it to exit.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        if tokio::time::timeout(REQUEST_TIMEOUT, self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}

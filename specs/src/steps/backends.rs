@@ -1,0 +1,277 @@
+//! The server's credentials backends (C04): a password table in a real database, and the
+//! operator's HTTP service, a loopback receiver that checks Standard Webhooks signatures
+//! with the reference `standardwebhooks` crate and signs its answers with it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cucumber::{given, then};
+use serde_json::{json, Value};
+use sqlx::Connection as _;
+
+use crate::doubles::{PASSWORD, USERNAME};
+use crate::world::AuthWorld;
+
+/// A password table the scenario made, dropped when the world finishes.
+#[derive(Debug, Clone)]
+pub struct PasswordTable {
+    pub url: String,
+    pub name: String,
+}
+
+fn hash(scheme: &str) -> String {
+    match scheme {
+        "bcrypt" => bcrypt::hash(PASSWORD, 4).expect("bcrypt hashes"),
+        "Argon2id" => portcullis_credentials_sql::hash_argon2id(PASSWORD).expect("argon2id"),
+        other => panic!("no {other} hashes here: bcrypt or Argon2id"),
+    }
+}
+
+/// Runs `statements` (with `?` or `$n` already in the dialect's form) on `url`.
+async fn execute(url: &str, sql: &str, binds: &[&str]) {
+    macro_rules! run {
+        ($conn:ty) => {{
+            let mut conn = <$conn>::connect(url)
+                .await
+                .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+            let mut query = sqlx::query(sql);
+            for bind in binds {
+                query = query.bind(*bind);
+            }
+            query
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }};
+    }
+    if url.starts_with("postgres") {
+        run!(sqlx::PgConnection)
+    } else if url.starts_with("mysql") {
+        run!(sqlx::MySqlConnection)
+    } else {
+        run!(sqlx::SqliteConnection)
+    }
+}
+
+async fn fetch_hash(table: &PasswordTable) -> String {
+    let placeholder = if table.url.starts_with("postgres") { "$1" } else { "?" };
+    let sql = format!(
+        "SELECT password_hash FROM {} WHERE email = {placeholder}",
+        table.name
+    );
+    macro_rules! fetch {
+        ($conn:ty) => {{
+            let mut conn = <$conn>::connect(&table.url).await.expect("connecting");
+            let row: (String,) = sqlx::query_as(&sql)
+                .bind("jane@example.com")
+                .fetch_one(&mut conn)
+                .await
+                .expect("Jane's row");
+            row.0
+        }};
+    }
+    if table.url.starts_with("postgres") {
+        fetch!(sqlx::PgConnection)
+    } else if table.url.starts_with("mysql") {
+        fetch!(sqlx::MySqlConnection)
+    } else {
+        fetch!(sqlx::SqliteConnection)
+    }
+}
+
+/// Drops the tables the scenario made.
+pub async fn drop_tables(tables: Vec<PasswordTable>) {
+    for table in tables {
+        if !table.url.starts_with("sqlite") {
+            execute(&table.url, &format!("DROP TABLE IF EXISTS {}", table.name), &[]).await;
+        }
+    }
+}
+
+/// A table `users`-like, in the named database, with Jane (`jane@example.com`, id 42)
+/// and her password hashed by `scheme`. Saves `{saved:table_url}`, `{saved:table}` and
+/// `{saved:param}` (the dialect's first placeholder).
+#[given(expr = "a password table in {word} holding Jane's password as a(n) {word} hash")]
+async fn password_table(w: &mut AuthWorld, database: String, scheme: String) {
+    let suffix = crate::mailbox::unique_sender()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let name = format!("portcullis_s_pw_{suffix}");
+    let (url, param) = match database.as_str() {
+        "SQLite" => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let url = format!("sqlite://{}/app.db?mode=rwc", dir.path().display());
+            w.keep_dir(dir);
+            (url, "?")
+        }
+        "PostgreSQL" => (crate::stores::admin_url("PostgreSQL"), "$1"),
+        "MariaDB" => (crate::stores::admin_url("MariaDB"), "?"),
+        other => panic!("no database {other:?}: SQLite, PostgreSQL or MariaDB"),
+    };
+    execute(
+        &url,
+        &format!(
+            "CREATE TABLE {name} (id INTEGER PRIMARY KEY, name VARCHAR(100), \
+             email VARCHAR(200) NOT NULL UNIQUE, password_hash VARCHAR(255) NOT NULL)"
+        ),
+        &[],
+    )
+    .await;
+    let insert = format!(
+        "INSERT INTO {name} (id, name, email, password_hash) VALUES (42, 'Jane Doe', \
+         'jane@example.com', {})",
+        if param == "$1" { "$1" } else { "?" }
+    );
+    execute(&url, &insert, &[&hash(&scheme)]).await;
+    // The binary is handed the URL without the create-mode flag.
+    let server_url = url.trim_end_matches("?mode=rwc").to_owned();
+    w.saved.insert("table_url".into(), server_url);
+    w.saved.insert("table".into(), name.clone());
+    w.saved.insert("param".into(), param.into());
+    w.password_tables.push(PasswordTable { url, name });
+}
+
+#[then(expr = "the password table holds a(n) {word} hash for Jane")]
+async fn table_holds(w: &mut AuthWorld, scheme: String) {
+    let table = w
+        .password_tables
+        .last()
+        .expect("no password table yet")
+        .clone();
+    let stored = fetch_hash(&table).await;
+    let prefix = match scheme.as_str() {
+        "Argon2id" => "$argon2id$",
+        "bcrypt" => "$2",
+        other => panic!("no {other} hashes here: bcrypt or Argon2id"),
+    };
+    assert!(
+        stored.starts_with(prefix),
+        "the stored hash is not {scheme}: {stored}"
+    );
+    assert!(
+        portcullis_credentials_sql::Scheme::of(&stored)
+            .is_some_and(|s| portcullis_credentials_sql::verify(s, PASSWORD, &stored)),
+        "the stored hash does not verify Jane's password"
+    );
+}
+
+/// How the scenario's credentials service behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServiceMode {
+    /// Checks jane / `correct horse`, answers signed.
+    Honest,
+    /// Answers Jane for anyone, but unsigned.
+    Unsigned,
+    /// Answers only after the given delay.
+    Slow(Duration),
+}
+
+/// Starts the operator's credentials service on loopback: `{saved:service_url}` and
+/// `{saved:service_secret}`.
+async fn start_service(w: &mut AuthWorld, mode: ServiceMode) {
+    use warp::Filter as _;
+    let secret = format!(
+        "whsec_{}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            receiver_key()
+        )
+    );
+    let webhook = Arc::new(standardwebhooks::Webhook::new(&secret).expect("a webhook secret"));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let route = warp::post()
+        .and(warp::header::headers_cloned())
+        .and(warp::body::bytes())
+        .then(move |headers: http::HeaderMap, body: bytes::Bytes| {
+            let webhook = webhook.clone();
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                if let ServiceMode::Slow(delay) = mode {
+                    tokio::time::sleep(delay).await;
+                }
+                if webhook.verify(&body, &headers).is_err() {
+                    return warp::http::Response::builder()
+                        .status(401)
+                        .body("bad signature".to_owned())
+                        .expect("a response");
+                }
+                let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let credentials = &request["credentials"];
+                let honest = credentials["username"] == USERNAME
+                    && credentials["password"] == PASSWORD
+                    && credentials.get("csrfToken").is_none();
+                let user = if honest || mode == ServiceMode::Unsigned {
+                    json!({"id": "42", "name": "Jane Doe", "email": "jane@example.com"})
+                } else {
+                    Value::Null
+                };
+                let answer = json!({ "user": user }).to_string();
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let mut response = warp::http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json");
+                if mode != ServiceMode::Unsigned {
+                    let signature = webhook
+                        .sign(&id, now, answer.as_bytes())
+                        .expect("signing the answer");
+                    response = response
+                        .header("webhook-id", id)
+                        .header("webhook-timestamp", now.to_string())
+                        .header("webhook-signature", signature);
+                }
+                response.body(answer).expect("a response")
+            }
+        });
+    let (addr, server) =
+        warp::serve(route).bind_ephemeral(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    tokio::spawn(server);
+    w.saved
+        .insert("service_url".into(), format!("http://{addr}/check"));
+    w.saved.insert("service_secret".into(), secret);
+    w.service_calls = Some(calls);
+}
+
+/// A secret of the scenario's own receiver: unique per call, not a production key.
+fn receiver_key() -> [u8; 32] {
+    use sha2::Digest as _;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let seed = format!("{}-{}-{nanos}", crate::mailbox::unique_sender(), std::process::id());
+    sha2::Sha256::digest(seed.as_bytes()).into()
+}
+
+#[given("the operator's credentials service")]
+async fn service(w: &mut AuthWorld) {
+    start_service(w, ServiceMode::Honest).await;
+}
+
+#[given("the operator's credentials service, answering unsigned")]
+async fn unsigned_service(w: &mut AuthWorld) {
+    start_service(w, ServiceMode::Unsigned).await;
+}
+
+#[given(expr = "the operator's credentials service, answering after {int} ms")]
+async fn slow_service(w: &mut AuthWorld, millis: u64) {
+    start_service(w, ServiceMode::Slow(Duration::from_millis(millis))).await;
+}
+
+#[then(expr = "the credentials service was called {int} time(s)")]
+async fn service_called(w: &mut AuthWorld, times: usize) {
+    let calls = w
+        .service_calls
+        .as_ref()
+        .expect("no credentials service in this scenario");
+    assert_eq!(calls.load(Ordering::SeqCst), times);
+}
