@@ -50,7 +50,10 @@ impl ServerProcess {
         // The scenario's file is the whole configuration: nothing from this environment.
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy().into_owned();
-            if name.starts_with("PORTCULLIS_") || name.starts_with("NEXTAUTH_") || name == "RUST_LOG" {
+            if name.starts_with("PORTCULLIS_")
+                || name.starts_with("NEXTAUTH_")
+                || name == "RUST_LOG"
+            {
                 command.env_remove(name);
             }
         }

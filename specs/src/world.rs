@@ -195,7 +195,9 @@ impl Served {
 
     async fn stop(self) {
         match self {
-            Served::InProcess(_, handle) => handle.shutdown().await.expect("the server stops cleanly"),
+            Served::InProcess(_, handle) => {
+                handle.shutdown().await.expect("the server stops cleanly")
+            }
             Served::Binary(process) => process.stop().await,
         }
     }
@@ -392,8 +394,8 @@ pub struct AuthWorld {
     pub(crate) client: reqwest::Client,
     /// Password tables the scenario made (dropped when it finishes).
     pub(crate) password_tables: Vec<crate::steps::PasswordTable>,
-    /// Calls the scenario's credentials service received.
-    pub(crate) service_calls: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    /// The scenario's credentials service (C04), once a step started it.
+    pub(crate) service: Option<crate::steps::CredentialsService>,
     /// Directories that live as long as the scenario.
     kept_dirs: Vec<tempfile::TempDir>,
 }
@@ -441,7 +443,7 @@ impl AuthWorld {
                 .build()
                 .expect("an HTTP client"),
             password_tables: Vec::new(),
-            service_calls: None,
+            service: None,
             kept_dirs: Vec::new(),
         }
     }

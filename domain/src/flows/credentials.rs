@@ -278,7 +278,10 @@ impl Credentials {
 pub(crate) fn sign_in_claims(cx: &mut Cx, user: &Value) -> Claims {
     let mut claims = default_claims(user);
     claims.insert("jti".into(), Value::String(cx.random_hex(16)));
-    claims.insert(super::AUTH_TIME.into(), Value::from(cx.now.unix_timestamp()));
+    claims.insert(
+        super::AUTH_TIME.into(),
+        Value::from(cx.now.unix_timestamp()),
+    );
     claims
 }
 

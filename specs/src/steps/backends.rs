@@ -55,7 +55,11 @@ async fn execute(url: &str, sql: &str, binds: &[&str]) {
 }
 
 async fn fetch_hash(table: &PasswordTable) -> String {
-    let placeholder = if table.url.starts_with("postgres") { "$1" } else { "?" };
+    let placeholder = if table.url.starts_with("postgres") {
+        "$1"
+    } else {
+        "?"
+    };
     let sql = format!(
         "SELECT password_hash FROM {} WHERE email = {placeholder}",
         table.name
@@ -84,7 +88,12 @@ async fn fetch_hash(table: &PasswordTable) -> String {
 pub async fn drop_tables(tables: Vec<PasswordTable>) {
     for table in tables {
         if !table.url.starts_with("sqlite") {
-            execute(&table.url, &format!("DROP TABLE IF EXISTS {}", table.name), &[]).await;
+            execute(
+                &table.url,
+                &format!("DROP TABLE IF EXISTS {}", table.name),
+                &[],
+            )
+            .await;
         }
     }
 }
@@ -158,6 +167,12 @@ async fn table_holds(w: &mut AuthWorld, scheme: String) {
     );
 }
 
+/// The scenario's credentials service, serving until the world drops it.
+pub struct CredentialsService {
+    calls: Arc<AtomicUsize>,
+    _server: portcullis_server::ShutdownHandle,
+}
+
 /// How the scenario's credentials service behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ServiceMode {
@@ -175,10 +190,7 @@ async fn start_service(w: &mut AuthWorld, mode: ServiceMode) {
     use warp::Filter as _;
     let secret = format!(
         "whsec_{}",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            receiver_key()
-        )
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, receiver_key())
     );
     let webhook = Arc::new(standardwebhooks::Webhook::new(&secret).expect("a webhook secret"));
     let calls = Arc::new(AtomicUsize::new(0));
@@ -232,13 +244,18 @@ async fn start_service(w: &mut AuthWorld, mode: ServiceMode) {
                 response.body(answer).expect("a response")
             }
         });
-    let (addr, server) =
-        warp::serve(route).bind_ephemeral(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    tokio::spawn(server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("the credentials service binds 127.0.0.1:0");
+    let (addr, server) = portcullis_server::serve_on(listener, route, futures::future::pending())
+        .expect("the credentials service serves");
     w.saved
         .insert("service_url".into(), format!("http://{addr}/check"));
     w.saved.insert("service_secret".into(), secret);
-    w.service_calls = Some(calls);
+    w.service = Some(CredentialsService {
+        calls,
+        _server: server,
+    });
 }
 
 /// A secret of the scenario's own receiver: unique per call, not a production key.
@@ -248,7 +265,11 @@ fn receiver_key() -> [u8; 32] {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    let seed = format!("{}-{}-{nanos}", crate::mailbox::unique_sender(), std::process::id());
+    let seed = format!(
+        "{}-{}-{nanos}",
+        crate::mailbox::unique_sender(),
+        std::process::id()
+    );
     sha2::Sha256::digest(seed.as_bytes()).into()
 }
 
@@ -269,9 +290,9 @@ async fn slow_service(w: &mut AuthWorld, millis: u64) {
 
 #[then(expr = "the credentials service was called {int} time(s)")]
 async fn service_called(w: &mut AuthWorld, times: usize) {
-    let calls = w
-        .service_calls
+    let service = w
+        .service
         .as_ref()
         .expect("no credentials service in this scenario");
-    assert_eq!(calls.load(Ordering::SeqCst), times);
+    assert_eq!(service.calls.load(Ordering::SeqCst), times);
 }

@@ -12,7 +12,7 @@ mod stores;
 mod then;
 mod when;
 
-pub(crate) use backends::{drop_tables as drop_password_tables, PasswordTable};
+pub(crate) use backends::{drop_tables as drop_password_tables, CredentialsService, PasswordTable};
 use http::Method;
 use portcullis::CookieKey;
 use serde_json::Value;
