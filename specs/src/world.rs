@@ -841,7 +841,7 @@ async fn start_binary(toml: &str, dev: bool) -> Running {
         Ok(app) => app,
         // Dev mode needs no secret; the binary makes one. The URL decides the cookie names.
         Err(_) if dev => Portcullis::builder()
-            .url(&config.effective_url())
+            .url(config.effective_url())
             .secret(SECRET)
             .build()
             .expect("a minimal engine for the dev site's cookie names"),
