@@ -58,7 +58,7 @@ Feature: C01 Works with any OAuth service: OAuth 1.0, 1.0a and 2.0 (and OpenID C
       When I GET "/api/auth/session"
       Then the JSON is '{"user":{"name":"Jane Doe","email":"jane@example.com","image":"https://idp.example/jane.png"},"expires":"{iso:+30d}"}'
 
-    @stores
+    @stores @embedded
     Scenario: A first sign-in creates the user and links the account, with the provider's tokens
       Given the site keeps users and accounts in its store
       And an OpenID provider "oidc"
@@ -318,6 +318,7 @@ Feature: C01 Works with any OAuth service: OAuth 1.0, 1.0a and 2.0 (and OpenID C
       Then I am redirected to "http://localhost:3000/api/auth/error?error=OAuthAccountNotLinked"
       And nobody has the "oidc" account of the provider's user
 
+    @embedded
     Scenario Outline: The signIn callback decides: <decision>
       Given the signIn callback <decision>
       When I sign in with "oidc" at the provider
@@ -352,6 +353,7 @@ Feature: C01 Works with any OAuth service: OAuth 1.0, 1.0a and 2.0 (and OpenID C
       Then I am redirected to "http://localhost:3000/api/auth/error?error=Callback"
       And the response does not set the cookie "next-auth.session-token"
 
+    @embedded
     Scenario: The jwt callback fails: Configuration, and no session
       Given the jwt callback fails
       When I sign in with "oidc" at the provider

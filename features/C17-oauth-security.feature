@@ -356,6 +356,7 @@ Feature: C17 Follows current OWASP guidance (ASVS session management, OAuth 2.0 
         | javascript:          | javascript:alert(1)                 | http://localhost:3000           |
         | this site            | /account?tab=security               | http://localhost:3000/account?tab=security |
 
+    @embedded
     Scenario: The signIn callback's redirect is the app's own decision
       Given the signIn callback redirects to "http://localhost:3000/blocked"
       When I sign in with "oidc" at the provider

@@ -100,3 +100,103 @@ Feature: C18 Advanced hooks: v3's explicit JWT keys
     And I am signed in
     Then the session cookie opens with v3's "encryptionKey" to a JWS signed with v3's "signingKey"
     And the session reads back as "Jane Doe"
+
+  Rule: The server's hooks are the operator's HTTP endpoints, called signed (docs/hooks.md)
+
+    The server is configured from its file alone: each `[hooks.<name>]` names an endpoint
+    of the operator's hook server on loopback, which checks every request's signature and
+    signs its answers for that request.
+
+    Scenario Outline: The sign_in hook <decides>
+      Given a site at "http://localhost:3000/api/auth"
+      And the operator's hook server answering:
+        | hook    | answer   |
+        | sign_in | <answer> |
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [[providers]]
+        type = "credentials"
+        id = "credentials"
+        name = "Credentials"
+        users_file = "{dir}/users.toml"
+
+        [hooks.sign_in]
+        url = "{saved:hook_url}/sign_in"
+        secret = "{saved:hook_secret}"
+        """
+      And I fetch a CSRF token
+      When I sign in as "jane" with password "correct horse"
+      Then the status is <status>
+      And the JSON is '{"url":"<url>"}'
+      And every request the hook server received was signed
+
+      Examples:
+        | decides                                  | answer                                           | status | url                                                      |
+        | allows: signed in                        | allow                                            | 200    | http://localhost:3000                                    |
+        | denies: 403 AccessDenied                 | deny                                             | 403    | http://localhost:3000/api/auth/error?error=AccessDenied  |
+        | sends the user elsewhere on the site     | redirect to http://localhost:3000/pending        | 200    | http://localhost:3000/pending                            |
+        | sends the user off the site: refused     | redirect to https://evil.example/                | 200    | http://localhost:3000/api/auth/error?error=AccessDenied  |
+        | fails (500): the sign-in fails closed    | fail                                             | 200    | http://localhost:3000/api/auth/error?error=AccessDenied  |
+
+    Scenario: The jwt hook adds a role at sign-in and the session hook shows it
+      Given a site at "http://localhost:3000/api/auth"
+      And the operator's hook server answering:
+        | hook    | answer                      |
+        | jwt     | add the claim role = admin  |
+        | session | copy the claim role         |
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [[providers]]
+        type = "credentials"
+        id = "credentials"
+        name = "Credentials"
+        users_file = "{dir}/users.toml"
+
+        [hooks.jwt]
+        url = "{saved:hook_url}/jwt"
+        secret = "{saved:hook_secret}"
+
+        [hooks.session]
+        url = "{saved:hook_url}/session"
+        secret = "{saved:hook_secret}"
+        """
+      And I fetch a CSRF token
+      When I sign in as "jane" with password "correct horse"
+      Then the status is 200
+      When I GET "/api/auth/session"
+      Then the JSON is '{"user":{"name":"Jane Doe","email":"jane@example.com","image":null},"expires":"{iso:+30d}","role":"admin"}'
+      And every request the hook server received was signed
+
+    Scenario: Events reach the operator's receiver, signed
+      Given a site at "http://localhost:3000/api/auth"
+      And the operator's hook server answering:
+        | hook | answer |
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [[providers]]
+        type = "credentials"
+        id = "credentials"
+        name = "Credentials"
+        users_file = "{dir}/users.toml"
+
+        [hooks.events]
+        url = "{saved:hook_url}/events"
+        secret = "{saved:hook_secret}"
+        """
+      And I fetch a CSRF token
+      When I sign in as "jane" with password "correct horse"
+      Then the status is 200
+      And the hook server receives the event "signIn(Jane Doe, credentials)"
+      And every request the hook server received was signed

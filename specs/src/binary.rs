@@ -57,6 +57,11 @@ impl ServerProcess {
                 command.env_remove(name);
             }
         }
+        // Without a `url`, the site's URL follows the listen port, which is 0 here: the
+        // scenario's site is where a developer's app would be.
+        if !toml.lines().any(|l| l.trim_start().starts_with("url")) {
+            command.env("NEXTAUTH_URL", "http://localhost:3000");
+        }
         command
             .current_dir(dir)
             .arg("serve")

@@ -396,6 +396,8 @@ pub struct AuthWorld {
     pub(crate) password_tables: Vec<crate::steps::PasswordTable>,
     /// The scenario's credentials service (C04), once a step started it.
     pub(crate) service: Option<crate::steps::CredentialsService>,
+    /// The operator's hook server (C18), once a step started it.
+    pub(crate) hook_server: Option<crate::steps::HookServer>,
     /// Directories that live as long as the scenario.
     kept_dirs: Vec<tempfile::TempDir>,
 }
@@ -444,6 +446,7 @@ impl AuthWorld {
                 .expect("an HTTP client"),
             password_tables: Vec::new(),
             service: None,
+            hook_server: None,
             kept_dirs: Vec::new(),
         }
     }

@@ -3,6 +3,7 @@
 
 mod backends;
 pub(crate) mod browser;
+mod hook_server;
 mod email;
 mod given;
 mod keys;
@@ -13,6 +14,7 @@ mod then;
 mod when;
 
 pub(crate) use backends::{drop_tables as drop_password_tables, CredentialsService, PasswordTable};
+pub(crate) use hook_server::HookServer;
 use http::Method;
 use portcullis::CookieKey;
 use serde_json::Value;

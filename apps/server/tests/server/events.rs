@@ -88,9 +88,8 @@ impl Server {
         let sink = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
+                // A line that is not JSON (`error: …` at exit) is kept as a string.
+                let event = serde_json::from_str::<Value>(&line).unwrap_or(Value::String(line));
                 if event["message"] == "listening" {
                     let _ = addr_tx.send(event["addr"].as_str().unwrap().to_owned());
                 }
@@ -241,7 +240,10 @@ async fn events_recorded_while_the_receiver_is_down_survive_kill_9() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(second.child.wait().unwrap().success());
+    let exit = second.child.wait().unwrap();
+    let lines = second.lines.lock().unwrap().clone();
+    let tail = &lines[lines.len().saturating_sub(8)..];
+    assert!(exit.success(), "the server stopped with {exit}; its last lines: {tail:#?}");
 }
 
 #[test]
