@@ -174,7 +174,10 @@ fn summaries(events: &[Value]) -> Vec<String> {
 /// is among them.
 #[then(expr = "the hook server receives the event {string}")]
 async fn receives_event(w: &mut AuthWorld, expected: String) {
-    let server = w.hook_server.as_ref().expect("no hook server in this scenario");
+    let server = w
+        .hook_server
+        .as_ref()
+        .expect("no hook server in this scenario");
     let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
     loop {
         let seen = summaries(&server.script.lock().expect("script").events);
@@ -191,6 +194,9 @@ async fn receives_event(w: &mut AuthWorld, expected: String) {
 
 #[then("every request the hook server received was signed")]
 async fn all_signed(w: &mut AuthWorld) {
-    let server = w.hook_server.as_ref().expect("no hook server in this scenario");
+    let server = w
+        .hook_server
+        .as_ref()
+        .expect("no hook server in this scenario");
     assert_eq!(server.script.lock().expect("script").forged, 0);
 }

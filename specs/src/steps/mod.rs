@@ -3,9 +3,9 @@
 
 mod backends;
 pub(crate) mod browser;
-mod hook_server;
 mod email;
 mod given;
+mod hook_server;
 mod keys;
 mod oauth;
 mod oauth_then;

@@ -243,7 +243,10 @@ async fn events_recorded_while_the_receiver_is_down_survive_kill_9() {
     let exit = second.child.wait().unwrap();
     let lines = second.lines.lock().unwrap().clone();
     let tail = &lines[lines.len().saturating_sub(8)..];
-    assert!(exit.success(), "the server stopped with {exit}; its last lines: {tail:#?}");
+    assert!(
+        exit.success(),
+        "the server stopped with {exit}; its last lines: {tail:#?}"
+    );
 }
 
 #[test]
