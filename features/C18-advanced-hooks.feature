@@ -142,6 +142,7 @@ Feature: C18 Advanced hooks: v3's explicit JWT keys
         | sends the user off the site: refused     | redirect to https://evil.example/                | 200    | http://localhost:3000/api/auth/error?error=AccessDenied  |
         | fails (500): the sign-in fails closed    | fail                                             | 200    | http://localhost:3000/api/auth/error?error=AccessDenied  |
 
+    @http
     Scenario: The jwt hook adds a role at sign-in and the session hook shows it
       Given a site at "http://localhost:3000/api/auth"
       And the operator's hook server answering:
@@ -175,6 +176,7 @@ Feature: C18 Advanced hooks: v3's explicit JWT keys
       Then the JSON is '{"user":{"name":"Jane Doe","email":"jane@example.com","image":null},"expires":"{iso:+30d}","role":"admin"}'
       And every request the hook server received was signed
 
+    @http
     Scenario: Events reach the operator's receiver, signed
       Given a site at "http://localhost:3000/api/auth"
       And the operator's hook server answering:

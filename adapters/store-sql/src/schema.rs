@@ -707,7 +707,12 @@ async fn mysql_binary_collation(conn: &mut MySqlConnection) -> Result<String, sq
 }
 
 const PG_LOCK_KEY: i64 = 0x706f_7274_6375_6c6c; // "portcull"
-const MYSQL_LOCK: &str = "portcullis_migrate";
+/// MySQL's named locks are server-wide (PostgreSQL's advisory locks are per database):
+/// the name carries the database's, hashed to stay within the 64-character limit, so
+/// migrations of different databases on one server do not wait for each other.
+const MYSQL_GET_LOCK: &str = "SELECT GET_LOCK(CONCAT('portcullis_migrate_', SHA1(DATABASE())), ?)";
+const MYSQL_RELEASE_LOCK: &str =
+    "SELECT RELEASE_LOCK(CONCAT('portcullis_migrate_', SHA1(DATABASE())))";
 const MYSQL_LOCK_WAIT_SECONDS: i64 = 60;
 
 impl SqlStore {
@@ -738,8 +743,7 @@ impl SqlStore {
                 let _ = sqlx::query("SET SESSION explicit_defaults_for_timestamp = 1")
                     .execute(&mut *conn)
                     .await;
-                let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
-                    .bind(MYSQL_LOCK)
+                let locked: Option<i64> = sqlx::query_scalar(MYSQL_GET_LOCK)
                     .bind(MYSQL_LOCK_WAIT_SECONDS)
                     .fetch_one(&mut *conn)
                     .await
@@ -753,8 +757,7 @@ impl SqlStore {
                     Ok(collation) => Conn::My(&mut conn).migrate(&collation).await,
                     Err(e) => Err(map(e)),
                 };
-                let released = sqlx::query("SELECT RELEASE_LOCK(?)")
-                    .bind(MYSQL_LOCK)
+                let released = sqlx::query(MYSQL_RELEASE_LOCK)
                     .execute(&mut *conn)
                     .await;
                 let done = result?;
