@@ -87,3 +87,40 @@ Feature: Open redirects are closed on every flow
       next-auth.callback-url=http%3A%2F%2Flocalhost%3A3000; Path=/; SameSite=Lax
       next-auth.session-token=; Max-Age=0; Path=/; Expires={date:now}; HttpOnly; SameSite=Lax
       """
+
+  Scenario Outline: The server's allowed origins (v3's callbacks.redirect) add exactly those origins
+    Given the site runs the server with the configuration:
+      """
+      url = "http://localhost:3000/api/auth"
+      secret = "a-test-secret-that-is-long-enough-0123456789"
+      data_dir = "{dir}/data"
+
+      [redirects]
+      allowed_origins = ["https://app.example.org", "http://localhost:5173"]
+
+      [[providers]]
+      type = "credentials"
+      id = "credentials"
+      name = "Credentials"
+      users_file = "{dir}/users.toml"
+      """
+    When I fetch a CSRF token
+    And I POST "/api/auth/callback/credentials" with the form:
+      | csrfToken   | {csrf}        |
+      | username    | jane          |
+      | password    | correct horse |
+      | callbackUrl | <callbackUrl> |
+      | json        | true          |
+    Then the status is 200
+    And the JSON is '{"url":"<followed>"}'
+
+    Examples:
+      | callbackUrl                          | followed                             |
+      | https://app.example.org/welcome      | https://app.example.org/welcome      |
+      | http://localhost:5173/               | http://localhost:5173/               |
+      | /dashboard                           | http://localhost:3000/dashboard      |
+      | http://app.example.org/welcome       | http://localhost:3000                |
+      | https://evil.app.example.org/        | http://localhost:3000                |
+      | https://app.example.org.evil.net/    | http://localhost:3000                |
+      | https://app.example.org@evil.net/    | http://localhost:3000                |
+      | https://evil.example/                | http://localhost:3000                |

@@ -35,11 +35,68 @@ where
     }
 }
 
+/// v3's `callbacks.redirect` as configuration: the site's origin, or one of the listed
+/// origins (e.g. the app on another subdomain); anything else becomes the base URL.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedOrigins {
+    origins: Vec<url::Origin>,
+}
+
+impl AllowedOrigins {
+    /// Each entry must be an origin: `https://` (or `http://`) and a host, optionally a
+    /// port, with no credentials, path, query or fragment. The error names the entry.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
+        let origins = entries
+            .iter()
+            .map(|entry| {
+                let entry = entry.as_ref();
+                let url = Url::parse(entry).map_err(|e| format!("{entry:?}: {e}"))?;
+                // `https://host` parses with the path `/`: a trailing slash is fine.
+                let bare = url.username().is_empty()
+                    && url.password().is_none()
+                    && url.path() == "/"
+                    && url.query().is_none()
+                    && url.fragment().is_none();
+                match url.scheme() {
+                    "https" | "http" if bare && url.host().is_some() => Ok(url.origin()),
+                    _ => Err(format!(
+                        "{entry:?} is not an origin: give the scheme and host (and port), \
+                         e.g. \"https://app.example.com\""
+                    )),
+                }
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self { origins })
+    }
+}
+
+impl RedirectPolicy for AllowedOrigins {
+    fn redirect(&self, url: &str, site: &SiteUrl) -> String {
+        same_origin(url, site)
+            .or_else(|| on_origins(url, &self.origins))
+            .unwrap_or_else(|| site.base_url().to_owned())
+    }
+}
+
+/// Browsers strip tabs and newlines and read `\` as `/`: a URL holding any of them means
+/// something else to the browser than to us.
+fn plausible(url: &str) -> bool {
+    !url.is_empty() && url.len() <= 4096 && !url.chars().any(|c| c.is_control() || c == '\\')
+}
+
+/// `url` when it is absolute, without credentials, on one of `origins`.
+fn on_origins(url: &str, origins: &[url::Origin]) -> Option<String> {
+    if !plausible(url) || url.starts_with('/') {
+        return None;
+    }
+    let parsed = Url::parse(url).ok()?;
+    let clean = parsed.username().is_empty() && parsed.password().is_none();
+    (clean && origins.contains(&parsed.origin())).then(|| url.to_owned())
+}
+
 /// `url` when it stays on the site's origin (relative paths resolved), else `None`.
 pub fn same_origin(url: &str, site: &SiteUrl) -> Option<String> {
-    // Browsers strip tabs and newlines and read `\` as `/`: a URL holding any of them
-    // means something else to the browser than to us.
-    if url.is_empty() || url.len() > 4096 || url.chars().any(|c| c.is_control() || c == '\\') {
+    if !plausible(url) {
         return None;
     }
     let candidate = if url.starts_with('/') {
@@ -97,5 +154,46 @@ mod tests {
                 "input {input:?}"
             );
         }
+    }
+
+    #[test]
+    fn allowed_origins_add_exactly_those_origins() {
+        let policy =
+            AllowedOrigins::parse(&["https://app.example.org", "http://localhost:5173"]).unwrap();
+        let base = "https://example.com";
+        let cases: &[(&str, &str)] = &[
+            ("/dash", "https://example.com/dash"),
+            ("https://app.example.org/after", "https://app.example.org/after"),
+            ("http://localhost:5173/", "http://localhost:5173/"),
+            ("http://app.example.org/after", base),
+            ("https://app.example.org:8443/", base),
+            ("https://evil.app.example.org/", base),
+            ("https://app.example.org.evil.net/", base),
+            ("https://user@app.example.org/", base),
+            ("https://app.example.org\\@evil.net/", base),
+            ("//app.example.org/x", base),
+            ("https://app.exa\tmple.org/", base),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(policy.redirect(input, &site()), *expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn allowed_origins_must_be_origins() {
+        for bad in [
+            "app.example.org",
+            "https://app.example.org/path",
+            "https://app.example.org?x=1",
+            "https://u@app.example.org",
+            "javascript:alert(1)",
+            "ftp://app.example.org",
+            "",
+        ] {
+            let error = AllowedOrigins::parse(&[bad]).unwrap_err();
+            assert!(error.contains(&format!("{bad:?}")), "{bad}: {error}");
+        }
+        assert!(AllowedOrigins::parse(&["https://app.example.org/"]).is_ok());
+        assert!(AllowedOrigins::parse(&["https://[::1]:8443"]).is_ok());
     }
 }

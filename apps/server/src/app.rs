@@ -301,6 +301,10 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
         ));
     }
     crate::hooks::endpoints(config)?;
+    config
+        .redirects
+        .policy()
+        .map_err(StartupError::Settings)?;
     probe.build()?;
     warn_if_short_secret(config, &secrets);
     crate::events::settings(config)?;
@@ -409,6 +413,9 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
         c = c.session_update_age(update_age);
     }
     c = c.session_strategy(config.session_strategy());
+    if let Ok(Some(policy)) = config.redirects.policy() {
+        c = c.redirect_policy(std::sync::Arc::new(policy));
+    }
     if let Some(seconds) = config.session.link_max_auth_age {
         c = c.link_max_auth_age(seconds);
     }

@@ -106,6 +106,10 @@ pub struct ServerConfig {
     #[serde(default)]
     pub session: SessionSection,
 
+    /// Where users may be sent after signing in or out (v3's `callbacks.redirect`).
+    #[serde(default)]
+    pub redirects: RedirectsSection,
+
     /// Session token (JWT) settings.
     #[serde(default)]
     pub jwt: JwtSection,
@@ -165,6 +169,7 @@ impl Default for ServerConfig {
             client_ip_header: Default::default(),
             database_pool: DatabasePoolSection::default(),
             session: SessionSection::default(),
+            redirects: RedirectsSection::default(),
             jwt: JwtSection::default(),
             use_secure_cookies: None,
             cookies: CookiesSection::default(),
@@ -306,6 +311,31 @@ pub struct SessionSection {
     /// off. Default 7776000 (90 days).
     #[serde(default)]
     pub absolute_max_age: Option<i64>,
+}
+
+/// `[redirects]`: v3's `callbacks.redirect` as configuration. A `callbackUrl` on the site's
+/// origin is always allowed; these origins are allowed too; anything else becomes the
+/// site's base URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectsSection {
+    /// Origins (scheme, host, optional port; no path), e.g. `["https://app.example.com"]`.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+impl RedirectsSection {
+    /// The engine's redirect policy; the error names the key.
+    pub fn policy(
+        &self,
+    ) -> Result<Option<portcullis_domain::redirect::AllowedOrigins>, String> {
+        if self.allowed_origins.is_empty() {
+            return Ok(None);
+        }
+        portcullis_domain::redirect::AllowedOrigins::parse(&self.allowed_origins)
+            .map(Some)
+            .map_err(|e| format!("redirects.allowed_origins: {e}"))
+    }
 }
 
 /// Session token settings (NextAuth's `jwt` option).

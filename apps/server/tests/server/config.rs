@@ -231,6 +231,10 @@ fn domain_validation_names_the_field() {
             "__Host-x",
         ),
         ("url = \"https://user@example.com\"\n", "NEXTAUTH_URL"),
+        (
+            "[redirects]\nallowed_origins = [\"https://app.example.org/welcome\"]\n",
+            "redirects.allowed_origins: \"https://app.example.org/welcome\" is not an origin",
+        ),
     ];
     for (text, needle) in cases {
         let config = ServerConfig::from_toml(&format!("{base}{text}")).unwrap();
