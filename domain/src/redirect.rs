@@ -163,7 +163,10 @@ mod tests {
         let base = "https://example.com";
         let cases: &[(&str, &str)] = &[
             ("/dash", "https://example.com/dash"),
-            ("https://app.example.org/after", "https://app.example.org/after"),
+            (
+                "https://app.example.org/after",
+                "https://app.example.org/after",
+            ),
             ("http://localhost:5173/", "http://localhost:5173/"),
             ("http://app.example.org/after", base),
             ("https://app.example.org:8443/", base),
@@ -175,7 +178,11 @@ mod tests {
             ("https://app.exa\tmple.org/", base),
         ];
         for (input, expected) in cases {
-            assert_eq!(policy.redirect(input, &site()), *expected, "input {input:?}");
+            assert_eq!(
+                policy.redirect(input, &site()),
+                *expected,
+                "input {input:?}"
+            );
         }
     }
 

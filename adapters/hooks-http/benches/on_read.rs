@@ -72,7 +72,11 @@ fn cookies(res: &http::Response<String>) -> String {
 /// Signs in once; the `Cookie` header carrying the session.
 async fn signed_in(app: &Portcullis) -> String {
     let csrf = app
-        .handle(http::Request::get("/api/auth/csrf").body(Bytes::new()).unwrap())
+        .handle(
+            http::Request::get("/api/auth/csrf")
+                .body(Bytes::new())
+                .unwrap(),
+        )
         .await;
     let token = serde_json::from_str::<Value>(csrf.body()).unwrap()["csrfToken"]
         .as_str()
@@ -83,7 +87,9 @@ async fn signed_in(app: &Portcullis) -> String {
             http::Request::post("/api/auth/callback/credentials")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("cookie", cookies(&csrf))
-                .body(Bytes::from(format!("csrfToken={token}&username=ada&json=true")))
+                .body(Bytes::from(format!(
+                    "csrfToken={token}&username=ada&json=true"
+                )))
                 .unwrap(),
         )
         .await;

@@ -757,9 +757,7 @@ impl SqlStore {
                     Ok(collation) => Conn::My(&mut conn).migrate(&collation).await,
                     Err(e) => Err(map(e)),
                 };
-                let released = sqlx::query(MYSQL_RELEASE_LOCK)
-                    .execute(&mut *conn)
-                    .await;
+                let released = sqlx::query(MYSQL_RELEASE_LOCK).execute(&mut *conn).await;
                 let done = result?;
                 released.map_err(map)?;
                 Ok(done)

@@ -301,10 +301,7 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
         ));
     }
     crate::hooks::endpoints(config)?;
-    config
-        .redirects
-        .policy()
-        .map_err(StartupError::Settings)?;
+    config.redirects.policy().map_err(StartupError::Settings)?;
     probe.build()?;
     warn_if_short_secret(config, &secrets);
     crate::events::settings(config)?;

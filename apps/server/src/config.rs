@@ -326,9 +326,7 @@ pub struct RedirectsSection {
 
 impl RedirectsSection {
     /// The engine's redirect policy; the error names the key.
-    pub fn policy(
-        &self,
-    ) -> Result<Option<portcullis_domain::redirect::AllowedOrigins>, String> {
+    pub fn policy(&self) -> Result<Option<portcullis_domain::redirect::AllowedOrigins>, String> {
         if self.allowed_origins.is_empty() {
             return Ok(None);
         }
