@@ -202,3 +202,130 @@ Feature: C18 Advanced hooks: v3's explicit JWT keys
       Then the status is 200
       And the hook server receives the event "signIn(Jane Doe, credentials)"
       And every request the hook server received was signed
+
+  Rule: The server's cookie policy, session lifetime and re-validation come from its file
+
+    What v3 sets in code (`cookies`, `session.maxAge`, `session.updateAge`) the server
+    reads from its configuration file: `[cookies]`, `[session]` (docs/security.md). These
+    run the real binary on the real clock.
+
+    @http
+    Scenario: The cookie policy comes from the configuration file
+      Given a site at "https://example.com/api/auth"
+      And the site runs the server with the configuration:
+        """
+        url = "https://example.com/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [cookies]
+        prefix = "host"
+
+        [cookies.callbackUrl]
+        name = "app-return-to"
+        same_site = "strict"
+        secure = true
+
+        [[providers]]
+        type = "credentials"
+        id = "credentials"
+        name = "Credentials"
+        users_file = "{dir}/users.toml"
+        """
+      When I GET "/api/auth/csrf"
+      Then the response sets the cookies:
+        """
+        __Host-next-auth.csrf-token={hex64}%7C{hex64}; Path=/; HttpOnly; Secure; SameSite=Lax
+        app-return-to=https%3A%2F%2Fexample.com; Path=/; HttpOnly; Secure; SameSite=Strict
+        """
+      When I fetch a CSRF token
+      And I sign in as "jane" with password "correct horse"
+      Then the response sets the cookies:
+        """
+        __Host-next-auth.session-token={jws}; Path=/; Expires={date:+30d}; HttpOnly; Secure; SameSite=Lax
+        """
+      And the session reads back as "Jane Doe"
+
+    @http
+    Scenario: A session lasts the configured max_age
+      Given a site at "http://localhost:3000/api/auth"
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [session]
+        max_age = 3600
+
+        [[providers]]
+        type = "credentials"
+        id = "credentials"
+        name = "Credentials"
+        users_file = "{dir}/users.toml"
+        """
+      And I fetch a CSRF token
+      When I sign in as "jane" with password "correct horse"
+      Then the response sets the cookies:
+        """
+        next-auth.session-token={jws}; Path=/; Expires={date:+1h}; HttpOnly; SameSite=Lax
+        """
+      When I GET "/api/auth/session"
+      Then the JSON is '{"user":{"name":"Jane Doe","email":"jane@example.com","image":null},"expires":"{iso:+1h}"}'
+
+    @http
+    Scenario: With absolute_max_age a day, a session signed in an hour ago reads back
+      Given a site at "http://localhost:3000/api/auth"
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [session]
+        absolute_max_age = 86400
+
+        [jwt]
+        signing_key = '{v3-key:signingKey}'
+
+        [[providers]]
+        type = "credentials"
+        id = "credentials"
+        name = "Credentials"
+        users_file = "{dir}/users.toml"
+        """
+      And my session cookie is a token signed HS512 with v3's "signingKey" and the claims:
+        """
+        {"name":"Jane Doe","email":"jane@example.com","sub":"1","auth_time":"{unix:-1h}","iat":"{unix:-1m}","exp":"{unix:+29d}"}
+        """
+      When I GET "/api/auth/session"
+      Then the session reads back as "Jane Doe"
+
+    @http
+    Scenario: With absolute_max_age a day, a session signed in two days ago has ended, though renewed a minute ago
+      Given a site at "http://localhost:3000/api/auth"
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [session]
+        absolute_max_age = 86400
+
+        [jwt]
+        signing_key = '{v3-key:signingKey}'
+
+        [[providers]]
+        type = "credentials"
+        id = "credentials"
+        name = "Credentials"
+        users_file = "{dir}/users.toml"
+        """
+      And my session cookie is a token signed HS512 with v3's "signingKey" and the claims:
+        """
+        {"name":"Jane Doe","email":"jane@example.com","sub":"1","auth_time":"{unix:-2d}","iat":"{unix:-1m}","exp":"{unix:+29d}"}
+        """
+      When I GET "/api/auth/session"
+      Then the body is "{}"
+      And the session cookie is cleared
