@@ -487,7 +487,7 @@ Feature: C04 Credentials sign-in against any backend
         [providers.http]
         url = "{saved:service_url}"
         secret = "{saved:service_secret}"
-        timeout_ms = 300
+        timeout_ms = 2000
         """
       And I fetch a CSRF token
       When I POST "/api/auth/callback/app" with the form:
@@ -503,4 +503,4 @@ Feature: C04 Credentials sign-in against any backend
       Examples:
         | failing                  | answering               |
         | whose answer is unsigned | answering unsigned      |
-        | that answers too late    | answering after 3000 ms |
+        | that answers too late    | answering after 6000 ms |

@@ -1,5 +1,9 @@
 # C18
-Feature: C18 Advanced hooks: v3's explicit JWT keys
+Feature: C18 Advanced hooks: who signs in, the token, the cookies and the session's lifetime
+
+  v3's advanced options, as the server and the embedded crate take them: the sign_in, jwt,
+  session and events hooks (operator's HTTP endpoints for the server), the cookie policy and
+  the session's lifetime, and v3's explicit JWT keys.
 
   A NextAuth v3 site that set `jwt.signingKey` (and `jwt.encryptionKey`) keeps its users'
   sessions: the same JWK strings, given as `[jwt] signing_key` / `encryption_key`, sign,
@@ -203,11 +207,11 @@ Feature: C18 Advanced hooks: v3's explicit JWT keys
       And the hook server receives the event "signIn(Jane Doe, credentials)"
       And every request the hook server received was signed
 
-  Rule: The server's cookie policy, session lifetime and re-validation come from its file
+  Rule: The server's cookie policy and session lifetime come from its file
 
-    What v3 sets in code (`cookies`, `session.maxAge`, `session.updateAge`) the server
-    reads from its configuration file: `[cookies]`, `[session]` (docs/security.md). These
-    run the real binary on the real clock.
+    What v3 sets in code (`cookies`, `session.maxAge`) the server reads from its
+    configuration file: `[cookies]`, `[session]` (docs/security.md). These run the real
+    binary on the real clock.
 
     @http
     Scenario: The cookie policy comes from the configuration file

@@ -158,9 +158,14 @@ fn summaries(events: &[Value]) -> Vec<String> {
                 .and_then(Value::as_str)
                 .unwrap_or("-")
                 .to_owned();
+            // v3's account names its provider in `provider`; a credentials account (v3's
+            // `{ id: provider.id, type: "credentials" }`) in `id`.
             let provider = data
                 .get("account")
-                .and_then(|a| a.get("provider"))
+                .and_then(|a| match a.get("type").and_then(Value::as_str) {
+                    Some("credentials") => a.get("id"),
+                    _ => a.get("provider"),
+                })
                 .and_then(Value::as_str)
                 .unwrap_or("-")
                 .to_owned();
