@@ -145,6 +145,17 @@ async fn remember_session(w: &mut AuthWorld, name: String) {
     w.saved.insert(name, value);
 }
 
+/// A claim of the current session cookie, for a later `{saved:name}` (e.g. `auth_time`,
+/// which renewals must keep while `iat` moves).
+#[when(expr = "I remember the session cookie's claim {string} as {string}")]
+async fn remember_claim(w: &mut AuthWorld, claim: String, name: String) {
+    let claims = super::then::session_claims(w).await;
+    let value = claims
+        .get(&claim)
+        .unwrap_or_else(|| panic!("no claim {claim:?} in {claims}"));
+    w.saved.insert(name, value.to_string());
+}
+
 #[when("I forget my cookies")]
 async fn forget_cookies(w: &mut AuthWorld) {
     w.jar.clear();
