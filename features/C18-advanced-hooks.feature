@@ -131,6 +131,7 @@ Feature: C18 Advanced hooks: who signs in, the token, the cookies and the sessio
         [hooks.sign_in]
         url = "{saved:hook_url}/sign_in"
         secret = "{saved:hook_secret}"
+        timeout_ms = 5000
         """
       And I fetch a CSRF token
       When I sign in as "jane" with password "correct horse"
@@ -168,10 +169,12 @@ Feature: C18 Advanced hooks: who signs in, the token, the cookies and the sessio
         [hooks.jwt]
         url = "{saved:hook_url}/jwt"
         secret = "{saved:hook_secret}"
+        timeout_ms = 5000
 
         [hooks.session]
         url = "{saved:hook_url}/session"
         secret = "{saved:hook_secret}"
+        timeout_ms = 5000
         """
       And I fetch a CSRF token
       When I sign in as "jane" with password "correct horse"

@@ -256,6 +256,7 @@ async fn serve_until_signal(config: ServerConfig, dev: bool, migrate: bool) -> E
     };
     let base = app.portcullis.config().site.base();
     let events = app.start_events();
+    let stop = crate::http::os_signal();
     let (addr, handle) = match listen(app.portcullis.clone(), config.listen, dev).await {
         Ok(running) => running,
         Err(e @ StartupError::Bind { .. }) => return fail(EXIT_FAILURE, &e),
@@ -266,7 +267,7 @@ async fn serve_until_signal(config: ServerConfig, dev: bool, migrate: bool) -> E
         let page = format!("{}/", app.portcullis.config().site.base_url());
         tracing::info!(target: "portcullis", %page, "dev mode: the demo page shows who is signed in");
     }
-    crate::http::os_signal().await;
+    stop.await;
     let code = match tokio::time::timeout(SHUTDOWN_GRACE, handle.shutdown()).await {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => fail(EXIT_FAILURE, &e),

@@ -268,31 +268,45 @@ where
     ))
 }
 
-/// Completes on SIGINT or SIGTERM (Ctrl-C elsewhere).
-pub async fn os_signal() {
+/// Completes on SIGINT or SIGTERM (Ctrl-C elsewhere). The handlers are installed by this
+/// call, not on first poll: call it before announcing "listening", so a signal sent as soon
+/// as the server is up stops it gracefully instead of killing it.
+pub fn os_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let terminate = async {
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    term.recv().await;
-                }
-                Err(e) => {
-                    tracing::warn!(target: "portcullis", error = %e, "cannot listen for SIGTERM");
-                    futures::future::pending::<()>().await;
-                }
+        let install = |kind: SignalKind, name: &'static str| match signal(kind) {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                tracing::warn!(target: "portcullis", error = %e, "cannot listen for {name}");
+                None
             }
         };
-        tokio::select! {
-            () = interrupt() => {}
-            () = terminate => {}
+        let terminate = install(SignalKind::terminate(), "SIGTERM");
+        let interrupt = install(SignalKind::interrupt(), "SIGINT");
+        async move {
+            tokio::select! {
+                () = received(terminate) => {}
+                () = received(interrupt) => {}
+            }
         }
     }
     #[cfg(not(unix))]
-    interrupt().await;
+    interrupt()
 }
 
+/// Waits for the signal; forever when it could not be installed.
+#[cfg(unix)]
+async fn received(stream: Option<tokio::signal::unix::Signal>) {
+    match stream {
+        Some(mut stream) => {
+            stream.recv().await;
+        }
+        None => futures::future::pending::<()>().await,
+    }
+}
+
+#[cfg(not(unix))]
 async fn interrupt() {
     if let Err(e) = tokio::signal::ctrl_c().await {
         tracing::warn!(target: "portcullis", error = %e, "cannot listen for Ctrl-C");
