@@ -103,6 +103,12 @@ pub fn verify(
 
 fn verifier(alg: &str, jwk: &Jwk) -> Option<Box<dyn JwsVerifier>> {
     use josekit::jws::*;
+    // The key is already chosen above (by `kid`, or every usable key when the token has
+    // none, OIDC Core §10.1). A verifier built from a JWK with a `kid` would demand the
+    // same `kid` in the header and refuse a token without one.
+    let mut jwk = jwk.clone();
+    jwk.set_parameter("kid", None).ok()?;
+    let jwk = &jwk;
     fn boxed<V: JwsVerifier + 'static>(
         v: Result<V, josekit::JoseError>,
     ) -> Option<Box<dyn JwsVerifier>> {
@@ -233,6 +239,35 @@ mod tests {
         // Without kid the set is searched.
         let token = sign(&idp, &claims(), None);
         assert!(verify(&token, &idp.jwks, &expect()).is_ok());
+    }
+
+    #[test]
+    fn a_token_without_kid_verifies_against_a_key_that_has_one() {
+        // OIDC Core §10.1: the header may leave `kid` out when the set holds one key. Found
+        // while seeding the `jwks` fuzz target: josekit's verifier, built from a JWK with a
+        // `kid`, demanded the same `kid` in the header. (Its signer copies the key's `kid`
+        // into the header on its own, which is why `a_good_token_verifies` did not see it.)
+        let idp = idp();
+        let mut anonymous = idp.private.clone();
+        anonymous.set_parameter("kid", None).unwrap();
+        let payload = JwtPayload::from_map(claims().as_object().unwrap().clone()).unwrap();
+        let signer = RS256.signer_from_jwk(&anonymous).unwrap();
+        let token = josekit::jwt::encode_with_signer(&payload, &JwsHeader::new(), &signer).unwrap();
+        let header = josekit::jwt::decode_header(&token).unwrap();
+        assert!(header.claim("kid").is_none());
+        assert_eq!(
+            verify(&token, &idp.jwks, &expect()).unwrap()["sub"],
+            "alice"
+        );
+        // A `kid` that names another key still finds nothing.
+        let mut other = idp.private.clone();
+        other.set_key_id("k2");
+        let signer = RS256.signer_from_jwk(&other).unwrap();
+        let token = josekit::jwt::encode_with_signer(&payload, &JwsHeader::new(), &signer).unwrap();
+        assert_eq!(
+            verify(&token, &idp.jwks, &expect()),
+            Err(IdTokenError::UnknownKey)
+        );
     }
 
     #[test]
