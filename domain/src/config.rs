@@ -136,6 +136,8 @@ pub struct SessionSettings {
     /// no limit). Sliding renewal never extends a session past it. Default
     /// [`DEFAULT_ABSOLUTE_MAX_AGE`].
     pub absolute_max_age: Option<i64>,
+    /// How new database sessions keep their token in the store (default hashed).
+    pub token_storage: crate::session_key::SessionTokenStorage,
 }
 
 /// The default absolute session lifetime: 90 days. With v3's default 30-day `maxAge`, a
@@ -273,6 +275,11 @@ pub struct Config {
     /// JWT sessions keep the provider's access and refresh token (encrypted) and renew the
     /// access token on session read (v3's "refresh token rotation" recipe, built in).
     pub provider_tokens_in_jwt: bool,
+    /// Provider access and refresh tokens are stored encrypted (`token_cipher`). Stored
+    /// tokens decrypt whatever this says, so turning it off later loses nothing.
+    pub encrypt_provider_tokens: bool,
+    /// The provider-token keys of every secret (the first encrypts).
+    pub token_cipher: Arc<crate::token_cipher::TokenCipher>,
     pub jwt_keys: Arc<JwtKeys>,
     pub codec: Arc<dyn SessionCodec>,
     pub cookies: CookieTable,
@@ -379,6 +386,8 @@ pub struct ConfigBuilder {
     session_max_age: Option<i64>,
     session_update_age: Option<i64>,
     session_absolute_max_age: Option<i64>,
+    session_token_storage: crate::session_key::SessionTokenStorage,
+    encrypt_provider_tokens: bool,
     jwt_max_age: Option<i64>,
     jwt_encryption: bool,
     provider_tokens_in_jwt: bool,
@@ -492,6 +501,23 @@ impl ConfigBuilder {
     /// the limit off. Default [`DEFAULT_ABSOLUTE_MAX_AGE`].
     pub fn session_absolute_max_age(mut self, seconds: i64) -> Self {
         self.session_absolute_max_age = Some(seconds);
+        self
+    }
+
+    /// Stores provider access and refresh tokens encrypted (AES-256-GCM, a key derived
+    /// from each secret; docs/security.md, "Data at rest"). Default off.
+    pub fn encrypt_provider_tokens(mut self, on: bool) -> Self {
+        self.encrypt_provider_tokens = on;
+        self
+    }
+
+    /// How new database sessions keep their token: hashed (default) or raw, for a
+    /// database NextAuth v3 still reads (docs/security.md, "Data at rest").
+    pub fn session_token_storage(
+        mut self,
+        storage: crate::session_key::SessionTokenStorage,
+    ) -> Self {
+        self.session_token_storage = storage;
         self
     }
 
@@ -650,6 +676,8 @@ impl ConfigBuilder {
             }
         }
         let jwt_keys = self.jwt_keys()?;
+        let token_cipher = crate::token_cipher::TokenCipher::derive(&self.secrets)
+            .map_err(|e| ConfigError::Keys(format!("encrypt_provider_tokens: {e}")))?;
         let session = SessionSettings {
             strategy: self.session_strategy,
             max_age: self.session_max_age.unwrap_or(DEFAULT_MAX_AGE),
@@ -662,6 +690,7 @@ impl ConfigBuilder {
                 }
                 Some(seconds) => Some(seconds),
             },
+            token_storage: self.session_token_storage,
         };
         let jwt = JwtSettings {
             max_age: self.jwt_max_age.unwrap_or(DEFAULT_MAX_AGE),
@@ -732,6 +761,8 @@ impl ConfigBuilder {
             session,
             jwt,
             provider_tokens_in_jwt: self.provider_tokens_in_jwt,
+            encrypt_provider_tokens: self.encrypt_provider_tokens,
+            token_cipher: Arc::new(token_cipher),
             jwt_keys: Arc::new(jwt_keys),
             codec: self.codec.unwrap_or_else(|| Arc::new(V3Codec)),
             cookies,

@@ -27,8 +27,10 @@ pub mod redirect;
 pub mod request;
 pub mod response;
 pub mod secret;
+pub mod session_key;
 pub mod site;
 pub mod store;
+pub mod token_cipher;
 
 pub use config::{Config, ConfigBuilder, ConfigError, HookSet, Pages, SessionStrategy, Theme};
 pub use effect::{

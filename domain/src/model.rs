@@ -81,6 +81,19 @@ pub struct AccountTokens {
     pub id_token: Option<SecretString>,
 }
 
+impl From<&Account> for AccountTokens {
+    fn from(account: &Account) -> Self {
+        Self {
+            access_token: account.access_token.clone(),
+            refresh_token: account.refresh_token.clone(),
+            access_token_expires: account.access_token_expires,
+            token_type: account.token_type.clone(),
+            scope: account.scope.clone(),
+            id_token: account.id_token.clone(),
+        }
+    }
+}
+
 impl AccountTokens {
     /// `account` with its provider tokens replaced by these.
     pub fn apply_to(self, account: Account) -> Account {

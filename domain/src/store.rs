@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use crate::model::{Account, AccountTokens, NewUser, Session, User, VerificationToken};
 use crate::secret::SecretString;
+use crate::session_key::SessionKeys;
 
 /// One store operation a flow asks for (the adapter surface of spec §10).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,14 +37,17 @@ pub enum StoreOp {
         expected_refresh_token: Option<SecretString>,
         tokens: AccountTokens,
     },
+    /// `session.session_token` is the key to store it under (`session_key`).
     CreateSession(Session),
-    /// By session token (a secret: redacted in `Debug`).
-    GetSessionAndUser(SecretString),
+    /// The session stored under any of these keys, in one lookup (redacted in `Debug`).
+    GetSessionAndUser(SessionKeys),
+    /// By the stored key (as the store returned it with the session).
     UpdateSessionExpiry {
         session_token: SecretString,
         expires: OffsetDateTime,
     },
-    DeleteSession(SecretString),
+    /// Deletes the session stored under any of these keys.
+    DeleteSession(SessionKeys),
     CreateVerificationToken(VerificationToken),
     UseVerificationToken {
         identifier: String,

@@ -63,11 +63,17 @@ pub trait Store: Send + Sync {
 
     /// Stores a session; `Conflict` on a duplicate session token.
     async fn create_session(&self, session: Session) -> Result<Session, StoreError>;
-    /// The session and its user, in one lookup by session token (expired ones included:
-    /// the caller decides). A session whose user is gone reads as `None`.
+    /// The session stored under any of `session_keys` and its user, in one lookup (expired
+    /// ones included: the caller decides). The returned session's `session_token` is the
+    /// key that matched, which `update_session_expiry` and `delete_session` then take. A
+    /// session whose user is gone reads as `None`.
+    ///
+    /// The domain passes the candidates of one cookie (its `sha256:` key and, for v3's raw
+    /// rows, the token itself: `portcullis_domain::session_key`); a store only matches
+    /// keys, it never hashes.
     async fn get_session_and_user(
         &self,
-        session_token: &str,
+        session_keys: &[&str],
     ) -> Result<Option<(Session, User)>, StoreError>;
     /// Moves a session's expiry; `NotFound` for an unknown token.
     async fn update_session_expiry(
@@ -92,6 +98,14 @@ pub trait Store: Send + Sync {
         identifier: &str,
         token_hash: &str,
     ) -> Result<Option<VerificationToken>, StoreError>;
+
+    /// Whether this database was NextAuth v3's before Portcullis's migration took it over
+    /// (its schema existed when the migration ran). There, v3 may still be serving, so new
+    /// database sessions default to raw tokens, which v3 can read (docs/security.md).
+    /// Known from the store's migration record; a store v3 never used says `false`.
+    fn upgraded_from_v3(&self) -> bool {
+        false
+    }
 }
 
 /// Performs one store operation a flow asked for.
@@ -154,8 +168,8 @@ pub async fn perform(store: &dyn Store, op: StoreOp) -> Result<StoreReply, Store
         StoreOp::CreateSession(session) => {
             StoreReply::Session(store.create_session(session).await?)
         }
-        StoreOp::GetSessionAndUser(token) => {
-            StoreReply::MaybeSessionAndUser(store.get_session_and_user(token.expose()).await?)
+        StoreOp::GetSessionAndUser(keys) => {
+            StoreReply::MaybeSessionAndUser(store.get_session_and_user(&keys.exposed()).await?)
         }
         StoreOp::UpdateSessionExpiry {
             session_token,
@@ -166,8 +180,11 @@ pub async fn perform(store: &dyn Store, op: StoreOp) -> Result<StoreReply, Store
                 .await?;
             StoreReply::Done
         }
-        StoreOp::DeleteSession(token) => {
-            store.delete_session(token.expose()).await?;
+        StoreOp::DeleteSession(keys) => {
+            // At most two keys (hashed and raw); deleting an absent one is no error.
+            for key in keys.keys() {
+                store.delete_session(key.expose()).await?;
+            }
             StoreReply::Done
         }
         StoreOp::CreateVerificationToken(token) => {

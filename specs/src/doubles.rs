@@ -426,10 +426,10 @@ impl Store for SpecStore {
     }
     async fn get_session_and_user(
         &self,
-        token: &str,
+        keys: &[&str],
     ) -> Result<Option<(Session, User)>, StoreError> {
         self.check("get_session_and_user")?
-            .get_session_and_user(token)
+            .get_session_and_user(keys)
             .await
     }
     async fn update_session_expiry(

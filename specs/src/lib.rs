@@ -38,3 +38,9 @@ pub mod world;
 
 pub use runner::{run, Report};
 pub use world::{AuthWorld, Target};
+
+/// The stored keys a session cookie may be under (its `sha256:` key, and the raw token).
+pub fn cookie_keys(cookie: &str) -> portcullis_domain::session_key::SessionKeys {
+    portcullis_domain::session_key::SessionKeys::for_cookie(cookie)
+        .unwrap_or_else(|| panic!("not a session cookie value"))
+}

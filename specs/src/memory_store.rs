@@ -202,10 +202,11 @@ impl Store for MemoryStore {
 
     async fn get_session_and_user(
         &self,
-        session_token: &str,
+        session_keys: &[&str],
     ) -> Result<Option<(Session, User)>, StoreError> {
         let t = self.tables();
-        Ok(t.sessions.get(session_token).and_then(|s| {
+        let found = session_keys.iter().find_map(|key| t.sessions.get(*key));
+        Ok(found.and_then(|s| {
             t.users
                 .get(&s.user_id)
                 .map(|user| (s.clone(), user.clone()))

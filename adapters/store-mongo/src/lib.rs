@@ -80,6 +80,9 @@
 //! name only (a duplicate-key message quotes the key, which may be a session token), and
 //! decode errors name the collection and field, never the content.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
@@ -101,7 +104,15 @@ pub mod collection {
     pub const ACCOUNTS: &str = "accounts";
     pub const SESSIONS: &str = "sessions";
     pub const VERIFICATION_REQUESTS: &str = "verificationRequests";
+    /// Portcullis's own: one document, `_id: "origin"`, written by the first
+    /// `ensure_indexes` (whether it found v3's data).
+    pub const MIGRATIONS: &str = "portcullis_migrations";
 }
+
+/// The `_id` of the origin record in [`collection::MIGRATIONS`].
+const ORIGIN_ID: &str = "origin";
+/// Its field: whether the first `ensure_indexes` found NextAuth v3's data.
+const UPGRADED_FROM_V3: &str = "upgradedFromNextAuthV3";
 
 /// Field names (v3's camelCase property names, plus the additive token fields).
 mod field {
@@ -209,6 +220,8 @@ pub struct MongoStore {
     accounts: Collection<Document>,
     sessions: Collection<Document>,
     verification_requests: Collection<Document>,
+    /// `Store::upgraded_from_v3`: read at `connect`, set by `ensure_indexes`.
+    upgraded_from_v3: Arc<AtomicBool>,
 }
 
 // Not derived: the client's `Debug` prints its options, credentials included.
@@ -258,7 +271,52 @@ impl MongoStore {
             .run_command(doc! { "ping": 1 })
             .await
             .map_err(|e| backend("reach the MongoDB server", &e))?;
+        store.read_origin().await?;
         Ok(store)
+    }
+
+    /// Reads the origin record (`false` when there is none yet).
+    async fn read_origin(&self) -> Result<bool, StoreError> {
+        let record = self
+            .database
+            .collection::<Document>(collection::MIGRATIONS)
+            .find_one(doc! { field::ID: ORIGIN_ID })
+            .await
+            .map_err(|e| backend("read the migration record", &e))?;
+        let upgraded = record.is_some_and(|r| r.get_bool(UPGRADED_FROM_V3).unwrap_or(false));
+        self.upgraded_from_v3.store(upgraded, Ordering::Relaxed);
+        Ok(upgraded)
+    }
+
+    /// Writes the origin record unless one exists: NextAuth v3's data is there when a user
+    /// or a session is, or v3's unique index on `users.email`, before our first indexes.
+    async fn record_origin(&self) -> Result<(), StoreError> {
+        let records = self.database.collection::<Document>(collection::MIGRATIONS);
+        let existing = records
+            .find_one(doc! { field::ID: ORIGIN_ID })
+            .await
+            .map_err(|e| backend("read the migration record", &e))?;
+        if existing.is_none() {
+            let users = self.users.find_one(doc! {}).await;
+            let sessions = self.sessions.find_one(doc! {}).await;
+            let found = users
+                .map_err(|e| backend("look for v3's users", &e))?
+                .is_some()
+                || sessions
+                    .map_err(|e| backend("look for v3's sessions", &e))?
+                    .is_some()
+                || existing_index(&self.users, field::EMAIL).await?.is_some();
+            match records
+                .insert_one(doc! { field::ID: ORIGIN_ID, UPGRADED_FROM_V3: found })
+                .await
+            {
+                Ok(_) => {}
+                // Another process recorded it first: theirs stands.
+                Err(e) if is_duplicate_key(&e) => {}
+                Err(e) => return Err(backend("write the migration record", &e)),
+            }
+        }
+        self.read_origin().await.map(|_| ())
     }
 
     /// A store in a database of a client the application already has (no ping, no indexes).
@@ -269,6 +327,7 @@ impl MongoStore {
             sessions: database.collection(collection::SESSIONS),
             verification_requests: database.collection(collection::VERIFICATION_REQUESTS),
             database,
+            upgraded_from_v3: Arc::default(),
         }
     }
 
@@ -288,7 +347,15 @@ impl MongoStore {
     /// An index on the same field that exists already under another name (v3's TypeORM
     /// named its unique indexes `UQ_<hash>`) is kept as it is, as long as it agrees on
     /// uniqueness; one that does not is an error naming it, and nothing is changed.
+    ///
+    /// Before anything else, the first call records whether the database held NextAuth
+    /// v3's data (users, sessions, or v3's index on `users.email`): in the collection
+    /// `portcullis_migrations`, document `{ _id: "origin", upgradedFromNextAuthV3 }`. That
+    /// is [`Store::upgraded_from_v3`], which keeps new session tokens raw by default (v3
+    /// reads only those). A database whose indexes an earlier Portcullis made reads as
+    /// v3's too: say `hash_tokens` explicitly there.
     pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
+        self.record_origin().await?;
         for spec in &INDEXES {
             let collection = self.database.collection::<Document>(spec.collection);
             if let Some(existing) = existing_index(&collection, spec.field).await? {
@@ -975,6 +1042,10 @@ impl Store for MongoStore {
         }
     }
 
+    fn upgraded_from_v3(&self) -> bool {
+        self.upgraded_from_v3.load(Ordering::Relaxed)
+    }
+
     async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
         let user_id = user_oid_or_not_found(&session.user_id)?;
         let now = BsonDateTime::now();
@@ -995,15 +1066,18 @@ impl Store for MongoStore {
     }
 
     /// One round trip: an aggregation that finds the session by its unique `sessionToken`
-    /// and joins its user (`$lookup` on `_id`); `$unwind` then drops a session whose user
-    /// is gone.
+    /// (any of the candidate keys: `$in`) and joins its user (`$lookup` on `_id`);
+    /// `$unwind` then drops a session whose user is gone.
     async fn get_session_and_user(
         &self,
-        session_token: &str,
+        session_keys: &[&str],
     ) -> Result<Option<(Session, User)>, StoreError> {
         const JOINED: &str = "user";
+        if session_keys.is_empty() {
+            return Ok(None);
+        }
         let pipeline = [
-            doc! { "$match": { field::SESSION_TOKEN: session_token } },
+            doc! { "$match": { field::SESSION_TOKEN: { "$in": session_keys.to_vec() } } },
             doc! { "$limit": 1 },
             doc! { "$lookup": {
                 "from": collection::USERS,

@@ -296,7 +296,7 @@ mod mongo {
             access_token: SecretString::new(hex64('a')),
         };
         assert_eq!(
-            store.get_session_and_user(&hex64('5')).await.unwrap(),
+            store.get_session_and_user(&[&hex64('5')]).await.unwrap(),
             Some((session.clone(), alice.clone()))
         );
         assert_eq!(
@@ -344,7 +344,10 @@ mod mongo {
         assert_eq!(store.get_account("github", "12345").await.unwrap(), None);
 
         store.delete_user(&alice.id).await.unwrap();
-        assert_eq!(store.get_session_and_user(&hex64('5')).await.unwrap(), None);
+        assert_eq!(
+            store.get_session_and_user(&[&hex64('5')]).await.unwrap(),
+            None
+        );
         assert_eq!(
             db.collection::<Document>("sessions")
                 .count_documents(doc! {})
@@ -618,6 +621,41 @@ mod mongo {
         );
     }
 
+    /// `ensure_indexes` records once whether it found NextAuth v3's data: a fresh database
+    /// is not v3's (new session tokens default to hashed); one holding v3's users is (they
+    /// default to raw, which v3 can read), also for a store that connects later.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ensure_indexes_records_whether_v3_was_there() {
+        let new = fresh().await;
+        assert!(
+            !new.store.upgraded_from_v3(),
+            "a fresh database is not v3's"
+        );
+        assert!(!new.upgraded_from_v3(), "the port says the same");
+
+        let v3 = fresh_without_indexes().await;
+        let db = v3.store.database();
+        db.collection::<Document>("portcullis_migrations")
+            .drop()
+            .await
+            .unwrap();
+        db.collection::<Document>("users")
+            .insert_one(doc! { "_id": ObjectId::new(), "name": "Ada", "email": "ada@example.com" })
+            .await
+            .unwrap();
+        v3.store.ensure_indexes().await.unwrap();
+        assert!(v3.store.upgraded_from_v3(), "v3's users were there");
+        v3.store.ensure_indexes().await.unwrap();
+        assert!(v3.store.upgraded_from_v3(), "the record stays");
+        let later = MongoStore::connect(&crate::harness::url(), db.name())
+            .await
+            .unwrap();
+        assert!(
+            later.upgraded_from_v3(),
+            "a store connecting later reads the record"
+        );
+    }
+
     /// A fresh database without indexes: the harness makes them, this drops the collections
     /// (and so their indexes) again.
     async fn fresh_without_indexes() -> TestStore {
@@ -678,7 +716,7 @@ mod mongo {
             .await
             .unwrap();
         for error in [
-            store.get_session_and_user(&corrupt).await.unwrap_err(),
+            store.get_session_and_user(&[&corrupt]).await.unwrap_err(),
             store.list_sessions(&user.id).await.unwrap_err(),
             store
                 .update_session_expiry(&corrupt, datetime!(2034-01-01 00:00 UTC))

@@ -557,13 +557,20 @@ impl Store for SledStore {
 
     async fn get_session_and_user(
         &self,
-        session_token: &str,
+        session_keys: &[&str],
     ) -> Result<Option<(Session, User)>, StoreError> {
-        let Some(bytes) = self
-            .sessions
-            .get(session_token.as_bytes())
-            .map_err(|e| backend("read session", &e))?
-        else {
+        // A point read per candidate key (two at most: hashed, raw), first match wins.
+        let mut found = None;
+        for key in session_keys {
+            found = self
+                .sessions
+                .get(key.as_bytes())
+                .map_err(|e| backend("read session", &e))?;
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some(bytes) = found else {
             return Ok(None);
         };
         let session: Session = decode(&bytes, "session")?;

@@ -115,7 +115,7 @@ mod persistence {
         );
         assert_eq!(
             store
-                .get_session_and_user(session.session_token.expose())
+                .get_session_and_user(&[session.session_token.expose()])
                 .await
                 .unwrap(),
             Some((session.clone(), user.clone()))
@@ -219,7 +219,7 @@ mod persistence {
             Err(StoreError::Decode(_))
         ));
         let error = store
-            .get_session_and_user(&secret_token)
+            .get_session_and_user(&[&secret_token])
             .await
             .expect_err("a corrupt session must be an error");
         assert!(matches!(error, StoreError::Decode(_)), "{error:?}");
@@ -240,7 +240,7 @@ mod persistence {
         // Deleting still works on records that no longer decode.
         store.delete_session(&secret_token).await.unwrap();
         assert_eq!(
-            store.get_session_and_user(&secret_token).await.unwrap(),
+            store.get_session_and_user(&[&secret_token]).await.unwrap(),
             None
         );
         store.delete_user(&user.id).await.unwrap();

@@ -24,7 +24,10 @@
 //!
 //! * nullable `accounts.token_type`, `accounts.scope`, `accounts.id_token` (v3 dropped them);
 //! * an index on `sessions.user_id` (listing and revoking a user's sessions);
-//! * `portcullis_migrations`, the applied versions ([`MIGRATIONS`]);
+//! * `portcullis_migrations`, the applied versions ([`MIGRATIONS`]), and the row
+//!   [`UPGRADED_FROM_V3`] (version 0) when the first `migrate` found v3's tables: then
+//!   [`Store::upgraded_from_v3`](portcullis_ports::Store::upgraded_from_v3) is true and new
+//!   database sessions default to raw tokens, which v3 can still read;
 //! * `portcullis_rate_limits` (`key` = `hex(sha256(key))`, `window_start`, `count`, and an
 //!   index on `window_start`): the counters of [`SqlRateLimiter`];
 //! * `portcullis_outbox` (`id`, `payload`, `attempts`, `due_ms`, `created_ms`, and an index
@@ -46,7 +49,10 @@
 //!   token with the expected one, NULL-safe (PostgreSQL `IS NOT DISTINCT FROM`, MySQL
 //!   `<=> BINARY ?`, SQLite `IS`): of concurrent refreshes from one refresh token exactly
 //!   one matches the row.
-//! * Sessions are keyed by `session_token`; `get_session_and_user` is one indexed join.
+//! * Sessions are keyed by `session_token`, which holds what the domain decided:
+//!   `sha256:<hex>` of the cookie (the default) or, as v3 wrote it, the cookie itself;
+//!   `get_session_and_user` is one indexed join matching either candidate key
+//!   (`session_token IN (?, ?)`).
 //! * Verification tokens keep the token hash in v3's `token` column;
 //!   `use_verification_token` takes a row atomically (PostgreSQL, SQLite:
 //!   `DELETE … RETURNING`; MySQL: the `DELETE` whose affected-row count is 1 wins).
@@ -80,6 +86,6 @@ pub mod v3_fixture;
 pub use limit::SqlRateLimiter;
 pub use options::SqlOptions;
 pub use outbox::SqlOutbox;
-pub use schema::{Migration, MIGRATIONS};
+pub use schema::{Migration, MIGRATIONS, UPGRADED_FROM_V3};
 pub use sql::Dialect;
 pub use store::SqlStore;

@@ -27,6 +27,15 @@ pub struct Migration {
     pub name: &'static str,
 }
 
+/// Not a migration: the row `migrate` adds (version 0) when it found v3's tables already
+/// there, i.e. it took over a database NextAuth v3 made. v3 may still be serving such a
+/// database, so new database sessions default to raw tokens there
+/// (`Store::upgraded_from_v3`, docs/security.md "Data at rest").
+pub const UPGRADED_FROM_V3: Migration = Migration {
+    version: 0,
+    name: "upgraded_from_nextauth_v3",
+};
+
 /// Every migration, in the order they apply.
 pub const MIGRATIONS: [Migration; 5] = [
     // The four tables of spec §10.4 with their indexes and unique constraints.
@@ -513,12 +522,26 @@ impl Conn<'_> {
     }
 
     async fn applied(&mut self) -> Result<Vec<i64>, sqlx::Error> {
-        let sql = "SELECT version FROM portcullis_migrations ORDER BY version";
+        let sql = "SELECT version FROM portcullis_migrations WHERE version > 0 ORDER BY version";
         match self {
             Conn::Pg(c) => sqlx::query_scalar(sql).fetch_all(&mut **c).await,
             Conn::My(c) => sqlx::query_scalar(sql).fetch_all(&mut **c).await,
             Conn::Lite(c) => sqlx::query_scalar(sql).fetch_all(&mut **c).await,
         }
+    }
+
+    /// Whether the `UPGRADED_FROM_V3` row is there (false before any migration).
+    async fn upgraded_from_v3(&mut self) -> Result<bool, sqlx::Error> {
+        if self.columns("portcullis_migrations").await?.is_empty() {
+            return Ok(false);
+        }
+        let sql = "SELECT version FROM portcullis_migrations WHERE version = 0";
+        let found: Option<i64> = match self {
+            Conn::Pg(c) => sqlx::query_scalar(sql).fetch_optional(&mut **c).await?,
+            Conn::My(c) => sqlx::query_scalar(sql).fetch_optional(&mut **c).await?,
+            Conn::Lite(c) => sqlx::query_scalar(sql).fetch_optional(&mut **c).await?,
+        };
+        Ok(found.is_some())
     }
 
     async fn applied_if_any(&mut self) -> Result<Vec<i64>, sqlx::Error> {
@@ -591,6 +614,10 @@ impl Conn<'_> {
         let map = |e| error::map(MIGRATE, e);
         match m.version {
             1 => {
+                // v3's sessions table before we create anything: a database v3 made.
+                if !self.columns("sessions").await.map_err(map)?.is_empty() {
+                    self.record(&UPGRADED_FROM_V3).await.map_err(map)?;
+                }
                 for ddl in v3_tables(d, collation) {
                     self.ddl(&ddl).await.map_err(map)?;
                 }
@@ -723,6 +750,12 @@ impl SqlStore {
     /// nullable columns and missing indexes are added. Fails, naming them, when a table
     /// exists without a column the store needs.
     pub async fn migrate(&self) -> Result<Vec<Migration>, StoreError> {
+        let done = self.migrate_locked().await?;
+        self.read_origin().await?;
+        Ok(done)
+    }
+
+    async fn migrate_locked(&self) -> Result<Vec<Migration>, StoreError> {
         let map = |e| error::map(MIGRATE, e);
         match self.pools() {
             Pools::Postgres(pool) => {
@@ -770,6 +803,28 @@ impl SqlStore {
                 Ok(done)
             }
         }
+    }
+
+    /// Whether `migrate` took this database over from NextAuth v3 (it found v3's tables
+    /// when it first ran): recorded as [`UPGRADED_FROM_V3`]. Databases migrated before
+    /// this record existed read `false`.
+    pub async fn recorded_upgrade_from_v3(&self) -> Result<bool, StoreError> {
+        let map = |e| error::map(MIGRATE, e);
+        match self.pools() {
+            Pools::Postgres(pool) => {
+                let mut c = pool.acquire().await.map_err(map)?;
+                Conn::Pg(&mut c).upgraded_from_v3().await
+            }
+            Pools::MySql(pool) => {
+                let mut c = pool.acquire().await.map_err(map)?;
+                Conn::My(&mut c).upgraded_from_v3().await
+            }
+            Pools::Sqlite(pool) => {
+                let mut c = pool.acquire().await.map_err(map)?;
+                Conn::Lite(&mut c).upgraded_from_v3().await
+            }
+        }
+        .map_err(map)
     }
 
     /// The versions recorded in `portcullis_migrations` (empty before the first

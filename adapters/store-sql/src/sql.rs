@@ -188,7 +188,8 @@ impl Queries {
             get_session_and_user: d.render(
                 "SELECT s.session_token, s.user_id, s.expires, s.access_token, \
                  u.id, u.name, u.email, u.email_verified, u.image \
-                 FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.session_token = ?s",
+                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.session_token IN (?s, ?s)",
             ),
             update_session_expiry: d.render(
                 "UPDATE sessions SET expires = ?, updated_at = {now} WHERE session_token = ?s",

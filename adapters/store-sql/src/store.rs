@@ -1,6 +1,7 @@
 //! [`SqlStore`]: the [`Store`] port on PostgreSQL, MySQL/MariaDB and SQLite.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,8 @@ struct Inner {
     pool: Pools,
     q: Queries,
     dialect: Dialect,
+    /// `Store::upgraded_from_v3`: read at connect, set again by `migrate`.
+    upgraded_from_v3: AtomicBool,
 }
 
 /// One pool per dialect: the queries are written once and run on whichever is open.
@@ -278,13 +281,25 @@ impl SqlStore {
             Pools::MySql(_) => Dialect::MySql,
             Pools::Sqlite(_) => Dialect::Sqlite,
         };
-        Ok(SqlStore {
+        let store = SqlStore {
             inner: Arc::new(Inner {
                 pool,
                 q: Queries::new(dialect),
                 dialect,
+                upgraded_from_v3: AtomicBool::new(false),
             }),
-        })
+        };
+        store.read_origin().await?;
+        Ok(store)
+    }
+
+    /// Reads whether `migrate` recorded taking this database over from NextAuth v3.
+    pub(crate) async fn read_origin(&self) -> Result<(), StoreError> {
+        let upgraded = self.recorded_upgrade_from_v3().await?;
+        self.inner
+            .upgraded_from_v3
+            .store(upgraded, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The database this store talks to.
@@ -675,6 +690,10 @@ impl Store for SqlStore {
         }
     }
 
+    fn upgraded_from_v3(&self) -> bool {
+        self.inner.upgraded_from_v3.load(Ordering::Relaxed)
+    }
+
     async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
         let Some(user_id) = DbId::parse(&session.user_id) else {
             return Err(no_such_user());
@@ -694,15 +713,27 @@ impl Store for SqlStore {
 
     async fn get_session_and_user(
         &self,
-        session_token: &str,
+        session_keys: &[&str],
     ) -> Result<Option<(Session, User)>, StoreError> {
         let q = &self.inner.q;
-        let row: Option<SessionAndUserRow> = run!(self, GET_SESSION_AND_USER, pool => {
-            sqlx::query_as(&q.get_session_and_user)
-                .bind(session_token)
-                .fetch_optional(pool).await
-        })?;
-        Ok(row.map(|row| (Session::from(row.session), User::from(row.user))))
+        // One query per two candidate keys (`IN (?, ?)`): the domain gives two at most,
+        // the hashed key and the raw token.
+        for pair in session_keys.chunks(2) {
+            let (first, second) = match pair {
+                [first, second] => (*first, *second),
+                [only] => (*only, *only),
+                _ => continue,
+            };
+            let row: Option<SessionAndUserRow> = run!(self, GET_SESSION_AND_USER, pool => {
+                sqlx::query_as(&q.get_session_and_user)
+                    .bind(first).bind(second)
+                    .fetch_optional(pool).await
+            })?;
+            if let Some(row) = row {
+                return Ok(Some((Session::from(row.session), User::from(row.user))));
+            }
+        }
+        Ok(None)
     }
 
     async fn update_session_expiry(

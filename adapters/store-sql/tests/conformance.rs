@@ -326,6 +326,10 @@ mod v3_interop {
         }
     }
 
+    fn v3_cookie_keys() -> portcullis_domain::session_key::SessionKeys {
+        portcullis_domain::session_key::SessionKeys::for_cookie(fx::SESSION_TOKEN).unwrap()
+    }
+
     fn ada() -> User {
         User {
             id: fx::ADA_ID.to_owned(),
@@ -350,9 +354,18 @@ mod v3_interop {
         let (url, _db) = v3_database(server).await;
         let store = support::connect(&url).await;
         assert_eq!(store.applied_migrations().await.unwrap(), Vec::<i64>::new());
+        assert!(!store.upgraded_from_v3(), "not migrated yet");
         let before = index_count(&store, &url).await;
 
         let applied = store.migrate().await.unwrap();
+        assert!(
+            store.upgraded_from_v3(),
+            "migrate records that it took over v3's schema (session tokens default to raw)"
+        );
+        assert!(
+            support::connect(&url).await.upgraded_from_v3(),
+            "a store that connects later reads the record"
+        );
         assert_eq!(
             applied,
             MIGRATIONS.to_vec(),
@@ -412,8 +425,12 @@ mod v3_interop {
             expires: fx::SESSION_EXPIRES,
             access_token: SecretString::new(fx::SESSION_ACCESS_TOKEN),
         };
+        // v3's raw row reads by the cookie's candidate keys (hashed, raw) in one query.
         assert_eq!(
-            store.get_session_and_user(fx::SESSION_TOKEN).await.unwrap(),
+            store
+                .get_session_and_user(&v3_cookie_keys().exposed())
+                .await
+                .unwrap(),
             Some((session.clone(), ada()))
         );
         assert_eq!(
@@ -469,7 +486,7 @@ mod v3_interop {
         }
         assert_eq!(
             store
-                .get_session_and_user(&fx::SESSION_TOKEN.to_uppercase())
+                .get_session_and_user(&[&fx::SESSION_TOKEN.to_uppercase()])
                 .await
                 .unwrap(),
             None
@@ -490,7 +507,10 @@ mod v3_interop {
             vec![]
         );
         assert_eq!(
-            store.get_session_and_user(fx::SESSION_TOKEN).await.unwrap(),
+            store
+                .get_session_and_user(&v3_cookie_keys().exposed())
+                .await
+                .unwrap(),
             None
         );
         assert_eq!(
@@ -576,6 +596,10 @@ mod sql {
             };
             let store = support::connect(&url).await;
             assert_eq!(store.migrate().await.unwrap(), MIGRATIONS.to_vec());
+            assert!(
+                !store.upgraded_from_v3(),
+                "a database migrate created is not v3's: session tokens default to hashed"
+            );
             assert!(store.migrate().await.unwrap().is_empty());
             assert_eq!(
                 store.applied_migrations().await.unwrap(),
@@ -652,7 +676,7 @@ mod sql {
                 assert!(!error.to_string().contains(TOKEN), "{error}");
             }
             store.close().await;
-            let error = store.get_session_and_user(TOKEN).await.unwrap_err();
+            let error = store.get_session_and_user(&[TOKEN]).await.unwrap_err();
             assert!(!error.to_string().contains(TOKEN), "{error}");
         }
     }

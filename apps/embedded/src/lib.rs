@@ -55,6 +55,7 @@ pub use portcullis_ports::{
     RateLimiter, Store, VerificationSender,
 };
 
+pub use portcullis_domain::session_key::SessionTokenStorage;
 pub use portcullis_domain::store::StoreError;
 use portcullis_domain::{Env, Step};
 pub use provider_tokens::{AccessTokenError, ProviderAccessToken};
@@ -300,9 +301,19 @@ impl Portcullis {
         self.require_store()?.list_sessions(user_id).await
     }
 
-    /// Ends one database session.
+    /// Ends one database session: given its cookie value, or its stored key as
+    /// [`Portcullis::sessions`] lists it (`sha256:…` for a hashed session).
     pub async fn revoke_session(&self, session_token: &str) -> Result<(), StoreError> {
-        self.require_store()?.delete_session(session_token).await
+        let store = self.require_store()?;
+        match portcullis_domain::session_key::SessionKeys::for_cookie(session_token) {
+            Some(keys) => {
+                for key in keys.keys() {
+                    store.delete_session(key.expose()).await?;
+                }
+                Ok(())
+            }
+            None => store.delete_session(session_token).await,
+        }
     }
 
     /// "Sign out everywhere": ends every database session of a user (ASVS 3.3.3, e.g.
@@ -349,6 +360,23 @@ pub struct Builder {
     http: Option<Arc<dyn HttpClient>>,
     /// A preset that failed to build, reported by `build`.
     preset_error: Option<ConfigError>,
+    /// `hash_session_tokens`, when the app said.
+    hash_session_tokens: Option<bool>,
+}
+
+/// How new database sessions keep their token: what the app said, else hashed, except on
+/// a database that the store's migration took over from NextAuth v3 (v3 may still be
+/// serving it and reads only raw tokens).
+pub fn session_token_storage(
+    hash_session_tokens: Option<bool>,
+    upgraded_from_v3: bool,
+) -> SessionTokenStorage {
+    match hash_session_tokens {
+        Some(true) => SessionTokenStorage::Hashed,
+        Some(false) => SessionTokenStorage::Raw,
+        None if upgraded_from_v3 => SessionTokenStorage::Raw,
+        None => SessionTokenStorage::Hashed,
+    }
 }
 
 impl Builder {
@@ -442,6 +470,16 @@ impl Builder {
         self
     }
 
+    /// Database sessions: `true` stores each session token as its SHA-256 (`sha256:<hex>`),
+    /// `false` stores the token itself, as NextAuth v3 does. Default: hashed, except on a
+    /// database the store's migration upgraded from v3 ([`Store::upgraded_from_v3`]), where
+    /// v3 may still be serving: there tokens stay raw until this says `true`
+    /// (docs/security.md, "Data at rest"). Sessions stored either way keep reading.
+    pub fn hash_session_tokens(mut self, on: bool) -> Self {
+        self.hash_session_tokens = Some(on);
+        self
+    }
+
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
@@ -482,11 +520,35 @@ impl Builder {
         if let Some(listener) = self.event_listener {
             hooks = Arc::new(portcullis_ports::hooks::WithEvents::new(hooks, listener));
         }
+        let upgraded_from_v3 = self.store.as_ref().is_some_and(|s| s.upgraded_from_v3());
+        let storage = session_token_storage(self.hash_session_tokens, upgraded_from_v3);
         let config = self
             .config
             .hooks(hooks.registered())
             .store(self.store.is_some())
+            .session_token_storage(storage)
             .build()?;
+        if config.encrypt_provider_tokens {
+            tracing::info!(
+                target: "portcullis",
+                "provider access and refresh tokens are stored encrypted (AES-256-GCM)"
+            );
+        }
+        if config.session.strategy == portcullis_domain::SessionStrategy::Database {
+            tracing::info!(
+                target: "portcullis",
+                storage = storage.describe(),
+                upgraded_from_v3,
+                "new database session tokens are stored {}",
+                storage.describe()
+            );
+            if storage == SessionTokenStorage::Raw && self.hash_session_tokens.is_none() {
+                tracing::warn!(
+                    target: "portcullis",
+                    "session tokens stay raw: this database was upgraded from NextAuth v3, which reads only raw tokens; once v3 no longer serves it, turn hashing on ([session] hash_tokens = true)"
+                );
+            }
+        }
         if config.session.strategy == portcullis_domain::SessionStrategy::Database
             && self.store.is_none()
         {
@@ -540,4 +602,20 @@ pub fn flows_markdown() -> String {
         out.push_str("```\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hashed unless the app says otherwise, or the store's migration took the database
+    /// over from NextAuth v3 (which reads only raw tokens) and the app said nothing.
+    #[test]
+    fn session_token_storage_default() {
+        use SessionTokenStorage::{Hashed, Raw};
+        assert_eq!(session_token_storage(None, false), Hashed);
+        assert_eq!(session_token_storage(None, true), Raw);
+        assert_eq!(session_token_storage(Some(true), true), Hashed);
+        assert_eq!(session_token_storage(Some(false), false), Raw);
+    }
 }

@@ -123,6 +123,7 @@ impl Portcullis {
             .into_iter()
             .find(|a| a.provider_id == provider_id)
             .ok_or(AccessTokenError::NotLinked)?;
+        let account = self.readable(account)?;
         if let Some(token) = usable(&account, self.clock.now()) {
             return Ok(token);
         }
@@ -147,13 +148,17 @@ impl Portcullis {
         provider_account_id: &str,
     ) -> Result<ProviderAccessToken, AccessTokenError> {
         let store = self.store.as_ref().ok_or(AccessTokenError::NoStore)?;
+        // As stored (the refresh token's stored form guards the compare-and-set), and
+        // readable.
         let read = || async {
-            store
+            let stored = store
                 .get_account(provider_id, provider_account_id)
                 .await?
-                .ok_or(AccessTokenError::NotLinked)
+                .ok_or(AccessTokenError::NotLinked)?;
+            let readable = self.readable(stored.clone())?;
+            Ok::<_, AccessTokenError>((stored, readable))
         };
-        let account = read().await?;
+        let (stored, account) = read().await?;
         let now = self.clock.now();
         if let Some(token) = usable(&account, now) {
             return Ok(token);
@@ -162,12 +167,13 @@ impl Portcullis {
             .refresh_token
             .clone()
             .ok_or(AccessTokenError::NotRenewable)?;
+        let used_as_stored = stored.refresh_token.clone();
         let answer = self.refresh_at_provider(provider, &used, now).await;
         let tokens = match answer {
             Ok(tokens) => tokens,
             Err(error) => {
                 // Another process may have rotated the token meanwhile: use its result.
-                let latest = read().await?;
+                let (_, latest) = read().await?;
                 let rotated =
                     latest.refresh_token.as_ref().map(SecretString::expose) != Some(used.expose());
                 return match usable(&latest, self.clock.now()) {
@@ -185,20 +191,37 @@ impl Portcullis {
             scope: tokens.scope.or(account.scope),
             id_token: tokens.id_token.or(account.id_token),
         };
-        let stored = store
+        let renewed = if self.config().encrypt_provider_tokens {
+            let mut rng = self.entropy.rng();
+            self.config()
+                .token_cipher
+                .encrypt_tokens(renewed, provider_id, provider_account_id, &mut *rng)
+                .map_err(|e| AccessTokenError::Store(StoreError::Backend(e.to_string())))?
+        } else {
+            renewed
+        };
+        let updated = store
             .update_account_tokens(
                 provider_id,
                 provider_account_id,
-                Some(used.expose()),
+                used_as_stored.as_ref().map(SecretString::expose),
                 renewed,
             )
             .await?;
-        let account = match stored {
-            Some(account) => account,
+        let account = match updated {
+            Some(account) => self.readable(account)?,
             // Another process stored its renewal first: theirs is the current one.
-            None => read().await?,
+            None => read().await?.1,
         };
         usable(&account, self.clock.now()).ok_or(AccessTokenError::NotRenewable)
+    }
+
+    /// A stored account with its provider tokens decrypted (plain ones read as they are).
+    fn readable(&self, account: Account) -> Result<Account, AccessTokenError> {
+        self.config()
+            .token_cipher
+            .decrypt_account(account)
+            .map_err(|e| AccessTokenError::Store(StoreError::Decode(e.to_string())))
     }
 
     async fn refresh_at_provider(

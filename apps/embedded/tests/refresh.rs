@@ -78,6 +78,14 @@ struct Setup {
 }
 
 async fn setup(access_expires: OffsetDateTime, refresh: Option<&str>) -> Setup {
+    setup_with(access_expires, refresh, false).await
+}
+
+async fn setup_with(
+    access_expires: OffsetDateTime,
+    refresh: Option<&str>,
+    encrypt_provider_tokens: bool,
+) -> Setup {
     let provider = Arc::new(Provider::default());
     *provider.current_refresh.lock().unwrap() = refresh.unwrap_or_default().to_owned();
     let origin = start_provider(provider.clone()).await;
@@ -116,6 +124,7 @@ async fn setup(access_expires: OffsetDateTime, refresh: Option<&str>) -> Setup {
         .oauth("corp", "Corp", oauth)
         .store(store.clone())
         .clock(Arc::new(FixedClock(now())))
+        .configure(move |c| c.encrypt_provider_tokens(encrypt_provider_tokens))
         .build()
         .unwrap();
     Setup {
@@ -329,4 +338,57 @@ async fn concurrent_session_reads_renew_the_provider_token_once() {
             "the refresh token stays inside"
         );
     }
+}
+
+/// Data at rest (issue 11 §7): with `encrypt_provider_tokens`, a plain row (from before, or
+/// from NextAuth v3) still reads and renews; renewed tokens are stored as `enc:v1:…`, never
+/// in the clear; the app gets them in the clear; and the next renewal decrypts the stored
+/// refresh token for the provider, while the compare-and-set uses its stored form.
+#[tokio::test]
+async fn encrypted_provider_tokens_are_stored_sealed_and_still_renew() {
+    use portcullis_domain::model::AccountTokens;
+    let past = now() - time::Duration::minutes(5);
+    let setup = setup_with(past, Some("rt-0"), true).await;
+    let token = setup
+        .app
+        .provider_access_token(&setup.user_id, "corp")
+        .await
+        .unwrap();
+    assert_eq!(token.access_token.expose(), "at-1");
+    let row = setup
+        .store
+        .get_account("corp", "jane-at-corp")
+        .await
+        .unwrap()
+        .unwrap();
+    let (access, refresh) = (
+        row.access_token.clone().unwrap(),
+        row.refresh_token.clone().unwrap(),
+    );
+    for (stored, clear) in [(&access, "at-1"), (&refresh, "rt-1")] {
+        assert!(stored.expose().starts_with("enc:v1:"), "stored sealed");
+        assert!(!stored.expose().contains(clear), "never in the clear");
+    }
+
+    // Expire the stored access token (keeping the sealed values), then renew again: the
+    // provider must receive the decrypted refresh token `rt-1`.
+    let expired = AccountTokens {
+        access_token_expires: Some(past),
+        ..AccountTokens::from(&row)
+    };
+    assert!(setup
+        .store
+        .update_account_tokens("corp", "jane-at-corp", Some(refresh.expose()), expired)
+        .await
+        .unwrap()
+        .is_some());
+    let token = setup
+        .app
+        .provider_access_token(&setup.user_id, "corp")
+        .await
+        .unwrap();
+    assert_eq!(token.access_token.expose(), "at-2");
+    assert_eq!(setup.provider.calls.load(Ordering::SeqCst), 2);
+    let refresh = stored_refresh(&setup).await.unwrap();
+    assert!(refresh.starts_with("enc:v1:") && !refresh.contains("rt-2"));
 }

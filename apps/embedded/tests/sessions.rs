@@ -131,3 +131,81 @@ async fn list_and_revoke_database_sessions() {
     headers.insert("cookie", second.parse().unwrap());
     assert!(app.session(&headers).await.is_none());
 }
+
+/// Data at rest (issue 11 §7), end to end on a real store: the sessions table holds the
+/// SHA-256 of the cookie, never the cookie; someone who reads the table and presents a
+/// stored key as a cookie gets no session (and the row survives); a raw row as NextAuth v3
+/// wrote it still reads.
+#[tokio::test]
+async fn database_sessions_are_stored_hashed_and_a_stored_key_is_no_cookie() {
+    use portcullis::Store;
+    use sha2::Digest;
+
+    let outbox = Arc::new(Outbox::default());
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let app = Portcullis::builder()
+        .secret("embedded-sessions-secret-0123456789abcdef")
+        .store(store.clone())
+        .configure(|c| c.session_strategy(SessionStrategy::Database))
+        .email("email", "Email", 600)
+        .verification_sender(outbox.clone())
+        .build()
+        .unwrap();
+    let cookie = sign_in(&app, &outbox).await;
+    let token = cookie.split_once('=').unwrap().1.to_owned();
+    let user = store
+        .get_user_by_email("jane@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let rows = store.list_sessions(&user.id).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let stored = rows[0].session_token.expose().to_owned();
+    assert_ne!(stored, token, "the store must not hold the cookie");
+    assert_eq!(
+        stored,
+        format!("sha256:{:x}", sha2::Sha256::digest(token.as_bytes()))
+    );
+
+    // The attack: a database reader presents the stored key as the cookie.
+    let mut stolen = http::HeaderMap::new();
+    stolen.insert(
+        "cookie",
+        format!("next-auth.session-token={stored}").parse().unwrap(),
+    );
+    assert!(
+        app.session(&stolen).await.is_none(),
+        "a stored key must never read as a session"
+    );
+    assert_eq!(store.list_sessions(&user.id).await.unwrap().len(), 1);
+
+    // The real cookie reads.
+    let mut headers = http::HeaderMap::new();
+    headers.insert("cookie", cookie.parse().unwrap());
+    assert_eq!(
+        app.session(&headers).await.unwrap()["user"]["email"],
+        "jane@example.com"
+    );
+
+    // A row NextAuth v3 wrote (the token itself) still reads, in the same lookup.
+    let v3_token = "a".repeat(64);
+    let mut v3_row = rows[0].clone();
+    v3_row.session_token = v3_token.as_str().into();
+    v3_row.access_token = "b".repeat(64).as_str().into();
+    store.create_session(v3_row).await.unwrap();
+    let mut v3 = http::HeaderMap::new();
+    v3.insert(
+        "cookie",
+        format!("next-auth.session-token={v3_token}")
+            .parse()
+            .unwrap(),
+    );
+    assert_eq!(
+        app.session(&v3).await.unwrap()["user"]["email"],
+        "jane@example.com"
+    );
+
+    // Revoking by the cookie ends the hashed session.
+    app.revoke_session(&token).await.unwrap();
+    assert!(app.session(&headers).await.is_none());
+}

@@ -308,6 +308,9 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
 
     let settings = settings(config, &secrets);
     let mut builder = Portcullis::builder().configure(move |_| settings);
+    if let Some(on) = config.session.hash_tokens {
+        builder = builder.hash_session_tokens(on);
+    }
     for provider in &config.providers {
         match provider {
             ProviderConfig::Credentials(c) => {
@@ -429,6 +432,7 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
         c = c.provider_tokens_in_jwt(on);
     }
     c = c.allow_short_secret(config.allow_short_secret);
+    c = c.encrypt_provider_tokens(config.encrypt_provider_tokens);
     for secret in config.jwt.secret.iter().flat_map(|s| s.to_vec()) {
         c = c.jwt_secret(secret);
     }

@@ -50,6 +50,15 @@ pub struct ServerConfig {
     #[serde(default)]
     pub allow_short_secret: bool,
 
+    /// Store provider access and refresh tokens encrypted (AES-256-GCM; the key is derived
+    /// from each `secret` with HKDF, for this purpose alone). The first secret encrypts,
+    /// every secret decrypts, so keep an old secret in the list until the tokens it
+    /// encrypted were refreshed or re-linked. Tokens stored before (or by NextAuth v3) still
+    /// read, and turning it off later loses nothing. NextAuth v3 serving the same database
+    /// cannot read encrypted tokens. Default false.
+    #[serde(default)]
+    pub encrypt_provider_tokens: bool,
+
     /// Address and port to listen on. Default `127.0.0.1:3000`. Env: `PORTCULLIS_LISTEN`.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
@@ -160,6 +169,7 @@ impl Default for ServerConfig {
             url: None,
             secret: None,
             allow_short_secret: false,
+            encrypt_provider_tokens: false,
             listen: default_listen(),
             data_dir: None,
             database: None,
@@ -311,6 +321,14 @@ pub struct SessionSection {
     /// off. Default 7776000 (90 days).
     #[serde(default)]
     pub absolute_max_age: Option<i64>,
+    /// Database sessions: `true` stores each session token as its SHA-256
+    /// (`sha256:<hex>`), so the sessions table holds no usable cookie; `false` stores the
+    /// token itself, as NextAuth v3 does. Default `true`, except on a database that
+    /// `migrate` took over from NextAuth v3 (v3 may still serve it, and reads only raw
+    /// tokens): there `false` until you set `true`, once v3 no longer serves the database.
+    /// Sessions stored either way keep working after a change.
+    #[serde(default)]
+    pub hash_tokens: Option<bool>,
 }
 
 /// `[redirects]`: v3's `callbacks.redirect` as configuration. A `callbackUrl` on the site's

@@ -14,6 +14,7 @@ use crate::effect::{Effect, HookCall, HookFailure, Outcome};
 use crate::jwt::Claims;
 use crate::model::Session;
 use crate::secret::SecretString;
+use crate::session_key::SessionKeys;
 use crate::store::{StoreOp, StoreReply};
 use http::StatusCode;
 
@@ -53,6 +54,8 @@ pub(super) struct SessionIssue {
     account: Value,
     profile: Value,
     is_new_user: Option<bool>,
+    /// The new database session's cookie value (the store keeps its `stored_key`).
+    new_token: Option<SecretString>,
 }
 
 impl SessionIssue {
@@ -71,6 +74,7 @@ impl SessionIssue {
             account,
             profile,
             is_new_user,
+            new_token: None,
         };
         let step = match cx.config.session.strategy {
             SessionStrategy::Jwt => {
@@ -91,18 +95,19 @@ impl SessionIssue {
                     issue.on_token(cx, Ok(token))?
                 }
             }
-            SessionStrategy::Database => match cx.session_cookie().map(str::to_owned) {
-                Some(previous) => {
-                    issue.m.fire(E::DatabaseStrategyReplacing, &mut cx.trace)?;
-                    Issue::Effect(Box::new(Effect::Store(StoreOp::DeleteSession(
-                        previous.into(),
-                    ))))
+            // A cookie with a stored key's shape is none of ours (session_key): not deleted.
+            SessionStrategy::Database => {
+                match cx.session_cookie().and_then(SessionKeys::for_cookie) {
+                    Some(previous) => {
+                        issue.m.fire(E::DatabaseStrategyReplacing, &mut cx.trace)?;
+                        Issue::Effect(Box::new(Effect::Store(StoreOp::DeleteSession(previous))))
+                    }
+                    None => {
+                        issue.m.fire(E::DatabaseStrategy, &mut cx.trace)?;
+                        issue.create(cx)
+                    }
                 }
-                None => {
-                    issue.m.fire(E::DatabaseStrategy, &mut cx.trace)?;
-                    issue.create(cx)
-                }
-            },
+            }
         };
         Ok((issue, step))
     }
@@ -117,10 +122,13 @@ impl SessionIssue {
                 Ok(self.create(cx))
             }
             (S::Creating, Outcome::Store(Ok(StoreReply::Session(session)))) => {
+                let Some(token) = self.new_token.take() else {
+                    return Err(Fault::Unexpected("session_issue: created without a token"));
+                };
                 self.m.fire(E::Created, &mut cx.trace)?;
                 let cookie = set_cookie(
                     &cx.config.cookies.session_token,
-                    session.session_token.expose(),
+                    token.expose(),
                     Lifetime::Until(session.expires),
                 );
                 Ok(Issue::Issued(cookie))
@@ -157,8 +165,11 @@ impl SessionIssue {
     }
 
     fn create(&mut self, cx: &mut Cx) -> Issue {
+        let token = cx.random_hex(32);
+        let stored_key = cx.config.session.token_storage.stored_key(&token);
+        self.new_token = Some(SecretString::new(token));
         let session = Session {
-            session_token: SecretString::new(cx.random_hex(32)),
+            session_token: stored_key,
             user_id: self.user_id.clone(),
             expires: cx.now + time::Duration::seconds(cx.config.session.max_age),
             access_token: SecretString::new(cx.random_hex(32)),

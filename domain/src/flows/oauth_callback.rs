@@ -80,7 +80,7 @@ use oauth_callback::{Event as E, State as S};
 /// The lookups that decide between sign-in, link and create (spec §11.2).
 enum Lookup {
     SignedInByJwt(String),
-    SignedInByDatabase(SecretString),
+    SignedInByDatabase(crate::session_key::SessionKeys),
     Linked,
     /// The linked account itself: its stored refresh token guards the token update.
     LinkedAccount,
@@ -624,9 +624,12 @@ impl OAuthCallback {
                             .and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok());
                     }
                 }
-                SessionStrategy::Database => self
-                    .lookups
-                    .push_back(Lookup::SignedInByDatabase(SecretString::new(cookie))),
+                // A cookie with a stored key's shape is none of ours: not looked up.
+                SessionStrategy::Database => {
+                    if let Some(keys) = crate::session_key::SessionKeys::for_cookie(&cookie) {
+                        self.lookups.push_back(Lookup::SignedInByDatabase(keys));
+                    }
+                }
             }
         }
         self.lookups.push_back(Lookup::Linked);
@@ -823,7 +826,7 @@ impl OAuthCallback {
                 Some(Plan::Existing(Some(user))) => {
                     self.m.fire(E::AllowedExisting, &mut cx.trace)?;
                     self.user = Some(user);
-                    self.update_tokens()
+                    self.update_tokens(cx)
                 }
                 Some(Plan::Link(user)) => {
                     self.m.fire(E::AllowedLink, &mut cx.trace)?;
@@ -863,7 +866,7 @@ impl OAuthCallback {
 
     /// The provider's new tokens for the linked account, kept only if nobody changed the
     /// stored refresh token since this sign-in read it.
-    fn update_tokens(&mut self) -> Result<Next, Fault> {
+    fn update_tokens(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
         let (Some(profile), Some(tokens)) = (&self.profile, &self.tokens) else {
             return Err(Fault::Unexpected("oauth_callback: updating without tokens"));
         };
@@ -879,15 +882,22 @@ impl OAuthCallback {
             scope: tokens.scope.clone(),
             id_token: tokens.id_token.clone(),
         };
+        let provider_account_id = profile.id.clone();
+        let tokens_to_store =
+            match seal(cx, tokens_to_store, &self.provider_id, &provider_account_id) {
+                Some(tokens) => tokens,
+                None => return self.fail(cx, E::StoreFailed, "Callback"),
+            };
         Ok(Next::Effect(Effect::Store(StoreOp::UpdateAccountTokens {
             provider_id: self.provider_id.clone(),
-            provider_account_id: profile.id.clone(),
+            provider_account_id,
+            // As stored (encrypted or not): the store compares it byte for byte.
             expected_refresh_token: self.stored_refresh.clone(),
             tokens: tokens_to_store,
         })))
     }
 
-    fn link(&mut self, _cx: &mut Cx, user: User) -> Result<Next, Fault> {
+    fn link(&mut self, cx: &mut Cx, user: User) -> Result<Next, Fault> {
         let (Some(profile), Some(tokens)) = (&self.profile, &self.tokens) else {
             return Err(Fault::Unexpected("oauth_callback: linking without tokens"));
         };
@@ -903,6 +913,17 @@ impl OAuthCallback {
             scope: tokens.scope.clone(),
             id_token: tokens.id_token.clone(),
         };
+        let provider_account_id = profile.id.clone();
+        let sealed = seal(
+            cx,
+            AccountTokens::from(&account),
+            &self.provider_id,
+            &provider_account_id,
+        );
+        let Some(sealed) = sealed else {
+            return self.fail(cx, E::StoreFailed, "Callback");
+        };
+        let account = sealed.apply_to(account);
         self.user = Some(user);
         Ok(Next::Effect(Effect::Store(StoreOp::LinkAccount(account))))
     }
@@ -1004,4 +1025,21 @@ fn oauth1_tokens(response: &HttpResponse) -> Option<TokenSet> {
         id_token: None,
         extra,
     })
+}
+
+/// The provider tokens as they are to be stored: encrypted when `encrypt_provider_tokens`
+/// is on (crate::token_cipher). `None` when encryption failed (the random source).
+fn seal(
+    cx: &mut Cx,
+    tokens: AccountTokens,
+    provider_id: &str,
+    provider_account_id: &str,
+) -> Option<AccountTokens> {
+    if !cx.config.encrypt_provider_tokens {
+        return Some(tokens);
+    }
+    let cipher = cx.config.token_cipher.clone();
+    cipher
+        .encrypt_tokens(tokens, provider_id, provider_account_id, &mut *cx.rng)
+        .ok()
 }

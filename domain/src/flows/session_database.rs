@@ -10,6 +10,7 @@ use crate::cookies::{set_cookie, Lifetime};
 use crate::effect::{AuthEvent, Effect, HookCall, HookFailure, Outcome};
 use crate::model::{Session, User};
 use crate::response::Reply;
+use crate::session_key::SessionKeys;
 use crate::store::{StoreOp, StoreReply};
 
 crate::flow! {
@@ -50,13 +51,18 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
         return Ok((Next::Reply(super::no_session()), None));
     };
     m.fire(E::CookieSent, &mut cx.trace)?;
+    let Some(keys) = SessionKeys::for_cookie(&token) else {
+        // A stored key's shape: no session of ours, and never looked up (session_key).
+        m.fire(E::NotFound, &mut cx.trace)?;
+        return Ok((Next::Reply(super::no_session_cleared(cx)), None));
+    };
     let flow = DatabaseSessionRead {
         m,
-        token: token.clone(),
+        token,
         found: None,
         served: None,
     };
-    let effect = Effect::Store(StoreOp::GetSessionAndUser(token.as_str().into()));
+    let effect = Effect::Store(StoreOp::GetSessionAndUser(keys));
     Ok((Next::Effect(effect), Some(Box::new(flow))))
 }
 
@@ -119,7 +125,7 @@ impl DatabaseSessionRead {
         if session.expires <= cx.now {
             self.m.fire(E::Expired, &mut cx.trace)?;
             return Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(
-                self.token.as_str().into(),
+                SessionKeys::stored(&session.session_token),
             ))));
         }
         let settings = cx.config.session;
@@ -129,9 +135,10 @@ impl DatabaseSessionRead {
             self.m.fire(E::DueForExtension, &mut cx.trace)?;
             let expires: OffsetDateTime = cx.now + time::Duration::seconds(settings.max_age);
             session.expires = expires;
+            let stored_key = session.session_token.clone();
             self.found = Some((session, user));
             return Ok(Next::Effect(Effect::Store(StoreOp::UpdateSessionExpiry {
-                session_token: self.token.as_str().into(),
+                session_token: stored_key,
                 expires,
             })));
         }

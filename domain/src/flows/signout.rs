@@ -8,6 +8,7 @@ use super::{Cx, Fault, Next, RouteFlow, Started};
 use crate::config::SessionStrategy;
 use crate::effect::{AuthEvent, Effect, Outcome};
 use crate::model::Session;
+use crate::session_key::SessionKeys;
 use crate::store::{StoreOp, StoreReply};
 
 crate::flow! {
@@ -31,7 +32,8 @@ use signout::{Event as E, State as S};
 
 struct SignOut {
     m: signout::Machine,
-    token: String,
+    /// The keys the cookie's session may be stored under.
+    keys: Option<SessionKeys>,
     session: Option<Session>,
 }
 
@@ -43,24 +45,27 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
         return Ok((Next::Reply(cx.redirect(target, StatusCode::OK)), None));
     }
     let cookie = cx.session_cookie().map(str::to_owned);
-    match (cx.config.session.strategy, cookie) {
-        (SessionStrategy::Database, Some(token)) => {
+    // A cookie with a stored key's shape is no session of ours (session_key): not looked up.
+    let keys = cookie.as_deref().and_then(SessionKeys::for_cookie);
+    match (cx.config.session.strategy, keys) {
+        (SessionStrategy::Database, Some(keys)) => {
             m.fire(E::DatabaseSession, &mut cx.trace)?;
-            let effect = Effect::Store(StoreOp::GetSessionAndUser(token.as_str().into()));
+            let effect = Effect::Store(StoreOp::GetSessionAndUser(keys.clone()));
             let flow = SignOut {
                 m,
-                token,
+                keys: Some(keys),
                 session: None,
             };
             Ok((Next::Effect(effect), Some(Box::new(flow))))
         }
-        (_, cookie) => {
+        (strategy, _) => {
             m.fire(E::CsrfVerified, &mut cx.trace)?;
             let mut flow = SignOut {
                 m,
-                token: String::new(),
+                keys: None,
                 session: None,
             };
+            let cookie = cookie.filter(|_| strategy == SessionStrategy::Jwt);
             if cx.config.hooks.events {
                 let token = cookie.and_then(|c| cx.decode_session(&c).ok());
                 let event = Effect::Event(AuthEvent::SignOut {
@@ -87,9 +92,15 @@ impl RouteFlow for SignOut {
                         self.m.fire(E::StoreFailed, &mut cx.trace)?;
                     }
                 }
-                Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(
-                    self.token.as_str().into(),
-                ))))
+                // By the key that matched; every candidate when the lookup failed.
+                let keys = match (&self.session, self.keys.take()) {
+                    (Some(session), _) => SessionKeys::stored(&session.session_token),
+                    (None, Some(keys)) => keys,
+                    (None, None) => {
+                        return Err(Fault::Unexpected("signout: deleting without a cookie"))
+                    }
+                };
+                Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(keys))))
             }
             (S::Deleting, Outcome::Store(result)) => {
                 let event = if result.is_ok() {

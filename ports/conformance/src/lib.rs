@@ -139,6 +139,7 @@ macro_rules! store_conformance_tests {
             update_session_expiry_moves_expiry,
             update_session_expiry_unknown_not_found,
             delete_session_is_idempotent,
+            session_lookup_matches_hashed_or_raw_key,
             list_sessions_soonest_expiry_first,
             delete_sessions_for_user_counts_and_spares_others,
             verification_token_is_single_use,
@@ -255,9 +256,9 @@ impl<S: Store, G: Send + Sync> Store for WithCleanup<S, G> {
     }
     async fn get_session_and_user(
         &self,
-        session_token: &str,
+        session_keys: &[&str],
     ) -> Result<Option<(Session, User)>, StoreError> {
-        self.store.get_session_and_user(session_token).await
+        self.store.get_session_and_user(session_keys).await
     }
     async fn update_session_expiry(
         &self,
@@ -288,6 +289,9 @@ impl<S: Store, G: Send + Sync> Store for WithCleanup<S, G> {
         self.store
             .use_verification_token(identifier, token_hash)
             .await
+    }
+    fn upgraded_from_v3(&self) -> bool {
+        self.store.upgraded_from_v3()
     }
 }
 
@@ -1862,7 +1866,7 @@ pub async fn delete_user_cascades_to_accounts_and_sessions(store: Arc<dyn Store>
     for n in [1, 2] {
         assert_eq!(
             ok(
-                store.get_session_and_user(&hex_token('5', n)).await,
+                store.get_session_and_user(&[&hex_token('5', n)]).await,
                 "get_session_and_user"
             ),
             None,
@@ -1906,7 +1910,7 @@ pub async fn delete_user_cascades_to_accounts_and_sessions(store: Arc<dyn Store>
     );
     assert_eq!(
         ok(
-            store.get_session_and_user(&hex_token('5', 3)).await,
+            store.get_session_and_user(&[&hex_token('5', 3)]).await,
             "get_session_and_user"
         ),
         Some((
@@ -1977,7 +1981,7 @@ pub async fn create_session_then_get_session_and_user(store: Arc<dyn Store>) {
     );
     let (read, read_user) = ok(
         store
-            .get_session_and_user(input.session_token.expose())
+            .get_session_and_user(&[input.session_token.expose()])
             .await,
         "get_session_and_user",
     )
@@ -1998,7 +2002,7 @@ pub async fn create_session_then_get_session_and_user(store: Arc<dyn Store>) {
     for unknown in [hex_token('5', 2), hex_token('a', 1), String::new()] {
         assert_eq!(
             ok(
-                store.get_session_and_user(&unknown).await,
+                store.get_session_and_user(&[&unknown]).await,
                 "get_session_and_user of an unknown token"
             ),
             None,
@@ -2030,7 +2034,7 @@ pub async fn create_session_duplicate_token_conflicts(store: Arc<dyn Store>) {
     assert_eq!(
         ok(
             store
-                .get_session_and_user(first.session_token.expose())
+                .get_session_and_user(&[first.session_token.expose()])
                 .await,
             "get_session_and_user"
         ),
@@ -2052,7 +2056,7 @@ pub async fn session_without_user_reads_none(store: Arc<dyn Store>) {
         assert_eq!(
             ok(
                 store
-                    .get_session_and_user(orphan.session_token.expose())
+                    .get_session_and_user(&[orphan.session_token.expose()])
                     .await,
                 "get_session_and_user of a session without a user"
             ),
@@ -2070,7 +2074,7 @@ pub async fn session_without_user_reads_none(store: Arc<dyn Store>) {
     assert_eq!(
         ok(
             store
-                .get_session_and_user(gone.session_token.expose())
+                .get_session_and_user(&[gone.session_token.expose()])
                 .await,
             "get_session_and_user"
         ),
@@ -2093,7 +2097,7 @@ pub async fn expired_session_is_still_returned(store: Arc<dyn Store>) {
     assert_eq!(
         ok(
             store
-                .get_session_and_user(expired.session_token.expose())
+                .get_session_and_user(&[expired.session_token.expose()])
                 .await,
             "get_session_and_user of an expired session"
         ),
@@ -2134,7 +2138,7 @@ pub async fn update_session_expiry_moves_expiry(store: Arc<dyn Store>) {
     assert_eq!(
         ok(
             store
-                .get_session_and_user(sliding.session_token.expose())
+                .get_session_and_user(&[sliding.session_token.expose()])
                 .await,
             "get_session_and_user"
         ),
@@ -2144,7 +2148,7 @@ pub async fn update_session_expiry_moves_expiry(store: Arc<dyn Store>) {
     assert_eq!(
         ok(
             store
-                .get_session_and_user(steady.session_token.expose())
+                .get_session_and_user(&[steady.session_token.expose()])
                 .await,
             "get_session_and_user"
         ),
@@ -2166,7 +2170,7 @@ pub async fn update_session_expiry_moves_expiry(store: Arc<dyn Store>) {
     assert_eq!(
         ok(
             store
-                .get_session_and_user(sliding.session_token.expose())
+                .get_session_and_user(&[sliding.session_token.expose()])
                 .await,
             "get_session_and_user"
         )
@@ -2185,7 +2189,7 @@ pub async fn update_session_expiry_unknown_not_found(store: Arc<dyn Store>) {
     );
     assert_eq!(
         ok(
-            store.get_session_and_user(&token).await,
+            store.get_session_and_user(&[&token]).await,
             "get_session_and_user"
         ),
         None,
@@ -2216,7 +2220,7 @@ pub async fn delete_session_is_idempotent(store: Arc<dyn Store>) {
     assert_eq!(
         ok(
             store
-                .get_session_and_user(leaving.session_token.expose())
+                .get_session_and_user(&[leaving.session_token.expose()])
                 .await,
             "get_session_and_user"
         ),
@@ -2245,6 +2249,99 @@ pub async fn delete_session_is_idempotent(store: Arc<dyn Store>) {
     ok(
         store.create_session(leaving).await,
         "create_session with the token of a deleted session",
+    );
+}
+
+/// `get_session_and_user` takes the candidate keys of one cookie (its `sha256:` key and the
+/// raw token, `portcullis_domain::session_key`) and finds a session stored under either, in
+/// one lookup, returning the key that matched; `update_session_expiry` and `delete_session`
+/// by that key reach the same row. A hashed row and a v3 raw row live side by side.
+pub async fn session_lookup_matches_hashed_or_raw_key(store: Arc<dyn Store>) {
+    use portcullis_domain::session_key::{hashed_key, SessionKeys};
+    let user = ok(
+        store.create_user(new_user("Keyholder", None)).await,
+        "create_user",
+    );
+    let new_cookie = hex_token('6', 1);
+    let v3_cookie = hex_token('6', 2);
+    let mut hashed = session(&user.id, 1, SESSION_EXPIRES);
+    hashed.session_token = SecretString::new(hashed_key(&new_cookie));
+    let mut raw = session(&user.id, 2, SESSION_EXPIRES);
+    raw.session_token = SecretString::new(v3_cookie.clone());
+    ok(store.create_session(hashed.clone()).await, "create_session");
+    ok(store.create_session(raw.clone()).await, "create_session");
+
+    let lookup = |cookie: &str| SessionKeys::for_cookie(cookie).expect("a cookie value");
+    for (cookie, stored) in [(&new_cookie, &hashed), (&v3_cookie, &raw)] {
+        let keys = lookup(cookie);
+        let (found, found_user) = ok(
+            store.get_session_and_user(&keys.exposed()).await,
+            "get_session_and_user by candidate keys",
+        )
+        .expect(
+            "store failed: get_session_and_user must find a session stored under any of the keys",
+        );
+        assert_eq!(
+            &found, stored,
+            "store failed: get_session_and_user must return the session as stored, under the key that matched"
+        );
+        assert_eq!(found_user, user);
+    }
+    let unknown = lookup(&hex_token('6', 3));
+    assert_eq!(
+        ok(
+            store.get_session_and_user(&unknown.exposed()).await,
+            "get_session_and_user of unknown keys"
+        ),
+        None
+    );
+    // The cookie of the hashed row, given as if stored raw, is no key: the store only
+    // matches, it never hashes.
+    assert_eq!(
+        ok(
+            store.get_session_and_user(&[new_cookie.as_str()]).await,
+            "get_session_and_user by an unhashed token"
+        ),
+        None,
+        "store failed: get_session_and_user must compare keys as given"
+    );
+
+    let later = SESSION_EXPIRES + time::Duration::days(1);
+    ok(
+        store
+            .update_session_expiry(hashed.session_token.expose(), later)
+            .await,
+        "update_session_expiry by the matched (hashed) key",
+    );
+    let (moved, _) = ok(
+        store
+            .get_session_and_user(&lookup(&new_cookie).exposed())
+            .await,
+        "get_session_and_user",
+    )
+    .expect("the hashed session");
+    assert_eq!(moved.expires, later);
+    ok(
+        store.delete_session(raw.session_token.expose()).await,
+        "delete_session by the matched (raw) key",
+    );
+    assert_eq!(
+        ok(
+            store
+                .get_session_and_user(&lookup(&v3_cookie).exposed())
+                .await,
+            "get_session_and_user"
+        ),
+        None,
+        "store failed: delete_session by the matched key must remove the raw row"
+    );
+    ok(
+        store.delete_session(hashed.session_token.expose()).await,
+        "delete_session by the matched (hashed) key",
+    );
+    assert_eq!(
+        ok(store.list_sessions(&user.id).await, "list_sessions"),
+        Vec::<Session>::new()
     );
 }
 
@@ -2332,7 +2429,7 @@ pub async fn delete_sessions_for_user_counts_and_spares_others(store: Arc<dyn St
     for n in 1..=3 {
         assert_eq!(
             ok(
-                store.get_session_and_user(&hex_token('5', n)).await,
+                store.get_session_and_user(&[&hex_token('5', n)]).await,
                 "get_session_and_user"
             ),
             None,
@@ -2347,7 +2444,7 @@ pub async fn delete_sessions_for_user_counts_and_spares_others(store: Arc<dyn St
     assert_eq!(
         ok(
             store
-                .get_session_and_user(kept.session_token.expose())
+                .get_session_and_user(&[kept.session_token.expose()])
                 .await,
             "get_session_and_user"
         ),
@@ -2693,7 +2790,9 @@ pub async fn timestamps_round_trip_to_the_millisecond(store: Arc<dyn Store>) {
     ok(store.create_session(s.clone()).await, "create_session");
     assert_close(
         ok(
-            store.get_session_and_user(s.session_token.expose()).await,
+            store
+                .get_session_and_user(&[s.session_token.expose()])
+                .await,
             "get_session_and_user",
         )
         .map(|(s, _)| s.expires),
@@ -2708,7 +2807,9 @@ pub async fn timestamps_round_trip_to_the_millisecond(store: Arc<dyn Store>) {
     );
     assert_close(
         ok(
-            store.get_session_and_user(s.session_token.expose()).await,
+            store
+                .get_session_and_user(&[s.session_token.expose()])
+                .await,
             "get_session_and_user",
         )
         .map(|(s, _)| s.expires),
@@ -2823,7 +2924,9 @@ pub async fn unicode_survives(store: Arc<dyn Store>) {
     ok(store.create_session(s.clone()).await, "create_session");
     assert_eq!(
         ok(
-            store.get_session_and_user(s.session_token.expose()).await,
+            store
+                .get_session_and_user(&[s.session_token.expose()])
+                .await,
             "get_session_and_user"
         ),
         Some((s, renamed)),

@@ -591,7 +591,7 @@ async fn database_session_reads_back(w: &mut AuthWorld, email: String) {
     let store = w.store().await;
     let (session, user) = store
         .backend()
-        .get_session_and_user(&token)
+        .get_session_and_user(&crate::cookie_keys(&token).exposed())
         .await
         .expect("the store reads")
         .expect("the session cookie names no stored session");

@@ -212,7 +212,7 @@ async fn database_session(w: &mut AuthWorld, offset: time::Duration) {
     let store = w.store().await;
     let (session, _) = store
         .backend()
-        .get_session_and_user(&token)
+        .get_session_and_user(&crate::cookie_keys(&token).exposed())
         .await
         .expect("the store reads")
         .expect("the session was just stored");

@@ -435,7 +435,7 @@ async fn stored_session(w: &mut AuthWorld) -> Option<portcullis_domain::model::S
     let store = w.store().await;
     store
         .backend()
-        .get_session_and_user(&token)
+        .get_session_and_user(&crate::cookie_keys(&token).exposed())
         .await
         .expect("the store reads")
         .map(|(session, _)| session)
