@@ -29,7 +29,11 @@ impl Server {
     fn start(dir: &Path, toml: &str) -> Server {
         let file = dir.join("portcullis.toml");
         // A public URL is required outside `--dev`.
-        std::fs::write(&file, format!("url = \"http://localhost:3000/api/auth\"\n{toml}")).unwrap();
+        std::fs::write(
+            &file,
+            format!("url = \"http://localhost:3000/api/auth\"\n{toml}"),
+        )
+        .unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
         for var in [
             "NEXTAUTH_URL",

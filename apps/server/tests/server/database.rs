@@ -261,9 +261,10 @@ fn portcullis_migrate_fails_on_a_broken_file() {
 async fn shared_throttling_needs_a_database() {
     let dir = TempDir::new().unwrap();
     assert!(!ServerConfig::from_toml("").unwrap().throttle_shared);
-    let mut config =
-        ServerConfig::from_toml(&format!("url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\nthrottle_shared = true\n"))
-            .unwrap();
+    let mut config = ServerConfig::from_toml(&format!(
+        "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\nthrottle_shared = true\n"
+    ))
+    .unwrap();
     config.data_dir = Some(dir.path().join("data"));
     assert!(config.throttle_shared);
     let refused = |error: StartupError| {

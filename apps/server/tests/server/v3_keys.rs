@@ -101,8 +101,13 @@ fn jwt_secret_is_honoured_apart_from_the_secret() {
     );
     // The app secret still hashes CSRF tokens; the JWT secret alone is not enough to read.
     assert_eq!(app.config().signing_secret().expose(), SECRET);
-    let plain =
-        check(&ServerConfig::from_toml(&format!("url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\n")).unwrap()).unwrap();
+    let plain = check(
+        &ServerConfig::from_toml(&format!(
+            "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\n"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     assert!(decode(&plain, &f, "jwt_secret").is_err());
     // Without allow_short_secret, a short jwt.secret is refused and named.
     let config = ServerConfig::from_toml(&format!(
@@ -191,9 +196,11 @@ fn config_check_refuses_an_unparsable_jwk_naming_the_key() {
 #[test]
 fn the_session_strategy_defaults_to_database_with_a_database() {
     let strategy = |toml: &str| {
-        ServerConfig::from_toml(&format!("url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\n{toml}"))
-            .unwrap()
-            .session_strategy()
+        ServerConfig::from_toml(&format!(
+            "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\n{toml}"
+        ))
+        .unwrap()
+        .session_strategy()
     };
     assert_eq!(strategy(""), SessionStrategy::Jwt);
     assert_eq!(strategy("stateless = true\n"), SessionStrategy::Jwt);
@@ -230,7 +237,10 @@ fn the_session_strategy_defaults_to_database_with_a_database() {
 #[test]
 fn allow_short_secret_accepts_a_v3_secret_with_a_warning() {
     let short = "v3-short-secret";
-    let refused = ServerConfig::from_toml(&format!("url = \"http://localhost:3000/api/auth\"\nsecret = \"{short}\"\n")).unwrap();
+    let refused = ServerConfig::from_toml(&format!(
+        "url = \"http://localhost:3000/api/auth\"\nsecret = \"{short}\"\n"
+    ))
+    .unwrap();
     assert!(check(&refused).is_err());
 
     crate::logs::anchor_dispatchers();
