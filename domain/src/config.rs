@@ -14,6 +14,10 @@ use crate::site::SiteUrl;
 
 /// Shortest secret accepted: 32 bytes, as a 256-bit key needs.
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Entropy a secret must carry, as [`crate::entropy::estimate_bits`] estimates it: 32
+/// bytes of one repeated character, a word padded out or a short pattern repeated fall
+/// far below it; `openssl rand -base64 32` scores about 290.
+pub const MIN_SECRET_BITS: f64 = 128.0;
 /// v3's default session and JWT lifetime: 30 days.
 pub const DEFAULT_MAX_AGE: i64 = 30 * 24 * 60 * 60;
 
@@ -302,6 +306,9 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::client_ip::IpCidr>,
     /// The header those proxies write.
     pub forwarded_header: crate::client_ip::ForwardedHeader,
+    /// Secrets (app and `jwt.secret`) shorter than [`MIN_SECRET_BYTES`] or estimated below
+    /// [`MIN_SECRET_BITS`], let through by `allow_short_secret`: the embedding warns.
+    pub weak_secrets: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -367,6 +374,14 @@ pub enum ConfigError {
     Jwk { key: &'static str, why: String },
     #[error("jwt.secret number {index} is {len} bytes; at least {MIN_SECRET_BYTES} are needed (or allow_short_secret for an existing v3 secret)")]
     WeakJwtSecret { index: usize, len: usize },
+    /// Long enough but guessable (a repeated character, a padded word, a repeated
+    /// pattern). `key` is `secret` or `jwt.secret`; the message never quotes the secret.
+    #[error("{key} number {index} is easy to guess: estimated at {bits} bits, at least {MIN_SECRET_BITS} are needed (a repeated character, pattern or padded word is not random); use `openssl rand -base64 32` (or allow_short_secret for an existing v3 secret)")]
+    GuessableSecret {
+        key: &'static str,
+        index: usize,
+        bits: u32,
+    },
     #[error("branding: {0}")]
     Branding(String),
     #[error("token_generator: {0}")]
@@ -450,7 +465,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Accepts secrets shorter than 32 bytes (an existing v3 deployment's secret).
+    /// Accepts secrets shorter than 32 bytes or guessable (an existing v3 deployment's
+    /// secret, whose sessions must keep working); [`Config::weak_secrets`] counts them.
     pub fn allow_short_secret(mut self, allow: bool) -> Self {
         self.allow_short_secret = allow;
         self
@@ -624,15 +640,6 @@ impl ConfigBuilder {
     /// Session-token keys: derived from `jwt.secret` (else the app secrets), then v3's
     /// explicit keys where given.
     fn jwt_keys(&self) -> Result<JwtKeys, ConfigError> {
-        for (index, secret) in self.jwt_secrets.iter().enumerate() {
-            let len = secret.expose().len();
-            if len == 0 || (!self.allow_short_secret && len < MIN_SECRET_BYTES) {
-                return Err(ConfigError::WeakJwtSecret {
-                    index: index + 1,
-                    len,
-                });
-            }
-        }
         let signing = self
             .jwt_signing_key
             .as_ref()
@@ -666,15 +673,8 @@ impl ConfigBuilder {
         if self.secrets.is_empty() {
             return Err(ConfigError::NoSecret);
         }
-        for (index, secret) in self.secrets.iter().enumerate() {
-            let len = secret.expose().len();
-            if len == 0 || (!self.allow_short_secret && len < MIN_SECRET_BYTES) {
-                return Err(ConfigError::WeakSecret {
-                    index: index + 1,
-                    len,
-                });
-            }
-        }
+        let weak_secrets = check_secrets("secret", &self.secrets, self.allow_short_secret)?
+            + check_secrets("jwt.secret", &self.jwt_secrets, self.allow_short_secret)?;
         let jwt_keys = self.jwt_keys()?;
         let token_cipher = crate::token_cipher::TokenCipher::derive(&self.secrets)
             .map_err(|e| ConfigError::Keys(format!("encrypt_provider_tokens: {e}")))?;
@@ -780,15 +780,46 @@ impl ConfigBuilder {
             link_max_auth_age,
             trusted_proxies: self.trusted_proxies,
             forwarded_header: self.forwarded_header,
+            weak_secrets,
         })
     }
+}
+
+/// Refuses an empty secret, and one shorter than [`MIN_SECRET_BYTES`] or estimated below
+/// [`MIN_SECRET_BITS`] unless `allow_weak` (an existing v3 secret, which its sessions need).
+/// Returns how many weak secrets were let through.
+fn check_secrets(
+    key: &'static str,
+    secrets: &[SecretString],
+    allow_weak: bool,
+) -> Result<usize, ConfigError> {
+    let mut weak = 0;
+    for (i, secret) in secrets.iter().enumerate() {
+        let (index, len) = (i + 1, secret.expose().len());
+        let short = len < MIN_SECRET_BYTES;
+        let bits = crate::entropy::estimate_bits(secret.expose());
+        if len == 0 || (short && !allow_weak) {
+            return Err(match key {
+                "jwt.secret" => ConfigError::WeakJwtSecret { index, len },
+                _ => ConfigError::WeakSecret { index, len },
+            });
+        }
+        if bits < MIN_SECRET_BITS && !allow_weak {
+            // Below 128 bits, so the cast neither truncates nor loses sign.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let bits = bits as u32;
+            return Err(ConfigError::GuessableSecret { key, index, bits });
+        }
+        weak += usize::from(short || bits < MIN_SECRET_BITS);
+    }
+    Ok(weak)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const SECRET: &str = "q3Jx0pV9c2mZ7rT1yB6nW4kH8sD5fL0a";
 
     #[test]
     fn the_session_cookie_may_opt_into_host_and_linking_has_a_window() {
@@ -821,6 +852,56 @@ mod tests {
                 .build()
                 .unwrap_err(),
             ConfigError::NonPositive("session.link_max_auth_age")
+        );
+    }
+
+    #[test]
+    fn refuses_long_but_guessable_secrets_naming_the_key() {
+        for weak in [
+            "a".repeat(32),
+            format!("password{}", "!".repeat(24)),
+            "abc1".repeat(8),
+            "0123456789abcdef0123456789abcdef".to_owned(),
+        ] {
+            let err = Config::builder().secret(weak.as_str()).build().unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::GuessableSecret {
+                        key: "secret",
+                        index: 1,
+                        ..
+                    }
+                ),
+                "{weak}: {err:?}"
+            );
+            assert!(!err.to_string().contains(&weak), "{err}");
+            let err = Config::builder()
+                .secret(SECRET)
+                .jwt_secret(weak.as_str())
+                .build()
+                .unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("jwt.secret number 1 is easy to guess"),
+                "{err}"
+            );
+            // A v3 site keeps its sessions: allowed, and counted for a warning.
+            let c = Config::builder()
+                .secret(weak.as_str())
+                .jwt_secret(weak.as_str())
+                .allow_short_secret(true)
+                .build()
+                .unwrap();
+            assert_eq!(c.weak_secrets, 2);
+        }
+        assert_eq!(
+            Config::builder()
+                .secret(SECRET)
+                .build()
+                .unwrap()
+                .weak_secrets,
+            0
         );
     }
 

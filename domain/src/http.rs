@@ -158,6 +158,10 @@ pub enum HttpFailure {
     /// A URL the client refuses (not http(s), unparsable).
     #[error("refused URL")]
     RefusedUrl,
+    /// The host is (or resolves to) a loopback, link-local or private address, and
+    /// `allow_private_network` is off.
+    #[error("refused: the host is on a loopback, link-local or private address (allow_private_network is off)")]
+    PrivateAddress,
     #[error("transport: {0}")]
     Transport(String),
 }

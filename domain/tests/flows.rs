@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use time::macros::datetime;
 use time::OffsetDateTime;
 
-const SECRET: &str = "flow-test-secret-0123456789abcdef0123456789";
+const SECRET: &str = "flow-test-secret-7Hq2xWm9Rk4vTz8Lp3Nc6Bj";
 const NOW: OffsetDateTime = datetime!(2023-11-14 22:13:20 UTC);
 
 fn engine(hooks: HookSet) -> Engine {

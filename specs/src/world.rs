@@ -564,7 +564,10 @@ impl AuthWorld {
     }
 
     fn build(&mut self, setup: &Setup) -> Portcullis {
-        let mut builder = Portcullis::builder().url(&setup.url);
+        // The scenarios' providers run on 127.0.0.1 (issue 11 §9).
+        let mut builder = Portcullis::builder()
+            .url(&setup.url)
+            .allow_private_network(true);
         for secret in &setup.secrets {
             builder = builder.secret(secret);
         }
@@ -883,7 +886,18 @@ fn server_directory(toml: &str) -> (tempfile::TempDir, String) {
     )
     .expect("writing the users file");
     let text = toml.replace("{dir}", &dir.path().display().to_string());
-    (dir, text)
+    // Top-level keys first (before any table): the scenarios' providers and services run on
+    // 127.0.0.1, which the server refuses unless told (issue 11 §9), and a configuration
+    // without a URL is refused outside `--dev`; the scenario's site is where a developer's
+    // app would be (as `binary` sets NEXTAUTH_URL). A scenario that sets either keeps it.
+    let mut preamble = String::new();
+    if !text.contains("allow_private_network") {
+        preamble.push_str("allow_private_network = true\n");
+    }
+    if portcullis_server::ServerConfig::from_toml(&text).is_ok_and(|c| c.url.is_none()) {
+        preamble.push_str("url = \"http://localhost:3000\"\n");
+    }
+    (dir, preamble + &text)
 }
 
 /// One HTTP/1.1 request on a fresh TCP connection: the body is written while the answer is

@@ -109,7 +109,7 @@ fn backend(url: &str, timeout: Duration) -> HttpService {
         url,
         WebhookSecrets::parse(&[SECRET]).unwrap(),
         timeout,
-        Arc::new(ReqwestHttpClient::new().unwrap()),
+        Arc::new(ReqwestHttpClient::allowing_private_network().unwrap()),
     )
     .unwrap()
 }
@@ -172,7 +172,7 @@ async fn bad_answers_fail_closed() {
         &format!("http://{addr}/check"),
         WebhookSecrets::parse(&[OTHER]).unwrap(),
         Duration::from_secs(5),
-        Arc::new(ReqwestHttpClient::new().unwrap()),
+        Arc::new(ReqwestHttpClient::allowing_private_network().unwrap()),
     )
     .unwrap();
     assert_eq!(stranger.check(&form("jane", "right")).await, None);

@@ -128,7 +128,7 @@ fn setup(url: &str, timeout: Duration) -> (Events, Arc<MemoryOutbox>, TestClock)
     let events = Events::new(
         settings(url, timeout),
         outbox.clone(),
-        Arc::new(ReqwestHttpClient::new().unwrap()),
+        Arc::new(ReqwestHttpClient::allowing_private_network().unwrap()),
         Arc::new(clock.clone()),
     );
     (events, outbox, clock)
@@ -302,7 +302,7 @@ async fn each_event_is_an_audit_line_without_tokens() {
     let events = Events::new(
         settings("http://127.0.0.1:9/unused", Duration::from_secs(1)),
         outbox,
-        Arc::new(ReqwestHttpClient::new().unwrap()),
+        Arc::new(ReqwestHttpClient::allowing_private_network().unwrap()),
         Arc::new(TestClock::new()),
     );
     let id = events.recorder().record(&sign_in()).await.unwrap();

@@ -138,7 +138,7 @@ impl Entropy for Os {
 }
 
 fn caller() -> Caller {
-    let http = portcullis_http_reqwest::ReqwestHttpClient::new().unwrap();
+    let http = portcullis_http_reqwest::ReqwestHttpClient::allowing_private_network().unwrap();
     Caller::new(Arc::new(http), Arc::new(Now), Arc::new(Os))
 }
 

@@ -12,6 +12,16 @@
 //!   No content decoding is enabled, so a compressed body cannot expand past the limit.
 //! - **Only `http` and `https` URLs**; anything else is [`HttpFailure::RefusedUrl`] before any
 //!   I/O.
+//! - **No private networks** unless [`Settings::allow_private_network`]. Every address a
+//!   host name resolves to (at request time, through [`PublicOnlyResolver`]) and every IP
+//!   literal in a URL must be public: loopback, link-local, private (RFC 1918, IPv6 unique
+//!   local), CGNAT, unspecified, multicast and reserved ranges are [`HttpFailure::PrivateAddress`],
+//!   so a provider endpoint or an `issuer`'s discovery document cannot point the server at
+//!   its own network (SSRF). A name that resolves to any such address is refused as a
+//!   whole (no falling back to its public addresses), and the checked addresses are the ones
+//!   connected to, so DNS rebinding between check and connect is not possible. With a proxy
+//!   from the environment the proxy's own address is exempt and the proxy resolves the target:
+//!   its egress policy is then what keeps the internal network out.
 //! - **No secrets in errors.** Header values are marked sensitive, and errors never carry a
 //!   header value, a body or the URL (whose query may hold an access token).
 //!
@@ -19,11 +29,14 @@
 //! and `Accept: application/json` unless the call sets its own. Proxies named by the usual
 //! environment variables (`HTTPS_PROXY`, `NO_PROXY`, …) are honoured, as reqwest does.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
 pub use portcullis_ports::{HttpCall, HttpClient, HttpFailure, HttpMethod, HttpResponse};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, USER_AGENT};
 use reqwest::{redirect, Method, Url};
 
@@ -43,6 +56,10 @@ pub struct Settings {
     pub total_timeout: Duration,
     /// Largest body accepted. Default 1 MiB.
     pub max_body_bytes: usize,
+    /// Whether hosts on loopback, link-local or private addresses may be called. Default
+    /// `false`: right for provider endpoints, which come from configuration and discovery
+    /// documents; an operator's own services (hooks, events, credentials backends) set it.
+    pub allow_private_network: bool,
 }
 
 impl Default for Settings {
@@ -51,6 +68,7 @@ impl Default for Settings {
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(15),
             max_body_bytes: 1024 * 1024,
+            allow_private_network: false,
         }
     }
 }
@@ -73,11 +91,25 @@ impl ReqwestHttpClient {
         Self::with_settings(Settings::default())
     }
 
+    /// A client with the default [`Settings`] that may call loopback, link-local and
+    /// private addresses: for the operator's own services (hooks, event receivers,
+    /// credentials backends) and tests, never for provider endpoints.
+    pub fn allowing_private_network() -> Result<Self, BuildError> {
+        Self::with_settings(Settings {
+            allow_private_network: true,
+            ..Settings::default()
+        })
+    }
+
     pub fn with_settings(settings: Settings) -> Result<Self, BuildError> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
-            .timeout(settings.total_timeout)
+            .timeout(settings.total_timeout);
+        if !settings.allow_private_network {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver::from_env()));
+        }
+        let client = builder
             .build()
             .map_err(|e| BuildError(message(&e.without_url())))?;
         Ok(Self { client, settings })
@@ -91,6 +123,15 @@ impl ReqwestHttpClient {
         let url = Url::parse(&call.url).map_err(|_| HttpFailure::RefusedUrl)?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(HttpFailure::RefusedUrl);
+        }
+        // An IP literal never reaches the resolver: check it here.
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if !self.settings.allow_private_network && literal.is_some_and(|ip| !is_public(ip)) {
+            return Err(HttpFailure::PrivateAddress);
         }
         let method = match call.method {
             HttpMethod::Get => Method::GET,
@@ -167,12 +208,138 @@ impl HttpClient for ReqwestHttpClient {
 }
 
 fn map_error(err: reqwest::Error) -> HttpFailure {
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        if cause.is::<PrivateAddressError>() {
+            return HttpFailure::PrivateAddress;
+        }
+        source = cause.source();
+    }
     if err.is_timeout() {
         HttpFailure::Timeout
     } else if err.is_connect() {
         HttpFailure::Connect
     } else {
         HttpFailure::Transport(message(&err.without_url()))
+    }
+}
+
+/// Resolves host names with the system resolver and refuses any name with a non-public
+/// address ([`is_public`]). Proxy hosts named in the environment are exempt (the proxy
+/// resolves the target).
+#[derive(Debug, Clone, Default)]
+pub struct PublicOnlyResolver {
+    exempt: Vec<String>,
+}
+
+impl PublicOnlyResolver {
+    /// Exempts the hosts of `HTTPS_PROXY`, `HTTP_PROXY` and `ALL_PROXY` (either case).
+    pub fn from_env() -> Self {
+        let exempt = [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ]
+        .iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .filter_map(|value| {
+            let value = if value.contains("://") {
+                value
+            } else {
+                format!("http://{value}")
+            };
+            Url::parse(&value)
+                .ok()?
+                .host_str()
+                .map(str::to_ascii_lowercase)
+        })
+        .collect();
+        Self { exempt }
+    }
+}
+
+/// A host name resolved to a non-public address (the address is not named: it says
+/// something about the internal network).
+#[derive(Debug, thiserror::Error)]
+#[error("the host resolves to a loopback, link-local or private address")]
+pub struct PrivateAddressError;
+
+impl Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_ascii_lowercase();
+        let exempt = self.exempt.contains(&host);
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if !exempt && addrs.iter().any(|addr| !is_public(addr.ip())) {
+                return Err(
+                    Box::new(PrivateAddressError) as Box<dyn std::error::Error + Send + Sync>
+                );
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Whether `ip` is a public unicast address: not loopback, unspecified, link-local,
+/// private (RFC 1918, IPv6 unique local and site-local), shared (CGNAT, 100.64/10),
+/// IETF-reserved (192.0.0/24, 240/4), benchmarking (198.18/15), documentation, broadcast or
+/// multicast. IPv4 inside IPv6 (mapped, compatible, NAT64 64:ff9b::/96, 6to4) is judged
+/// as the IPv4 it carries.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => is_public_v4(ip),
+        IpAddr::V6(ip) => is_public_v6(ip),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0 // "this network", 0.0.0.0
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2) // TEST-NET-1
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || (a == 198 && b == 51 && c == 100) // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113) // TEST-NET-3
+        || ip.is_multicast()
+        || a >= 240) // reserved, broadcast
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let segments = ip.segments();
+    let embedded_v4 = || {
+        let [.., a, b, c, d] = ip.octets();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    match segments {
+        // ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d
+        [0, 0, 0, 0, 0, 0, _, _] => ip.segments()[6] != 0 && is_public_v4(embedded_v4()),
+        // NAT64 well-known prefix
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => is_public_v4(embedded_v4()),
+        // 6to4: the IPv4 is in segments 1 and 2
+        [0x2002, hi, lo, ..] => {
+            let [a, b] = hi.to_be_bytes();
+            let [c, d] = lo.to_be_bytes();
+            is_public_v4(Ipv4Addr::new(a, b, c, d))
+        }
+        // documentation
+        [0x2001, 0xdb8, ..] => false,
+        [first, ..] => {
+            !((first & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (first & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated)
+                || (first & 0xff00) == 0xff00) // multicast
+        }
     }
 }
 
@@ -188,4 +355,71 @@ fn message(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_loopback_and_link_local_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "127.255.0.9",
+            "0.0.0.0",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::127.0.0.1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:c0a8:0101::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "192.169.0.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+            "2002:0808:0808::1",
+        ] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_a_name_with_a_private_address() {
+        let resolver = PublicOnlyResolver::default();
+        let err = resolver
+            .resolve("localhost".parse().unwrap())
+            .await
+            .err()
+            .unwrap();
+        assert!(err.is::<PrivateAddressError>(), "{err}");
+        let exempt = PublicOnlyResolver {
+            exempt: vec!["localhost".into()],
+        };
+        assert!(exempt.resolve("localhost".parse().unwrap()).await.is_ok());
+    }
 }

@@ -124,12 +124,40 @@ fn unannounced_body(len: usize) -> Vec<u8> {
     answer
 }
 
+/// The test servers are on 127.0.0.1: private networks allowed.
 fn client() -> ReqwestHttpClient {
-    ReqwestHttpClient::new().unwrap()
+    client_with(Settings::default())
 }
 
 fn client_with(settings: Settings) -> ReqwestHttpClient {
-    ReqwestHttpClient::with_settings(settings).unwrap()
+    ReqwestHttpClient::with_settings(Settings {
+        allow_private_network: true,
+        ..settings
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn loopback_hosts_are_refused_by_default_before_any_connection() {
+    let server = warp_server().await;
+    let port = server.addr.unwrap().port();
+    let strict = ReqwestHttpClient::new().unwrap();
+    for url in [
+        server.url("/echo"),                              // IP literal
+        format!("http://localhost:{port}/echo"),          // a name resolving to loopback
+        format!("http://[::ffff:127.0.0.1]:{port}/echo"), // IPv4-mapped IPv6 literal
+    ] {
+        let answer = strict.send(HttpCall::get(url.clone())).await;
+        assert_eq!(answer, Err(HttpFailure::PrivateAddress), "{url}");
+    }
+    assert!(server.seen.lock().unwrap().is_empty());
+    // Allowed, the same call arrives.
+    let answer = client()
+        .send(HttpCall::get(server.url("/echo")))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(server.only_request().path, "/echo");
 }
 
 #[tokio::test]

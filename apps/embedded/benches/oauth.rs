@@ -15,7 +15,7 @@ use portcullis::{OAuthProvider, Portcullis};
 use portcullis_domain::oauth::id_token::{verify, Expectations};
 use serde_json::{json, Value};
 
-const SECRET: &str = "benchmark-secret-0123456789abcdef0123456789";
+const SECRET: &str = "benchmark-secret-7Hq2xWm9Rk4vTz8Lp3Nc6Bj";
 
 fn app() -> Portcullis {
     let mut corp = OAuthProvider::openid("https://idp.example", "client", "client-secret");

@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis::{CredentialField, Portcullis};
 use serde_json::{json, Value};
 
-const SECRET: &str = "benchmark-secret-0123456789abcdef0123456789";
+const SECRET: &str = "benchmark-secret-7Hq2xWm9Rk4vTz8Lp3Nc6Bj";
 
 fn app(encryption: bool) -> Portcullis {
     Portcullis::builder()

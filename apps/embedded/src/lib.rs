@@ -358,6 +358,7 @@ pub struct Builder {
     limiter: Option<Arc<dyn RateLimiter>>,
     sender: Option<Arc<dyn VerificationSender>>,
     http: Option<Arc<dyn HttpClient>>,
+    allow_private_network: bool,
     /// A preset that failed to build, reported by `build`.
     preset_error: Option<ConfigError>,
     /// `hash_session_tokens`, when the app said.
@@ -407,6 +408,16 @@ impl Builder {
     /// bounded time and size, discovery documents and key sets cached).
     pub fn http(mut self, client: Arc<dyn HttpClient>) -> Self {
         self.http = Some(client);
+        self
+    }
+
+    /// Lets the built-in HTTP client call provider endpoints on loopback, link-local or
+    /// private addresses (default: refused, after DNS resolution at request time, so that
+    /// a provider's or a discovery document's URL cannot reach the server's own network).
+    /// For tests and for providers that really live on the internal network. Has no effect
+    /// on a client given with [`Builder::http`].
+    pub fn allow_private_network(mut self, allow: bool) -> Self {
+        self.allow_private_network = allow;
         self
     }
 
@@ -549,6 +560,19 @@ impl Builder {
                 );
             }
         }
+        if config.weak_secrets > 0 {
+            // `allow_short_secret` let a v3 secret through: say what that costs (never the
+            // secret itself).
+            tracing::warn!(
+                target: "portcullis",
+                code = "SHORT_SECRET",
+                weak_secrets = config.weak_secrets,
+                "allow_short_secret: a secret shorter than 32 bytes or easy to guess is in use; \
+                 session tokens, CSRF and e-mail tokens are only as hard to forge as it is to \
+                 guess. Rotate to a random one (`openssl rand -base64 32`, listed first in \
+                 `secret`, the old one after it) when you can"
+            );
+        }
         if config.session.strategy == portcullis_domain::SessionStrategy::Database
             && self.store.is_none()
         {
@@ -566,8 +590,13 @@ impl Builder {
         let http = match self.http {
             Some(http) => Some(http),
             None if config.providers.iter().any(|p| p.as_oauth().is_some()) => {
-                let client = portcullis_http_reqwest::ReqwestHttpClient::new()
-                    .map_err(|e| ConfigError::Provider("http".into(), e.to_string()))?;
+                let client = portcullis_http_reqwest::ReqwestHttpClient::with_settings(
+                    portcullis_http_reqwest::Settings {
+                        allow_private_network: self.allow_private_network,
+                        ..portcullis_http_reqwest::Settings::default()
+                    },
+                )
+                .map_err(|e| ConfigError::Provider("http".into(), e.to_string()))?;
                 Some(Arc::new(CachingHttpClient::new(client, clock.clone())) as Arc<dyn HttpClient>)
             }
             None => None,

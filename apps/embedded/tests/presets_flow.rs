@@ -233,6 +233,8 @@ impl<'k> Run<'k> {
         let store = Arc::new(SledStore::temporary().unwrap());
         let app = Portcullis::builder()
             .url(BASE)
+            // The fixture provider runs on 127.0.0.1.
+            .allow_private_network(true)
             .secret(SECRET)
             .oauth(id, name, provider.clone())
             .store(store.clone())

@@ -120,6 +120,8 @@ async fn setup_with(
         .unwrap();
     let app = Portcullis::builder()
         .url("http://localhost:3000/api/auth")
+        // The provider runs on 127.0.0.1.
+        .allow_private_network(true)
         .secret(SECRET)
         .oauth("corp", "Corp", oauth)
         .store(store.clone())
@@ -194,6 +196,8 @@ async fn two_instances_sharing_a_store_end_on_the_same_rotated_token() {
     let corp = setup.app.config().provider("corp").unwrap().clone();
     let other = Portcullis::builder()
         .url("http://localhost:3000/api/auth")
+        // The provider runs on 127.0.0.1.
+        .allow_private_network(true)
         .secret(SECRET)
         .configure(move |c| c.provider(corp))
         .store(setup.store.clone())
@@ -284,6 +288,8 @@ async fn concurrent_session_reads_renew_the_provider_token_once() {
     let corp = setup.app.config().provider("corp").unwrap().clone();
     let app = Portcullis::builder()
         .url("http://localhost:3000/api/auth")
+        // The provider runs on 127.0.0.1.
+        .allow_private_network(true)
         .secret(SECRET)
         .configure(move |c| {
             c.provider(corp)

@@ -226,14 +226,6 @@ pub fn check(config: &ServerConfig) -> Result<Portcullis, StartupError> {
 
 /// Everything but the store. The configuration is validated before anything is loaded.
 fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, StartupError> {
-    if config.url.is_none() && !dev {
-        tracing::warn!(
-            target: "portcullis",
-            code = "NEXTAUTH_URL",
-            url = %config.effective_url(),
-            "NEXTAUTH_URL is not set (neither `url` in the config file); using the default"
-        );
-    }
     let secrets = match &config.secret {
         Some(secrets) => secrets.to_vec(),
         None if dev => vec![dev_secret(&config.data_dir())?],
@@ -303,11 +295,22 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
     crate::hooks::endpoints(config)?;
     config.redirects.policy().map_err(StartupError::Settings)?;
     probe.build()?;
-    warn_if_short_secret(config, &secrets);
+    // Links in e-mails, redirect URIs and cookie names follow the public URL: guessing it
+    // (from the listen port) is only for a developer's machine.
+    if config.url.is_none() && !dev {
+        return Err(StartupError::Settings(
+            "no public URL: set NEXTAUTH_URL (or `url` in the config file) to the site's URL \
+             with the auth base path, e.g. https://app.example.com/api/auth (only `serve --dev` \
+             defaults it to http://localhost:<port>/api/auth)"
+                .into(),
+        ));
+    }
     crate::events::settings(config)?;
 
     let settings = settings(config, &secrets);
-    let mut builder = Portcullis::builder().configure(move |_| settings);
+    let mut builder = Portcullis::builder()
+        .configure(move |_| settings)
+        .allow_private_network(config.allow_private_network);
     if let Some(on) = config.session.hash_tokens {
         builder = builder.hash_session_tokens(on);
     }
@@ -469,29 +472,6 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     c.pages(config.pages.clone())
         .theme(config.theme)
         .branding(config.branding.clone())
-}
-
-/// `allow_short_secret` let a secret under 32 bytes through: say what that costs (never
-/// the secret itself).
-fn warn_if_short_secret(config: &ServerConfig, secrets: &[String]) {
-    let jwt_secrets = config.jwt.secret.iter().flat_map(|s| s.to_vec());
-    let short = secrets
-        .iter()
-        .cloned()
-        .chain(jwt_secrets)
-        .filter(|s| s.len() < MIN_SECRET_BYTES)
-        .count();
-    if config.allow_short_secret && short > 0 {
-        tracing::warn!(
-            target: "portcullis",
-            code = "SHORT_SECRET",
-            short_secrets = short,
-            "allow_short_secret: a secret shorter than {MIN_SECRET_BYTES} bytes is in use; \
-             session tokens, CSRF and e-mail tokens are only as hard to forge as it is to \
-             guess. Rotate to a random one (`openssl rand -base64 32`, listed first in \
-             `secret`, the old one after it) when you can"
-        );
-    }
 }
 
 /// `username` (text) and `password` (password), as the users file backend reads them.

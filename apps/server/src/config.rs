@@ -32,8 +32,9 @@ pub const DEFAULT_LOG_FILTER: &str = "info";
 pub struct ServerConfig {
     /// The site's public URL with the auth base path, as NextAuth's `NEXTAUTH_URL`
     /// (e.g. `https://example.com/api/auth`; without a path the base path is `/api/auth`).
-    /// An `https` URL turns on secure cookies. Unset: `http://localhost:<port>/api/auth`,
-    /// with the port of `listen`. Env: `NEXTAUTH_URL`.
+    /// An `https` URL turns on secure cookies. Required, except under `serve --dev`, where
+    /// it defaults to `http://localhost:<port>/api/auth` with the port of `listen`.
+    /// Env: `NEXTAUTH_URL`.
     #[serde(default)]
     pub url: Option<String>,
 
@@ -58,6 +59,14 @@ pub struct ServerConfig {
     /// cannot read encrypted tokens. Default false.
     #[serde(default)]
     pub encrypt_provider_tokens: bool,
+    /// Let provider endpoints (authorization, token, userinfo, JWKS, issuer discovery,
+    /// OAuth 1 endpoints) be on loopback, link-local or private addresses. Off by default:
+    /// each host is resolved when it is called and refused if any of its addresses is not
+    /// public, so a provider URL or a discovery document cannot aim the server at its own
+    /// network (SSRF). For test setups and providers on the internal network. Hooks,
+    /// events and credentials services are the operator's own and may always be private.
+    #[serde(default)]
+    pub allow_private_network: bool,
 
     /// Address and port to listen on. Default `127.0.0.1:3000`. Env: `PORTCULLIS_LISTEN`.
     #[serde(default = "default_listen")]
@@ -170,6 +179,7 @@ impl Default for ServerConfig {
             secret: None,
             allow_short_secret: false,
             encrypt_provider_tokens: false,
+            allow_private_network: false,
             listen: default_listen(),
             data_dir: None,
             database: None,

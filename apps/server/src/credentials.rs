@@ -142,6 +142,8 @@ pub fn http_service(
         connect_timeout: timeout.min(Duration::from_secs(5)),
         total_timeout: timeout,
         max_body_bytes: MAX_ANSWER_BYTES,
+        // The operator's own service, typically on the internal network.
+        allow_private_network: true,
     })
     .map_err(|e| refused(c, "http", e))?;
     HttpService::new(&c.id, &http.url, secrets, timeout, Arc::new(client))

@@ -84,6 +84,8 @@ pub fn wire(config: &ServerConfig, store: &AppStore) -> Result<Option<Arc<Events
         portcullis_http_reqwest::Settings {
             total_timeout: settings.timeout,
             connect_timeout: settings.timeout.min(Duration::from_secs(5)),
+            // The operator's own receiver, typically on the internal network.
+            allow_private_network: true,
             ..portcullis_http_reqwest::Settings::default()
         },
     )

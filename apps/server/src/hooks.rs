@@ -76,6 +76,8 @@ pub fn attach(
     // shorter.
     let settings = portcullis_http_reqwest::Settings {
         total_timeout: Duration::from_millis(MAX_TIMEOUT_MS),
+        // The operator's own hook server, typically on the internal network.
+        allow_private_network: true,
         ..portcullis_http_reqwest::Settings::default()
     };
     let http = portcullis_http_reqwest::ReqwestHttpClient::with_settings(settings)

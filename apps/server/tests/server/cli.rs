@@ -124,7 +124,7 @@ fn config_check_says_ok_or_why_not() {
     std::fs::write(
         &good,
         format!(
-            "secret = \"{SECRET}\"\n[[providers]]\ntype = \"credentials\"\nid = \"credentials\"\nname = \"Credentials\"\nusers_file = \"users.toml\"\n"
+            "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\n[[providers]]\ntype = \"credentials\"\nid = \"credentials\"\nname = \"Credentials\"\nusers_file = \"users.toml\"\n"
         ),
     )
     .unwrap();

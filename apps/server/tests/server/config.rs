@@ -23,7 +23,7 @@ fn no_env(_: &str) -> Option<String> {
 
 const FULL: &str = r#"
 url = "https://example.com/custom/api/auth"
-secret = ["new-secret-0123456789abcdef0123456789", "old-secret-0123456789abcdef0123456789"]
+secret = ["new-secret-7Hq2xWm9Rk4vTz8Lp3Nc6BjYd5", "old-secret-Xe4Wq8Nz2Tb6Hm3Kc9Rv5Jp7Ls"]
 listen = "0.0.0.0:8080"
 data_dir = "state"
 use_secure_cookies = true
@@ -127,15 +127,56 @@ fn the_session_cookie_prefix_and_the_linking_window_are_configurable() {
 }
 
 #[test]
-fn defaults_need_only_a_secret() {
-    let config = ServerConfig::from_toml(&format!("secret = \"{SECRET}\"")).unwrap();
+fn defaults_need_only_a_secret_and_the_url() {
+    let config = ServerConfig::from_toml(&format!(
+        "secret = \"{SECRET}\"\nurl = \"https://app.example/api/auth\""
+    ))
+    .unwrap();
     assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
     assert_eq!(config.data_dir(), Path::new("./.portcullis"));
-    assert_eq!(config.effective_url(), "http://localhost:3000/api/auth");
     assert_eq!(config.log_filter(), "info");
     assert_eq!(config.log_format(), LogFormat::Text);
     let app = check(&config).unwrap();
+    assert_eq!(app.config().site.base(), "https://app.example/api/auth");
+}
+
+#[test]
+fn a_missing_url_is_refused_outside_dev_mode() {
+    let config = ServerConfig::from_toml(&format!("secret = \"{SECRET}\"")).unwrap();
+    let err = check(&config).unwrap_err().to_string();
+    assert!(
+        err.contains("NEXTAUTH_URL") && err.contains("`url`"),
+        "{err}"
+    );
+    // `--dev` still defaults it to the listen port.
+    let dir = TempDir::new().unwrap();
+    let mut config = config;
+    config.data_dir = Some(dir.path().join("data"));
+    assert_eq!(config.effective_url(), "http://localhost:3000/api/auth");
+    let app = portcullis_server::build_app(&config, true).unwrap();
     assert_eq!(app.config().site.base(), "http://localhost:3000/api/auth");
+}
+
+#[test]
+fn a_long_but_guessable_secret_is_refused_naming_the_key() {
+    let url = "url = \"https://app.example/api/auth\"\n";
+    let weak = "password".to_owned() + &"!".repeat(24);
+    for (toml, key) in [
+        (format!("{url}secret = \"{weak}\"\n"), "secret number 1"),
+        (
+            format!("{url}secret = \"{SECRET}\"\n[jwt]\nsecret = \"{weak}\"\n"),
+            "jwt.secret number 1",
+        ),
+    ] {
+        let err = check(&ServerConfig::from_toml(&toml).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key) && err.contains("easy to guess"), "{err}");
+        assert!(!err.contains(&weak), "{err}");
+        // A v3 site keeps its secret, and its sessions, with allow_short_secret.
+        let allowed = format!("allow_short_secret = true\n{toml}");
+        assert!(check(&ServerConfig::from_toml(&allowed).unwrap()).is_ok());
+    }
 }
 
 #[test]
@@ -247,7 +288,7 @@ fn domain_validation_names_the_field() {
 fn users_file_problems_name_the_file() {
     let dir = TempDir::new().unwrap();
     let text = format!(
-        "secret = \"{SECRET}\"\n[[providers]]\ntype = \"credentials\"\nid = \"c\"\nname = \"C\"\nusers_file = \"missing.toml\"\n"
+        "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\n[[providers]]\ntype = \"credentials\"\nid = \"c\"\nname = \"C\"\nusers_file = \"missing.toml\"\n"
     );
     let config = ServerConfig::from_file(&write(dir.path(), &text)).unwrap();
     let err = check(&config).unwrap_err().to_string();
@@ -258,10 +299,11 @@ fn users_file_problems_name_the_file() {
 fn a_secret_list_signs_with_the_first_and_verifies_with_all() {
     use portcullis::Portcullis;
 
-    let old = "old-secret-0123456789abcdef0123456789";
-    let new = "new-secret-0123456789abcdef0123456789";
+    let old = "old-secret-Xe4Wq8Nz2Tb6Hm3Kc9Rv5Jp7Ls";
+    let new = "new-secret-7Hq2xWm9Rk4vTz8Lp3Nc6BjYd5";
     let with = |secrets: Secrets| {
         let config = ServerConfig {
+            url: Some("http://localhost:3000/api/auth".into()),
             secret: Some(secrets),
             ..ServerConfig::default()
         };
@@ -358,7 +400,7 @@ async fn the_example_configuration_is_valid() {
 fn session_absolute_max_age_comes_from_the_file() {
     let engine = |toml: &str| {
         let config = ServerConfig::from_toml(&format!(
-            "secret = \"{}\"\nstateless = true\n{toml}",
+            "url = \"http://localhost:3000/api/auth\"\nsecret = \"{}\"\nstateless = true\n{toml}",
             crate::support::SECRET
         ))
         .unwrap();
@@ -377,4 +419,70 @@ fn session_absolute_max_age_comes_from_the_file() {
         .unwrap()
         .to_string();
     assert!(error.contains("session.absolute_max_age"), "{error}");
+}
+
+/// A provider whose issuer is on 127.0.0.1: the sign-in fetches its discovery document,
+/// which the server refuses (the listener sees no connection) unless
+/// `allow_private_network = true`.
+#[tokio::test]
+async fn a_provider_on_loopback_is_refused_unless_private_networks_are_allowed() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let seen = connections.clone();
+    tokio::spawn(async move {
+        // Counts and drops: the engine then answers with an error page either way.
+        while let Ok((socket, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let sign_in = |allow: bool| {
+        let toml =
+            format!(
+            "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\nstateless = true\n\
+             {allow}\n[[providers]]\ntype = \"oauth\"\nid = \"corp\"\nname = \"Corp\"\n\
+             issuer = \"http://127.0.0.1:{port}\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+            allow = if allow { "allow_private_network = true" } else { "" },
+        );
+        let app = check(&ServerConfig::from_toml(&toml).unwrap()).unwrap();
+        async move {
+            let csrf = app
+                .handle(
+                    http::Request::get("http://localhost:3000/api/auth/csrf")
+                        .body(bytes::Bytes::new())
+                        .unwrap(),
+                )
+                .await;
+            let cookie = csrf
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let body: serde_json::Value = serde_json::from_str(csrf.body()).unwrap();
+            let token = body["csrfToken"].as_str().unwrap().to_owned();
+            app.handle(
+                http::Request::post("http://localhost:3000/api/auth/signin/corp")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("cookie", cookie)
+                    .body(bytes::Bytes::from(format!("csrfToken={token}")))
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let refused = sign_in(false).await;
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "{refused:?}");
+    let location = refused.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        !location.contains(&format!("127.0.0.1:{port}")),
+        "{location}"
+    );
+    sign_in(true).await;
+    assert!(connections.load(Ordering::SeqCst) > 0);
 }

@@ -28,7 +28,12 @@ struct Server {
 impl Server {
     fn start(dir: &Path, toml: &str) -> Server {
         let file = dir.join("portcullis.toml");
-        std::fs::write(&file, toml).unwrap();
+        // A public URL is required outside `--dev`.
+        std::fs::write(
+            &file,
+            format!("url = \"http://localhost:3000/api/auth\"\n{toml}"),
+        )
+        .unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
         for var in [
             "NEXTAUTH_URL",

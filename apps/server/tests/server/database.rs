@@ -24,7 +24,7 @@ fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
 
 fn sql_config(dir: &Path) -> ServerConfig {
     let mut config = ServerConfig::from_toml(&format!(
-        "secret = \"{SECRET}\"\ndatabase = \"sqlite://auth.db\"\n[session]\nstrategy = \"database\"\n"
+        "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\ndatabase = \"sqlite://auth.db\"\n[session]\nstrategy = \"database\"\n"
     ))
     .unwrap();
     config.resolve_paths(dir);
@@ -42,7 +42,7 @@ fn database_and_session_strategy_come_from_the_file() {
     let file = write_config(
         dir.path(),
         &format!(
-            "secret = \"{SECRET}\"\ndatabase = \"sqlite://state/auth.db?mode=rwc\"\n\n\
+            "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\ndatabase = \"sqlite://state/auth.db?mode=rwc\"\n\n\
              [session]\nstrategy = \"database\"\nupdate_age = 60\n"
         ),
     );
@@ -151,6 +151,7 @@ async fn serve_opens_the_database_and_migrates_it() {
 
     // Without `database`, sled under the data directory stays the default.
     let sled = ServerConfig {
+        url: Some("http://localhost:3000/api/auth".into()),
         secret: Some(Secrets::One(SECRET.into())),
         data_dir: Some(dir.path().join("data")),
         ..ServerConfig::default()
@@ -260,9 +261,10 @@ fn portcullis_migrate_fails_on_a_broken_file() {
 async fn shared_throttling_needs_a_database() {
     let dir = TempDir::new().unwrap();
     assert!(!ServerConfig::from_toml("").unwrap().throttle_shared);
-    let mut config =
-        ServerConfig::from_toml(&format!("secret = \"{SECRET}\"\nthrottle_shared = true\n"))
-            .unwrap();
+    let mut config = ServerConfig::from_toml(&format!(
+        "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\nthrottle_shared = true\n"
+    ))
+    .unwrap();
     config.data_dir = Some(dir.path().join("data"));
     assert!(config.throttle_shared);
     let refused = |error: StartupError| {
@@ -361,7 +363,7 @@ async fn a_mongodb_url_selects_the_mongodb_store() {
     let name = format!("portcullis_srv_{}", std::process::id());
     let url = format!("{}/{name}", base.trim_end_matches('/'));
     let mut config = ServerConfig::from_toml(&format!(
-        "secret = \"{SECRET}\"\ndatabase = \"{url}\"\n[session]\nstrategy = \"database\"\n"
+        "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\ndatabase = \"{url}\"\n[session]\nstrategy = \"database\"\n"
     ))
     .unwrap();
     config.stateless = false;

@@ -41,7 +41,8 @@ fn portcullis(dir: &Path) -> Command {
 fn write_config(dir: &Path, receiver: &str) -> std::path::PathBuf {
     let users = write_users(dir);
     let text = format!(
-        r#"secret = "{SECRET}"
+        r#"url = "http://localhost:3000/api/auth"
+secret = "{SECRET}"
 listen = "127.0.0.1:0"
 data_dir = "data"
 

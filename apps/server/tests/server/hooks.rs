@@ -149,6 +149,7 @@ fn an_email_provider_needs_no_smtp_with_a_send_email_hook() {
         "[[providers]]\ntype = \"email\"\nfrom = \"Portcullis <no-reply@example.com>\"\n",
     )
     .unwrap();
+    config.url = Some("http://localhost:3000/api/auth".into());
     config.secret = Some(Secrets::One(crate::support::SECRET.into()));
     config.data_dir = Some(dir.path().join("data"));
     assert!(settings_error(&config).contains("[hooks.send_email]"));

@@ -244,7 +244,7 @@ fn config_check_names_the_ldap_key_at_fault() {
         std::fs::write(
             &file,
             format!(
-                "secret = \"{SECRET}\"\n[[providers]]\ntype = \"credentials\"\nid = \"corp\"\nname = \"Corporate\"\n{ldap}"
+                "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\n[[providers]]\ntype = \"credentials\"\nid = \"corp\"\nname = \"Corporate\"\n{ldap}"
             ),
         )
         .unwrap();

@@ -12,7 +12,7 @@ use portcullis_server::config::{CredentialsProviderConfig, Secrets};
 use portcullis_server::{build_app, spawn, ProviderConfig, ServerConfig, ShutdownHandle};
 use tempfile::TempDir;
 
-pub const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+pub const SECRET: &str = "test-secret-7Hq2xWm9Rk4vTz8Lp3Nc6BjYd5Fs";
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Argon2id with the smallest parameters: the tests check behaviour, not cost.
@@ -47,12 +47,16 @@ password_hash = "{bob}"
     path
 }
 
-/// A configuration with a secret, a data directory and a credentials provider, all in
-/// `dir`.
+/// A configuration with a URL, a secret, a data directory and a credentials provider, all
+/// in `dir`; private networks allowed (the test providers are on loopback).
 pub fn config_in(dir: &Path) -> ServerConfig {
     let users_file = write_users(dir);
     ServerConfig {
+        // Required outside `--dev`; the default a dev site would get.
+        url: Some("http://localhost:3000/api/auth".into()),
         secret: Some(Secrets::One(SECRET.into())),
+        // The test providers and services run on 127.0.0.1 (issue 11 §9).
+        allow_private_network: true,
         data_dir: Some(dir.join("data")),
         providers: vec![ProviderConfig::Credentials(CredentialsProviderConfig {
             id: "credentials".into(),

@@ -121,6 +121,7 @@ async fn a_v3_database_keeps_its_sessions_and_links() {
             .await
             .unwrap_or_else(|e| panic!("{kind}: loading the v3 fixture: {e}"));
         let config = ServerConfig {
+            url: Some("http://localhost:3000/api/auth".into()),
             secret: Some(Secrets::One(v3_fixture::SECRET.into())),
             database: Some(DatabaseUrl::new(db.url.clone())),
             providers: vec![ProviderConfig::Email(EmailProviderConfig {

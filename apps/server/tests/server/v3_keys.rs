@@ -44,7 +44,7 @@ fn payload(f: &Value, case: &str) -> String {
 }
 
 fn toml_with_jwt(jwt: &str) -> String {
-    format!("secret = \"{SECRET}\"\n[jwt]\n{jwt}")
+    format!("url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\n[jwt]\n{jwt}")
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn jwt_secret_is_honoured_apart_from_the_secret() {
     let f = vectors();
     let jwt_secret = f["cases"]["jwt_secret"]["secret"].as_str().unwrap();
     let config = ServerConfig::from_toml(&format!(
-        "secret = \"{SECRET}\"\nallow_short_secret = true\n[jwt]\nsecret = \"{jwt_secret}\"\n"
+        "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\nallow_short_secret = true\n[jwt]\nsecret = \"{jwt_secret}\"\n"
     ))
     .unwrap();
     let app = check(&config).unwrap();
@@ -101,12 +101,17 @@ fn jwt_secret_is_honoured_apart_from_the_secret() {
     );
     // The app secret still hashes CSRF tokens; the JWT secret alone is not enough to read.
     assert_eq!(app.config().signing_secret().expose(), SECRET);
-    let plain =
-        check(&ServerConfig::from_toml(&format!("secret = \"{SECRET}\"\n")).unwrap()).unwrap();
+    let plain = check(
+        &ServerConfig::from_toml(&format!(
+            "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\n"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     assert!(decode(&plain, &f, "jwt_secret").is_err());
     // Without allow_short_secret, a short jwt.secret is refused and named.
     let config = ServerConfig::from_toml(&format!(
-        "secret = \"{SECRET}\"\n[jwt]\nsecret = \"{jwt_secret}\"\n"
+        "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\n[jwt]\nsecret = \"{jwt_secret}\"\n"
     ))
     .unwrap();
     let err = check(&config).unwrap_err().to_string();
@@ -123,6 +128,7 @@ fn keys_come_from_the_environment_and_stay_out_of_debug() {
         v["k"].as_str().unwrap().to_owned()
     };
     let env: HashMap<&str, String> = [
+        ("NEXTAUTH_URL", "http://localhost:3000/api/auth".to_owned()),
         ("NEXTAUTH_SECRET", SECRET.to_owned()),
         ("PORTCULLIS_JWT_SIGNING_KEY", signing.clone()),
         ("PORTCULLIS_JWT_ENCRYPTION_KEY", encryption.clone()),
@@ -190,9 +196,11 @@ fn config_check_refuses_an_unparsable_jwk_naming_the_key() {
 #[test]
 fn the_session_strategy_defaults_to_database_with_a_database() {
     let strategy = |toml: &str| {
-        ServerConfig::from_toml(&format!("secret = \"{SECRET}\"\n{toml}"))
-            .unwrap()
-            .session_strategy()
+        ServerConfig::from_toml(&format!(
+            "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\n{toml}"
+        ))
+        .unwrap()
+        .session_strategy()
     };
     assert_eq!(strategy(""), SessionStrategy::Jwt);
     assert_eq!(strategy("stateless = true\n"), SessionStrategy::Jwt);
@@ -217,7 +225,7 @@ fn the_session_strategy_defaults_to_database_with_a_database() {
     );
     // What `config check` (and `serve`) builds.
     let config = ServerConfig::from_toml(&format!(
-        "secret = \"{SECRET}\"\ndatabase = \"sqlite://auth.db\"\n"
+        "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\ndatabase = \"sqlite://auth.db\"\n"
     ))
     .unwrap();
     assert_eq!(
@@ -229,7 +237,10 @@ fn the_session_strategy_defaults_to_database_with_a_database() {
 #[test]
 fn allow_short_secret_accepts_a_v3_secret_with_a_warning() {
     let short = "v3-short-secret";
-    let refused = ServerConfig::from_toml(&format!("secret = \"{short}\"\n")).unwrap();
+    let refused = ServerConfig::from_toml(&format!(
+        "url = \"http://localhost:3000/api/auth\"\nsecret = \"{short}\"\n"
+    ))
+    .unwrap();
     assert!(check(&refused).is_err());
 
     crate::logs::anchor_dispatchers();
@@ -244,7 +255,7 @@ fn allow_short_secret_accepts_a_v3_secret_with_a_warning() {
         .unwrap(),
     );
     let config = ServerConfig::from_toml(&format!(
-        "secret = \"{short}\"\nallow_short_secret = true\n"
+        "url = \"http://localhost:3000/api/auth\"\nsecret = \"{short}\"\nallow_short_secret = true\n"
     ))
     .unwrap();
     let app = check(&config).unwrap();
