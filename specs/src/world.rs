@@ -10,7 +10,6 @@ use bytes::Bytes;
 use cucumber::World;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use portcullis::{CookieKey, CookiePolicy, CredentialField, Pages, Portcullis, Provider};
-use portcullis_server::ShutdownHandle;
 use time::OffsetDateTime;
 
 use crate::doubles::{
@@ -26,7 +25,8 @@ use crate::stores::StoreKind;
 pub enum Target {
     /// `Portcullis::handle` called directly, with a clock the scenario moves by hand.
     Embedded,
-    /// The warp server, spawned in-process on 127.0.0.1:0, spoken to over real HTTP.
+    /// The real `portcullis` binary on 127.0.0.1:0, configured from a TOML file, spoken to
+    /// over real HTTP.
     Http,
 }
 
@@ -181,8 +181,6 @@ struct Running {
 
 /// The server the HTTP target speaks to.
 enum Served {
-    /// The warp server in this process, around an engine the scenario built.
-    InProcess(SocketAddr, ShutdownHandle),
     /// `portcullis serve` from the scenario's configuration file.
     Binary(crate::binary::ServerProcess),
 }
@@ -190,16 +188,12 @@ enum Served {
 impl Served {
     fn addr(&self) -> SocketAddr {
         match self {
-            Served::InProcess(addr, _) => *addr,
             Served::Binary(process) => process.addr,
         }
     }
 
     async fn stop(self) {
         match self {
-            Served::InProcess(_, handle) => {
-                handle.shutdown().await.expect("the server stops cleanly")
-            }
             Served::Binary(process) => process.stop().await,
         }
     }
@@ -628,11 +622,7 @@ impl AuthWorld {
                 ),
             }
         }
-        if let Some(store) = self.store.clone() {
-            if self.binary_sled.is_some() && !store.is_attached() {
-                self.attach_sled(&store);
-            }
-        }
+        // The embedded target: the engine in process, no server.
         let (app, data_dir) = match &setup.server_config {
             Some(toml) => {
                 let (app, dir) = build_from_server_config(toml, setup.server_dev_mode);
@@ -640,16 +630,7 @@ impl AuthWorld {
             }
             None => (self.build(&setup), None),
         };
-        let server = match self.target {
-            Target::Embedded => None,
-            Target::Http => {
-                let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-                let (bound, handle) = portcullis_server::spawn(app.clone(), addr)
-                    .await
-                    .expect("the server starts on 127.0.0.1:0");
-                Some(Served::InProcess(bound, handle))
-            }
-        };
+        let server = None;
         Running {
             app,
             server,
