@@ -68,6 +68,8 @@ Feature: C04 Credentials sign-in against any backend
     Then the status is 401
     And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=CredentialsSignin&provider=credentials"}'
 
+  # @embedded: only an in-process backend sees the request; the server's service gets the form without csrfToken.
+  @embedded
   Scenario: The backend is given the whole form and the request, without its cookies
     When I POST "/api/auth/callback/credentials" with the form:
       | csrfToken   | {csrf}                  |
@@ -90,6 +92,8 @@ Feature: C04 Credentials sign-in against any backend
     Then I am redirected to "http://localhost:3000"
     And the session reads back as "Jane Doe"
 
+  # @embedded: a backend that throws is in-process; the server's backends fail closed (CredentialsSignin).
+  @embedded
   Scenario: A failing backend sends the user to the error page with its message
     Given the credentials backend fails with "LDAP is unreachable"
     When I POST "/api/auth/callback/credentials" with the form:
@@ -110,6 +114,8 @@ Feature: C04 Credentials sign-in against any backend
     And the page contains "<h1>Error</h1>"
     And I have no session
 
+  # @embedded: a backend that throws a URL is in-process; the server's backends have no such answer.
+  @embedded
   Scenario: A backend may send the user elsewhere instead (v3's thrown URL)
     Given the credentials backend sends the user to "http://localhost:3000/account-locked"
     When I POST "/api/auth/callback/credentials" with the form:
@@ -119,6 +125,8 @@ Feature: C04 Credentials sign-in against any backend
     Then I am redirected to "http://localhost:3000/account-locked"
     And I have no session
 
+  # @embedded: the server refuses to start such a configuration (apps/server tests).
+  @embedded
   Scenario: A credentials provider without a backend is a configuration error (500)
     Given a credentials provider "ldap" with no backend
     When I POST "/api/auth/callback/ldap" with the form:

@@ -20,6 +20,8 @@ Feature: C07 Works without a database
     And the JSON is '{"url":"http://localhost:3000"}'
     And I have no session
 
+  # @embedded: the store that records every call is an in-process double.
+  @embedded
   Scenario: JWT sessions never call a store, even when one is attached
     Given a store that records every call
     When I fetch a CSRF token
@@ -34,6 +36,8 @@ Feature: C07 Works without a database
     Then I have no session
     And the store was never called
 
+  # @embedded: the server refuses to start such a configuration (apps/server tests).
+  @embedded
   Scenario: E-mail sign-in without a store answers Configuration on both of its routes
     Given e-mail sign-in without a store
     When I fetch a CSRF token

@@ -15,6 +15,8 @@ Feature: C08 Bring your own database: a documented store port any database can i
     And e-mail sign-in with links valid for 86400 seconds
     And database sessions are on
 
+  # @embedded: the specs' own store is an in-process object; the binary runs its built-in stores.
+  @embedded
   Scenario: E-mail sign-in, a database session and sign-out, on my own store
     Given I have a sign-in link for "jane@example.com"
     When I follow the link in the mail
@@ -28,6 +30,8 @@ Feature: C08 Bring your own database: a documented store port any database can i
     When I follow the link in the mail
     Then I am redirected to "http://localhost:3000/api/auth/error?error=Verification"
 
+  # @embedded: the specs' own store is an in-process object; the binary runs its built-in stores.
+  @embedded
   Scenario: Of ten browsers following one link at the same time, one signs in on my own store too
     Given I have a sign-in link for "jane@example.com"
     When 10 other browsers follow the link in the mail at the same time

@@ -281,7 +281,8 @@ impl SessionCodec for PlainCodec {
 /// (sled, SQLite, PostgreSQL, MariaDB, MongoDB, or the specs' own), failing the operations
 /// a scenario names.
 pub struct SpecStore {
-    inner: Option<Arc<dyn Store>>,
+    /// The store behind; empty while the real binary holds it (sled's one-process lock).
+    inner: Mutex<Option<Arc<dyn Store>>>,
     /// Which store is behind (`None`: the refusing one).
     pub kind: Option<StoreKind>,
     pub location: Location,
@@ -305,7 +306,7 @@ impl SpecStore {
     /// Refuses and records every call.
     pub fn refusing() -> Self {
         Self {
-            inner: None,
+            inner: Mutex::new(None),
             kind: None,
             location: Location::ThisHandle,
             cleanup: Mutex::new(None),
@@ -322,12 +323,36 @@ impl SpecStore {
             .await
             .unwrap_or_else(|why| panic!("no {kind} store for this scenario: {why}"));
         Self {
-            inner: Some(fresh.store),
+            inner: Mutex::new(Some(fresh.store)),
             kind: Some(kind),
             location: fresh.location,
             cleanup: Mutex::new(Some(fresh.cleanup)),
             ..Self::refusing()
         }
+    }
+
+    /// A sled store the real binary keeps in its data directory: opened by [`Self::attach`]
+    /// while the binary is stopped (sled allows one process at a time).
+    pub fn sled_of_binary() -> Self {
+        Self {
+            kind: Some(StoreKind::Sled),
+            ..Self::refusing()
+        }
+    }
+
+    /// Whether a handle on the store is open in this process.
+    pub fn is_attached(&self) -> bool {
+        self.inner.lock().unwrap().is_some()
+    }
+
+    /// Opens the store behind (the binary's sled, once the binary has stopped).
+    pub fn attach(&self, store: Arc<dyn Store>) {
+        *self.inner.lock().unwrap() = Some(store);
+    }
+
+    /// Lets go of the store behind (before the binary opens the same sled).
+    pub fn release(&self) {
+        self.inner.lock().unwrap().take();
     }
 
     /// Removes the store's database (after the scenario).
@@ -344,10 +369,12 @@ impl SpecStore {
     }
 
     /// The store behind, for arranging and inspecting records (not recorded, never failing).
-    pub fn backend(&self) -> &dyn Store {
+    pub fn backend(&self) -> Arc<dyn Store> {
         self.inner
-            .as_deref()
-            .expect("this scenario's store refuses every call: it has no records")
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("this scenario's store refuses every call, or the real binary holds it")
     }
 
     /// How many times the engine called `op`.
@@ -360,10 +387,11 @@ impl SpecStore {
             .count()
     }
 
-    fn check(&self, op: &'static str) -> Result<&dyn Store, StoreError> {
+    fn check(&self, op: &'static str) -> Result<Arc<dyn Store>, StoreError> {
         self.calls.lock().unwrap().push(op);
-        match &self.inner {
-            Some(inner) if !self.fail.lock().unwrap().contains(op) => Ok(inner.as_ref()),
+        let inner = self.inner.lock().unwrap().clone();
+        match inner {
+            Some(inner) if !self.fail.lock().unwrap().contains(op) => Ok(inner),
             Some(_) => Err(StoreError::Backend(format!("{op}: failing on purpose"))),
             None => Err(StoreError::Backend(format!(
                 "{op}: the recording store refuses"

@@ -3,9 +3,11 @@
 //!
 //! Cucumber step definitions and the World that run `features/*.feature` twice: against
 //! the embedded engine (`Portcullis::handle`, with a clock the scenarios move by hand) and
-//! against the real warp server spawned in-process on 127.0.0.1:0, over HTTP. Scenarios
-//! tagged `@embedded` need in-process ports (scripted callbacks, events, a custom codec, the
-//! clock) and run on the embedded target only.
+//! against the real `portcullis` binary over HTTP, configured from a TOML file the World
+//! writes from the scenario's setup (its credentials backend served as the operator's
+//! HTTP service, its store shared by database URL, or sled in the binary's data directory).
+//! Scenarios tagged `@embedded` need in-process ports (scripted callbacks, events, a custom
+//! codec, the clock, injected store failures) and run on the embedded target only.
 //!
 //! Scenarios tagged `@stores` need a store and run once more per built-in store: sled in
 //! the main run, then SQLite, PostgreSQL, MariaDB and MongoDB, each scenario on a fresh

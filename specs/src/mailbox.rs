@@ -108,22 +108,25 @@ pub fn smtp_mailer(sender: &str) -> Arc<SmtpMailer> {
     )
 }
 
-/// The SMTP adapter pointed at a port where nothing listens: every send fails.
-pub fn unreachable_mailer(sender: &str) -> Arc<SmtpMailer> {
+/// An SMTP URL on a loopback port where nothing listens: connecting is refused.
+pub fn unreachable_url() -> String {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         listener.local_addr().expect("its address").port()
         // Closed here: connecting to it is refused.
     };
+    format!("smtp://127.0.0.1:{port}")
+}
+
+/// The SMTP adapter pointed at a port where nothing listens: every send fails.
+pub fn unreachable_mailer(sender: &str) -> Arc<SmtpMailer> {
+    let url = unreachable_url();
     let options = SmtpOptions {
         connect_timeout: Duration::from_secs(2),
         send_timeout: Duration::from_secs(5),
         ..SmtpOptions::new(format!("Portcullis <{sender}>"))
     };
-    Arc::new(
-        SmtpMailer::from_url(&format!("smtp://127.0.0.1:{port}"), options)
-            .expect("a valid SMTP URL"),
-    )
+    Arc::new(SmtpMailer::from_url(&url, options).expect("a valid SMTP URL"))
 }
 
 /// One message as the SMTP server stored it.

@@ -10,7 +10,6 @@ use bytes::Bytes;
 use cucumber::World;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use portcullis::{CookieKey, CookiePolicy, CredentialField, Pages, Portcullis, Provider};
-use portcullis_server::ShutdownHandle;
 use time::OffsetDateTime;
 
 use crate::doubles::{
@@ -26,7 +25,8 @@ use crate::stores::StoreKind;
 pub enum Target {
     /// `Portcullis::handle` called directly, with a clock the scenario moves by hand.
     Embedded,
-    /// The warp server, spawned in-process on 127.0.0.1:0, spoken to over real HTTP.
+    /// The real `portcullis` binary on 127.0.0.1:0, configured from a TOML file, spoken to
+    /// over real HTTP.
     Http,
 }
 
@@ -112,6 +112,8 @@ pub struct OAuthEntry {
     pub id: String,
     pub name: String,
     pub provider: portcullis::OAuthProvider,
+    /// Built from the built-in preset of this id (with `preset_options`).
+    pub preset: bool,
 }
 
 impl Setup {
@@ -179,8 +181,6 @@ struct Running {
 
 /// The server the HTTP target speaks to.
 enum Served {
-    /// The warp server in this process, around an engine the scenario built.
-    InProcess(SocketAddr, ShutdownHandle),
     /// `portcullis serve` from the scenario's configuration file.
     Binary(crate::binary::ServerProcess),
 }
@@ -188,16 +188,12 @@ enum Served {
 impl Served {
     fn addr(&self) -> SocketAddr {
         match self {
-            Served::InProcess(addr, _) => *addr,
             Served::Binary(process) => process.addr,
         }
     }
 
     async fn stop(self) {
         match self {
-            Served::InProcess(_, handle) => {
-                handle.shutdown().await.expect("the server stops cleanly")
-            }
             Served::Binary(process) => process.stop().await,
         }
     }
@@ -400,6 +396,16 @@ pub struct AuthWorld {
     pub(crate) hook_server: Option<crate::steps::HookServer>,
     /// Directories that live as long as the scenario.
     kept_dirs: Vec<tempfile::TempDir>,
+    /// The real binary's directory (configuration file, data directory), kept across
+    /// restarts: HTTP target.
+    site_dir: Option<tempfile::TempDir>,
+    /// The scripted credentials backend, served to the real binary (HTTP target).
+    backend_service: Option<crate::steps::BackendService>,
+    /// The binary keeps the scenario's sled store here; this process opens it only while
+    /// the binary is stopped (sled allows one process at a time).
+    binary_sled: Option<std::path::PathBuf>,
+    /// This process's handle on the binary's sled store, while it holds it.
+    sled_handle: Option<portcullis_store_sled::SledStore>,
 }
 
 impl std::fmt::Debug for AuthWorld {
@@ -448,6 +454,10 @@ impl AuthWorld {
             service: None,
             hook_server: None,
             kept_dirs: Vec::new(),
+            site_dir: None,
+            backend_service: None,
+            binary_sled: None,
+            sled_handle: None,
         }
     }
 
@@ -520,15 +530,74 @@ impl AuthWorld {
 
     /// The scenario's store (made on first use, as the setup says), kept across restarts.
     pub async fn store(&mut self) -> Arc<SpecStore> {
-        if let Some(store) = &self.store {
-            return store.clone();
+        if let Some(store) = self.store.clone() {
+            if self.binary_sled.is_some() && !store.is_attached() {
+                // The binary holds the sled store: stop it (the next request starts it
+                // again, as a restart) and open the store here.
+                self.stop().await;
+                self.attach_sled(&store);
+            }
+            return store;
         }
         let store = Arc::new(match self.setup().store {
+            StoreMode::Backed if self.sled_by_binary() => {
+                let path = self.site_dir().join("data").join("store");
+                self.binary_sled = Some(path);
+                SpecStore::sled_of_binary()
+            }
             StoreMode::Backed => SpecStore::open(self.store_kind).await,
             StoreMode::Refusing | StoreMode::None => SpecStore::refusing(),
         });
+        if self.binary_sled.is_some() {
+            self.attach_sled(&store);
+        }
         self.store = Some(store.clone());
         store
+    }
+
+    /// Opens the binary's sled store in this process (the binary is stopped).
+    fn attach_sled(&mut self, store: &SpecStore) {
+        let path = self
+            .binary_sled
+            .clone()
+            .expect("the binary keeps a sled store");
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("the data directory");
+        }
+        let sled = portcullis_store_sled::SledStore::open(&path)
+            .unwrap_or_else(|e| panic!("opening the binary's sled store: {e}"));
+        store.attach(Arc::new(sled.clone()));
+        self.sled_handle = Some(sled);
+    }
+
+    /// Closes this process's handle on the binary's sled store, before the binary opens it.
+    async fn release_sled(&mut self) {
+        if let Some(store) = &self.store {
+            store.release();
+        }
+        if let Some(sled) = self.sled_handle.take() {
+            sled.flush()
+                .await
+                .unwrap_or_else(|e| panic!("flushing the sled store: {e}"));
+        }
+    }
+
+    /// The real binary's directory for this scenario (made on first use).
+    fn site_dir(&mut self) -> std::path::PathBuf {
+        self.site_dir
+            .get_or_insert_with(|| tempfile::tempdir().expect("a temporary directory"))
+            .path()
+            .to_owned()
+    }
+
+    /// Whether the scenario's sled store is the binary's (HTTP target, configured from a
+    /// file this world writes).
+    fn sled_by_binary(&self) -> bool {
+        let setup = self.setup();
+        self.target == Target::Http
+            && self.store_kind == StoreKind::Sled
+            && setup.server_config.is_none()
+            && in_process_only(setup, self.store_kind).is_none()
     }
 
     async fn start(&mut self) -> Running {
@@ -539,6 +608,21 @@ impl AuthWorld {
         if let (Some(toml), Target::Http) = (&setup.server_config, self.target) {
             return start_binary(toml, setup.server_dev_mode).await;
         }
+        if self.target == Target::Http {
+            let toml = match in_process_only(&setup, self.store_kind) {
+                Some(why) => Err(why.to_owned()),
+                None => self.server_toml(&setup).await,
+            };
+            // The HTTP target runs the real binary only.
+            match toml {
+                Ok(toml) => return self.start_configured(&toml).await,
+                Err(why) => panic!(
+                    "the HTTP target runs the real binary, and this setup cannot: {why}; tag \
+                     the scenario @embedded"
+                ),
+            }
+        }
+        // The embedded target: the engine in process, no server.
         let (app, data_dir) = match &setup.server_config {
             Some(toml) => {
                 let (app, dir) = build_from_server_config(toml, setup.server_dev_mode);
@@ -546,21 +630,180 @@ impl AuthWorld {
             }
             None => (self.build(&setup), None),
         };
-        let server = match self.target {
-            Target::Embedded => None,
-            Target::Http => {
-                let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-                let (bound, handle) = portcullis_server::spawn(app.clone(), addr)
-                    .await
-                    .expect("the server starts on 127.0.0.1:0");
-                Some(Served::InProcess(bound, handle))
-            }
-        };
+        let server = None;
         Running {
             app,
             server,
             _data_dir: data_dir,
         }
+    }
+
+    /// Runs the real binary from the configuration file `toml`, in the scenario's directory.
+    async fn start_configured(&mut self, toml: &str) -> Running {
+        let config = portcullis_server::ServerConfig::from_toml(toml)
+            .unwrap_or_else(|e| panic!("the server configuration is refused: {e}\n{toml}"));
+        let app = portcullis_server::app::check(&config)
+            .unwrap_or_else(|e| panic!("the server configuration does not check: {e}\n{toml}"));
+        if self.binary_sled.is_some() {
+            self.release_sled().await;
+        }
+        let dir = self.site_dir();
+        let process = crate::binary::ServerProcess::start(&dir, toml, false).await;
+        Running {
+            app,
+            server: Some(Served::Binary(process)),
+            _data_dir: None,
+        }
+    }
+
+    /// The server configuration (TOML) that runs `setup` on the real binary: what
+    /// [`Self::build`] builds in process, as an operator writes it.
+    async fn server_toml(&mut self, setup: &Setup) -> Result<String, String> {
+        use serde_json::json;
+        let dir = self.site_dir();
+        let mut session = json!({
+            "strategy": if setup.database_sessions { "database" } else { "jwt" },
+        });
+        if let Some(age) = setup.session_max_age {
+            session["max_age"] = json!(age);
+        }
+        if let Some(age) = setup.session_update_age {
+            session["update_age"] = json!(age);
+        }
+        let mut jwt = json!({ "encryption": setup.encryption });
+        if let Some(age) = setup.jwt_max_age {
+            jwt["max_age"] = json!(age);
+        }
+        if let Some(jwk) = &setup.jwt_signing_key {
+            jwt["signing_key"] = json!(jwk);
+        }
+        if let Some(jwk) = &setup.jwt_encryption_key {
+            jwt["encryption_key"] = json!(jwk);
+        }
+        let mut cookies = serde_json::Map::new();
+        for (key, policy) in &setup.cookies {
+            let name = match key {
+                CookieKey::SessionToken => "sessionToken",
+                CookieKey::CallbackUrl => "callbackUrl",
+                CookieKey::CsrfToken => "csrfToken",
+                CookieKey::PkceCodeVerifier => "pkceCodeVerifier",
+                CookieKey::State => "state",
+                CookieKey::Nonce => "nonce",
+                CookieKey::OAuthTokenSecret => "oauthTokenSecret",
+            };
+            cookies.insert(name.into(), json!(policy));
+        }
+        if self.backend_service.is_none() && (setup.credentials || !setup.unbacked.is_empty()) {
+            let service = crate::steps::BackendService::start(self.authorize_seen.clone()).await;
+            self.backend_service = Some(service);
+        }
+        let mut providers: Vec<serde_json::Value> = Vec::new();
+        for id in &setup.unbacked {
+            // The server has no credentials provider without a backend (it refuses to
+            // start): one whose service never answers is the nearest.
+            let service = self.backend_service.as_ref().expect("started");
+            providers.push(json!({
+                "type": "credentials",
+                "id": id,
+                "name": id,
+                "http": {
+                    "url": crate::mailbox::unreachable_url().replace("smtp://", "http://"),
+                    "secret": service.secret,
+                },
+            }));
+        }
+        providers.extend(setup.oauth.iter().map(oauth_provider_config));
+        if setup.credentials {
+            let service = self.backend_service.as_ref().expect("started");
+            providers.push(json!({
+                "type": "credentials",
+                "id": "credentials",
+                "name": "Credentials",
+                "http": { "url": service.url, "secret": service.secret },
+            }));
+        }
+        if let Some(max_age) = setup.email {
+            let smtp = match setup.mail {
+                MailMode::Unreachable => crate::mailbox::unreachable_url(),
+                _ => {
+                    if let Err(why) = crate::mailbox::preflight() {
+                        panic!("{why}");
+                    }
+                    crate::mailbox::smtp_url()
+                }
+            };
+            providers.push(json!({
+                "type": "email",
+                "id": "email",
+                "name": "Email",
+                "max_age": max_age,
+                "smtp": smtp,
+                "from": format!("Portcullis <{}>", self.mail_sender),
+            }));
+        }
+        let mut config = json!({
+            "url": setup.url,
+            "secret": setup.secrets,
+            "allow_short_secret": setup.allow_short_secret,
+            "data_dir": dir.join("data"),
+            "session": session,
+            "jwt": jwt,
+            "cookies": cookies,
+            "pages": setup.pages,
+            "providers": providers,
+        });
+        if let Some(on) = setup.use_secure_cookies {
+            config["use_secure_cookies"] = json!(on);
+        }
+        match setup.store {
+            StoreMode::None => config["stateless"] = json!(true),
+            StoreMode::Backed => {
+                let store = self.store().await;
+                match &store.location {
+                    _ if self.binary_sled.is_some() => {}
+                    crate::stores::Location::Sql(url) => config["database"] = json!(url),
+                    crate::stores::Location::Mongo { url, database } => {
+                        let mut url = url::Url::parse(url).expect("a MongoDB URL");
+                        url.set_path(&format!("/{database}"));
+                        config["database"] = json!(url.to_string());
+                    }
+                    crate::stores::Location::ThisHandle => {
+                        panic!(
+                            "the {:?} store cannot be shared with the binary",
+                            store.kind
+                        )
+                    }
+                }
+            }
+            StoreMode::Refusing => panic!("a recording store runs in process only"),
+        }
+        if setup.provider_tokens_in_jwt {
+            config["jwt"]["provider_tokens"] = json!(true);
+        }
+        let toml = toml::to_string(&without_nulls(config))
+            .unwrap_or_else(|e| panic!("the server configuration as TOML: {e}"));
+        // Each OAuth provider must come out of the file exactly as the scenario made it.
+        let parsed = portcullis_server::ServerConfig::from_toml(&toml)
+            .unwrap_or_else(|e| panic!("the server configuration is refused: {e}\n{toml}"));
+        for entry in &setup.oauth {
+            let built = parsed.providers.iter().find_map(|p| match p {
+                portcullis_server::ProviderConfig::Oauth(o) if o.id() == entry.id => {
+                    Some(o.build())
+                }
+                _ => None,
+            });
+            match built {
+                Some(Ok((id, name, provider)))
+                    if id == entry.id && name == entry.name && provider == entry.provider => {}
+                other => {
+                    return Err(format!(
+                        "the OAuth provider {:?} cannot be described in the file ({other:?})",
+                        entry.id
+                    ))
+                }
+            }
+        }
+        Ok(toml)
     }
 
     fn build(&mut self, setup: &Setup) -> Portcullis {
@@ -827,6 +1070,141 @@ fn expand_code_points(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Why `setup` cannot run on the real binary (only in process: tag its scenarios
+/// `@embedded`), or `None`.
+pub fn in_process_only(setup: &Setup, store_kind: StoreKind) -> Option<&'static str> {
+    let reasons = [
+        (setup.hooks.any(), "scripted callbacks (Rust hooks)"),
+        (setup.plain_codec, "a custom session codec"),
+        (
+            setup.store == StoreMode::Refusing,
+            "a store that records every call",
+        ),
+        (
+            setup.backend != Backend::Users,
+            "a credentials backend that throws",
+        ),
+        (
+            setup.throttle.is_some(),
+            "rate limits other than the defaults",
+        ),
+        (
+            matches!(setup.mail, MailMode::AppSender { .. }),
+            "the app's own link sender",
+        ),
+        (
+            setup.email.is_some() && setup.store == StoreMode::None,
+            "e-mail sign-in without a store (the server refuses to start)",
+        ),
+        (
+            setup.store == StoreMode::Backed && store_kind == StoreKind::Memory,
+            "the specs' own store (an in-process object)",
+        ),
+    ];
+    reasons
+        .into_iter()
+        .find_map(|(applies, why)| applies.then_some(why))
+}
+
+/// The `[[providers]]` entry of an OAuth provider (what `oauth_config.rs` reads).
+fn oauth_provider_config(entry: &OAuthEntry) -> serde_json::Value {
+    use portcullis::oauth::{ClientSecret, ProfileSource, Protocol};
+    use serde_json::json;
+    let p = &entry.provider;
+    let e = &p.endpoints;
+    let pairs = |list: &[(String, String)]| -> serde_json::Map<String, serde_json::Value> {
+        list.iter().map(|(k, v)| (k.clone(), json!(v))).collect()
+    };
+    let mut c = json!({
+        "type": "oauth",
+        "id": entry.id,
+        "name": entry.name,
+        "client_id": p.client_id,
+        "issuer": e.issuer,
+        "authorization_url": e.authorization,
+        "token_url": e.token,
+        "userinfo_url": e.userinfo,
+        "jwks_uri": e.jwks_uri,
+        "request_token_url": e.request_token,
+        "scope": p.scope,
+        "authorization_params": pairs(&p.authorization_params),
+        "token_params": pairs(&p.token_params),
+        "headers": pairs(&p.headers),
+        "checks": { "state": p.checks.state, "pkce": p.checks.pkce, "nonce": p.checks.nonce },
+        "client_auth": match p.client_auth {
+            portcullis_domain::oauth::ClientAuth::Post => "post",
+            portcullis_domain::oauth::ClientAuth::Basic => "basic",
+        },
+        "profile_source": match p.profile_source {
+            ProfileSource::Userinfo => "userinfo",
+            ProfileSource::IdToken => "id_token",
+            ProfileSource::IdTokenAndUserinfo => "id_token_and_userinfo",
+        },
+        "allow_dangerous_email_account_linking": p.allow_dangerous_email_account_linking,
+    });
+    if entry.preset {
+        // The preset with the scenarios' options; its parameters are the preset's own.
+        let options = crate::steps::preset_options(&entry.id);
+        c["preset"] = json!(entry.id);
+        c["domain"] = json!(options.domain);
+        c["tenant"] = json!(options.tenant);
+        c["region"] = json!(options.region);
+        c["api_version"] = json!(options.api_version);
+        c["headers"] = json!(pairs(&options.headers));
+        if let Some(o) = c.as_object_mut() {
+            o.remove("authorization_params");
+            o.remove("token_params");
+        }
+    } else if p.protocol == Protocol::OAuth1 {
+        c["protocol"] = json!("oauth1");
+    }
+    if p.protocol == Protocol::OAuth1 {
+        if let Some(o) = c.as_object_mut() {
+            o.remove("checks");
+        }
+    }
+    match &p.client_secret {
+        ClientSecret::Secret(secret) => c["client_secret"] = json!(secret.expose()),
+        ClientSecret::AppleKey {
+            key_id,
+            team_id,
+            private_key,
+        } => {
+            c["apple_key_id"] = json!(key_id);
+            c["apple_team_id"] = json!(team_id);
+            c["apple_private_key"] = json!(private_key.expose());
+        }
+    }
+    let path = |field: &portcullis_domain::oauth::Field| match field {
+        portcullis_domain::oauth::Field::Path(path) => Some(path.clone()),
+        _ => None,
+    };
+    let m = &p.profile;
+    c["profile"] = json!({
+        "id": path(&m.id),
+        "name": path(&m.name),
+        "email": path(&m.email),
+        "image": path(&m.image),
+        "email_verified": path(&m.email_verified),
+    });
+    c
+}
+
+/// `value` without its `null`s (TOML has none: an absent key is the default).
+fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
 }
 
 /// `username` (text) and `password` (password), the form of the scenarios' provider.

@@ -165,7 +165,8 @@ impl HttpService {
 }
 
 /// The session's user from the service's: a non-empty string or numeric `id`, and text
-/// or null `name`, `email`, `image`.
+/// or null `name`, `email`, `image`. A field the service left out stays out, as a v3
+/// `authorize` that returns no `image` puts no `picture` claim in the session token.
 fn user_json(user: &Map<String, Value>) -> Result<Value, Refusal> {
     let id = match user.get("id") {
         Some(Value::String(id)) if !id.is_empty() => Value::String(id.clone()),
@@ -176,19 +177,25 @@ fn user_json(user: &Map<String, Value>) -> Result<Value, Refusal> {
             ))
         }
     };
-    let text = |name: &str| match user.get(name) {
-        None | Some(Value::Null) => Ok(Value::Null),
-        Some(Value::String(s)) => Ok(Value::String(s.clone())),
-        Some(_) => Err(Refusal::Malformed(
-            "`name`, `email` and `image` must be strings or null",
-        )),
-    };
-    Ok(json!({
-        "id": id,
-        "name": text("name")?,
-        "email": text("email")?,
-        "image": text("image")?,
-    }))
+    let mut out = Map::new();
+    out.insert("id".into(), id);
+    for name in ["name", "email", "image"] {
+        match user.get(name) {
+            None => {}
+            Some(Value::Null) => {
+                out.insert(name.into(), Value::Null);
+            }
+            Some(Value::String(s)) => {
+                out.insert(name.into(), Value::String(s.clone()));
+            }
+            Some(_) => {
+                return Err(Refusal::Malformed(
+                    "`name`, `email` and `image` must be strings or null",
+                ))
+            }
+        }
+    }
+    Ok(Value::Object(out))
 }
 
 fn now() -> i64 {

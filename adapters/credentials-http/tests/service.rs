@@ -138,7 +138,8 @@ async fn the_service_signs_users_in_and_out() {
     );
     assert_eq!(
         backend.check(&form("numeric", "right")).await,
-        Some(json!({"id": "7", "name": null, "email": null, "image": null}))
+        // Fields the service left out stay out (no `picture` claim, as in v3).
+        Some(json!({"id": "7"}))
     );
     assert_eq!(backend.check(&form("jane", "wrong")).await, None);
     assert_eq!(backend.check(&form("nobody", "right")).await, None);

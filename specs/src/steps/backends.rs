@@ -296,3 +296,87 @@ async fn service_called(w: &mut AuthWorld, times: usize) {
         .expect("no credentials service in this scenario");
     assert_eq!(service.calls.load(Ordering::SeqCst), times);
 }
+
+/// The scenarios' scripted credentials backend ([`crate::doubles::Backend::Users`]) served
+/// to the real binary as the operator's service (`[providers.http]`): Jane / `correct
+/// horse` is Jane Doe (id 42), anything else is refused. Each call's credentials are
+/// recorded as the in-process backend records them.
+pub struct BackendService {
+    pub url: String,
+    pub secret: String,
+    _server: portcullis_server::ShutdownHandle,
+}
+
+impl BackendService {
+    pub async fn start(seen: crate::doubles::Seen) -> Self {
+        use warp::Filter as _;
+        let secret = format!(
+            "whsec_{}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, receiver_key())
+        );
+        let webhook = Arc::new(standardwebhooks::Webhook::new(&secret).expect("a webhook secret"));
+        let route = warp::post()
+            .and(warp::header::headers_cloned())
+            .and(warp::body::bytes())
+            .map(move |headers: http::HeaderMap, body: bytes::Bytes| {
+                if webhook.verify(&body, &headers).is_err() {
+                    return warp::http::Response::builder()
+                        .status(401)
+                        .body("bad signature".to_owned())
+                        .expect("a response");
+                }
+                let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let credentials = request["credentials"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                let ok = credentials.get("username") == Some(&json!(USERNAME))
+                    && credentials.get("password") == Some(&json!(PASSWORD));
+                seen.lock().unwrap_or_else(|e| e.into_inner()).push(
+                    crate::doubles::AuthorizeSeen {
+                        credentials,
+                        // The server does not forward the browser's request to its service.
+                        request: portcullis::RequestInfo {
+                            method: String::new(),
+                            query: serde_json::Map::new(),
+                            headers: Vec::new(),
+                        },
+                    },
+                );
+                let user = if ok {
+                    json!({"id": 42, "name": "Jane Doe", "email": "jane@example.com"})
+                } else {
+                    Value::Null
+                };
+                let answer = json!({ "user": user }).to_string();
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let signature = webhook
+                    .sign(&id, now, answer.as_bytes())
+                    .expect("signing the answer");
+                warp::http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .header("webhook-id", id)
+                    .header("webhook-timestamp", now.to_string())
+                    .header("webhook-signature", signature)
+                    .body(answer)
+                    .expect("a response")
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("the credentials backend binds 127.0.0.1:0");
+        let (addr, server) =
+            portcullis_server::serve_on(listener, route, futures::future::pending())
+                .expect("the credentials backend serves");
+        Self {
+            url: format!("http://{addr}/authorize"),
+            secret,
+            _server: server,
+        }
+    }
+}

@@ -89,6 +89,56 @@ impl BrowserState {
     }
 }
 
+/// Every request, passed to the server at `upstream` unchanged, and its answer back.
+fn pass_to(
+    upstream: std::net::SocketAddr,
+) -> impl warp::Filter<Extract = (warp::http::Response<String>,), Error = warp::Rejection>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::bytes())
+        .then(
+            move |method: http::Method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  headers: http::HeaderMap,
+                  body: bytes::Bytes| {
+                let client = client.clone();
+                async move {
+                    let mut url = format!("http://{upstream}{}", path.as_str());
+                    if !query.is_empty() {
+                        url = format!("{url}?{query}");
+                    }
+                    let answer = client
+                        .request(method, &url)
+                        .headers(headers)
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("passing on to {url}: {e}"));
+                    let mut response = warp::http::Response::builder().status(answer.status());
+                    for (name, value) in answer.headers() {
+                        response = response.header(name, value);
+                    }
+                    // The site answers text (pages, JSON, the client script).
+                    let body = answer.bytes().await.unwrap_or_default();
+                    response
+                        .body(String::from_utf8_lossy(&body).into_owned())
+                        .expect("a response")
+                }
+            },
+        )
+}
+
 #[given("the site is open in a real browser")]
 async fn open_in_a_browser(w: &mut AuthWorld) {
     assert_eq!(
@@ -107,10 +157,11 @@ async fn open_in_a_browser(w: &mut AuthWorld) {
         .to_owned();
     assert_eq!(path, "/api/auth", "the client test page expects /api/auth");
     setup.url = format!("http://{addr}{path}");
-    let app = w.app().await;
-    let routes = client_test_page()
-        .or(portcullis_server::routes(app))
-        .unify();
+    // The real binary serves the site; the page and the site share this origin, the
+    // browser's requests to the site passed on to the binary as they are.
+    w.app().await;
+    let upstream = w.server_addr().expect("the binary listens");
+    let routes = client_test_page().or(pass_to(upstream)).unify();
     let (_, server) = serve_on(listener, routes, futures::future::pending()).expect("serving");
     let driver = ChromeDriver::start()
         .await

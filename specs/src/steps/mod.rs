@@ -13,9 +13,12 @@ mod stores;
 mod then;
 mod when;
 
-pub(crate) use backends::{drop_tables as drop_password_tables, CredentialsService, PasswordTable};
+pub(crate) use backends::{
+    drop_tables as drop_password_tables, BackendService, CredentialsService, PasswordTable,
+};
 pub(crate) use hook_server::HookServer;
 use http::Method;
+pub(crate) use oauth::preset_options;
 use portcullis::CookieKey;
 use serde_json::Value;
 

@@ -72,6 +72,7 @@ async fn add(
         id: id.to_owned(),
         name: format!("Test {id}"),
         provider,
+        preset: false,
     });
 }
 
@@ -211,6 +212,7 @@ async fn preset_provider(w: &mut AuthWorld, id: String) {
         id: id.clone(),
         name: preset.name.to_owned(),
         provider,
+        preset: true,
     });
 }
 
@@ -223,6 +225,7 @@ async fn every_preset(w: &mut AuthWorld) {
             id: preset.id.to_owned(),
             name: preset.name.to_owned(),
             provider: preset.provider,
+            preset: true,
         });
     }
 }
