@@ -745,6 +745,8 @@ impl AuthWorld {
             "url": setup.url,
             "secret": setup.secrets,
             "allow_short_secret": setup.allow_short_secret,
+            // The scenario's providers run on 127.0.0.1 (issue 11 §9).
+            "allow_private_network": true,
             "data_dir": dir.join("data"),
             "session": session,
             "jwt": jwt,
