@@ -13,7 +13,7 @@ use portcullis_domain::token_cipher::TokenField;
 use portcullis_domain::{Config, Engine, Env, Provider, Step};
 use rand_chacha::rand_core::SeedableRng;
 
-const SECRET: &str = "at-rest-secret-0123456789abcdef0123456789";
+const SECRET: &str = "at-rest-secret-Vq8Lz3Rm7Tk2Wx9Pn4Hc6Jd";
 
 fn engine(encrypt: bool) -> Engine {
     let mut corp = OAuthProvider::oauth2("cid", "csecret");
