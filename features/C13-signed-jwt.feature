@@ -63,6 +63,25 @@ Feature: C13 JWT sessions are signed by default (JWS, HS512)
       | {"alg":"HS512"} | HS512 | a-test-secret-that-is-long-enough-0123456789 | {unix:-31d} | {unix:+1d}  |
       | {"alg":"HS512"} | HS512 | a-test-secret-that-is-long-enough-0123456789 | {unix:+1h}  | {unix:+30d} |
 
+  Scenario Outline: A validly signed token whose subject is <why> is no session
+    A session needs a subject: a token made for another purpose never passes for one
+    (checklist §1 #10).
+
+    Given my session cookie is a token with the header '{"alg":"HS512"}' signed HS512 with the secret "a-test-secret-that-is-long-enough-0123456789" and the claims:
+      """
+      {"name":"Mallory","email":"m@example.com",<sub>"iat":"{unix:-1m}","exp":"{unix:+1d}"}
+      """
+    When I GET "/api/auth/session"
+    Then the body is "{}"
+    And the session cookie is cleared
+
+    Examples:
+      | why      | sub         |
+      | missing  |             |
+      | empty    | "sub":"",   |
+      | a number | "sub":7,    |
+      | null     | "sub":null, |
+
   Scenario: A token without iat is refused
     Given my session cookie is a token with the header '{"alg":"HS512"}' signed HS512 with the secret "a-test-secret-that-is-long-enough-0123456789" and the claims:
       """

@@ -268,6 +268,49 @@ mod tests {
     }
 
     #[test]
+    fn a_check_opens_only_for_the_client_and_redirect_uri_that_sealed_it() {
+        // Same provider id, another client or redirect URI (two registrations of one
+        // provider, or a mix-up through a second site): another sign-in (advisory #13).
+        let s = secrets();
+        let gh = binding("github");
+        let sealed = seal(&s, Purpose::State, &gh, "xyz", NOW, &mut rng()).unwrap();
+        let other_client = Binding {
+            client_id: "another-client".into(),
+            ..binding("github")
+        };
+        let other_redirect = Binding {
+            redirect_uri: "https://evil.example/api/auth/callback/github".into(),
+            ..binding("github")
+        };
+        for other in [&other_client, &other_redirect] {
+            assert_eq!(
+                verify(&s, Purpose::State, other, Some(&sealed), Some("xyz"), NOW),
+                Err(CheckError::OtherSignIn(Purpose::State)),
+                "{other:?}"
+            );
+        }
+        assert_eq!(
+            verify(&s, Purpose::State, &gh, Some(&sealed), Some("xyz"), NOW),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn check_values_carry_256_random_bits() {
+        // 32 bytes from the RNG, base64url: 43 characters, never repeated.
+        let mut rng = rng();
+        let values: std::collections::HashSet<String> =
+            (0..1000).map(|_| random_value(&mut rng)).collect();
+        assert_eq!(values.len(), 1000);
+        for value in &values {
+            let bytes =
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, value)
+                    .unwrap();
+            assert_eq!(bytes.len(), 32, "{value}");
+        }
+    }
+
+    #[test]
     fn a_check_carries_the_session_its_sign_in_started_from() {
         let s = secrets();
         let mut started = binding("github");
