@@ -206,7 +206,8 @@ impl State {
         value
     }
 
-    /// The URL of an endpoint (a closed port when the scenario made it unreachable).
+    /// The URL of an endpoint (a port that closes every connection unanswered when the
+    /// scenario made it unreachable).
     pub fn url(&self, role: Role) -> String {
         let origin = if self.dead.contains(&role) {
             &self.dead_origin
@@ -236,6 +237,16 @@ pub struct TestProvider {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     _server: ShutdownHandle,
+    _unreachable: AbortOnDrop,
+}
+
+/// Stops the unreachable endpoint's task (and frees its port) with the provider.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl std::fmt::Debug for TestProvider {
@@ -252,10 +263,18 @@ impl TestProvider {
             .await
             .expect("the provider binds 127.0.0.1:0");
         let addr = listener.local_addr().expect("a bound address");
-        // A port nothing listens on: bound, then closed.
-        let dead = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port");
+        // A port that serves nothing: every connection is closed unanswered. It stays
+        // bound while the provider lives, so no other server started meanwhile (the suite
+        // starts many on 127.0.0.1:0) can take the port and answer in its place.
+        let dead_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("the unreachable endpoint binds 127.0.0.1:0");
+        let dead = dead_listener.local_addr().expect("a bound address");
+        let dead_task = tokio::spawn(async move {
+            while let Ok((connection, _)) = dead_listener.accept().await {
+                drop(connection);
+            }
+        });
         let origin = format!("http://{addr}");
         let state = Arc::new(Mutex::new(State {
             now,
@@ -310,6 +329,7 @@ impl TestProvider {
             addr,
             state,
             _server: server,
+            _unreachable: AbortOnDrop(dead_task),
         }
     }
 

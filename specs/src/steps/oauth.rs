@@ -401,7 +401,7 @@ async fn unreachable(w: &mut AuthWorld, role: String) {
         let dead_origin = dead.trim_end_matches(role.path()).to_owned();
         (live, dead, origin, dead_origin)
     };
-    // The site's configured endpoints move to the closed port too; an unreachable
+    // The site's configured endpoints move to the unreachable port too; an unreachable
     // discovery document is an issuer nobody answers for.
     for e in &mut w.setup_mut().oauth {
         let endpoints = &mut e.provider.endpoints;
