@@ -2,8 +2,8 @@
 Feature: C18 Advanced hooks: who signs in, the token, the cookies and the session's lifetime
 
   v3's advanced options, as the server and the embedded crate take them: the sign_in, jwt,
-  session and events hooks (operator's HTTP endpoints for the server), the cookie policy and
-  the session's lifetime, and v3's explicit JWT keys.
+  session and events hooks (operator's HTTP endpoints for the server), the cookie policy,
+  the session's lifetime and re-validation interval, and v3's explicit JWT keys.
 
   A NextAuth v3 site that set `jwt.signingKey` (and `jwt.encryptionKey`) keeps its users'
   sessions: the same JWK strings, given as `[jwt] signing_key` / `encryption_key`, sign,
@@ -336,3 +336,25 @@ Feature: C18 Advanced hooks: who signs in, the token, the cookies and the sessio
       When I GET "/api/auth/session"
       Then the body is "{}"
       And the session cookie is cleared
+
+  Rule: The re-validation interval (`[session] update_age`) is the operator's
+
+    A database session is re-validated — its expiry written forward — at most once per
+    `update_age` (v3's `session.updateAge`); in between, reads serve the stored expiry
+    without a write. On the HTTP target the real binary runs from the file the scenario's
+    settings make.
+
+    @stores
+    Scenario Outline: A database session last extended 2 days ago, with update_age <age>, <what>
+      Given a site at "http://localhost:3000/api/auth"
+      And database sessions are on
+      And database sessions are extended at most once every <seconds> seconds
+      And Jane has a database session that expires in 28 days
+      When I GET "/api/auth/session"
+      Then the JSON is '{"user":{"name":"Jane Doe","email":"jane@example.com","image":null},"accessToken":"{saved:access-token}","expires":"<expires>"}'
+      And the stored session expires "<expires>"
+
+      Examples:
+        | age    | what                  | seconds | expires             |
+        | 1 day  | is extended           | 86400   | {iso:+30d}          |
+        | 3 days | keeps its expiry      | 259200  | {saved:expires-iso} |
