@@ -36,6 +36,7 @@ pub mod provider;
 pub mod runner;
 mod steps;
 pub mod stores;
+pub mod webhooks;
 pub mod world;
 
 pub use runner::{run, Report};

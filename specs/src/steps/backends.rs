@@ -188,10 +188,7 @@ enum ServiceMode {
 /// `{saved:service_secret}`.
 async fn start_service(w: &mut AuthWorld, mode: ServiceMode) {
     use warp::Filter as _;
-    let secret = format!(
-        "whsec_{}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, receiver_key())
-    );
+    let secret = crate::webhooks::fresh_secret();
     let webhook = Arc::new(standardwebhooks::Webhook::new(&secret).expect("a webhook secret"));
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = calls.clone();
@@ -223,25 +220,14 @@ async fn start_service(w: &mut AuthWorld, mode: ServiceMode) {
                     Value::Null
                 };
                 let answer = json!({ "user": user }).to_string();
-                let id = headers
-                    .get("webhook-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                let mut response = warp::http::Response::builder()
-                    .status(200)
-                    .header("content-type", "application/json");
-                if mode != ServiceMode::Unsigned {
-                    let signature = webhook
-                        .sign(&id, now, answer.as_bytes())
-                        .expect("signing the answer");
-                    response = response
-                        .header("webhook-id", id)
-                        .header("webhook-timestamp", now.to_string())
-                        .header("webhook-signature", signature);
+                if mode == ServiceMode::Unsigned {
+                    return warp::http::Response::builder()
+                        .status(200)
+                        .header("content-type", "application/json")
+                        .body(answer)
+                        .expect("a response");
                 }
-                response.body(answer).expect("a response")
+                crate::webhooks::signed_json(&webhook, &headers, answer)
             }
         });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -256,21 +242,6 @@ async fn start_service(w: &mut AuthWorld, mode: ServiceMode) {
         calls,
         _server: server,
     });
-}
-
-/// A secret of the scenario's own receiver: unique per call, not a production key.
-fn receiver_key() -> [u8; 32] {
-    use sha2::Digest as _;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let seed = format!(
-        "{}-{}-{nanos}",
-        crate::mailbox::unique_sender(),
-        std::process::id()
-    );
-    sha2::Sha256::digest(seed.as_bytes()).into()
 }
 
 #[given("the operator's credentials service")]
@@ -310,10 +281,7 @@ pub struct BackendService {
 impl BackendService {
     pub async fn start(seen: crate::doubles::Seen) -> Self {
         use warp::Filter as _;
-        let secret = format!(
-            "whsec_{}",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, receiver_key())
-        );
+        let secret = crate::webhooks::fresh_secret();
         let webhook = Arc::new(standardwebhooks::Webhook::new(&secret).expect("a webhook secret"));
         let route = warp::post()
             .and(warp::header::headers_cloned())
@@ -349,23 +317,7 @@ impl BackendService {
                     Value::Null
                 };
                 let answer = json!({ "user": user }).to_string();
-                let id = headers
-                    .get("webhook-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                let signature = webhook
-                    .sign(&id, now, answer.as_bytes())
-                    .expect("signing the answer");
-                warp::http::Response::builder()
-                    .status(200)
-                    .header("content-type", "application/json")
-                    .header("webhook-id", id)
-                    .header("webhook-timestamp", now.to_string())
-                    .header("webhook-signature", signature)
-                    .body(answer)
-                    .expect("a response")
+                crate::webhooks::signed_json(&webhook, &headers, answer)
             });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -56,21 +56,6 @@ fn answer(script: &Script, hook: &str, data: &Value) -> Result<Value, ()> {
     }
 }
 
-/// A fresh `whsec_` secret for this server.
-fn secret() -> String {
-    use sha2::Digest as _;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let seed = format!("{}-{nanos}-hooks", crate::mailbox::unique_sender());
-    let key: [u8; 32] = sha2::Sha256::digest(seed.as_bytes()).into();
-    format!(
-        "whsec_{}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key)
-    )
-}
-
 /// Starts the hook server with the table's answers (`| hook | answer |`): `sign_in`
 /// allow / deny / redirect to URL / fail; `jwt` add the claim NAME = VALUE / fail;
 /// `session` copy the claim NAME / fail. Saves `{saved:hook_url}` (append `/<hook>`) and
@@ -85,7 +70,7 @@ async fn hook_server(w: &mut AuthWorld, step: &Step) {
         }
     }
     let script = Arc::new(Mutex::new(script));
-    let secret = secret();
+    let secret = crate::webhooks::fresh_secret();
     let webhook = Arc::new(standardwebhooks::Webhook::new(&secret).expect("a webhook secret"));
     let shared = script.clone();
     let route = warp::post()
@@ -113,24 +98,7 @@ async fn hook_server(w: &mut AuthWorld, step: &Step) {
                 let Ok(answer) = answer(&script, &hook, &request["data"]) else {
                     return reply(500, "scripted failure".into());
                 };
-                let answer = answer.to_string();
-                let id = headers
-                    .get("webhook-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                let signature = webhook
-                    .sign(&id, now, answer.as_bytes())
-                    .expect("signing the answer");
-                warp::http::Response::builder()
-                    .status(200)
-                    .header("content-type", "application/json")
-                    .header("webhook-id", id)
-                    .header("webhook-timestamp", now.to_string())
-                    .header("webhook-signature", signature)
-                    .body(answer)
-                    .expect("a response")
+                crate::webhooks::signed_json(&webhook, &headers, answer.to_string())
             },
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
