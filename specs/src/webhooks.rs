@@ -1,5 +1,6 @@
 //! The operator's side of a Standard Webhooks call, for the services the scenarios run on
-//! loopback (credentials service, hook server): a fresh secret and a signed JSON answer.
+//! loopback (credentials service, hook server): a fresh secret, the check of a request's
+//! signature and a signed JSON answer.
 
 use warp::http::{HeaderMap, Response};
 
@@ -46,4 +47,18 @@ pub fn signed_json(
         .header("webhook-signature", signature)
         .body(answer)
         .expect("a response")
+}
+
+/// `401` when the request's Standard Webhooks signature does not verify, else `None`.
+pub fn refuse_unsigned(
+    webhook: &standardwebhooks::Webhook,
+    request: &HeaderMap,
+    body: &[u8],
+) -> Option<Response<String>> {
+    webhook.verify(body, request).err().map(|_| {
+        Response::builder()
+            .status(401)
+            .body("bad signature".to_owned())
+            .expect("a response")
+    })
 }
