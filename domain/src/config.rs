@@ -99,6 +99,9 @@ pub struct HookSet {
     pub jwt: bool,
     pub session: bool,
     pub events: bool,
+    /// `redirect` (v3's `callbacks.redirect`): asked where a `callbackUrl` given on the
+    /// request leads. Its answer is still held to the redirect policy (the outer bound).
+    pub redirect: bool,
     /// Whether `jwt` also runs on every session read (v3 does; default true). When false
     /// it runs at sign-in only and a read serves the claims the token carries: a hook
     /// behind a network call then costs nothing per read.
@@ -112,6 +115,7 @@ impl Default for HookSet {
             jwt: false,
             session: false,
             events: false,
+            redirect: false,
             jwt_on_read: true,
         }
     }

@@ -74,6 +74,9 @@ pub enum HookCall {
     },
     /// Shape the session JSON; answer with [`Outcome::Session`]. `token` is the JWT claims.
     Session { session: Value, token: Value },
+    /// Where may a requested callback URL lead? (v3's `redirect(url, baseUrl)`.) Answer
+    /// with [`Outcome::Redirect`]; the answer is then held to the redirect policy.
+    Redirect { url: String, base_url: String },
 }
 
 impl std::fmt::Debug for AuthorizeCall {
@@ -122,6 +125,11 @@ impl std::fmt::Debug for HookCall {
                 .debug_struct("Session")
                 .field("session", &TokensRedacted(session))
                 .field("token", &TokensRedacted(token))
+                .finish(),
+            HookCall::Redirect { url, base_url } => f
+                .debug_struct("Redirect")
+                .field("url", url)
+                .field("base_url", base_url)
                 .finish(),
         }
     }
@@ -206,6 +214,8 @@ pub enum Outcome {
     SignIn(Result<SignInDecision, HookFailure>),
     Token(Result<Claims, HookFailure>),
     Session(Result<Value, HookFailure>),
+    /// The `redirect` callback's answer: the URL to send the user to (before the policy).
+    Redirect(Result<String, HookFailure>),
     Notified,
     /// `true`: within the limit (the attempt was counted).
     Throttle(bool),

@@ -73,7 +73,7 @@ impl Engine {
             Err(error) => return Run::finished(reject(request.method(), &error), env),
         };
         let mut cx = Cx::new(self.config.clone(), parsed, env);
-        let first = flows::prelude(&mut cx).and_then(|()| flows::dispatch(&mut cx));
+        let first = flows::start(&mut cx);
         let mut run = Run {
             cx: Some(cx),
             route: None,

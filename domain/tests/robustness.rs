@@ -19,6 +19,7 @@ fn engine() -> Engine {
                 jwt: true,
                 session: true,
                 events: true,
+                redirect: true,
                 jwt_on_read: true,
             })
             .provider(Provider::credentials(
@@ -42,6 +43,9 @@ fn answer(effect: &Effect) -> Outcome {
         }
         Effect::Hook(portcullis_domain::HookCall::Session { session, .. }) => {
             Outcome::Session(Ok(session.clone()))
+        }
+        Effect::Hook(portcullis_domain::HookCall::Redirect { url, .. }) => {
+            Outcome::Redirect(Ok(url.clone()))
         }
         Effect::Event(_) => Outcome::Notified,
         Effect::Throttle(_) => Outcome::Throttle(true),

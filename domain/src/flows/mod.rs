@@ -242,10 +242,15 @@ pub fn session_auth_time(claims: &Claims) -> Result<i64, JwtError> {
         .ok_or(JwtError::InvalidClaim(name))
 }
 
-/// Runs the prelude every request gets (spec §1.2 steps 9–10).
-pub fn prelude(cx: &mut Cx) -> Result<(), Fault> {
+/// Runs the prelude every request gets (spec §1.2 steps 9–10), then routes the request.
+/// With a `redirect` hook and a `callbackUrl` on the request, the hook is asked first and
+/// the request is routed once it answered.
+pub fn start(cx: &mut Cx) -> Result<Started, Fault> {
     prelude::run_csrf(cx)?;
-    prelude::run_callback_url(cx)
+    match prelude::run_callback_url(cx)? {
+        None => dispatch(cx),
+        Some((effect, ask)) => Ok((Next::Effect(effect), Some(Box::new(ask)))),
+    }
 }
 
 /// Routes the request (spec §1.3).

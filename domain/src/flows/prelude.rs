@@ -2,9 +2,10 @@
 
 use http::Method;
 
-use super::{Cx, Fault};
+use super::{Cx, Fault, Next, RouteFlow};
 use crate::cookies::{set_cookie, Lifetime};
 use crate::csrf as token;
+use crate::effect::{Effect, HookCall, HookFailure, Outcome};
 
 crate::flow! {
     /// Double-submit CSRF token: reuse a verified cookie or issue a new one; a POST is
@@ -22,12 +23,20 @@ crate::flow! {
 }
 
 crate::flow! {
-    /// Resolve where to send the user afterwards and remember it in a cookie.
+    /// Resolve where to send the user afterwards and remember it in a cookie. With a
+    /// `redirect` hook registered, a `callbackUrl` given on the request is first put to the
+    /// hook; its answer is held to the same redirect policy, and a failed hook leaves the
+    /// base URL (fails closed). A URL from the cookie was decided on an earlier request and
+    /// is not put to the hook again.
     pub mod callback_url = "callback_url" {
-        states { Received, Chosen, Stored, Kept }
-        events { ParamGiven, CookieGiven, NoneGiven, DiffersFromCookie, MatchesCookie }
+        states { Received, Asking, Chosen, Stored, Kept }
+        events { ParamGiven, ParamGivenToHook, HookAnswerAllowed, HookAnswerRefused, HookFailed, CookieGiven, NoneGiven, DiffersFromCookie, MatchesCookie }
         initial Received;
-        Received + ParamGiven => Chosen, guard "body or query callbackUrl", effect "redirect policy (same origin, else base URL)";
+        Received + ParamGiven => Chosen, guard "body or query callbackUrl; no redirect hook", effect "redirect policy (same origin, else base URL)";
+        Received + ParamGivenToHook => Asking, guard "body or query callbackUrl; redirect hook registered", effect "Hook: redirect(url, baseUrl)";
+        Asking + HookAnswerAllowed => Chosen, guard "the answer passes the redirect policy", effect "callback URL = the answer";
+        Asking + HookAnswerRefused => Chosen, guard "the answer fails the redirect policy", effect "callback URL = base URL";
+        Asking + HookFailed => Chosen, guard "hook failed (timeout, status, signature, malformed)", effect "callback URL = base URL";
         Received + CookieGiven => Chosen, guard "callback-url cookie", effect "redirect policy (same origin, else base URL)";
         Received + NoneGiven => Chosen, guard "", effect "default callback URL";
         Chosen + DiffersFromCookie => Stored, guard "", effect "Set-Cookie: callback-url";
@@ -70,7 +79,62 @@ pub(super) fn run_csrf(cx: &mut Cx) -> Result<(), Fault> {
     Ok(())
 }
 
-pub(super) fn run_callback_url(cx: &mut Cx) -> Result<(), Fault> {
+/// The `redirect` hook's turn in the prelude: asked where the requested URL leads, then
+/// the request goes on to its route flow, which this one continues as.
+pub(super) struct AskRedirect {
+    m: callback_url::Machine,
+    /// The route flow, once the callback URL is chosen and the request dispatched.
+    route: Option<Box<dyn RouteFlow>>,
+}
+
+impl AskRedirect {
+    fn chosen(&mut self, cx: &mut Cx, answer: Result<String, HookFailure>) -> Result<(), Fault> {
+        let site = &cx.config.site;
+        let base = site.base_url().to_owned();
+        let chosen = match answer {
+            Ok(url) => {
+                // The static policy is the outer bound: the hook may narrow or rewrite,
+                // never widen.
+                let bounded = cx.config.redirect.redirect(&url, site);
+                let event = if bounded != base || url == base {
+                    callback_url::Event::HookAnswerAllowed
+                } else {
+                    callback_url::Event::HookAnswerRefused
+                };
+                self.m.fire(event, &mut cx.trace)?;
+                bounded
+            }
+            Err(_) => {
+                self.m.fire(callback_url::Event::HookFailed, &mut cx.trace)?;
+                base
+            }
+        };
+        remember(cx, &mut self.m, chosen)
+    }
+}
+
+impl RouteFlow for AskRedirect {
+    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
+        if let Some(route) = self.route.as_mut() {
+            return route.resume(cx, outcome);
+        }
+        match (self.m.state(), outcome) {
+            (callback_url::State::Asking, Outcome::Redirect(answer)) => {
+                self.chosen(cx, answer)?;
+                let (next, route) = super::dispatch(cx)?;
+                self.route = route;
+                Ok(next)
+            }
+            _ => Err(Fault::Unexpected(
+                "callback_url: outcome does not answer the redirect hook",
+            )),
+        }
+    }
+}
+
+/// Chooses the callback URL (`cx.callback_url`, and its cookie when it changed), or, when
+/// the `redirect` hook must be asked first, returns the effect and the flow that waits.
+pub(super) fn run_callback_url(cx: &mut Cx) -> Result<Option<(Effect, AskRedirect)>, Fault> {
     let mut m = callback_url::machine();
     let site = &cx.config.site;
     let param = cx
@@ -84,6 +148,14 @@ pub(super) fn run_callback_url(cx: &mut Cx) -> Result<(), Fault> {
         .get(&cx.config.cookies.callback_url.name)
         .filter(|v| !v.is_empty());
     let chosen = match (param, cookie) {
+        (Some(param), _) if cx.config.hooks.redirect => {
+            m.fire(callback_url::Event::ParamGivenToHook, &mut cx.trace)?;
+            let effect = Effect::Hook(HookCall::Redirect {
+                url: param.to_owned(),
+                base_url: site.base_url().to_owned(),
+            });
+            return Ok(Some((effect, AskRedirect { m, route: None })));
+        }
         (Some(param), _) => {
             m.fire(callback_url::Event::ParamGiven, &mut cx.trace)?;
             cx.config.redirect.redirect(param, site)
@@ -100,6 +172,17 @@ pub(super) fn run_callback_url(cx: &mut Cx) -> Result<(), Fault> {
                 .unwrap_or_else(|| site.base_url().to_owned())
         }
     };
+    remember(cx, &mut m, chosen)?;
+    Ok(None)
+}
+
+/// Sets the chosen callback URL, and its cookie when the browser's differs.
+fn remember(cx: &mut Cx, m: &mut callback_url::Machine, chosen: String) -> Result<(), Fault> {
+    let cookie = cx
+        .req
+        .cookies
+        .get(&cx.config.cookies.callback_url.name)
+        .filter(|v| !v.is_empty());
     if cookie == Some(chosen.as_str()) {
         m.fire(callback_url::Event::MatchesCookie, &mut cx.trace)?;
     } else {
