@@ -72,6 +72,15 @@ pub trait Hooks: Send + Sync {
         Ok(session)
     }
 
+    /// Where a `callbackUrl` given on the request may lead (`redirect(url, baseUrl)`).
+    /// Asked only when the request names one (not for the URL its cookie remembers), and
+    /// only when [`HookSet::redirect`] is registered. The answer is still held to the
+    /// engine's redirect policy (same origin, or the allowed origins): anything beyond it,
+    /// and any `Err`, sends the user to `base_url`.
+    async fn redirect(&self, url: &str, _base_url: &str) -> Result<String, HookFailure> {
+        Ok(url.to_owned())
+    }
+
     /// Hears about sign-ins, sign-outs and session reads; cannot change the response.
     async fn event(&self, _event: AuthEvent) {}
 }
@@ -141,10 +150,59 @@ impl Hooks for WithEvents {
         self.decisions.session(session, token).await
     }
 
+    async fn redirect(&self, url: &str, base_url: &str) -> Result<String, HookFailure> {
+        self.decisions.redirect(url, base_url).await
+    }
+
     async fn event(&self, event: AuthEvent) {
         if self.decisions.registered().events {
             self.decisions.event(event.clone()).await;
         }
         self.listener.event(event).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::Arc;
+
+    /// Rewrites every destination to `/welcome`, or fails.
+    struct Rewrites(bool);
+
+    #[async_trait]
+    impl Hooks for Rewrites {
+        fn registered(&self) -> HookSet {
+            HookSet {
+                redirect: true,
+                ..HookSet::default()
+            }
+        }
+
+        async fn redirect(&self, _url: &str, _base_url: &str) -> Result<String, HookFailure> {
+            if self.0 {
+                Ok("/welcome".into())
+            } else {
+                Err(HookFailure::Error("down".into()))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn redirect_defaults_to_the_requested_url_and_with_events_asks_the_decisions() {
+        assert_eq!(
+            DefaultHooks.redirect("/dash", "https://example.com").await,
+            Ok("/dash".to_owned())
+        );
+        assert!(!DefaultHooks.registered().redirect);
+        for (works, expected) in [
+            (true, Ok("/welcome".to_owned())),
+            (false, Err(HookFailure::Error("down".into()))),
+        ] {
+            let hooks = WithEvents::new(Arc::new(Rewrites(works)), Arc::new(DefaultHooks));
+            assert!(hooks.registered().redirect);
+            assert_eq!(hooks.redirect("/dash", "https://example.com").await, expected);
+        }
     }
 }

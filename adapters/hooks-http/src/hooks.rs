@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::caller::{Caller, Endpoint};
 use crate::wire::{
-    HookName, JwtAnswer, JwtData, SessionAnswer, SessionData, SignInAnswer, SignInData,
+    HookName, JwtAnswer, JwtData, RedirectAnswer, RedirectData, SessionAnswer, SessionData,
+    SignInAnswer, SignInData,
 };
 
 /// Claims the engine owns: a `jwt` hook's values for them are ignored.
@@ -24,7 +25,7 @@ pub const SIGN_IN_FAILED: &str = "AccessDenied";
 /// The error code a failed `jwt` or `session` hook ends in at sign-in.
 pub const CALLBACK_FAILED: &str = "Callback";
 
-/// The decision hooks (`sign_in`, `jwt`, `session`) over signed HTTP. A hook left unset
+/// The decision hooks (`sign_in`, `jwt`, `session`, `redirect`) over signed HTTP. A hook left unset
 /// keeps v3's default and costs nothing.
 pub struct HttpHooks {
     caller: Caller,
@@ -33,6 +34,7 @@ pub struct HttpHooks {
     jwt: Option<Endpoint>,
     jwt_on_read: bool,
     session: Option<Endpoint>,
+    redirect: Option<Endpoint>,
     /// Per credentials provider: the fields `sign_in` may see (none of type `password`).
     credential_fields: HashMap<String, Vec<String>>,
 }
@@ -47,6 +49,7 @@ impl HttpHooks {
             jwt: None,
             jwt_on_read: false,
             session: None,
+            redirect: None,
             credential_fields: HashMap::new(),
         }
     }
@@ -66,6 +69,13 @@ impl HttpHooks {
     /// Runs wherever the session JSON is made, i.e. on every session read.
     pub fn with_session(mut self, endpoint: Endpoint) -> Self {
         self.session = Some(endpoint);
+        self
+    }
+
+    /// Asked where a `callbackUrl` given on a request leads; its answer is still held to
+    /// the engine's redirect policy, and a failure sends the user to the base URL.
+    pub fn with_redirect(mut self, endpoint: Endpoint) -> Self {
+        self.redirect = Some(endpoint);
         self
     }
 
@@ -131,6 +141,7 @@ impl Hooks for HttpHooks {
             sign_in: self.sign_in.is_some(),
             jwt: self.jwt.is_some(),
             session: self.session.is_some(),
+            redirect: self.redirect.is_some(),
             jwt_on_read: self.jwt_on_read,
             ..HookSet::default()
         }
@@ -199,6 +210,24 @@ impl Hooks for HttpHooks {
             .await
             .map_err(|_| HookFailure::Error(CALLBACK_FAILED.into()))?;
         Ok(Value::Object(answer.session))
+    }
+
+    async fn redirect(&self, url: &str, base_url: &str) -> Result<String, HookFailure> {
+        let Some(endpoint) = &self.redirect else {
+            return Ok(url.to_owned());
+        };
+        let data = RedirectData {
+            url: url.to_owned(),
+            base_url: base_url.to_owned(),
+        };
+        // A failure is logged by the caller; the engine then sends the user to the base
+        // URL (fails closed: no destination the hook did not confirm).
+        let answer: RedirectAnswer = self
+            .caller
+            .call(HookName::Redirect, endpoint, data)
+            .await
+            .map_err(|_| HookFailure::Error(CALLBACK_FAILED.into()))?;
+        Ok(answer.url)
     }
 }
 

@@ -29,6 +29,9 @@
 //!   `exp`, `jti` keep the engine's values. At sign-in, and on every session read only
 //!   with `on_read`.
 //! - `session` ([`wire::SessionData`] → [`wire::SessionAnswer`]): the session JSON.
+//! - `redirect` ([`wire::RedirectData`] → [`wire::RedirectAnswer`]): where a requested
+//!   `callbackUrl` leads; the engine still holds the answer to its redirect policy, and a
+//!   failure sends the user to the site's base URL.
 //! - `send_email` ([`wire::SendEmailData`] → [`wire::SendEmailAnswer`]): a
 //!   [`portcullis_ports::VerificationSender`] handing the sign-in link to a mail API.
 

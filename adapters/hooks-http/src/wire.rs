@@ -13,14 +13,16 @@ pub enum HookName {
     SignIn,
     Jwt,
     Session,
+    Redirect,
     SendEmail,
 }
 
 impl HookName {
-    pub const ALL: [HookName; 4] = [
+    pub const ALL: [HookName; 5] = [
         HookName::SignIn,
         HookName::Jwt,
         HookName::Session,
+        HookName::Redirect,
         HookName::SendEmail,
     ];
 
@@ -29,6 +31,7 @@ impl HookName {
             HookName::SignIn => "sign_in",
             HookName::Jwt => "jwt",
             HookName::Session => "session",
+            HookName::Redirect => "redirect",
             HookName::SendEmail => "send_email",
         }
     }
@@ -37,7 +40,7 @@ impl HookName {
 /// Every request body: `{"type": "<hook name>", "data": {…}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct HookRequest<D> {
-    /// The hook's name (`sign_in`, `jwt`, `session`, `send_email`).
+    /// The hook's name (`sign_in`, `jwt`, `session`, `redirect`, `send_email`).
     #[serde(rename = "type")]
     pub hook: HookName,
     pub data: D,
@@ -114,6 +117,25 @@ pub struct SessionAnswer {
     pub session: Map<String, Value>,
 }
 
+/// `redirect` (v3's `callbacks.redirect(url, baseUrl)`): where may this requested callback
+/// URL lead? Asked only when a request names a `callbackUrl` (in its body or query).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RedirectData {
+    /// The `callbackUrl` the request names, as given (absolute, or a path).
+    pub url: String,
+    /// The site's base URL, e.g. `https://example.com` (v3's `baseUrl`).
+    pub base_url: String,
+}
+
+/// The answer to `redirect`: where to send the user (an absolute URL, or a path on the
+/// site). It is still held to the static rule: the site's origin or one of
+/// `[redirects] allowed_origins`; any other URL sends the user to the base URL.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectAnswer {
+    pub url: String,
+}
+
 /// `send_email`: deliver this sign-in link (instead of SMTP).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SendEmailData {
@@ -155,6 +177,7 @@ pub fn schemas() -> Value {
             HookName::SignIn => pair::<SignInData, SignInAnswer>(hook),
             HookName::Jwt => pair::<JwtData, JwtAnswer>(hook),
             HookName::Session => pair::<SessionData, SessionAnswer>(hook),
+            HookName::Redirect => pair::<RedirectData, RedirectAnswer>(hook),
             HookName::SendEmail => pair::<SendEmailData, SendEmailAnswer>(hook),
         };
         all.insert(hook.as_str().to_owned(), schema);

@@ -398,7 +398,7 @@ async fn an_unreachable_endpoint_fails_closed() {
 #[test]
 fn every_hook_has_a_request_and_answer_schema() {
     let schemas = portcullis_hooks_http::schemas();
-    for hook in ["sign_in", "jwt", "session", "send_email"] {
+    for hook in ["sign_in", "jwt", "session", "redirect", "send_email"] {
         assert_eq!(
             schemas[hook]["request"]["properties"]["type"]["const"],
             hook
@@ -413,4 +413,62 @@ fn every_hook_has_a_request_and_answer_schema() {
     assert!(schemas["sign_in"]["request"]
         .to_string()
         .contains("credentials"));
+    let redirect = schemas["redirect"].to_string();
+    assert!(redirect.contains("base_url"), "{redirect}");
+}
+
+#[tokio::test]
+async fn redirect_sends_the_url_and_base_url_and_returns_the_answer() {
+    let server = receiver(Answer::Signed(json!({"url": "https://app.example.org/in"}))).await;
+    let hooks = HttpHooks::new(caller(), site()).with_redirect(endpoint(server.url()));
+    assert!(hooks.registered().redirect);
+    let answer = hooks.redirect("/dash", "https://example.com").await;
+    assert_eq!(answer, Ok("https://app.example.org/in".to_owned()));
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![json!({"type": "redirect", "data": {"url": "/dash", "base_url": "https://example.com"}})]
+    );
+}
+
+/// The engine holds whatever the hook answers to its policy; the adapter's part is to
+/// fail on every bad answer, so the engine falls back to the base URL.
+#[tokio::test]
+async fn redirect_fails_closed_on_every_bad_answer() {
+    let good = json!({"url": "/x"});
+    let cases = [
+        Answer::Status(500, good.clone()),
+        Answer::SignedRaw("{not json"),
+        Answer::SignedRaw(r#"{"url": 7}"#),
+        Answer::SignedRaw(r#"{"url": "/x", "extra": true}"#),
+        Answer::Unsigned(good.clone()),
+        Answer::OtherSecret(good.clone()),
+        Answer::WrongId(good),
+    ];
+    for answer in cases {
+        let server = receiver(answer).await;
+        let hooks = HttpHooks::new(caller(), site()).with_redirect(endpoint(server.url()));
+        assert_eq!(
+            hooks.redirect("/dash", "https://example.com").await,
+            Err(HookFailure::Error("Callback".into()))
+        );
+    }
+    let addr = silent().await;
+    let mut slow = endpoint(format!("http://{addr}/hook"));
+    slow.timeout = Duration::from_millis(100);
+    let hooks = HttpHooks::new(caller(), site()).with_redirect(slow);
+    assert_eq!(
+        hooks.redirect("/dash", "https://example.com").await,
+        Err(HookFailure::Error("Callback".into()))
+    );
+}
+
+#[tokio::test]
+async fn without_a_redirect_endpoint_the_url_is_kept_and_nothing_registered() {
+    let hooks = HttpHooks::new(caller(), site());
+    assert!(!hooks.registered().redirect);
+    assert_eq!(
+        hooks.redirect("/dash", "https://example.com").await,
+        Ok("/dash".to_owned())
+    );
 }

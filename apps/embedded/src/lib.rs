@@ -226,6 +226,17 @@ impl Portcullis {
             Effect::Hook(HookCall::Session { session, token }) => {
                 Outcome::Session(self.hooks.session(session, token).await)
             }
+            Effect::Hook(HookCall::Redirect { url, base_url }) => {
+                let answer = self.hooks.redirect(&url, &base_url).await;
+                if answer.is_err() {
+                    tracing::warn!(
+                        target: "portcullis",
+                        hook = "redirect",
+                        "redirect callback failed; the callback URL is the base URL"
+                    );
+                }
+                Outcome::Redirect(answer)
+            }
             Effect::Event(event) => {
                 self.hooks.event(event).await;
                 Outcome::Notified
