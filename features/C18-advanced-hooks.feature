@@ -2,7 +2,7 @@
 Feature: C18 Advanced hooks: who signs in, the token, the cookies and the session's lifetime
 
   v3's advanced options, as the server and the embedded crate take them: the sign_in, jwt,
-  session and events hooks (operator's HTTP endpoints for the server), the cookie policy,
+  session, redirect and events hooks (operator's HTTP endpoints for the server), the cookie policy,
   the session's lifetime and re-validation interval, and v3's explicit JWT keys.
 
   A NextAuth v3 site that set `jwt.signingKey` (and `jwt.encryptionKey`) keeps its users'
@@ -208,6 +208,88 @@ Feature: C18 Advanced hooks: who signs in, the token, the cookies and the sessio
       When I sign in as "jane" with password "correct horse"
       Then the status is 200
       And the hook server receives the event "signIn(Jane Doe, credentials)"
+      And every request the hook server received was signed
+
+    Scenario Outline: The redirect hook <does>
+      Given a site at "http://localhost:3000/api/auth"
+      And the operator's hook server answering:
+        | hook     | answer   |
+        | redirect | <answer> |
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [redirects]
+        allowed_origins = ["https://app.example.org"]
+
+        [[providers]]
+        type = "credentials"
+        id = "credentials"
+        name = "Credentials"
+        users_file = "{dir}/users.toml"
+
+        [hooks.redirect]
+        url = "{saved:hook_url}/redirect"
+        secret = "{saved:hook_secret}"
+        timeout_ms = 5000
+        """
+      And I fetch a CSRF token
+      When I POST "/api/auth/callback/credentials" with the form:
+        | csrfToken   | {csrf}        |
+        | username    | jane          |
+        | password    | correct horse |
+        | callbackUrl | <callbackUrl> |
+        | json        | true          |
+      Then the status is 200
+      And the JSON is '{"url":"<followed>"}'
+      And the session reads back as "Jane Doe"
+      And the hook server received 1 redirect request
+      And every request the hook server received was signed
+
+      Examples:
+        | does                                                  | callbackUrl                | answer                                 | followed                        |
+        | keeps the requested URL                               | /dashboard                 | keep                                   | http://localhost:3000/dashboard |
+        | rewrites it to another page of the site               | /dashboard                 | rewrite to /welcome                    | http://localhost:3000/welcome   |
+        | rewrites it to an allowed origin                      | /dashboard                 | rewrite to https://app.example.org/in  | https://app.example.org/in      |
+        | narrows an allowed origin to the site                 | https://app.example.org/in | rewrite to /home                       | http://localhost:3000/home      |
+        | cannot widen past the allowed origins: the base URL   | /dashboard                 | rewrite to https://evil.example/       | http://localhost:3000           |
+        | fails (500): the base URL, not the requested URL      | https://app.example.org/in | fail                                   | http://localhost:3000           |
+
+    Scenario: The redirect hook is asked about a callbackUrl once, not again for the cookie it set
+      Given a site at "http://localhost:3000/api/auth"
+      And the operator's hook server answering:
+        | hook     | answer              |
+        | redirect | rewrite to /welcome |
+      And the site runs the server with the configuration:
+        """
+        url = "http://localhost:3000/api/auth"
+        secret = "a-test-secret-that-is-long-enough-0123456789"
+        data_dir = "{dir}/data"
+
+        [[providers]]
+        type = "credentials"
+        id = "credentials"
+        name = "Credentials"
+        users_file = "{dir}/users.toml"
+
+        [hooks.redirect]
+        url = "{saved:hook_url}/redirect"
+        secret = "{saved:hook_secret}"
+        timeout_ms = 5000
+        """
+      When I GET "/api/auth/signin?callbackUrl=%2Fdashboard"
+      Then the status is 200
+      And the response sets the cookies:
+        """
+        next-auth.csrf-token={hex64}%7C{hex64}; Path=/; HttpOnly; SameSite=Lax
+        next-auth.callback-url=http%3A%2F%2Flocalhost%3A3000%2Fwelcome; Path=/; SameSite=Lax
+        """
+      When I fetch a CSRF token
+      And I sign in as "jane" with password "correct horse"
+      Then the JSON is '{"url":"http://localhost:3000/welcome"}'
+      And the hook server received 1 redirect request
       And every request the hook server received was signed
 
   Rule: The server's cookie policy and session lifetime come from its file

@@ -124,3 +124,23 @@ Feature: Open redirects are closed on every flow
       | https://app.example.org.evil.net/    | http://localhost:3000                |
       | https://app.example.org@evil.net/    | http://localhost:3000                |
       | https://evil.example/                | http://localhost:3000                |
+
+  @embedded
+  Scenario Outline: The app's redirect callback <does>, within the same-origin rule
+    Given the redirect callback <callback>
+    When I fetch a CSRF token
+    And I POST "/api/auth/callback/credentials" with the form:
+      | csrfToken   | {csrf}     |
+      | username    | jane       |
+      | password    | correct horse |
+      | callbackUrl | /dashboard |
+      | json        | true       |
+    Then the status is 200
+    And the JSON is '{"url":"<followed>"}'
+    And the session reads back as "Jane Doe"
+
+    Examples:
+      | does                                 | callback                                | followed                      |
+      | rewrites the callback URL            | answers "/welcome"                      | http://localhost:3000/welcome |
+      | cannot send the user off the site    | answers "https://evil.example/"         | http://localhost:3000         |
+      | fails: the base URL                  | fails                                   | http://localhost:3000         |

@@ -1121,8 +1121,16 @@ mod redirect_hook {
     fn the_answer_is_followed_within_the_policy() {
         let cases: &[(&str, &str, &str)] = &[
             ("/dash", "/welcome", "https://example.com/welcome"),
-            ("/dash", "https://app.example.org/in", "https://app.example.org/in"),
-            ("https://app.example.org/a", "/narrowed", "https://example.com/narrowed"),
+            (
+                "/dash",
+                "https://app.example.org/in",
+                "https://app.example.org/in",
+            ),
+            (
+                "https://app.example.org/a",
+                "/narrowed",
+                "https://example.com/narrowed",
+            ),
             ("/dash", BASE, BASE),
             // Never wider than the configured origins.
             ("/dash", "https://evil.example/", BASE),
@@ -1195,9 +1203,16 @@ mod redirect_hook {
             serde_json::from_str::<Value>(&record.body).unwrap(),
             json!({"url": "https://app.example.org/welcome"})
         );
-        assert!(record.effects[0].starts_with("Hook(Redirect"), "{:?}", record.effects);
         assert!(
-            record.transitions.iter().any(|t| t.starts_with("credentials:")),
+            record.effects[0].starts_with("Hook(Redirect"),
+            "{:?}",
+            record.effects
+        );
+        assert!(
+            record
+                .transitions
+                .iter()
+                .any(|t| t.starts_with("credentials:")),
             "{:?}",
             record.transitions
         );
@@ -1212,7 +1227,10 @@ mod redirect_hook {
             .body(Bytes::new())
             .unwrap();
         let mut run = engine().begin(&request, env(7));
-        assert!(matches!(run.step(), Step::Effect(Effect::Hook(HookCall::Redirect { .. }))));
+        assert!(matches!(
+            run.step(),
+            Step::Effect(Effect::Hook(HookCall::Redirect { .. }))
+        ));
         run.resume(Outcome::Notified);
         match run.step() {
             Step::Done(response) => assert_eq!(response.status(), 500),

@@ -202,7 +202,10 @@ mod tests {
         ] {
             let hooks = WithEvents::new(Arc::new(Rewrites(works)), Arc::new(DefaultHooks));
             assert!(hooks.registered().redirect);
-            assert_eq!(hooks.redirect("/dash", "https://example.com").await, expected);
+            assert_eq!(
+                hooks.redirect("/dash", "https://example.com").await,
+                expected
+            );
         }
     }
 }

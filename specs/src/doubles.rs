@@ -103,6 +103,14 @@ pub enum SessionScript {
     Fail,
 }
 
+/// What the `redirect` callback answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectScript {
+    /// This URL, whatever was asked.
+    Answer(String),
+    Fail,
+}
+
 /// When the scripted `signIn` answer applies (e-mail sign-in calls `signIn` twice: when
 /// the link is asked for, with `verificationRequest: true`, and when it is used).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -122,12 +130,17 @@ pub struct HookScript {
     pub sign_in_stage: SignInStage,
     pub jwt: Option<JwtScript>,
     pub session: Option<SessionScript>,
+    pub redirect: Option<RedirectScript>,
     pub events: bool,
 }
 
 impl HookScript {
     pub fn any(&self) -> bool {
-        self.sign_in.is_some() || self.jwt.is_some() || self.session.is_some() || self.events
+        self.sign_in.is_some()
+            || self.jwt.is_some()
+            || self.session.is_some()
+            || self.redirect.is_some()
+            || self.events
     }
 }
 
@@ -147,6 +160,7 @@ impl Hooks for ScriptedHooks {
             jwt: self.script.jwt.is_some(),
             session: self.script.session.is_some(),
             events: self.script.events,
+            redirect: self.script.redirect.is_some(),
             jwt_on_read: true,
         }
     }
@@ -202,6 +216,16 @@ impl Hooks for ScriptedHooks {
                 Ok(session)
             }
             Some(SessionScript::Fail) => Err(HookFailure::Error("session callback failed".into())),
+        }
+    }
+
+    async fn redirect(&self, url: &str, _base_url: &str) -> Result<String, HookFailure> {
+        match &self.script.redirect {
+            None => Ok(url.to_owned()),
+            Some(RedirectScript::Answer(answer)) => Ok(answer.clone()),
+            Some(RedirectScript::Fail) => {
+                Err(HookFailure::Error("redirect callback failed".into()))
+            }
         }
     }
 

@@ -427,7 +427,9 @@ async fn redirect_sends_the_url_and_base_url_and_returns_the_answer() {
     let seen = server.seen.lock().unwrap().clone();
     assert_eq!(
         seen,
-        vec![json!({"type": "redirect", "data": {"url": "/dash", "base_url": "https://example.com"}})]
+        vec![
+            json!({"type": "redirect", "data": {"url": "/dash", "base_url": "https://example.com"}})
+        ]
     );
 }
 

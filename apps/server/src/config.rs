@@ -166,7 +166,8 @@ pub struct ServerConfig {
     pub log: LogSection,
 
     /// Hooks: the operator's HTTP endpoints, called signed (Standard Webhooks) at decision
-    /// points (`[hooks.sign_in]`, `[hooks.jwt]`, `[hooks.session]`, `[hooks.send_email]`)
+    /// points (`[hooks.sign_in]`, `[hooks.jwt]`, `[hooks.session]`, `[hooks.redirect]`,
+    /// `[hooks.send_email]`)
     /// and for events (`[hooks.events]`). See docs/hooks.md.
     #[serde(default)]
     pub hooks: HooksSection,
@@ -682,6 +683,11 @@ pub struct HooksSection {
     /// read (the session JSON only exists there).
     #[serde(default)]
     pub session: Option<HookConfig>,
+    /// v3's `callbacks.redirect`: asked where a `callbackUrl` given on a request leads.
+    /// Its answer stays within the site's origin and `[redirects] allowed_origins`; a
+    /// failed call sends the user to the site's base URL.
+    #[serde(default)]
+    pub redirect: Option<HookConfig>,
     /// Delivers sign-in links through the operator's mail API instead of SMTP: e-mail
     /// providers then need no `smtp`.
     #[serde(default)]
@@ -752,6 +758,7 @@ impl HooksSection {
             ("sign_in", self.sign_in.clone()),
             ("jwt", self.jwt.as_ref().map(JwtHookConfig::endpoint)),
             ("session", self.session.clone()),
+            ("redirect", self.redirect.clone()),
             ("send_email", self.send_email.clone()),
         ]
         .into_iter()
@@ -772,6 +779,7 @@ impl HooksSection {
             ("sign_in", self.sign_in.as_mut().map(|h| &mut h.secret)),
             ("jwt", self.jwt.as_mut().map(|h| &mut h.secret)),
             ("session", self.session.as_mut().map(|h| &mut h.secret)),
+            ("redirect", self.redirect.as_mut().map(|h| &mut h.secret)),
             (
                 "send_email",
                 self.send_email.as_mut().map(|h| &mut h.secret),

@@ -95,6 +95,7 @@ pub fn attach(
                 hooks = hooks.with_jwt(endpoint, on_read);
             }
             "session" => hooks = hooks.with_session(endpoint),
+            "redirect" => hooks = hooks.with_redirect(endpoint),
             _ => {
                 builder = builder.verification_sender(Arc::new(HttpVerificationSender::new(
                     caller.clone(),

@@ -105,7 +105,8 @@ impl AskRedirect {
                 bounded
             }
             Err(_) => {
-                self.m.fire(callback_url::Event::HookFailed, &mut cx.trace)?;
+                self.m
+                    .fire(callback_url::Event::HookFailed, &mut cx.trace)?;
                 base
             }
         };

@@ -6,7 +6,7 @@ use portcullis::{CookieKey, CookiePolicy, Pages};
 use serde_json::Value;
 
 use super::{docstring, require_embedded};
-use crate::doubles::{Backend, JwtScript, SessionScript, SignInScript};
+use crate::doubles::{Backend, JwtScript, RedirectScript, SessionScript, SignInScript};
 use crate::jose::{self, Alg};
 use crate::world::{AuthWorld, Setup, StoreMode};
 
@@ -135,6 +135,16 @@ async fn session_copies(w: &mut AuthWorld, name: String) {
 #[given("the session callback fails")]
 async fn session_fails(w: &mut AuthWorld) {
     w.setup_mut().hooks.session = Some(SessionScript::Fail);
+}
+
+#[given(expr = "the redirect callback answers {string}")]
+async fn redirect_answers(w: &mut AuthWorld, url: String) {
+    w.setup_mut().hooks.redirect = Some(RedirectScript::Answer(url));
+}
+
+#[given("the redirect callback fails")]
+async fn redirect_fails(w: &mut AuthWorld) {
+    w.setup_mut().hooks.redirect = Some(RedirectScript::Fail);
 }
 
 #[given("events are recorded")]

@@ -19,6 +19,8 @@ struct Script {
     events: Vec<Value>,
     /// Requests whose signature did not verify.
     forged: usize,
+    /// The hook of every signed request received, in order.
+    calls: Vec<String>,
 }
 
 /// The scenario's hook server, serving until the world drops it.
@@ -47,6 +49,8 @@ fn answer(script: &Script, hook: &str, data: &Value) -> Result<Value, ()> {
             Ok(json!({ "token": token }))
         }
         ("session", []) => Ok(json!({"session": data["session"]})),
+        ("redirect", [] | ["keep"]) => Ok(json!({"url": data["url"]})),
+        ("redirect", ["rewrite", "to", url]) => Ok(json!({ "url": url })),
         ("session", ["copy", "the", "claim", name]) => {
             let mut session = data["session"].as_object().cloned().unwrap_or_default();
             session.insert((*name).to_owned(), data["token"][*name].clone());
@@ -58,7 +62,7 @@ fn answer(script: &Script, hook: &str, data: &Value) -> Result<Value, ()> {
 
 /// Starts the hook server with the table's answers (`| hook | answer |`): `sign_in`
 /// allow / deny / redirect to URL / fail; `jwt` add the claim NAME = VALUE / fail;
-/// `session` copy the claim NAME / fail. Saves `{saved:hook_url}` (append `/<hook>`) and
+/// `session` copy the claim NAME / fail; `redirect` keep / rewrite to URL / fail. Saves `{saved:hook_url}` (append `/<hook>`) and
 /// `{saved:hook_secret}`.
 #[given("the operator's hook server answering:")]
 async fn hook_server(w: &mut AuthWorld, step: &Step) {
@@ -91,6 +95,7 @@ async fn hook_server(w: &mut AuthWorld, step: &Step) {
                     return refusal;
                 }
                 let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                script.calls.push(hook.clone());
                 if hook == "events" {
                     script.events.push(request);
                     return reply(200, String::new());
@@ -172,4 +177,15 @@ async fn all_signed(w: &mut AuthWorld) {
         .as_ref()
         .expect("no hook server in this scenario");
     assert_eq!(server.script.lock().expect("script").forged, 0);
+}
+
+#[then(expr = "the hook server received {int} {word} request(s)")]
+async fn received_calls(w: &mut AuthWorld, count: usize, hook: String) {
+    let server = w
+        .hook_server
+        .as_ref()
+        .expect("no hook server in this scenario");
+    let calls = server.script.lock().expect("script").calls.clone();
+    let received = calls.iter().filter(|c| **c == hook).count();
+    assert_eq!(received, count, "the hook server received {calls:?}");
 }

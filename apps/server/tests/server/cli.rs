@@ -67,7 +67,7 @@ fn hooks_schema_prints_every_hooks_request_and_answer() {
         .unwrap();
     assert!(out.status.success());
     let schemas: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for hook in ["sign_in", "jwt", "session", "send_email"] {
+    for hook in ["sign_in", "jwt", "session", "redirect", "send_email"] {
         assert_eq!(
             schemas[hook]["request"]["properties"]["type"]["const"],
             hook

@@ -330,3 +330,82 @@ async fn an_unreachable_sign_in_hook_refuses_the_sign_in() {
     assert!(!jar.contains_key(SESSION_COOKIE));
     handle.shutdown().await.unwrap();
 }
+
+#[test]
+fn the_redirect_hook_is_checked_and_takes_its_secret_from_the_environment() {
+    let dir = TempDir::new().unwrap();
+    let mut config = config_in(dir.path());
+    config.hooks.redirect = Some(hook("javascript:alert(1)"));
+    assert!(settings_error(&config).starts_with("hooks.redirect.url: "));
+    config.hooks.redirect = Some(HookConfig {
+        secret: None,
+        ..hook("https://hooks.example/redirect")
+    });
+    let message = settings_error(&config);
+    assert!(
+        message.starts_with("hooks.redirect.secret: missing")
+            && message.contains("PORTCULLIS_HOOK_REDIRECT_SECRET"),
+        "{message}"
+    );
+    config.hooks.redirect = Some(HookConfig {
+        timeout_ms: 60_001,
+        ..hook("https://hooks.example/redirect")
+    });
+    assert!(settings_error(&config).starts_with("hooks.redirect.timeout_ms: "));
+    config.hooks.redirect = Some(hook("https://hooks.example/redirect"));
+    check(&config).unwrap();
+
+    let mut config = ServerConfig::from_toml(
+        "[hooks.redirect]\nurl = \"https://hooks.example/redirect\"\ntimeout_ms = 300\n",
+    )
+    .unwrap();
+    let env = |name: &str| (name == "PORTCULLIS_HOOK_REDIRECT_SECRET").then(|| HOOK_SECRET.into());
+    config.apply_env(&env).unwrap();
+    let redirect = config.hooks.redirect.unwrap();
+    assert_eq!(redirect.timeout_ms, 300);
+    assert_eq!(redirect.secret.unwrap().to_vec(), vec![HOOK_SECRET]);
+}
+
+/// Signs jane in with `callbackUrl`; the URL the server answers.
+async fn sign_in_to(base: &str, callback_url: &str) -> (u16, Value) {
+    let http = client();
+    let response = http
+        .get(format!("{base}/api/auth/csrf"))
+        .send()
+        .await
+        .unwrap();
+    let jar = set_cookies(&response);
+    let csrf: Value = response.json().await.unwrap();
+    let response = http
+        .post(format!("{base}/api/auth/callback/credentials"))
+        .header("cookie", cookie_header(&jar))
+        .form(&[
+            ("csrfToken", csrf["csrfToken"].as_str().unwrap()),
+            ("username", "jane"),
+            ("password", PASSWORD),
+            ("callbackUrl", callback_url),
+            ("json", "true"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_unreachable_redirect_hook_sends_the_user_to_the_base_url() {
+    let free = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed = free.local_addr().unwrap();
+    drop(free);
+    let dir = TempDir::new().unwrap();
+    let mut config = config_in(dir.path());
+    config.redirects.allowed_origins = vec!["https://app.example.org".into()];
+    config.hooks.redirect = Some(hook(&format!("http://{closed}/redirect")));
+    let app = build_app(&config, false).unwrap();
+    let (addr, handle) = spawn(app, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    // An allowed origin, but the hook did not confirm it.
+    let (status, body) = sign_in_to(&format!("http://{addr}"), "https://app.example.org/in").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"url": "http://localhost:3000"}));
+    handle.shutdown().await.unwrap();
+}
