@@ -53,6 +53,8 @@ impl ServerProcess {
             if name.starts_with("PORTCULLIS_")
                 || name.starts_with("NEXTAUTH_")
                 || name == "RUST_LOG"
+                || name == "PORT"
+                || name == "HOST"
             {
                 command.env_remove(name);
             }

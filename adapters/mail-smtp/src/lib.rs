@@ -318,6 +318,29 @@ impl SmtpMailer {
         (&self.host, self.port)
     }
 
+    /// Opens a connection to the server and closes it (`NOOP`), within the send timeout:
+    /// what a readiness probe asks. Sends nothing.
+    pub async fn check_connection(&self) -> Result<(), MailError> {
+        let check = async {
+            let transport = self
+                .transport
+                .get_or_init(|| async { self.builder.clone().build() })
+                .await;
+            transport.test_connection().await
+        };
+        match tokio::time::timeout(self.send_timeout, check).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(MailError::Transport(
+                "the SMTP server did not accept a connection".to_owned(),
+            )),
+            Ok(Err(error)) => Err(MailError::Transport(describe(&error))),
+            Err(_elapsed) => Err(MailError::Transport(format!(
+                "no answer from the SMTP server within {} ms",
+                self.send_timeout.as_millis()
+            ))),
+        }
+    }
+
     /// Builds the lettre message with its one-recipient envelope, or refuses the recipient.
     fn compose(&self, message: MailMessage) -> Result<Message, MailError> {
         let recipient = canonicalize(&message.to)

@@ -51,7 +51,8 @@ pub enum AppStore {
 }
 
 impl AppStore {
-    fn shared(&self) -> Option<Arc<dyn Store>> {
+    /// The store as the engine sees it; `None` when stateless.
+    pub fn shared(&self) -> Option<Arc<dyn Store>> {
         match self {
             AppStore::Sled(store) => Some(Arc::new(store.clone())),
             AppStore::Sql(store) => Some(Arc::new(store.clone())),

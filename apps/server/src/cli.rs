@@ -233,7 +233,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         Err(e) => return fail(EXIT_CONFIG, &e),
     };
     if let Some(listen) = args.listen {
-        config.listen = listen;
+        config.listen = Some(listen);
     }
     if let Err(e) = crate::logging::init(config.log_filter(), config.log_format()) {
         return fail(EXIT_CONFIG, &e);
@@ -257,7 +257,15 @@ async fn serve_until_signal(config: ServerConfig, dev: bool, migrate: bool) -> E
     let base = app.portcullis.config().site.base();
     let events = app.start_events();
     let stop = crate::http::os_signal();
-    let (addr, handle) = match listen(app.portcullis.clone(), config.listen, dev).await {
+    let (addr, handle) = match listen(
+        &app,
+        config.listen_addr(),
+        dev,
+        config.health.enabled,
+        &config,
+    )
+    .await
+    {
         Ok(running) => running,
         Err(e @ StartupError::Bind { .. }) => return fail(EXIT_FAILURE, &e),
         Err(e) => return fail(EXIT_CONFIG, &e),
@@ -293,20 +301,30 @@ async fn serve_until_signal(config: ServerConfig, dev: bool, migrate: bool) -> E
     code
 }
 
-/// Binds `addr` and serves `app`; in dev mode with the demo page at `/` beside it.
+/// Binds `addr` and serves `app`; in dev mode with the demo page at `/` beside it; with
+/// `health`, `/healthz` and `/readyz` (crate::health) before both.
 async fn listen(
-    app: portcullis::Portcullis,
+    app: &crate::app::App,
     addr: SocketAddr,
     dev: bool,
+    health: bool,
+    config: &ServerConfig,
 ) -> Result<(SocketAddr, crate::http::ShutdownHandle), StartupError> {
+    use warp::Filter;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| StartupError::Bind { addr, source })?;
     let never = futures::future::pending();
+    let engine = app.portcullis.clone();
+    let health = crate::health::routes(
+        health.then(|| crate::health::Readiness::new(config, app.store.shared())),
+    );
     if dev {
-        crate::http::serve_on(listener, crate::demo::routes_with_demo(app), never)
+        let routes = health.or(crate::demo::routes_with_demo(engine)).unify();
+        crate::http::serve_on(listener, routes, never)
     } else {
-        crate::http::serve_on(listener, crate::http::routes(app), never)
+        let routes = health.or(crate::http::routes(engine)).unify();
+        crate::http::serve_on(listener, routes, never)
     }
 }
 

@@ -27,7 +27,7 @@ pub const DEFAULT_LOG_FILTER: &str = "info";
 /// `PORTCULLIS_DATABASE_URL`, `PORTCULLIS_JWT_ENCRYPTION`, `PORTCULLIS_JWT_SECRET`,
 /// `PORTCULLIS_JWT_SIGNING_KEY`, `PORTCULLIS_JWT_ENCRYPTION_KEY`, `PORTCULLIS_LOG`,
 /// `PORTCULLIS_LOG_FORMAT`.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// The site's public URL with the auth base path, as NextAuth's `NEXTAUTH_URL`
@@ -69,8 +69,11 @@ pub struct ServerConfig {
     pub allow_private_network: bool,
 
     /// Address and port to listen on. Default `127.0.0.1:3000`. Env: `PORTCULLIS_LISTEN`.
-    #[serde(default = "default_listen")]
-    pub listen: SocketAddr,
+    /// When neither sets it, the platform convention applies (Heroku, Cloud Run, most
+    /// container hosts): `PORT` (then on `0.0.0.0`, where the platform's router reaches
+    /// it) and `HOST`. See [`ServerConfig::listen_addr`].
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
 
     /// Directory for the server's data (the embedded sled store in `<data_dir>/store`, the
     /// dev-mode secret). Default `./.portcullis` (working directory); a relative path in
@@ -165,6 +168,10 @@ pub struct ServerConfig {
     #[serde(default)]
     pub log: LogSection,
 
+    /// `GET /healthz` and `GET /readyz` for an orchestrator, outside the auth base path.
+    #[serde(default)]
+    pub health: HealthSection,
+
     /// Hooks: the operator's HTTP endpoints, called signed (Standard Webhooks) at decision
     /// points (`[hooks.sign_in]`, `[hooks.jwt]`, `[hooks.session]`, `[hooks.redirect]`,
     /// `[hooks.send_email]`)
@@ -173,39 +180,42 @@ pub struct ServerConfig {
     pub hooks: HooksSection,
 }
 
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            url: None,
-            secret: None,
-            allow_short_secret: false,
-            encrypt_provider_tokens: false,
-            allow_private_network: false,
-            listen: default_listen(),
-            data_dir: None,
-            database: None,
-            stateless: false,
-            throttle_shared: false,
-            trusted_proxies: Vec::new(),
-            client_ip_header: Default::default(),
-            database_pool: DatabasePoolSection::default(),
-            session: SessionSection::default(),
-            redirects: RedirectsSection::default(),
-            jwt: JwtSection::default(),
-            use_secure_cookies: None,
-            cookies: CookiesSection::default(),
-            pages: Pages::default(),
-            theme: Theme::default(),
-            branding: Branding::default(),
-            providers: Vec::new(),
-            log: LogSection::default(),
-            hooks: HooksSection::default(),
-        }
-    }
-}
-
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 3000))
+}
+
+/// The platform convention, below the file and `PORTCULLIS_LISTEN`: `PORT` (a port number)
+/// and `HOST` (an IP address). `PORT` alone listens on every interface, since the platform
+/// routes to the container from outside; `HOST` alone keeps port 3000. Neither: `None`.
+fn platform_listen(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<SocketAddr>, StartupError> {
+    let port = get("PORT")
+        .map(|port| {
+            port.trim().parse::<u16>().map_err(|e| StartupError::Env {
+                var: "PORT",
+                message: format!("{e}: expected a port number such as 8080"),
+            })
+        })
+        .transpose()?;
+    let host = get("HOST")
+        .map(|host| match host.trim() {
+            "localhost" => Ok(std::net::IpAddr::from([127, 0, 0, 1])),
+            host => host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .map_err(|e| StartupError::Env {
+                    var: "HOST",
+                    message: format!("{e}: expected an IP address such as 0.0.0.0 or ::"),
+                }),
+        })
+        .transpose()?;
+    Ok(match (host, port) {
+        (None, None) => None,
+        (Some(host), port) => Some(SocketAddr::new(host, port.unwrap_or(3000))),
+        (None, Some(port)) => Some(SocketAddr::from(([0, 0, 0, 0], port))),
+    })
 }
 
 /// One secret, or a list of them (the first signs, every one verifies).
@@ -876,6 +886,29 @@ fn default_events_queue_capacity() -> usize {
     10_000
 }
 
+/// Health endpoints: `GET /healthz` answers 200 while the process serves (liveness);
+/// `GET /readyz` answers 200 when the store and every SMTP server answer, else 503
+/// naming what failed (readiness). Neither is under the auth base path, neither carries a
+/// cookie, and neither says more than `ok` or which dependency is down.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSection {
+    /// Serve `/healthz` and `/readyz`. Default true; false answers them 404 like any path
+    /// outside the base path.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
 /// Log output.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -1022,10 +1055,13 @@ impl ServerConfig {
             }
         }
         if let Some(listen) = get("PORTCULLIS_LISTEN") {
-            self.listen = listen.trim().parse().map_err(|e| StartupError::Env {
+            self.listen = Some(listen.trim().parse().map_err(|e| StartupError::Env {
                 var: "PORTCULLIS_LISTEN",
                 message: format!("{e}: expected an address and port such as 127.0.0.1:3000"),
-            })?;
+            })?);
+        }
+        if self.listen.is_none() {
+            self.listen = platform_listen(&get)?;
         }
         if let Some(dir) = get("PORTCULLIS_DATA_DIR") {
             self.data_dir = Some(PathBuf::from(dir));
@@ -1079,13 +1115,20 @@ impl ServerConfig {
         Ok(config)
     }
 
+    /// Where to listen: `--listen`, `PORTCULLIS_LISTEN`, the file's `listen`, the
+    /// platform's `PORT`/`HOST`, in that order; else `127.0.0.1:3000`.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen.unwrap_or_else(default_listen)
+    }
+
     /// `NEXTAUTH_URL` as configured, or `http://localhost:<port>/api/auth` (`listen`'s
     /// port; its address when it is neither loopback nor unspecified).
     pub fn effective_url(&self) -> String {
         if let Some(url) = &self.url {
             return url.clone();
         }
-        let ip = self.listen.ip();
+        let listen = self.listen_addr();
+        let ip = listen.ip();
         let host = if ip.is_loopback() || ip.is_unspecified() {
             "localhost".to_owned()
         } else {
@@ -1094,7 +1137,7 @@ impl ServerConfig {
                 std::net::IpAddr::V6(v6) => format!("[{v6}]"),
             }
         };
-        format!("http://{host}:{}/api/auth", self.listen.port())
+        format!("http://{host}:{}/api/auth", listen.port())
     }
 
     /// The session strategy in force: the configured one, else v3's default (`database`

@@ -12,7 +12,7 @@
 //! let mut config = ServerConfig::default();
 //! config.data_dir = Some("/tmp/portcullis-demo".into());
 //! let app = build_app(&config, true)?; // dev mode: demo user, generated secret
-//! let (addr, handle) = spawn(app, "127.0.0.1:0".parse().unwrap_or(config.listen)).await?;
+//! let (addr, handle) = spawn(app, "127.0.0.1:0".parse().unwrap_or(config.listen_addr())).await?;
 //! println!("listening on {addr}");
 //! let _ = handle.shutdown().await;
 //! # Ok(()) }
@@ -25,6 +25,7 @@ pub mod credentials;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod hooks;
 pub mod http;
 pub mod ldap_config;

@@ -9,7 +9,9 @@ use tempfile::TempDir;
 
 use crate::support::{write_users, SECRET};
 
-const VARS: [&str; 9] = [
+const VARS: [&str; 11] = [
+    "PORT",
+    "HOST",
     "NEXTAUTH_URL",
     "NEXTAUTH_SECRET",
     "PORTCULLIS_CONFIG",

@@ -79,7 +79,7 @@ fn a_full_file_is_read_and_paths_are_taken_from_its_directory() {
         config.url.as_deref(),
         Some("https://example.com/custom/api/auth")
     );
-    assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(config.listen_addr().to_string(), "0.0.0.0:8080");
     assert_eq!(config.data_dir(), dir.path().join("state"));
     assert_eq!(config.session.max_age, Some(3600));
     assert_eq!(config.jwt.max_age, Some(7200));
@@ -132,7 +132,7 @@ fn defaults_need_only_a_secret_and_the_url() {
         "secret = \"{SECRET}\"\nurl = \"https://app.example/api/auth\""
     ))
     .unwrap();
-    assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
+    assert_eq!(config.listen_addr().to_string(), "127.0.0.1:3000");
     assert_eq!(config.data_dir(), Path::new("./.portcullis"));
     assert_eq!(config.log_filter(), "info");
     assert_eq!(config.log_format(), LogFormat::Text);
@@ -204,7 +204,7 @@ fn the_environment_wins_over_the_file() {
             "env-secret-0123456789abcdef0123456789,with-comma".into()
         ))
     );
-    assert_eq!(config.listen.to_string(), "127.0.0.1:4000");
+    assert_eq!(config.listen_addr().to_string(), "127.0.0.1:4000");
     assert_eq!(config.data_dir(), Path::new("/var/lib/portcullis"));
     assert_eq!(config.jwt.encryption, Some(false));
     assert_eq!(config.log_filter(), "warn");

@@ -14,6 +14,7 @@ mod http;
 mod ldap;
 mod logs;
 mod oauth;
+mod ops;
 mod support;
 mod users;
 mod v3_interop;
