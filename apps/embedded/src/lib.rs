@@ -578,6 +578,9 @@ impl Builder {
         {
             return Err(ConfigError::NeedsStore("session strategy \"database\""));
         }
+        if config.jwt_revocable && self.store.is_none() {
+            return Err(ConfigError::NeedsStore("jwt.revocable"));
+        }
         if self.store.is_none() && config.providers.iter().any(|p| p.type_name() == "email") {
             // Allowed, so an app can start without its database: the e-mail routes then
             // answer `Configuration`. The server refuses to start instead.

@@ -259,15 +259,9 @@ impl SessionRead {
     /// The renewed session's expiry: `maxAge` from now, but never past the absolute
     /// lifetime counted from sign-in.
     fn expires(&self, cx: &Cx) -> time::OffsetDateTime {
-        let sliding = cx.now + time::Duration::seconds(cx.config.session.max_age);
-        let Some(limit) = cx.config.session.absolute_max_age else {
-            return sliding;
-        };
-        let absolute = time::OffsetDateTime::from_unix_timestamp(self.auth_time)
-            .map(|t| t + time::Duration::seconds(limit));
-        match absolute {
-            Ok(absolute) if absolute < sliding => absolute,
-            _ => sliding,
+        match time::OffsetDateTime::from_unix_timestamp(self.auth_time) {
+            Ok(signed_in) => cx.config.session.expiry(signed_in, cx.now),
+            Err(_) => cx.now + time::Duration::seconds(cx.config.session.max_age),
         }
     }
 
