@@ -24,7 +24,7 @@ crate::flow! {
         Loading + NotFound => Cleared, guard "no such session, or its user is gone", effect "clear session cookie; {}";
         Loading + Expired => Expiring, guard "expires <= now, or signed in longer ago than absolute_max_age", effect "Store: delete session";
         Loading + Fresh => Shaping, guard "extended less than updateAge ago, or at its absolute end already", effect "Hook: session(session, user)";
-        Loading + DueForExtension => Extending, guard "now > expires - maxAge + updateAge", effect "Store: expires = now + maxAge, at most created + absolute_max_age";
+        Loading + DueForExtension => Extending, guard "now > expires - maxAge + updateAge, or the stored expiry lies past created + absolute_max_age", effect "Store: expires = now + maxAge, at most created + absolute_max_age";
         Loading + StoreFailed => Failed, guard "store error", effect "{} (cookie kept)";
         Expiring + Deleted => Cleared, guard "", effect "clear session cookie; {}";
         Expiring + StoreFailed => Cleared, guard "store error", effect "clear session cookie; {}";
@@ -137,8 +137,10 @@ impl DatabaseSessionRead {
         }
         let due_at = session.expires - time::Duration::seconds(settings.max_age)
             + time::Duration::seconds(settings.update_age);
+        // Due: `max_age` from now, capped at the absolute end. Not due, but the stored expiry
+        // lies past that end (the limit was lowered): brought back to it.
         let expires: OffsetDateTime = settings.expiry(signed_in, cx.now);
-        if cx.now > due_at && expires > session.expires {
+        if (cx.now > due_at && expires != session.expires) || expires < session.expires {
             self.m.fire(E::DueForExtension, &mut cx.trace)?;
             session.expires = expires;
             let stored_key = session.session_token.clone();
