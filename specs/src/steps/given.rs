@@ -200,6 +200,9 @@ async fn store_session(w: &mut AuthWorld, offset: time::Duration) -> String {
             user_id,
             expires,
             access_token: format!("{:064x}", n + (1 << 40)).into(),
+            created: Some(
+                time::OffsetDateTime::from_unix_timestamp(now.unix_timestamp()).expect("a time"),
+            ),
         })
         .await
         .expect("the session is stored");
