@@ -107,6 +107,9 @@ pub mod collection {
     /// Portcullis's own: one document, `_id: "origin"`, written by the first
     /// `ensure_indexes` (whether it found v3's data).
     pub const MIGRATIONS: &str = "portcullis_migrations";
+    /// Portcullis's own: the revoked JWT `jti`s (`jwt.revocable`), one document each,
+    /// `{ _id: jti, expires }`, until the token expires.
+    pub const REVOKED_JWTS: &str = "portcullis_revoked_jwts";
 }
 
 /// The `_id` of the origin record in [`collection::MIGRATIONS`].
@@ -155,7 +158,7 @@ struct IndexSpec {
 
 /// Every index the store relies on, named after its field as v3's published schema does
 /// (`users.email` is the unique sparse index named `email` of spec §10.5).
-const INDEXES: [IndexSpec; 9] = [
+const INDEXES: [IndexSpec; 10] = [
     IndexSpec {
         collection: collection::USERS,
         field: field::EMAIL,
@@ -210,6 +213,13 @@ const INDEXES: [IndexSpec; 9] = [
         unique: true,
         sparse: false,
     },
+    // For dropping the expired revocations (`_id`, the jti, is unique by itself).
+    IndexSpec {
+        collection: collection::REVOKED_JWTS,
+        field: field::EXPIRES,
+        unique: false,
+        sparse: false,
+    },
 ];
 
 /// A [`Store`] in one MongoDB database. Cloning is cheap and shares the connection pool.
@@ -220,6 +230,7 @@ pub struct MongoStore {
     accounts: Collection<Document>,
     sessions: Collection<Document>,
     verification_requests: Collection<Document>,
+    revoked_jwts: Collection<Document>,
     /// `Store::upgraded_from_v3`: read at `connect`, set by `ensure_indexes`.
     upgraded_from_v3: Arc<AtomicBool>,
 }
@@ -326,6 +337,7 @@ impl MongoStore {
             accounts: database.collection(collection::ACCOUNTS),
             sessions: database.collection(collection::SESSIONS),
             verification_requests: database.collection(collection::VERIFICATION_REQUESTS),
+            revoked_jwts: database.collection(collection::REVOKED_JWTS),
             database,
             upgraded_from_v3: Arc::default(),
         }
@@ -342,7 +354,8 @@ impl MongoStore {
     /// - `users`: `email` unique and sparse, named `email`;
     /// - `accounts`: `compoundId` unique; `userId`; `providerId`; `providerAccountId`;
     /// - `sessions`: `sessionToken` unique; `accessToken` unique; `userId`;
-    /// - `verificationRequests`: `token` unique.
+    /// - `verificationRequests`: `token` unique;
+    /// - `portcullis_revoked_jwts`: `expires`.
     ///
     /// An index on the same field that exists already under another name (v3's TypeORM
     /// named its unique indexes `UQ_<hash>`) is kept as it is, as long as it agrees on
@@ -712,6 +725,7 @@ fn decode_session(document: &Document) -> Result<Session, StoreError> {
         user_id: f.user_ref(field::USER_ID)?,
         expires: f.date(field::EXPIRES)?,
         access_token: SecretString::new(f.string(field::ACCESS_TOKEN)?),
+        created: f.opt_date(field::CREATED_AT)?,
     })
 }
 
@@ -1049,13 +1063,18 @@ impl Store for MongoStore {
     async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
         let user_id = user_oid_or_not_found(&session.user_id)?;
         let now = BsonDateTime::now();
+        // The domain's instant of sign-in; v3's stamp (the system clock) when there is none.
+        let created = match session.created {
+            Some(created) => to_bson_date(created)?,
+            None => now,
+        };
         let document = doc! {
             field::ID: ObjectId::new(),
             field::USER_ID: user_id,
             field::EXPIRES: to_bson_date(session.expires)?,
             field::SESSION_TOKEN: session.session_token.expose(),
             field::ACCESS_TOKEN: session.access_token.expose(),
-            field::CREATED_AT: now,
+            field::CREATED_AT: created,
             field::UPDATED_AT: now,
         };
         self.sessions
@@ -1221,6 +1240,40 @@ impl Store for MongoStore {
             .map_err(|e| backend("use a verification request", &e))?
             .map(|d| decode_verification(&d))
             .transpose()
+    }
+
+    /// Drops the expired revocations (`deleteMany` on `expires`), then inserts this one;
+    /// a `jti` recorded already (duplicate `_id`, also from a racing call) is kept as it is.
+    async fn revoke_jwt(
+        &self,
+        jti: &str,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let expires = to_bson_date(expires)?;
+        let now = to_bson_date(now)?;
+        self.revoked_jwts
+            .delete_many(doc! { field::EXPIRES: { "$lt": now } })
+            .await
+            .map_err(|e| backend("drop expired JWT revocations", &e))?;
+        match self
+            .revoked_jwts
+            .insert_one(doc! { field::ID: jti, field::EXPIRES: expires })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(backend("revoke a JWT", &e)),
+        }
+    }
+
+    async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let found = self
+            .revoked_jwts
+            .find_one(doc! { field::ID: jti })
+            .await
+            .map_err(|e| backend("read a JWT revocation", &e))?;
+        Ok(found.is_some())
     }
 }
 
