@@ -25,17 +25,23 @@
 //! | `accounts` | `_id`, `compoundId`, `userId`, `providerType`, `providerId`, `providerAccountId`, `refreshToken`, `accessToken`, `accessTokenExpires`, `tokenType`*, `scope`*, `idToken`*, `createdAt`, `updatedAt` |
 //! | `sessions` | `_id`, `userId`, `expires`, `sessionToken`, `accessToken`, `createdAt`, `updatedAt` |
 //! | `verificationRequests` | `_id`, `identifier`, `token`, `expires`, `createdAt`, `updatedAt` |
+//! | `portcullis_revoked_jwts`† | `_id` (the JWT's `jti`), `expires` |
 //!
-//! (* beyond v3: token fields v3 dropped; v3 ignores them.)
+//! (* beyond v3: token fields v3 dropped; v3 ignores them. † Portcullis's own: the JWT
+//! sessions signed out until their tokens expire, `jwt.revocable`; see
+//! [`Store::revoke_jwt`].)
 //!
 //! Optional values are written as `null`, except a user's `email`, which is left out when
 //! there is none: the unique index on `users.email` is sparse, and a sparse index skips
 //! documents *without* the field but indexes `null` (two v3 users stored with `email: null`
 //! collide on a real MongoDB). Reads accept a missing field and `null` alike.
 //! `createdAt`/`updatedAt` are bookkeeping for v3's ORM and for people reading the data;
-//! the store stamps them from the system clock and reads back only `accounts.createdAt`,
-//! to sort a user's accounts by link time ([`Store::get_accounts_for_user`], through the
-//! index on `accounts.userId`; ties by `_id`).
+//! the store stamps them from the system clock, except `sessions.createdAt`, which is the
+//! session's `created` (when it was signed in, from the domain's clock; the system clock
+//! only for a session without one). It reads back `sessions.createdAt` (the session's
+//! `created`, which the absolute lifetime counts from) and `accounts.createdAt`, to sort
+//! a user's accounts by link time ([`Store::get_accounts_for_user`], through the index on
+//! `accounts.userId`; ties by `_id`).
 //!
 //! Reading v3's data: v3 stored `providerAccountId` as the provider gave it, which may be a
 //! number (GitHub's ids); such a number reads as its decimal string, and accounts are looked
@@ -73,6 +79,10 @@
 //!   of concurrent refreshes from one refresh token exactly one matches.
 //! - [`Store::get_session_and_user`] is one round trip: an aggregation that matches the
 //!   session by `sessionToken` and joins its user (`$lookup`, `$unwind`).
+//! - [`Store::revoke_jwt`] deletes the revocations whose `expires` is before the caller's
+//!   `now` (`deleteMany`, through the index on `expires`), then inserts `{ _id: jti,
+//!   expires }`; a duplicate `_id` (revoked already, or by a racing call) is success.
+//!   Both writes are journaled like every other before the answer.
 //!
 //! # Errors
 //!

@@ -72,7 +72,15 @@
 //! writers share flushes (group commit): while one flush runs, the writers that arrive
 //! queue, and the first of them flushes once for all of them. A sign-in, a used link, a
 //! signed-out session or a retired refresh token is thus never undone by a crash after
-//! the answer left. Reads never wait.
+//! the answer left (nor a JWT sign-out under `jwt.revocable`). Reads never wait.
+//!
+//! # JWT revocations
+//!
+//! [`Store::revoke_jwt`] first scans `revoked_jwts` and removes each entry whose expiry is
+//! before the caller's `now` (compare-and-swap on the value read, so a concurrent
+//! revocation of the same `jti` is kept), then inserts the `jti`. Sessions are stored with
+//! their `created` (when they were signed in); records written before that field existed
+//! read `None`.
 
 mod outbox;
 

@@ -53,7 +53,12 @@
 //! handed to the caller, who decides), and that rotating an account's provider tokens is a
 //! compare-and-set on the stored refresh token: of concurrent refreshes from one refresh
 //! token exactly one wins. Stores do not read the clock, so expired sessions and tokens are
-//! returned like any other.
+//! returned like any other. A session's `created` is kept as given (not the database's
+//! clock) and never moved by an expiry update; JWT revocations (`revoke_jwt`,
+//! `is_jwt_revoked`) are byte-exact, idempotent (also when racing), and a revocation
+//! expired before a later `revoke_jwt`'s `now` is dropped. Whether several handles on one
+//! database see each other's revocations is each adapter's own test (the suite has one
+//! handle).
 //!
 //! Timestamps are compared at millisecond precision at most (the fixtures use whole
 //! milliseconds), since SQL databases keep microseconds and MongoDB milliseconds. E-mail
