@@ -336,3 +336,55 @@ Feature: C05 Sessions as JSON Web Tokens or as database rows
     When I sign out
     Then the JSON is '{"url":"http://localhost:3000"}'
     And the session cookie is cleared
+
+  Rule: With `jwt.revocable`, signing out ends a JWT session everywhere
+
+    A JWT session lives in its cookie, so signing out only deletes that cookie: a copy
+    taken earlier stays valid until it expires. With `jwt.revocable` (it needs a store)
+    signing out records the token's `jti` in the store until the token expires, and every
+    session read and `get_token` asks the store first, on every instance sharing it.
+    Renewals keep the `jti`, so every copy of the session ends together.
+
+    @stores
+    Scenario: A copy of the session cookie taken before sign-out is refused after it
+      Given JWT sessions are revocable
+      And I am signed in
+      When I remember the session cookie as "copy"
+      And I GET "/api/auth/session"
+      Then the session reads back as "Jane Doe"
+      When I sign out
+      Then I have no session
+      Given my cookie "next-auth.session-token" is "{saved:copy}"
+      When I GET "/api/auth/session"
+      Then the body is "{}"
+      And the session cookie is cleared
+
+    @embedded
+    Scenario: get_token refuses a revoked token, and reads one that did not sign out
+      Given JWT sessions are revocable
+      And I am signed in
+      When I remember the session cookie as "copy"
+      And the app checks the token with the header "Cookie" = "next-auth.session-token={saved:copy}"
+      Then the app finds the token of subject "42"
+      When I sign out
+      And the app checks the token with the header "Cookie" = "next-auth.session-token={saved:copy}"
+      Then the app finds no token
+
+    @embedded
+    Scenario: A store that cannot say whether the token was revoked answers {} and keeps the cookie
+      Given JWT sessions are revocable
+      And I am signed in
+      And the store fails to is_jwt_revoked
+      When I GET "/api/auth/session"
+      Then the status is 200
+      And the body is "{}"
+      And the response does not set the cookie "next-auth.session-token"
+
+    @embedded
+    Scenario: Signing out goes on when the store cannot record the revocation
+      Given JWT sessions are revocable
+      And I am signed in
+      And the store fails to revoke_jwt
+      When I sign out
+      Then the JSON is '{"url":"http://localhost:3000"}'
+      And the session cookie is cleared

@@ -419,6 +419,27 @@ Feature: C18 Advanced hooks: who signs in, the token, the cookies and the sessio
       Then the body is "{}"
       And the session cookie is cleared
 
+    @stores
+    Scenario: A database session signed in longer ago than the absolute lifetime has ended, though its expiry lies ahead
+      Given a site at "http://localhost:3000/api/auth"
+      And database sessions are on
+      And sessions last at most 60 days from sign-in
+      And Jane has a database session signed in 61 days ago that expires in 29 days
+      When I GET "/api/auth/session"
+      Then the body is "{}"
+      And the session cookie is cleared
+      And the store no longer holds the session
+
+    @stores
+    Scenario: A database session is extended no further than its absolute end
+      Given a site at "http://localhost:3000/api/auth"
+      And database sessions are on
+      And sessions last at most 40 days from sign-in
+      And Jane has a database session signed in 20 days ago that expires in 28 days
+      When I GET "/api/auth/session"
+      Then the JSON is '{"user":{"name":"Jane Doe","email":"jane@example.com","image":null},"accessToken":"{saved:access-token}","expires":"{iso:+20d}"}'
+      And the stored session expires "{iso:+20d}"
+
   Rule: The re-validation interval (`[session] update_age`) is the operator's
 
     A database session is re-validated — its expiry written forward — at most once per

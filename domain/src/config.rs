@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use time::OffsetDateTime;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -146,6 +148,24 @@ pub struct SessionSettings {
     pub absolute_max_age: Option<i64>,
     /// How new database sessions keep their token in the store (default hashed).
     pub token_storage: crate::session_key::SessionTokenStorage,
+}
+
+impl SessionSettings {
+    /// A session's expiry when it is issued or renewed at `now`: `max_age` from now, but
+    /// never past the absolute lifetime counted from `signed_in`.
+    pub fn expiry(&self, signed_in: OffsetDateTime, now: OffsetDateTime) -> OffsetDateTime {
+        let sliding = now.saturating_add(time::Duration::seconds(self.max_age));
+        match self.absolute_max_age {
+            Some(limit) => sliding.min(signed_in.saturating_add(time::Duration::seconds(limit))),
+            None => sliding,
+        }
+    }
+
+    /// Whether a session signed in at `signed_in` has outlived its absolute lifetime.
+    pub fn outlived(&self, signed_in: OffsetDateTime, now: OffsetDateTime) -> bool {
+        self.absolute_max_age
+            .is_some_and(|limit| now - signed_in > time::Duration::seconds(limit))
+    }
 }
 
 /// The default absolute session lifetime: 90 days. With v3's default 30-day `maxAge`, a
@@ -302,6 +322,9 @@ pub struct Config {
     pub default_callback_url: Option<String>,
     /// Whether a store is attached (e-mail sign-in and database sessions need one).
     pub store: bool,
+    /// JWT sign-out revokes the token's `jti` in the store until the token expires, and
+    /// every read asks the store (`jwt.revocable`; needs a store).
+    pub jwt_revocable: bool,
     pub throttle: ThrottleSettings,
     /// Seconds after signing in during which an OAuth sign-in may link a new account to the
     /// signed-in user (ASVS 3.7.1); later, the user signs in again first.
@@ -409,6 +432,7 @@ pub struct ConfigBuilder {
     encrypt_provider_tokens: bool,
     jwt_max_age: Option<i64>,
     jwt_encryption: bool,
+    jwt_revocable: bool,
     provider_tokens_in_jwt: bool,
     use_secure_cookies: Option<bool>,
     cookie_overrides: Vec<(CookieKey, CookiePolicy)>,
@@ -552,6 +576,15 @@ impl ConfigBuilder {
     /// not sit readable in a cookie.
     pub fn provider_tokens_in_jwt(mut self, on: bool) -> Self {
         self.provider_tokens_in_jwt = on;
+        self
+    }
+
+    /// JWT sessions become revocable: signing out records the token's `jti` in the store
+    /// until the token expires, and every session read (and `get_token`) refuses a revoked
+    /// one, on every instance sharing the store. Costs one store lookup per read; needs a
+    /// store.
+    pub fn jwt_revocable(mut self, on: bool) -> Self {
+        self.jwt_revocable = on;
         self
     }
 
@@ -780,6 +813,7 @@ impl ConfigBuilder {
             hooks: self.hooks,
             default_callback_url: self.default_callback_url,
             store: self.store,
+            jwt_revocable: self.jwt_revocable,
             throttle: self.throttle,
             link_max_auth_age,
             trusted_proxies: self.trusted_proxies,

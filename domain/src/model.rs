@@ -128,6 +128,11 @@ pub struct Session {
     pub expires: OffsetDateTime,
     /// v3's second random identifier, exposed in the session JSON.
     pub access_token: SecretString,
+    /// When the session was signed in (v3's `created_at`): the absolute lifetime
+    /// (`session.absolute_max_age`) counts from it, and no extension moves it. `None` for a
+    /// row that does not record it; the domain then counts from its last extension.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub created: Option<OffsetDateTime>,
 }
 
 /// A pending e-mail sign-in: only the hash of the token is stored (spec §8.3).

@@ -48,6 +48,15 @@ pub enum StoreOp {
     },
     /// Deletes the session stored under any of these keys.
     DeleteSession(SessionKeys),
+    /// Records that the JWT session with this `jti` is revoked until `expires` (its `exp`),
+    /// and drops the revocations that ended before `now` (stores do not read the clock).
+    RevokeJwt {
+        jti: String,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    },
+    /// Whether the JWT session with this `jti` was revoked.
+    IsJwtRevoked(String),
     CreateVerificationToken(VerificationToken),
     UseVerificationToken {
         identifier: String,
@@ -67,6 +76,8 @@ pub enum StoreReply {
     MaybeSessionAndUser(Option<(Session, User)>),
     MaybeVerificationToken(Option<VerificationToken>),
     Accounts(Vec<Account>),
+    /// Whether a JWT was revoked.
+    Revoked(bool),
     Done,
 }
 

@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut headers = http::HeaderMap::new();
     headers.insert(http::header::AUTHORIZATION, value);
-    if let Some(claims) = app.get_token(&headers) {
+    if let Some(claims) = app.decode_token(&headers) {
         let text = std::str::from_utf8(data).unwrap_or_default();
         let scheme = text.split(' ').next().unwrap_or_default();
         assert!(

@@ -61,7 +61,8 @@ pub trait Store: Send + Sync {
         tokens: AccountTokens,
     ) -> Result<Option<Account>, StoreError>;
 
-    /// Stores a session; `Conflict` on a duplicate session token.
+    /// Stores a session; `Conflict` on a duplicate session token. `created` is kept as given
+    /// (the domain's clock, not the database's) and read back with the session.
     async fn create_session(&self, session: Session) -> Result<Session, StoreError>;
     /// The session stored under any of `session_keys` and its user, in one lookup (expired
     /// ones included: the caller decides). The returned session's `session_token` is the
@@ -98,6 +99,32 @@ pub trait Store: Send + Sync {
         identifier: &str,
         token_hash: &str,
     ) -> Result<Option<VerificationToken>, StoreError>;
+
+    /// Records that the JWT session with this `jti` is revoked until `expires` (the token's
+    /// `exp`: after it the token is refused anyway), so that every instance sharing the
+    /// store refuses it (`jwt.revocable`). Revoking a revoked `jti` again is not an error.
+    /// Also drops the revocations whose `expires` is before `now`, which keeps the record
+    /// bounded by the tokens still alive.
+    ///
+    /// The default refuses: a store of its own that keeps no revocations cannot back
+    /// `jwt.revocable`, and a session read then fails closed.
+    async fn revoke_jwt(
+        &self,
+        _jti: &str,
+        _expires: OffsetDateTime,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "this store does not keep JWT revocations".into(),
+        ))
+    }
+    /// Whether [`Store::revoke_jwt`] recorded this `jti` (expired revocations may or may not
+    /// still be reported: the token they name has expired too).
+    async fn is_jwt_revoked(&self, _jti: &str) -> Result<bool, StoreError> {
+        Err(StoreError::Backend(
+            "this store does not keep JWT revocations".into(),
+        ))
+    }
 
     /// Whether this database was NextAuth v3's before Portcullis's migration took it over
     /// (its schema existed when the migration ran). There, v3 may still be serving, so new
@@ -187,6 +214,11 @@ pub async fn perform(store: &dyn Store, op: StoreOp) -> Result<StoreReply, Store
             }
             StoreReply::Done
         }
+        StoreOp::RevokeJwt { jti, expires, now } => {
+            store.revoke_jwt(&jti, expires, now).await?;
+            StoreReply::Done
+        }
+        StoreOp::IsJwtRevoked(jti) => StoreReply::Revoked(store.is_jwt_revoked(&jti).await?),
         StoreOp::CreateVerificationToken(token) => {
             store.create_verification_token(token).await?;
             StoreReply::Done

@@ -518,6 +518,19 @@ impl Store for SpecStore {
             .use_verification_token(identifier, token_hash)
             .await
     }
+    async fn revoke_jwt(
+        &self,
+        jti: &str,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.check("revoke_jwt")?
+            .revoke_jwt(jti, expires, now)
+            .await
+    }
+    async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        self.check("is_jwt_revoked")?.is_jwt_revoked(jti).await
+    }
 }
 
 /// A clock the scenario moves by hand (embedded target): time passes only when a step

@@ -24,6 +24,8 @@ struct Tables {
     /// By session token.
     sessions: HashMap<String, Session>,
     verification_tokens: Vec<VerificationToken>,
+    /// Revoked JWT `jti`s and when each token expires.
+    revoked_jwts: HashMap<String, OffsetDateTime>,
 }
 
 impl Tables {
@@ -267,6 +269,22 @@ impl Store for MemoryStore {
             .iter()
             .position(|v| v.identifier == identifier && v.token_hash == token_hash);
         Ok(found.map(|i| t.verification_tokens.swap_remove(i)))
+    }
+
+    async fn revoke_jwt(
+        &self,
+        jti: &str,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        t.revoked_jwts.retain(|_, until| *until >= now);
+        t.revoked_jwts.insert(jti.to_owned(), expires);
+        Ok(())
+    }
+
+    async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        Ok(self.tables().revoked_jwts.contains_key(jti))
     }
 }
 

@@ -68,6 +68,10 @@ pub struct Setup {
     pub database_sessions: bool,
     /// Seconds between writes that extend a database session (`updateAge`).
     pub session_update_age: Option<i64>,
+    /// Seconds a session may last from its sign-in (`session.absolute_max_age`).
+    pub session_absolute_max_age: Option<i64>,
+    /// JWT sign-out revokes the token in the store (`jwt.revocable`).
+    pub jwt_revocable: bool,
     pub store: StoreMode,
     /// The e-mail provider `email`, with its links' lifetime in seconds.
     pub email: Option<i64>,
@@ -135,6 +139,8 @@ impl Setup {
             credentials: true,
             database_sessions: false,
             session_update_age: None,
+            session_absolute_max_age: None,
+            jwt_revocable: false,
             store: StoreMode::None,
             email: None,
             mail: MailMode::Smtp,
@@ -670,7 +676,13 @@ impl AuthWorld {
         if let Some(age) = setup.session_update_age {
             session["update_age"] = json!(age);
         }
+        if let Some(age) = setup.session_absolute_max_age {
+            session["absolute_max_age"] = json!(age);
+        }
         let mut jwt = json!({ "encryption": setup.encryption });
+        if setup.jwt_revocable {
+            jwt["revocable"] = json!(true);
+        }
         if let Some(age) = setup.jwt_max_age {
             jwt["max_age"] = json!(age);
         }
@@ -842,6 +854,10 @@ impl AuthWorld {
             if let Some(age) = s.session_update_age {
                 c = c.session_update_age(age);
             }
+            if let Some(age) = s.session_absolute_max_age {
+                c = c.session_absolute_max_age(age);
+            }
+            c = c.jwt_revocable(s.jwt_revocable);
             if let Some(throttle) = s.throttle {
                 c = c.throttle(throttle);
             }

@@ -138,7 +138,7 @@ fn bench(c: &mut Criterion) {
         // or in the session JSON (session).
         let mut headers = http::HeaderMap::new();
         headers.insert("cookie", cookie.parse().unwrap());
-        let token = app.get_token(&headers).expect("a session token");
+        let token = app.decode_token(&headers).expect("a session token");
         match label {
             "no_hook" => assert!(token.get("role").is_none()),
             "session_hook" => assert_eq!(session["role"], "admin", "{session}"),

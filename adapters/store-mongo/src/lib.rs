@@ -25,17 +25,23 @@
 //! | `accounts` | `_id`, `compoundId`, `userId`, `providerType`, `providerId`, `providerAccountId`, `refreshToken`, `accessToken`, `accessTokenExpires`, `tokenType`*, `scope`*, `idToken`*, `createdAt`, `updatedAt` |
 //! | `sessions` | `_id`, `userId`, `expires`, `sessionToken`, `accessToken`, `createdAt`, `updatedAt` |
 //! | `verificationRequests` | `_id`, `identifier`, `token`, `expires`, `createdAt`, `updatedAt` |
+//! | `portcullis_revoked_jwts`† | `_id` (the JWT's `jti`), `expires` |
 //!
-//! (* beyond v3: token fields v3 dropped; v3 ignores them.)
+//! (* beyond v3: token fields v3 dropped; v3 ignores them. † Portcullis's own: the JWT
+//! sessions signed out until their tokens expire, `jwt.revocable`; see
+//! [`Store::revoke_jwt`].)
 //!
 //! Optional values are written as `null`, except a user's `email`, which is left out when
 //! there is none: the unique index on `users.email` is sparse, and a sparse index skips
 //! documents *without* the field but indexes `null` (two v3 users stored with `email: null`
 //! collide on a real MongoDB). Reads accept a missing field and `null` alike.
 //! `createdAt`/`updatedAt` are bookkeeping for v3's ORM and for people reading the data;
-//! the store stamps them from the system clock and reads back only `accounts.createdAt`,
-//! to sort a user's accounts by link time ([`Store::get_accounts_for_user`], through the
-//! index on `accounts.userId`; ties by `_id`).
+//! the store stamps them from the system clock, except `sessions.createdAt`, which is the
+//! session's `created` (when it was signed in, from the domain's clock; the system clock
+//! only for a session without one). It reads back `sessions.createdAt` (the session's
+//! `created`, which the absolute lifetime counts from) and `accounts.createdAt`, to sort
+//! a user's accounts by link time ([`Store::get_accounts_for_user`], through the index on
+//! `accounts.userId`; ties by `_id`).
 //!
 //! Reading v3's data: v3 stored `providerAccountId` as the provider gave it, which may be a
 //! number (GitHub's ids); such a number reads as its decimal string, and accounts are looked
@@ -73,6 +79,10 @@
 //!   of concurrent refreshes from one refresh token exactly one matches.
 //! - [`Store::get_session_and_user`] is one round trip: an aggregation that matches the
 //!   session by `sessionToken` and joins its user (`$lookup`, `$unwind`).
+//! - [`Store::revoke_jwt`] deletes the revocations whose `expires` is before the caller's
+//!   `now` (`deleteMany`, through the index on `expires`), then inserts `{ _id: jti,
+//!   expires }`; a duplicate `_id` (revoked already, or by a racing call) is success.
+//!   Both writes are journaled like every other before the answer.
 //!
 //! # Errors
 //!
@@ -107,6 +117,9 @@ pub mod collection {
     /// Portcullis's own: one document, `_id: "origin"`, written by the first
     /// `ensure_indexes` (whether it found v3's data).
     pub const MIGRATIONS: &str = "portcullis_migrations";
+    /// Portcullis's own: the revoked JWT `jti`s (`jwt.revocable`), one document each,
+    /// `{ _id: jti, expires }`, until the token expires.
+    pub const REVOKED_JWTS: &str = "portcullis_revoked_jwts";
 }
 
 /// The `_id` of the origin record in [`collection::MIGRATIONS`].
@@ -155,7 +168,7 @@ struct IndexSpec {
 
 /// Every index the store relies on, named after its field as v3's published schema does
 /// (`users.email` is the unique sparse index named `email` of spec §10.5).
-const INDEXES: [IndexSpec; 9] = [
+const INDEXES: [IndexSpec; 10] = [
     IndexSpec {
         collection: collection::USERS,
         field: field::EMAIL,
@@ -210,6 +223,13 @@ const INDEXES: [IndexSpec; 9] = [
         unique: true,
         sparse: false,
     },
+    // For dropping the expired revocations (`_id`, the jti, is unique by itself).
+    IndexSpec {
+        collection: collection::REVOKED_JWTS,
+        field: field::EXPIRES,
+        unique: false,
+        sparse: false,
+    },
 ];
 
 /// A [`Store`] in one MongoDB database. Cloning is cheap and shares the connection pool.
@@ -220,6 +240,7 @@ pub struct MongoStore {
     accounts: Collection<Document>,
     sessions: Collection<Document>,
     verification_requests: Collection<Document>,
+    revoked_jwts: Collection<Document>,
     /// `Store::upgraded_from_v3`: read at `connect`, set by `ensure_indexes`.
     upgraded_from_v3: Arc<AtomicBool>,
 }
@@ -326,6 +347,7 @@ impl MongoStore {
             accounts: database.collection(collection::ACCOUNTS),
             sessions: database.collection(collection::SESSIONS),
             verification_requests: database.collection(collection::VERIFICATION_REQUESTS),
+            revoked_jwts: database.collection(collection::REVOKED_JWTS),
             database,
             upgraded_from_v3: Arc::default(),
         }
@@ -342,7 +364,8 @@ impl MongoStore {
     /// - `users`: `email` unique and sparse, named `email`;
     /// - `accounts`: `compoundId` unique; `userId`; `providerId`; `providerAccountId`;
     /// - `sessions`: `sessionToken` unique; `accessToken` unique; `userId`;
-    /// - `verificationRequests`: `token` unique.
+    /// - `verificationRequests`: `token` unique;
+    /// - `portcullis_revoked_jwts`: `expires`.
     ///
     /// An index on the same field that exists already under another name (v3's TypeORM
     /// named its unique indexes `UQ_<hash>`) is kept as it is, as long as it agrees on
@@ -712,6 +735,7 @@ fn decode_session(document: &Document) -> Result<Session, StoreError> {
         user_id: f.user_ref(field::USER_ID)?,
         expires: f.date(field::EXPIRES)?,
         access_token: SecretString::new(f.string(field::ACCESS_TOKEN)?),
+        created: f.opt_date(field::CREATED_AT)?,
     })
 }
 
@@ -1049,13 +1073,18 @@ impl Store for MongoStore {
     async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
         let user_id = user_oid_or_not_found(&session.user_id)?;
         let now = BsonDateTime::now();
+        // The domain's instant of sign-in; v3's stamp (the system clock) when there is none.
+        let created = match session.created {
+            Some(created) => to_bson_date(created)?,
+            None => now,
+        };
         let document = doc! {
             field::ID: ObjectId::new(),
             field::USER_ID: user_id,
             field::EXPIRES: to_bson_date(session.expires)?,
             field::SESSION_TOKEN: session.session_token.expose(),
             field::ACCESS_TOKEN: session.access_token.expose(),
-            field::CREATED_AT: now,
+            field::CREATED_AT: created,
             field::UPDATED_AT: now,
         };
         self.sessions
@@ -1221,6 +1250,40 @@ impl Store for MongoStore {
             .map_err(|e| backend("use a verification request", &e))?
             .map(|d| decode_verification(&d))
             .transpose()
+    }
+
+    /// Drops the expired revocations (`deleteMany` on `expires`), then inserts this one;
+    /// a `jti` recorded already (duplicate `_id`, also from a racing call) is kept as it is.
+    async fn revoke_jwt(
+        &self,
+        jti: &str,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let expires = to_bson_date(expires)?;
+        let now = to_bson_date(now)?;
+        self.revoked_jwts
+            .delete_many(doc! { field::EXPIRES: { "$lt": now } })
+            .await
+            .map_err(|e| backend("drop expired JWT revocations", &e))?;
+        match self
+            .revoked_jwts
+            .insert_one(doc! { field::ID: jti, field::EXPIRES: expires })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(backend("revoke a JWT", &e)),
+        }
+    }
+
+    async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let found = self
+            .revoked_jwts
+            .find_one(doc! { field::ID: jti })
+            .await
+            .map_err(|e| backend("read a JWT revocation", &e))?;
+        Ok(found.is_some())
     }
 }
 

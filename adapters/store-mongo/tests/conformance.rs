@@ -294,6 +294,8 @@ mod mongo {
             user_id: alice.id.clone(),
             expires,
             access_token: SecretString::new(hex64('a')),
+            // v3's `createdAt`: when the session was signed in.
+            created: Some(datetime!(2021-05-01 10:00:00 UTC)),
         };
         assert_eq!(
             store.get_session_and_user(&[&hex64('5')]).await.unwrap(),
@@ -463,6 +465,7 @@ mod mongo {
                 user_id: user.id.clone(),
                 expires,
                 access_token: SecretString::new(hex64('a')),
+                created: Some(datetime!(2022-02-02 02:02:02.222 UTC)),
             })
             .await
             .unwrap();
@@ -481,6 +484,11 @@ mod mongo {
         );
         assert_eq!(s.get_object_id("userId").unwrap(), oid);
         assert_eq!(s.get_datetime("expires").unwrap(), &ms(expires));
+        assert_eq!(
+            s.get_datetime("createdAt").unwrap(),
+            &ms(datetime!(2022-02-02 02:02:02.222 UTC)),
+            "the session's `created`, not the system clock"
+        );
 
         store
             .create_verification_token(VerificationToken {
@@ -552,7 +560,7 @@ mod mongo {
     async fn ensure_indexes_makes_v3_indexes() {
         let store = fresh().await; // ensure_indexes ran once
         store.store.ensure_indexes().await.unwrap();
-        let wanted: [(&str, &str, bool); 9] = [
+        let wanted: [(&str, &str, bool); 10] = [
             ("users", "email", true),
             ("accounts", "compoundId", true),
             ("accounts", "userId", false),
@@ -562,6 +570,7 @@ mod mongo {
             ("sessions", "accessToken", true),
             ("sessions", "userId", false),
             ("verificationRequests", "token", true),
+            ("portcullis_revoked_jwts", "expires", false),
         ];
         for (collection, field, unique) in wanted {
             let indexes = index_keys(&store, collection).await;
@@ -671,6 +680,55 @@ mod mongo {
         with
     }
 
+    /// A revocation is one document `{ _id: jti, expires: <date> }` that every store on the
+    /// database reads (another client, as another server instance would have); a session
+    /// created without `created` is stamped from the system clock, as before.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn revocations_are_documents_every_client_reads() {
+        let store = fresh().await;
+        let other = MongoStore::connect(&crate::harness::url(), store.store.database().name())
+            .await
+            .unwrap();
+        let expires = datetime!(2031-05-06 07:08:09.010 UTC);
+        let now = datetime!(2031-05-06 06:00:00 UTC);
+        assert!(!other.is_jwt_revoked("jti-1").await.unwrap());
+        store.revoke_jwt("jti-1", expires, now).await.unwrap();
+        assert!(other.is_jwt_revoked("jti-1").await.unwrap());
+        let revocation = raw(&store, "portcullis_revoked_jwts", doc! { "_id": "jti-1" }).await;
+        assert_eq!(keys(&revocation), ["_id", "expires"]);
+        assert_eq!(revocation.get_datetime("expires").unwrap(), &ms(expires));
+        // A second later (nx-27017, the test server, compares dates to the second).
+        other
+            .revoke_jwt("jti-2", expires, expires + time::Duration::seconds(1))
+            .await
+            .unwrap();
+        assert!(!store.is_jwt_revoked("jti-1").await.unwrap());
+        assert!(store.is_jwt_revoked("jti-2").await.unwrap());
+
+        let user = store.create_user(NewUser::default()).await.unwrap();
+        let before = OffsetDateTime::now_utc() - time::Duration::minutes(5);
+        store
+            .create_session(Session {
+                session_token: SecretString::new(hex64('9')),
+                user_id: user.id.clone(),
+                expires,
+                access_token: SecretString::new(hex64('8')),
+                created: None,
+            })
+            .await
+            .unwrap();
+        let (read, _) = other
+            .get_session_and_user(&[&hex64('9')])
+            .await
+            .unwrap()
+            .unwrap();
+        let stamped = read.created.expect("createdAt is stamped");
+        assert!(
+            before < stamped && stamped < OffsetDateTime::now_utc() + time::Duration::minutes(5),
+            "{stamped}"
+        );
+    }
+
     /// Conflicts and decode errors never quote a token, a hash or a stored value.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn errors_do_not_quote_secrets() {
@@ -682,6 +740,7 @@ mod mongo {
             user_id: user.id.clone(),
             expires: datetime!(2033-01-01 00:00 UTC),
             access_token: SecretString::new("d".repeat(64)),
+            created: None,
         };
         store.create_session(session.clone()).await.unwrap();
         let error = store.create_session(session).await.unwrap_err();
@@ -756,6 +815,7 @@ mod mongo {
             user_id: "not-an-objectid".to_owned(),
             expires: datetime!(2033-01-01 00:00 UTC),
             access_token: SecretString::new(hex64('2')),
+            created: None,
         };
         assert!(matches!(
             store.create_session(session).await,

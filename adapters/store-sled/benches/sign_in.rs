@@ -51,6 +51,7 @@ async fn sign_in(store: &SledStore) {
             user_id: user.id,
             expires,
             access_token: format!("access-{n:059}").into(),
+            created: None,
         })
         .await
         .unwrap();

@@ -28,6 +28,7 @@
 //! | `sessions` | session token | `Session` |
 //! | `sessions_by_user` | `lp(user_id) ‖ session token` | empty |
 //! | `verification_tokens` | `lp(identifier) ‖ token_hash` | `VerificationToken` |
+//! | `revoked_jwts` | JWT `jti` | its `expires`, Unix nanoseconds as a big-endian `i128` |
 //! | `outbox`, `outbox_due` | events to deliver: see [`SledOutbox`] | |
 //!
 //! `lp(s)` is `s` prefixed with its length as a big-endian `u64`, so a prefix scan for one
@@ -71,7 +72,15 @@
 //! writers share flushes (group commit): while one flush runs, the writers that arrive
 //! queue, and the first of them flushes once for all of them. A sign-in, a used link, a
 //! signed-out session or a retired refresh token is thus never undone by a crash after
-//! the answer left. Reads never wait.
+//! the answer left (nor a JWT sign-out under `jwt.revocable`). Reads never wait.
+//!
+//! # JWT revocations
+//!
+//! [`Store::revoke_jwt`] first scans `revoked_jwts` and removes each entry whose expiry is
+//! before the caller's `now` (compare-and-swap on the value read, so a concurrent
+//! revocation of the same `jti` is kept), then inserts the `jti`. Sessions are stored with
+//! their `created` (when they were signed in); records written before that field existed
+//! read `None`.
 
 mod outbox;
 
@@ -115,6 +124,7 @@ const ACCOUNTS_BY_USER: &str = "portcullis.v1.accounts_by_user";
 const SESSIONS: &str = "portcullis.v1.sessions";
 const SESSIONS_BY_USER: &str = "portcullis.v1.sessions_by_user";
 const VERIFICATION_TOKENS: &str = "portcullis.v1.verification_tokens";
+const REVOKED_JWTS: &str = "portcullis.v1.revoked_jwts";
 
 /// A [`Store`] kept in a sled database. Cloning is cheap and shares the database.
 #[derive(Clone)]
@@ -127,6 +137,7 @@ pub struct SledStore {
     sessions: Tree,
     sessions_by_user: Tree,
     verification_tokens: Tree,
+    revoked_jwts: Tree,
     commits: Arc<GroupCommit>,
 }
 
@@ -177,6 +188,7 @@ impl SledStore {
             sessions: tree(SESSIONS)?,
             sessions_by_user: tree(SESSIONS_BY_USER)?,
             verification_tokens: tree(VERIFICATION_TOKENS)?,
+            revoked_jwts: tree(REVOKED_JWTS)?,
             commits: Arc::default(),
             db,
         })
@@ -706,6 +718,49 @@ impl Store for SledStore {
             );
         Ok(exact.then_some(token))
     }
+
+    /// Drops the expired revocations (a scan of the tree; each is removed only if it is
+    /// still the value read, so a concurrent revocation of the same `jti` is never
+    /// undone), records this one, and returns once that is on disk.
+    async fn revoke_jwt(
+        &self,
+        jti: &str,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let now = now.unix_timestamp_nanos();
+        for entry in self.revoked_jwts.iter() {
+            let (key, value) = entry.map_err(|e| backend("scan JWT revocations", &e))?;
+            // A value this store could not have written is dropped too: it revokes nothing
+            // the store can vouch for.
+            let expired = revocation_expiry(&value).is_none_or(|until| until < now);
+            if expired {
+                // Another value now (revoked again meanwhile): kept.
+                let _ = self
+                    .revoked_jwts
+                    .compare_and_swap(&key, Some(&value), None::<&[u8]>)
+                    .map_err(|e| backend("drop an expired JWT revocation", &e))?;
+            }
+        }
+        self.revoked_jwts
+            .insert(
+                jti.as_bytes(),
+                expires.unix_timestamp_nanos().to_be_bytes().as_slice(),
+            )
+            .map_err(|e| backend("revoke a JWT", &e))?;
+        self.durable().await
+    }
+
+    async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        self.revoked_jwts
+            .contains_key(jti.as_bytes())
+            .map_err(|e| backend("read JWT revocations", &e))
+    }
+}
+
+/// A revocation's expiry (Unix nanoseconds), if the value is one.
+fn revocation_expiry(value: &[u8]) -> Option<i128> {
+    <[u8; 16]>::try_from(value).ok().map(i128::from_be_bytes)
 }
 
 // ---------------------------------------------------------------------------------------

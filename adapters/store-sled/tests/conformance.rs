@@ -58,8 +58,13 @@ mod persistence {
                 user_id: user.id.clone(),
                 expires,
                 access_token: SecretString::new(token('a')),
+                created: Some(datetime!(2031-01-02 03:04:05.678 UTC)),
             };
             store.create_session(session.clone()).await.unwrap();
+            store
+                .revoke_jwt("revoked-jti", expires, datetime!(2031-01-02 03:04:05 UTC))
+                .await
+                .unwrap();
             let used = VerificationToken {
                 identifier: "persistent@example.com".to_owned(),
                 token_hash: token('7'),
@@ -121,6 +126,11 @@ mod persistence {
             Some((session.clone(), user.clone()))
         );
         assert_eq!(store.list_sessions(&user.id).await.unwrap(), vec![session]);
+        assert!(
+            store.is_jwt_revoked("revoked-jti").await.unwrap(),
+            "a JWT revocation must survive a reopen"
+        );
+        assert!(!store.is_jwt_revoked("other-jti").await.unwrap());
         assert_eq!(
             store
                 .use_verification_token("persistent@example.com", &token('7'))
@@ -190,6 +200,39 @@ mod persistence {
         );
     }
 
+    /// Session records written before sessions carried `created` read as `None`.
+    #[tokio::test]
+    async fn sessions_without_created_read_none() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let store = SledStore::from_db(db.clone()).unwrap();
+        let user = store.create_user(NewUser::default()).await.unwrap();
+        let session = Session {
+            session_token: SecretString::new(token('e')),
+            user_id: user.id.clone(),
+            expires: datetime!(2033-03-03 03:03:03.333 UTC),
+            access_token: SecretString::new(token('f')),
+            created: None,
+        };
+        store.create_session(session.clone()).await.unwrap();
+        let sessions = db.open_tree("portcullis.v1.sessions").unwrap();
+        let stored = sessions
+            .get(token('e'))
+            .unwrap()
+            .expect("the session record");
+        let text = std::str::from_utf8(&stored).unwrap();
+        let old = text.replace(",\"created\":null", "");
+        assert_ne!(
+            old, text,
+            "the record as written today has the field: {text}"
+        );
+        sessions.insert(token('e'), old.as_bytes()).unwrap();
+        assert_eq!(
+            store.get_session_and_user(&[&token('e')]).await.unwrap(),
+            Some((session.clone(), user.clone()))
+        );
+        assert_eq!(store.list_sessions(&user.id).await.unwrap(), vec![session]);
+    }
+
     #[tokio::test]
     async fn corrupt_records_are_decode_errors_not_panics() {
         let db = sled::Config::new().temporary(true).open().unwrap();
@@ -202,6 +245,7 @@ mod persistence {
                 user_id: user.id.clone(),
                 expires: datetime!(2033-01-01 00:00 UTC),
                 access_token: SecretString::new(token('d')),
+                created: None,
             })
             .await
             .unwrap();
@@ -317,6 +361,7 @@ mod concurrent_revocations {
                                     user_id,
                                     expires,
                                     access_token: SecretString::new(key.clone()),
+                                    created: None,
                                 })
                                 .await?;
                             barrier.wait().await;

@@ -31,7 +31,11 @@
 //! * `portcullis_rate_limits` (`key` = `hex(sha256(key))`, `window_start`, `count`, and an
 //!   index on `window_start`): the counters of [`SqlRateLimiter`];
 //! * `portcullis_outbox` (`id`, `payload`, `attempts`, `due_ms`, `created_ms`, and an index
-//!   on `due_ms`): events waiting for delivery, [`SqlOutbox`].
+//!   on `due_ms`): events waiting for delivery, [`SqlOutbox`];
+//! * `portcullis_revoked_jwts` (`jti VARCHAR(255)` primary key, `expires` typed as
+//!   `sessions.expires`, and an index on `expires`): the JWT sessions signed out until
+//!   their tokens expire (`jwt.revocable`,
+//!   [`Store::revoke_jwt`](portcullis_ports::Store::revoke_jwt)).
 //!
 //! MySQL tables created by `migrate()` use a binary collation (`utf8mb4_nopad_bin` on
 //! MariaDB), so unique e-mail addresses and tokens are byte-exact; tables v3 created keep
@@ -52,7 +56,15 @@
 //! * Sessions are keyed by `session_token`, which holds what the domain decided:
 //!   `sha256:<hex>` of the cookie (the default) or, as v3 wrote it, the cookie itself;
 //!   `get_session_and_user` is one indexed join matching either candidate key
-//!   (`session_token IN (?, ?)`).
+//!   (`session_token IN (?, ?)`). A session's `created` (when it was signed in, from
+//!   the domain's clock) is v3's `created_at`, inserted as given and read back by
+//!   `get_session_and_user` and `list_sessions`; a session without one gets the column
+//!   default, the database's clock, as v3's rows did.
+//! * `revoke_jwt` deletes the revocations whose `expires` is before the caller's `now`,
+//!   then inserts the `jti` unless it is there already (PostgreSQL, SQLite:
+//!   `ON CONFLICT (jti) DO NOTHING`; MySQL: `ON DUPLICATE KEY UPDATE jti = jti`), each
+//!   statement committed before the answer; `is_jwt_revoked` is a primary-key lookup,
+//!   byte-exact. A `jti` longer than 255 bytes is a backend error (PostgreSQL, MySQL).
 //! * Verification tokens keep the token hash in v3's `token` column;
 //!   `use_verification_token` takes a row atomically (PostgreSQL, SQLite:
 //!   `DELETE … RETURNING`; MySQL: the `DELETE` whose affected-row count is 1 wins).

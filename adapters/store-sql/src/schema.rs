@@ -37,7 +37,7 @@ pub const UPGRADED_FROM_V3: Migration = Migration {
 };
 
 /// Every migration, in the order they apply.
-pub const MIGRATIONS: [Migration; 5] = [
+pub const MIGRATIONS: [Migration; 6] = [
     // The four tables of spec §10.4 with their indexes and unique constraints.
     Migration {
         version: 1,
@@ -64,6 +64,12 @@ pub const MIGRATIONS: [Migration; 5] = [
     Migration {
         version: 5,
         name: "outbox",
+    },
+    // `portcullis_revoked_jwts`: the JWT `jti`s signed out until they expire
+    // (`jwt.revocable`), with an index on `expires` for dropping the expired ones.
+    Migration {
+        version: 6,
+        name: "revoked_jwts",
     },
 ];
 
@@ -149,6 +155,16 @@ const OUTBOX_DUE: Index = Index {
     column: "due_ms",
     unique: false,
 };
+
+const REVOKED_JWTS_EXPIRES: Index = Index {
+    name: "portcullis_revoked_jwts_expires",
+    table: "portcullis_revoked_jwts",
+    column: "expires",
+    unique: false,
+};
+
+/// The columns of `portcullis_revoked_jwts` the store reads and writes.
+const REVOKED_JWT_COLUMNS: [&str; 2] = ["jti", "expires"];
 
 /// The columns of `portcullis_outbox` the outbox reads and writes.
 const OUTBOX_COLUMNS: [&str; 5] = ["id", "payload", "attempts", "due_ms", "created_ms"];
@@ -329,6 +345,26 @@ pub(crate) fn outbox_table(d: Dialect, collation: &str) -> String {
              attempts INTEGER NOT NULL,\n  due_ms BIGINT NOT NULL,\n  created_ms BIGINT NOT NULL\n)"
                 .to_owned()
         }
+    }
+}
+
+/// Migration 6's table: one row per revoked JWT `jti` (primary key) with the token's
+/// expiry, after which the row may be dropped. The expiry has the type of
+/// `sessions.expires`; MySQL's table takes the binary collation, so `jti`s compare byte
+/// for byte.
+pub(crate) fn revoked_jwts_table(d: Dialect, collation: &str) -> String {
+    match d {
+        Dialect::Postgres => "CREATE TABLE IF NOT EXISTS portcullis_revoked_jwts (\n  \
+             jti VARCHAR(255) PRIMARY KEY,\n  expires TIMESTAMPTZ NOT NULL\n)"
+            .to_owned(),
+        Dialect::MySql => format!(
+            "CREATE TABLE IF NOT EXISTS portcullis_revoked_jwts (\n  \
+             jti VARCHAR(255) NOT NULL PRIMARY KEY,\n  expires TIMESTAMP(6) NOT NULL\n\
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}"
+        ),
+        Dialect::Sqlite => "CREATE TABLE IF NOT EXISTS portcullis_revoked_jwts (\n  \
+             jti VARCHAR(255) PRIMARY KEY NOT NULL,\n  expires DATETIME NOT NULL\n)"
+            .to_owned(),
     }
 }
 
@@ -670,6 +706,24 @@ impl Conn<'_> {
                 }
                 self.ensure_index(&OUTBOX_DUE).await?;
             }
+            6 => {
+                self.ddl(&revoked_jwts_table(d, collation))
+                    .await
+                    .map_err(map)?;
+                // A table of that name that existed before must be ours.
+                let present = self.columns("portcullis_revoked_jwts").await.map_err(map)?;
+                let missing: Vec<&str> = REVOKED_JWT_COLUMNS
+                    .into_iter()
+                    .filter(|c| !present.iter().any(|p| p.eq_ignore_ascii_case(c)))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(StoreError::Backend(format!(
+                        "migrate: table portcullis_revoked_jwts lacks column(s) {}",
+                        missing.join(", ")
+                    )));
+                }
+                self.ensure_index(&REVOKED_JWTS_EXPIRES).await?;
+            }
             _ => {}
         }
         self.record(m).await.map_err(map)
@@ -897,6 +951,33 @@ mod tests {
         assert!(lite.contains("window_start DATETIME NOT NULL"));
         for ddl in [pg, my, lite] {
             assert!(ddl.starts_with("CREATE TABLE IF NOT EXISTS portcullis_rate_limits"));
+        }
+    }
+
+    #[test]
+    fn revoked_jwts_ddl_per_dialect() {
+        let pg = revoked_jwts_table(Dialect::Postgres, "");
+        assert!(pg.contains("jti VARCHAR(255) PRIMARY KEY"));
+        assert!(pg.contains("expires TIMESTAMPTZ NOT NULL"));
+        let my = revoked_jwts_table(Dialect::MySql, "utf8mb4_nopad_bin");
+        assert!(my.contains("jti VARCHAR(255) NOT NULL PRIMARY KEY"));
+        assert!(my.contains("expires TIMESTAMP(6) NOT NULL"));
+        assert!(my.ends_with("COLLATE=utf8mb4_nopad_bin"));
+        let lite = revoked_jwts_table(Dialect::Sqlite, "");
+        assert!(lite.contains("jti VARCHAR(255) PRIMARY KEY NOT NULL"));
+        assert!(lite.contains("expires DATETIME NOT NULL"));
+        // The expiry has the type of `sessions.expires` in each dialect.
+        for (d, ddl) in [
+            (Dialect::Postgres, &pg),
+            (Dialect::MySql, &my),
+            (Dialect::Sqlite, &lite),
+        ] {
+            let ts = Types::of(d, "").ts;
+            assert!(
+                ddl.contains(&format!("expires {ts} NOT NULL")),
+                "{d}: {ddl}"
+            );
+            assert!(ddl.starts_with("CREATE TABLE IF NOT EXISTS portcullis_revoked_jwts"));
         }
     }
 

@@ -87,7 +87,7 @@ impl Dialect {
 }
 
 const USER: &str = "id, name, email, email_verified, image";
-const SESSION: &str = "session_token, user_id, expires, access_token";
+const SESSION: &str = "session_token, user_id, expires, access_token, created_at";
 const ACCOUNT: &str = "user_id, provider_type, provider_id, provider_account_id, \
                        refresh_token, access_token, access_token_expires, token_type, scope, id_token";
 
@@ -114,6 +114,8 @@ pub(crate) struct Queries {
     /// `UPDATE … RETURNING`: the affected-row count, then `get_account` in the same
     /// transaction.
     pub update_account_tokens: String,
+    /// `created_at` is the session's `created`, or the database's clock when it has none
+    /// (as v3's column default stamps it).
     pub create_session: String,
     pub get_session_and_user: String,
     pub update_session_expiry: String,
@@ -125,6 +127,13 @@ pub(crate) struct Queries {
     pub use_verification_token: String,
     /// … and, MySQL only, the `DELETE` by id whose affected-row count says who took it.
     pub take_verification_token: String,
+    /// Records a revoked JWT `jti` (binds jti, expires); a `jti` recorded already is kept
+    /// as it is (an upsert that changes nothing, never a unique violation).
+    pub revoke_jwt: String,
+    /// Drops the revocations that expired before the bound instant.
+    pub drop_expired_revocations: String,
+    /// The revocation of a `jti`, if any.
+    pub is_jwt_revoked: String,
 }
 
 impl Queries {
@@ -182,11 +191,11 @@ impl Queries {
                 }
             )),
             create_session: d.render(
-                "INSERT INTO sessions (user_id, expires, session_token, access_token) \
-                 VALUES (?, ?, ?, ?)",
+                "INSERT INTO sessions (user_id, expires, session_token, access_token, created_at) \
+                 VALUES (?, ?, ?, ?, COALESCE(?, {now}))",
             ),
             get_session_and_user: d.render(
-                "SELECT s.session_token, s.user_id, s.expires, s.access_token, \
+                "SELECT s.session_token, s.user_id, s.expires, s.access_token, s.created_at, \
                  u.id, u.name, u.email, u.email_verified, u.image \
                  FROM sessions s JOIN users u ON u.id = s.user_id \
                  WHERE s.session_token IN (?s, ?s)",
@@ -214,6 +223,19 @@ impl Queries {
                 )
             },
             take_verification_token: d.render("DELETE FROM verification_requests WHERE id = ?"),
+            revoke_jwt: d.render(match d {
+                Dialect::MySql => {
+                    "INSERT INTO portcullis_revoked_jwts (jti, expires) VALUES (?, ?) \
+                     ON DUPLICATE KEY UPDATE jti = jti"
+                }
+                Dialect::Postgres | Dialect::Sqlite => {
+                    "INSERT INTO portcullis_revoked_jwts (jti, expires) VALUES (?, ?) \
+                     ON CONFLICT (jti) DO NOTHING"
+                }
+            }),
+            drop_expired_revocations: d
+                .render("DELETE FROM portcullis_revoked_jwts WHERE expires < ?"),
+            is_jwt_revoked: d.render("SELECT jti FROM portcullis_revoked_jwts WHERE jti = ?s"),
         }
     }
 }

@@ -139,6 +139,8 @@ struct SessionRow {
     user_id: DbId,
     expires: Ts,
     access_token: DbText,
+    /// NOT NULL in v3's schema; read leniently all the same.
+    created_at: Option<Ts>,
 }
 
 impl From<SessionRow> for Session {
@@ -148,6 +150,7 @@ impl From<SessionRow> for Session {
             user_id: row.user_id.to_string(),
             expires: row.expires.0,
             access_token: SecretString::new(row.access_token.0),
+            created: row.created_at.map(|t| t.0),
         }
     }
 }
@@ -238,6 +241,8 @@ const CREATE_VERIFICATION_TOKEN: Op = Op::secret(
     "a verification token with this hash exists",
 );
 const USE_VERIFICATION_TOKEN: Op = Op::secret("use_verification_token", "");
+const REVOKE_JWT: Op = Op::secret("revoke_jwt", "");
+const IS_JWT_REVOKED: Op = Op::secret("is_jwt_revoked", "");
 
 fn no_such_user() -> StoreError {
     StoreError::NotFound("user".to_owned())
@@ -702,9 +707,10 @@ impl Store for SqlStore {
         let expires = Ts(session.expires);
         let token = session.session_token.expose();
         let access = session.access_token.expose();
+        let created = session.created.map(Ts);
         run!(self, CREATE_SESSION, pool => {
             sqlx::query(&q.create_session)
-                .bind(user_id).bind(expires).bind(token).bind(access)
+                .bind(user_id).bind(expires).bind(token).bind(access).bind(created)
                 .execute(pool).await
                 .map(|_| ())
         })?;
@@ -839,5 +845,31 @@ impl Store for SqlStore {
             }
         )?;
         Ok(row.map(VerificationToken::from))
+    }
+
+    /// Drops the expired revocations, then inserts this one unless the `jti` is recorded
+    /// already (an upsert that changes nothing): two statements, each committed (durable
+    /// as the database's commits are) before the answer. Dropping first lets a `jti`
+    /// whose old revocation has expired be recorded again with its new expiry.
+    async fn revoke_jwt(
+        &self,
+        jti: &str,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let q = &self.inner.q;
+        let (expires, now) = (Ts(expires), Ts(now));
+        run!(self, REVOKE_JWT, pool => {
+            sqlx::query(&q.drop_expired_revocations).bind(now).execute(pool).await?;
+            sqlx::query(&q.revoke_jwt).bind(jti).bind(expires).execute(pool).await.map(|_| ())
+        })
+    }
+
+    async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let q = &self.inner.q;
+        let found: Option<DbText> = run!(self, IS_JWT_REVOKED, pool => {
+            sqlx::query_scalar(&q.is_jwt_revoked).bind(jti).fetch_optional(pool).await
+        })?;
+        Ok(found.is_some())
     }
 }

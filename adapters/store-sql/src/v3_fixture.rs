@@ -51,6 +51,8 @@ pub const SESSION_TOKEN: &str = "93dbc86306735948f2c858394c05db11ad289da40068282
 pub const SESSION_ACCESS_TOKEN: &str =
     "b024f4f8fdbf7a88e94197182b390b9cb055c4970cc7b7d5f0f7d966e3541efd";
 pub const SESSION_EXPIRES: OffsetDateTime = datetime!(2037-12-31 23:59:59.999 UTC);
+/// When v3 created the session (its `created_at`): the session's `created`.
+pub const SESSION_CREATED: OffsetDateTime = datetime!(2021-03-04 05:06:08.000 UTC);
 
 /// Grace's pending e-mail sign-in: the raw token of the e-mail link …
 pub const EMAIL_TOKEN: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";

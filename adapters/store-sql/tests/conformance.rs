@@ -382,7 +382,7 @@ mod v3_interop {
         );
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5]
+            vec![1, 2, 3, 4, 5, 6]
         );
 
         // Every row is still there and reads through the port.
@@ -424,6 +424,7 @@ mod v3_interop {
             user_id: fx::ADA_ID.to_owned(),
             expires: fx::SESSION_EXPIRES,
             access_token: SecretString::new(fx::SESSION_ACCESS_TOKEN),
+            created: Some(fx::SESSION_CREATED),
         };
         // v3's raw row reads by the cookie's candidate keys (hashed, raw) in one query.
         assert_eq!(
@@ -603,7 +604,7 @@ mod sql {
             assert!(store.migrate().await.unwrap().is_empty());
             assert_eq!(
                 store.applied_migrations().await.unwrap(),
-                vec![1, 2, 3, 4, 5]
+                vec![1, 2, 3, 4, 5, 6]
             );
             // Concurrent migrations of a fresh store wait for each other.
             let again = support::connect(&url).await;
@@ -648,6 +649,7 @@ mod sql {
                 user_id: user.id.clone(),
                 expires: datetime!(2030-01-01 00:00 UTC),
                 access_token: SecretString::new(TOKEN.replace("f", "e")),
+                created: None,
             };
             store.create_session(session.clone()).await.unwrap();
             let error = store.create_session(session).await.unwrap_err();
@@ -678,6 +680,58 @@ mod sql {
             store.close().await;
             let error = store.get_session_and_user(&[TOKEN]).await.unwrap_err();
             assert!(!error.to_string().contains(TOKEN), "{error}");
+        }
+    }
+
+    /// A revocation one store handle records is what every other handle on the database
+    /// reads (several server instances share one database); a session created without
+    /// `created` gets the database's clock from the `created_at` default, as v3's rows did.
+    #[tokio::test]
+    async fn revocations_are_shared_and_created_at_defaults() {
+        for server in [None, Some(Server::Postgres), Some(Server::MySql)] {
+            let (url, _db) = match server {
+                Some(server) => support::server_db(server).await,
+                None => support::sqlite_db(),
+            };
+            let one = support::connect(&url).await;
+            one.migrate().await.unwrap();
+            let two = support::connect(&url).await;
+            let expires = datetime!(2030-01-01 00:00 UTC);
+            let now = datetime!(2029-12-31 23:00 UTC);
+            assert!(!two.is_jwt_revoked("shared").await.unwrap());
+            one.revoke_jwt("shared", expires, now).await.unwrap();
+            assert!(
+                two.is_jwt_revoked("shared").await.unwrap(),
+                "{server:?}: another handle on the database must see the revocation"
+            );
+            two.revoke_jwt("other", expires, expires + time::Duration::seconds(1))
+                .await
+                .unwrap();
+            assert!(
+                !one.is_jwt_revoked("shared").await.unwrap(),
+                "{server:?}: a revocation dropped through one handle is gone for all"
+            );
+
+            let user = one.create_user(NewUser::default()).await.unwrap();
+            let before = time::OffsetDateTime::now_utc() - time::Duration::minutes(5);
+            one.create_session(Session {
+                session_token: SecretString::new(TOKEN),
+                user_id: user.id.clone(),
+                expires,
+                access_token: SecretString::new(TOKEN.replace("f", "e")),
+                created: None,
+            })
+            .await
+            .unwrap();
+            let (read, _) = two.get_session_and_user(&[TOKEN]).await.unwrap().unwrap();
+            let stamped = read.created.expect("created_at's default stamps the row");
+            let after = time::OffsetDateTime::now_utc() + time::Duration::minutes(5);
+            assert!(
+                before < stamped && stamped < after,
+                "{server:?}: created_at is the database's clock: {stamped}"
+            );
+            one.close().await;
+            two.close().await;
         }
     }
 

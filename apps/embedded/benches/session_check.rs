@@ -1,5 +1,6 @@
 //! The in-process session check: `get_token` (decode + verify) and a full `GET /session`
-//! (decode, verify, re-encode, Set-Cookie, JSON), signed and encrypted.
+//! (decode, verify, re-encode, Set-Cookie, JSON), signed and encrypted; and what
+//! `jwt.revocable` adds to each (one lookup in the embedded sled store).
 //!
 //! Run: `cargo bench -p portcullis --bench session_check`
 
@@ -12,10 +13,17 @@ use serde_json::{json, Value};
 
 const SECRET: &str = "benchmark-secret-7Hq2xWm9Rk4vTz8Lp3Nc6Bj";
 
-fn app(encryption: bool) -> Portcullis {
-    Portcullis::builder()
+fn app(encryption: bool, revocable: bool) -> Portcullis {
+    let builder = Portcullis::builder();
+    let builder = if revocable {
+        let store = portcullis_store_sled::SledStore::temporary().unwrap();
+        builder.store(std::sync::Arc::new(store))
+    } else {
+        builder
+    };
+    builder
         .secret(SECRET)
-        .configure(|c| c.jwt_encryption(encryption))
+        .configure(|c| c.jwt_encryption(encryption).jwt_revocable(revocable))
         .credentials(
             "credentials",
             "Credentials",
@@ -71,12 +79,20 @@ fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    for (label, encryption) in [("jws", false), ("jwe", true)] {
-        let app = app(encryption);
+    let variants = [
+        ("jws", false, false),
+        ("jwe", true, false),
+        ("jws_revocable", false, true),
+    ];
+    for (label, encryption, revocable) in variants {
+        let app = app(encryption, revocable);
         let headers = signed_in(&rt, &app);
-        assert!(app.get_token(&headers).is_some());
+        assert!(rt.block_on(app.get_token(&headers)).is_some());
         c.bench_function(&format!("get_token/{label}"), |b| {
-            b.iter(|| app.get_token(std::hint::black_box(&headers)).unwrap())
+            b.iter(|| {
+                rt.block_on(app.get_token(std::hint::black_box(&headers)))
+                    .unwrap()
+            })
         });
         c.bench_function(&format!("session_read/{label}"), |b| {
             b.iter(|| {

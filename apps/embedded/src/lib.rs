@@ -299,7 +299,32 @@ impl Portcullis {
     /// The decoded session token, from the session cookie or an `Authorization: Bearer`
     /// header (taken as it is: never percent-decoded). No callbacks run; nothing is
     /// written. Like NextAuth's `getToken`, but `None` (never an error) for a bad token.
-    pub fn get_token(&self, headers: &HeaderMap) -> Option<Claims> {
+    ///
+    /// With `jwt.revocable` it also asks the store, and a token that signed out (on any
+    /// instance sharing the store), has no `jti`, or cannot be checked is `None`.
+    pub async fn get_token(&self, headers: &HeaderMap) -> Option<Claims> {
+        let claims = self.decode_token(headers)?;
+        if !self.config().jwt_revocable {
+            return Some(claims);
+        }
+        let jti = match claims.get("jti") {
+            Some(Value::String(jti)) if !jti.is_empty() => jti.clone(),
+            _ => return None,
+        };
+        match self.store.as_ref()?.is_jwt_revoked(&jti).await {
+            Ok(false) => Some(claims),
+            Ok(true) => None,
+            Err(error) => {
+                tracing::warn!(target: "portcullis", %error, "get_token: cannot check the token's revocation; refused");
+                None
+            }
+        }
+    }
+
+    /// [`Portcullis::get_token`] without the store: decode and verify only, synchronous.
+    /// It does not see revocations (`jwt.revocable`); use it where the token's signature
+    /// and lifetime are all that matter.
+    pub fn decode_token(&self, headers: &HeaderMap) -> Option<Claims> {
         let token = self.raw_token(headers)?;
         portcullis_domain::flows::decode_session_token(self.config(), &token, self.clock.now()).ok()
     }
@@ -588,6 +613,9 @@ impl Builder {
             && self.store.is_none()
         {
             return Err(ConfigError::NeedsStore("session strategy \"database\""));
+        }
+        if config.jwt_revocable && self.store.is_none() {
+            return Err(ConfigError::NeedsStore("jwt.revocable"));
         }
         if self.store.is_none() && config.providers.iter().any(|p| p.type_name() == "email") {
             // Allowed, so an app can start without its database: the e-mail routes then

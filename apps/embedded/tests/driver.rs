@@ -73,7 +73,7 @@ async fn credentials_sign_in_session_and_sign_out() {
         session["user"],
         json!({"name": "Jane", "email": "jane@example.com", "image": null})
     );
-    let token_claims = app.get_token(&headers).unwrap();
+    let token_claims = app.get_token(&headers).await.unwrap();
     assert_eq!(token_claims["sub"], json!("7"));
 
     let res = app

@@ -429,6 +429,7 @@ fn settings(config: &ServerConfig, secrets: &[String]) -> ConfigBuilder {
     if let Some(max_age) = config.jwt.max_age {
         c = c.jwt_max_age(max_age);
     }
+    c = c.jwt_revocable(config.jwt.revocable);
     if let Some(on) = config.jwt.encryption {
         c = c.jwt_encryption(on);
     }

@@ -392,6 +392,11 @@ pub struct JwtSection {
     /// Needs `encryption = true`. Default false.
     #[serde(default)]
     pub provider_tokens: Option<bool>,
+    /// Signing out revokes the session token: its `jti` is kept in the store until the
+    /// token expires, and every session read refuses it, on every instance sharing the
+    /// store. Costs one store lookup per read; needs a store. Default false.
+    #[serde(default)]
+    pub revocable: bool,
     /// v3's `jwt.secret`: the secret session-token keys are derived from, when it differs
     /// from `secret` (which still hashes CSRF and e-mail tokens). A list rotates, as
     /// `secret` does. Unset: `secret`. Env: `PORTCULLIS_JWT_SECRET` (one secret).

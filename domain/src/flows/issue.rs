@@ -171,8 +171,9 @@ impl SessionIssue {
         let session = Session {
             session_token: stored_key,
             user_id: self.user_id.clone(),
-            expires: cx.now + time::Duration::seconds(cx.config.session.max_age),
+            expires: cx.config.session.expiry(cx.now, cx.now),
             access_token: SecretString::new(cx.random_hex(32)),
+            created: Some(cx.now),
         };
         Issue::Effect(Box::new(Effect::Store(StoreOp::CreateSession(session))))
     }

@@ -7,6 +7,7 @@ mod oauth_callback;
 mod oauth_signin;
 mod pages;
 mod prelude;
+mod revocation;
 mod session;
 mod session_database;
 mod signout;
@@ -43,6 +44,7 @@ macro_rules! each_flow {
             oauth_callback::oauth_callback::FLOW.$method(),
             issue::session_issue::FLOW.$method(),
             session::session_jwt::FLOW.$method(),
+            revocation::jwt_revocation::FLOW.$method(),
             session_database::session_database::FLOW.$method(),
             signout::signout::FLOW.$method(),
             pages::pages::FLOW.$method(),

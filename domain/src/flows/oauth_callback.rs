@@ -79,6 +79,9 @@ use oauth_callback::{Event as E, State as S};
 
 /// The lookups that decide between sign-in, link and create (spec §11.2).
 enum Lookup {
+    /// With `jwt.revocable`: whether the JWT session's `jti` was revoked (then it is no
+    /// session, and the `SignedInByJwt` lookup behind it is dropped).
+    JwtRevoked(String),
     SignedInByJwt(String),
     SignedInByDatabase(crate::session_key::SessionKeys),
     Linked,
@@ -614,8 +617,17 @@ impl OAuthCallback {
         if let Some(cookie) = cx.session_cookie().map(str::to_owned) {
             match cx.config.session.strategy {
                 SessionStrategy::Jwt => {
-                    if let Ok(claims) = cx.decode_session(&cookie) {
+                    let claims = cx.decode_session(&cookie).ok().filter(|claims| {
+                        // A token no revocation could name is no session where one could.
+                        !cx.config.jwt_revocable || super::revocation::jti(claims).is_some()
+                    });
+                    if let Some(claims) = claims {
                         if let Some(Value::String(sub)) = claims.get("sub") {
+                            if let (true, Some(jti)) =
+                                (cx.config.jwt_revocable, super::revocation::jti(&claims))
+                            {
+                                self.lookups.push_back(Lookup::JwtRevoked(jti.to_owned()));
+                            }
                             self.lookups.push_back(Lookup::SignedInByJwt(sub.clone()));
                         }
                         self.signed_in_at = claims
@@ -643,6 +655,7 @@ impl OAuthCallback {
             ));
         };
         let op = match self.lookups.front() {
+            Some(Lookup::JwtRevoked(jti)) => StoreOp::IsJwtRevoked(jti.clone()),
             Some(Lookup::SignedInByJwt(sub)) => StoreOp::GetUser(sub.clone()),
             Some(Lookup::SignedInByDatabase(token)) => StoreOp::GetSessionAndUser(token.clone()),
             Some(Lookup::Linked) => StoreOp::GetUserByAccount {
@@ -670,14 +683,29 @@ impl OAuthCallback {
             ));
         };
         match (lookup, result) {
+            (Lookup::JwtRevoked(_), Ok(StoreReply::Revoked(revoked))) => {
+                if revoked {
+                    self.lookups
+                        .retain(|l| !matches!(l, Lookup::SignedInByJwt(_)));
+                    self.signed_in_at = None;
+                }
+            }
             (Lookup::SignedInByJwt(_), Ok(StoreReply::MaybeUser(user))) => self.signed_in = user,
             (Lookup::SignedInByDatabase(_), Ok(StoreReply::MaybeSessionAndUser(found))) => {
-                let found = found.filter(|(session, _)| session.expires > cx.now);
-                // v3's session row has no sign-in time: `expires - max_age` is when it was
-                // created or last extended (docs/security.md).
-                self.signed_in_at = found.as_ref().map(|(session, _)| {
-                    session.expires - time::Duration::seconds(cx.config.session.max_age)
+                let settings = cx.config.session;
+                // A row that does not record its sign-in (v3's) counts from its last
+                // extension, `expires - max_age` (docs/security.md).
+                let signed_in_at = |session: &crate::model::Session| {
+                    session.created.unwrap_or(
+                        session
+                            .expires
+                            .saturating_sub(time::Duration::seconds(settings.max_age)),
+                    )
+                };
+                let found = found.filter(|(session, _)| {
+                    session.expires > cx.now && !settings.outlived(signed_in_at(session), cx.now)
                 });
+                self.signed_in_at = found.as_ref().map(|(session, _)| signed_in_at(session));
                 self.signed_in = found.map(|(_, user)| user);
             }
             (Lookup::Linked, Ok(StoreReply::MaybeUser(user))) => {

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::revocation::{self, Revocation};
 use super::{iso, truthy, Cx, Fault, Next, RouteFlow, Started};
 use crate::cookies::{set_cookie, Lifetime};
 use crate::effect::{AuthEvent, Effect, HookCall, HookFailure, Outcome};
@@ -12,12 +13,13 @@ use crate::response::Reply;
 crate::flow! {
     /// Read a JWT session and slide its expiry.
     pub mod session_jwt = "session_jwt" {
-        states { Received, Anonymous, Renewing, Refreshing, Shaping, Served, Cleared }
-        events { NoCookie, TokenInvalid, TokenValid, AccessTokenExpired, Discovered, Renewed, RenewFailed, TokenReady, SessionReady, HookFailed }
+        states { Received, Anonymous, Renewing, Refreshing, Shaping, Served, Cleared, Failed }
+        events { NoCookie, TokenInvalid, TokenValid, AccessTokenExpired, Discovered, Renewed, RenewFailed, TokenReady, SessionReady, HookFailed, RevocationUnknown }
         initial Received;
         Received + NoCookie => Anonymous, guard "no session cookie", effect "{}";
-        Received + TokenInvalid => Cleared, guard "decode fails: tampered, expired, wrong key or algorithm", effect "clear session cookie; {}";
-        Received + TokenValid => Refreshing, guard "decode succeeds", effect "Hook: jwt(token)";
+        Received + TokenInvalid => Cleared, guard "decode fails: tampered, expired, too old, wrong key or algorithm; or jwt.revocable and the jti is revoked or missing", effect "clear session cookie; {}";
+        Received + RevocationUnknown => Failed, guard "jwt.revocable and the store cannot say whether the jti is revoked", effect "{} (cookie kept)";
+        Received + TokenValid => Refreshing, guard "decode succeeds (and, with jwt.revocable, the jti is not revoked)", effect "Hook: jwt(token)";
         Received + AccessTokenExpired => Renewing, guard "provider tokens kept: the access token expired and a refresh token is held", effect "Http: discovery (cached) if needed, else the refresh grant";
         Renewing + Discovered => Renewing, guard "the token endpoint is known now", effect "Http: refresh grant";
         Renewing + Renewed => Refreshing, guard "a new access token (and rotated refresh token)", effect "Hook: jwt(token)";
@@ -65,6 +67,8 @@ struct SessionRead {
     auth_time: i64,
     /// Whether renewed tokens carry `auth_time` (see `start`).
     stamp: bool,
+    /// With `jwt.revocable`: the store is being asked whether the token was revoked.
+    checking: Option<revocation::Check>,
 }
 
 pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
@@ -95,16 +99,51 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
         served: None,
         auth_time,
         stamp,
+        checking: None,
     };
-    if let Some(next) = flow.renew_if_expired(cx)? {
-        return Ok((next, Some(Box::new(flow))));
+    if cx.config.jwt_revocable {
+        let Some((check, ask)) = revocation::ask(&flow.token) else {
+            // A token without a `jti` could never be revoked: not accepted.
+            flow.m.fire(E::TokenInvalid, &mut cx.trace)?;
+            return Ok((Next::Reply(super::no_session_cleared(cx)), None));
+        };
+        flow.checking = Some(check);
+        return Ok((Next::Effect(ask), Some(Box::new(flow))));
     }
-    flow.m.fire(E::TokenValid, &mut cx.trace)?;
-    let next = flow.jwt_hook(cx)?;
+    let next = flow.go_on(cx)?;
     Ok((next, Some(Box::new(flow))))
 }
 
 impl SessionRead {
+    /// A valid (and, if asked, unrevoked) token: renew the provider's access token if it
+    /// expired, else run the `jwt` callback.
+    fn go_on(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
+        if let Some(next) = self.renew_if_expired(cx)? {
+            return Ok(next);
+        }
+        self.m.fire(E::TokenValid, &mut cx.trace)?;
+        self.jwt_hook(cx)
+    }
+
+    fn on_revocation(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
+        let Some(check) = self.checking.take() else {
+            return Err(Fault::Unexpected(
+                "session: store answer without a question",
+            ));
+        };
+        match check.answer(cx, outcome)? {
+            Revocation::Live => self.go_on(cx),
+            Revocation::Revoked => {
+                self.m.fire(E::TokenInvalid, &mut cx.trace)?;
+                Ok(Next::Reply(super::no_session_cleared(cx)))
+            }
+            Revocation::Unknown => {
+                self.m.fire(E::RevocationUnknown, &mut cx.trace)?;
+                Ok(Next::Reply(super::no_session()))
+            }
+        }
+    }
+
     fn jwt_hook(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
         let token = self.token.clone();
         if cx.config.hooks.jwt && cx.config.hooks.jwt_on_read {
@@ -241,6 +280,7 @@ impl SessionRead {
 impl RouteFlow for SessionRead {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
         match (self.m.state(), outcome) {
+            (S::Received, outcome @ Outcome::Store(_)) => self.on_revocation(cx, outcome),
             (S::Renewing, Outcome::Http(answer)) => self.on_renewal(cx, answer),
             (S::Refreshing, Outcome::Token(result)) => self.on_token(cx, result),
             (S::Shaping, Outcome::Session(result)) => self.on_session(cx, result),
@@ -259,15 +299,9 @@ impl SessionRead {
     /// The renewed session's expiry: `maxAge` from now, but never past the absolute
     /// lifetime counted from sign-in.
     fn expires(&self, cx: &Cx) -> time::OffsetDateTime {
-        let sliding = cx.now + time::Duration::seconds(cx.config.session.max_age);
-        let Some(limit) = cx.config.session.absolute_max_age else {
-            return sliding;
-        };
-        let absolute = time::OffsetDateTime::from_unix_timestamp(self.auth_time)
-            .map(|t| t + time::Duration::seconds(limit));
-        match absolute {
-            Ok(absolute) if absolute < sliding => absolute,
-            _ => sliding,
+        match time::OffsetDateTime::from_unix_timestamp(self.auth_time) {
+            Ok(signed_in) => cx.config.session.expiry(signed_in, cx.now),
+            Err(_) => cx.now + time::Duration::seconds(cx.config.session.max_age),
         }
     }
 

@@ -22,9 +22,9 @@ crate::flow! {
         Received + NoCookie => Anonymous, guard "no session cookie", effect "{}";
         Received + CookieSent => Loading, guard "session cookie", effect "Store: get session and user (one lookup)";
         Loading + NotFound => Cleared, guard "no such session, or its user is gone", effect "clear session cookie; {}";
-        Loading + Expired => Expiring, guard "expires <= now", effect "Store: delete session";
-        Loading + Fresh => Shaping, guard "extended less than updateAge ago", effect "Hook: session(session, user)";
-        Loading + DueForExtension => Extending, guard "now > expires - maxAge + updateAge", effect "Store: expires = now + maxAge";
+        Loading + Expired => Expiring, guard "expires <= now, or signed in longer ago than absolute_max_age", effect "Store: delete session";
+        Loading + Fresh => Shaping, guard "extended less than updateAge ago, or at its absolute end already", effect "Hook: session(session, user)";
+        Loading + DueForExtension => Extending, guard "now > expires - maxAge + updateAge, or the stored expiry lies past created + absolute_max_age", effect "Store: expires = now + maxAge, at most created + absolute_max_age";
         Loading + StoreFailed => Failed, guard "store error", effect "{} (cookie kept)";
         Expiring + Deleted => Cleared, guard "", effect "clear session cookie; {}";
         Expiring + StoreFailed => Cleared, guard "store error", effect "clear session cookie; {}";
@@ -122,18 +122,26 @@ impl DatabaseSessionRead {
                 return Ok(Next::Reply(super::no_session()));
             }
         };
-        if session.expires <= cx.now {
+        let settings = cx.config.session;
+        // A row that does not record its sign-in counts from its last extension.
+        let signed_in = session.created.unwrap_or(
+            session
+                .expires
+                .saturating_sub(time::Duration::seconds(settings.max_age)),
+        );
+        if session.expires <= cx.now || settings.outlived(signed_in, cx.now) {
             self.m.fire(E::Expired, &mut cx.trace)?;
             return Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(
                 SessionKeys::stored(&session.session_token),
             ))));
         }
-        let settings = cx.config.session;
         let due_at = session.expires - time::Duration::seconds(settings.max_age)
             + time::Duration::seconds(settings.update_age);
-        if cx.now > due_at {
+        // Due: `max_age` from now, capped at the absolute end. Not due, but the stored expiry
+        // lies past that end (the limit was lowered): brought back to it.
+        let expires: OffsetDateTime = settings.expiry(signed_in, cx.now);
+        if (cx.now > due_at && expires != session.expires) || expires < session.expires {
             self.m.fire(E::DueForExtension, &mut cx.trace)?;
-            let expires: OffsetDateTime = cx.now + time::Duration::seconds(settings.max_age);
             session.expires = expires;
             let stored_key = session.session_token.clone();
             self.found = Some((session, user));

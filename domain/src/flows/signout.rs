@@ -14,11 +14,14 @@ use crate::store::{StoreOp, StoreReply};
 crate::flow! {
     /// Sign out: end the session wherever it lives.
     pub mod signout = "signout" {
-        states { Received, Loading, Deleting, Notifying, SignedOut, Rejected }
-        events { CsrfRejected, CsrfVerified, DatabaseSession, Loaded, Deleted, StoreFailed, Notified }
+        states { Received, Loading, Deleting, Revoking, Notifying, SignedOut, Rejected }
+        events { CsrfRejected, CsrfVerified, DatabaseSession, RevocableJwt, Loaded, Deleted, Revoked, StoreFailed, Notified }
         initial Received;
         Received + CsrfRejected => Rejected, guard "csrfToken not verified", effect "redirect signout?csrf=true (session kept)";
         Received + CsrfVerified => Notifying, guard "csrfToken verified; JWT session or no cookie", effect "Event: signOut(decoded token or none)";
+        Received + RevocableJwt => Revoking, guard "csrfToken verified; jwt.revocable and a valid JWT session cookie", effect "Store: revoke its jti until the token expires";
+        Revoking + Revoked => Notifying, guard "", effect "Event: signOut(decoded token)";
+        Revoking + StoreFailed => Notifying, guard "store error (logged; sign-out goes on)", effect "Event: signOut(decoded token)";
         Received + DatabaseSession => Loading, guard "csrfToken verified; database session cookie", effect "Store: get session (for the event)";
         Loading + Loaded => Deleting, guard "", effect "Store: delete session";
         Loading + StoreFailed => Deleting, guard "store error", effect "Store: delete session";
@@ -35,6 +38,8 @@ struct SignOut {
     /// The keys the cookie's session may be stored under.
     keys: Option<SessionKeys>,
     session: Option<Session>,
+    /// The revoked JWT session's claims, for the event.
+    token: Option<crate::jwt::Claims>,
 }
 
 pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
@@ -55,19 +60,36 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
                 m,
                 keys: Some(keys),
                 session: None,
+                token: None,
             };
             Ok((Next::Effect(effect), Some(Box::new(flow))))
         }
         (strategy, _) => {
+            let token = cookie
+                .filter(|_| strategy == SessionStrategy::Jwt)
+                .and_then(|c| cx.decode_session(&c).ok());
+            let revoke = token
+                .as_ref()
+                .filter(|_| cx.config.jwt_revocable)
+                .and_then(|t| super::revocation::revoke(t, cx.now, cx.config.jwt.max_age));
+            if let Some(revoke) = revoke {
+                m.fire(E::RevocableJwt, &mut cx.trace)?;
+                let flow = SignOut {
+                    m,
+                    keys: None,
+                    session: None,
+                    token,
+                };
+                return Ok((Next::Effect(Effect::Store(revoke)), Some(Box::new(flow))));
+            }
             m.fire(E::CsrfVerified, &mut cx.trace)?;
             let mut flow = SignOut {
                 m,
                 keys: None,
                 session: None,
+                token: None,
             };
-            let cookie = cookie.filter(|_| strategy == SessionStrategy::Jwt);
             if cx.config.hooks.events {
-                let token = cookie.and_then(|c| cx.decode_session(&c).ok());
                 let event = Effect::Event(AuthEvent::SignOut {
                     token,
                     session: None,
@@ -114,6 +136,21 @@ impl RouteFlow for SignOut {
                     return Ok(Next::Effect(Effect::Event(AuthEvent::SignOut {
                         token: None,
                         session,
+                    })));
+                }
+                self.signed_out(cx)
+            }
+            (S::Revoking, Outcome::Store(result)) => {
+                let event = if result.is_ok() {
+                    E::Revoked
+                } else {
+                    E::StoreFailed
+                };
+                self.m.fire(event, &mut cx.trace)?;
+                if cx.config.hooks.events {
+                    return Ok(Next::Effect(Effect::Event(AuthEvent::SignOut {
+                        token: self.token.take(),
+                        session: None,
                     })));
                 }
                 self.signed_out(cx)

@@ -53,7 +53,12 @@
 //! handed to the caller, who decides), and that rotating an account's provider tokens is a
 //! compare-and-set on the stored refresh token: of concurrent refreshes from one refresh
 //! token exactly one wins. Stores do not read the clock, so expired sessions and tokens are
-//! returned like any other.
+//! returned like any other. A session's `created` is kept as given (not the database's
+//! clock) and never moved by an expiry update; JWT revocations (`revoke_jwt`,
+//! `is_jwt_revoked`) are byte-exact, idempotent (also when racing), and a revocation
+//! expired before a later `revoke_jwt`'s `now` is dropped. Whether several handles on one
+//! database see each other's revocations is each adapter's own test (the suite has one
+//! handle).
 //!
 //! Timestamps are compared at millisecond precision at most (the fixtures use whole
 //! milliseconds), since SQL databases keep microseconds and MongoDB milliseconds. E-mail
@@ -142,6 +147,11 @@ macro_rules! store_conformance_tests {
             session_lookup_matches_hashed_or_raw_key,
             list_sessions_soonest_expiry_first,
             delete_sessions_for_user_counts_and_spares_others,
+            session_created_round_trips,
+            session_without_created_is_stored,
+            revoked_jwt_reads_revoked,
+            revoke_jwt_twice_is_fine,
+            revoke_jwt_drops_expired_revocations,
             verification_token_is_single_use,
             verification_token_is_bound_to_identifier,
             verification_token_wrong_hash_is_none,
@@ -290,6 +300,17 @@ impl<S: Store, G: Send + Sync> Store for WithCleanup<S, G> {
             .use_verification_token(identifier, token_hash)
             .await
     }
+    async fn revoke_jwt(
+        &self,
+        jti: &str,
+        expires: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.store.revoke_jwt(jti, expires, now).await
+    }
+    async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        self.store.is_jwt_revoked(jti).await
+    }
     fn upgraded_from_v3(&self) -> bool {
         self.store.upgraded_from_v3()
     }
@@ -303,6 +324,7 @@ impl<S: Store, G: Send + Sync> Store for WithCleanup<S, G> {
 const EMAIL_VERIFIED: OffsetDateTime = datetime!(2021-02-03 04:05:06.789 UTC);
 const ACCESS_TOKEN_EXPIRES: OffsetDateTime = datetime!(2031-07-08 09:10:11.123 UTC);
 const SESSION_EXPIRES: OffsetDateTime = datetime!(2032-01-01 00:00:00.001 UTC);
+const SESSION_CREATED: OffsetDateTime = datetime!(2031-12-01 10:20:30.456 UTC);
 const TOKEN_EXPIRES: OffsetDateTime = datetime!(2032-06-30 23:59:59.999 UTC);
 const LONG_AGO: OffsetDateTime = datetime!(2001-09-09 01:46:40.5 UTC);
 
@@ -382,6 +404,7 @@ fn session(user_id: &str, n: u64, expires: OffsetDateTime) -> Session {
         user_id: user_id.to_owned(),
         expires,
         access_token: SecretString::new(hex_token('a', n)),
+        created: Some(SESSION_CREATED),
     }
 }
 
@@ -2474,6 +2497,251 @@ pub async fn delete_sessions_for_user_counts_and_spares_others(store: Arc<dyn St
         ),
         0,
         "store failed: delete_sessions_for_user of an unknown user must return 0"
+    );
+}
+
+/// `created` (when the session was signed in) is kept as given, to the millisecond, not
+/// stamped from the database's clock: the domain's clock decides it, and the absolute
+/// lifetime counts from it. No expiry update moves it.
+pub async fn session_created_round_trips(store: Arc<dyn Store>) {
+    #[track_caller]
+    fn assert_close(got: Option<OffsetDateTime>, want: OffsetDateTime, read: &str) {
+        let got = got.unwrap_or_else(|| {
+            panic!("store failed: session.created from {read} came back as None")
+        });
+        assert!(
+            (got - want).abs() < Duration::milliseconds(1),
+            "store failed: session.created from {read} must be the given instant to the \
+             millisecond (not the database's clock): stored {want}, read {got}"
+        );
+    }
+    let user = ok(
+        store.create_user(new_user("Signed", None)).await,
+        "create_user",
+    );
+    // Long before any clock this runs on, with sub-millisecond digits and an offset.
+    let created = datetime!(2003-04-05 06:07:08.123_456_789 +02:00);
+    let s = Session {
+        created: Some(created),
+        ..session(&user.id, 1, SESSION_EXPIRES)
+    };
+    ok(store.create_session(s.clone()).await, "create_session");
+    for moved in [false, true] {
+        if moved {
+            ok(
+                store
+                    .update_session_expiry(
+                        s.session_token.expose(),
+                        SESSION_EXPIRES + Duration::days(1),
+                    )
+                    .await,
+                "update_session_expiry",
+            );
+        }
+        let after = if moved {
+            " after update_session_expiry"
+        } else {
+            ""
+        };
+        assert_close(
+            ok(
+                store
+                    .get_session_and_user(&[s.session_token.expose()])
+                    .await,
+                "get_session_and_user",
+            )
+            .and_then(|(s, _)| s.created),
+            created,
+            &format!("get_session_and_user{after}"),
+        );
+        assert_close(
+            ok(store.list_sessions(&user.id).await, "list_sessions")
+                .first()
+                .and_then(|s| s.created),
+            created,
+            &format!("list_sessions{after}"),
+        );
+    }
+}
+
+/// A session given without `created` is stored all the same. It reads back as `None`, or
+/// (SQL, MongoDB: v3's schema stamps `created_at`/`createdAt` on insert) as the instant
+/// the store stamped; either way no expiry update moves it.
+pub async fn session_without_created_is_stored(store: Arc<dyn Store>) {
+    let user = ok(
+        store.create_user(new_user("Unstamped", None)).await,
+        "create_user",
+    );
+    let s = Session {
+        created: None,
+        ..session(&user.id, 1, SESSION_EXPIRES)
+    };
+    ok(store.create_session(s.clone()).await, "create_session");
+    let (first, _) = ok(
+        store
+            .get_session_and_user(&[s.session_token.expose()])
+            .await,
+        "get_session_and_user",
+    )
+    .expect("store failed: a session created without `created` must be found");
+    assert_eq!(
+        Session {
+            created: None,
+            ..first.clone()
+        },
+        s,
+        "store failed: a session created without `created` must read back as created"
+    );
+    ok(
+        store
+            .update_session_expiry(
+                s.session_token.expose(),
+                SESSION_EXPIRES + Duration::days(1),
+            )
+            .await,
+        "update_session_expiry",
+    );
+    let (second, _) = ok(
+        store
+            .get_session_and_user(&[s.session_token.expose()])
+            .await,
+        "get_session_and_user",
+    )
+    .expect("store failed: the session must still be found");
+    assert_eq!(
+        second.created, first.created,
+        "store failed: update_session_expiry must not move the session's `created`"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// JWT revocations (`jwt.revocable`)
+// ---------------------------------------------------------------------------------------
+
+/// Instants for revocations: whole milliseconds inside every store's range.
+const REVOKED_UNTIL: OffsetDateTime = datetime!(2031-03-04 05:06:07.008 UTC);
+const REVOKED_AT: OffsetDateTime = datetime!(2031-03-04 04:06:07.008 UTC);
+
+/// A revoked `jti` reads as revoked; an unknown one, or one differing in case or by a
+/// trailing space, does not; revoking one `jti` revokes no other.
+pub async fn revoked_jwt_reads_revoked(store: Arc<dyn Store>) {
+    let jti = "3f2b8c1e-6d4a-4f7b-9e21-0c5d7a8b9e10";
+    assert!(
+        !ok(store.is_jwt_revoked(jti).await, "is_jwt_revoked"),
+        "store failed: a jti nobody revoked must not read as revoked"
+    );
+    ok(
+        store.revoke_jwt(jti, REVOKED_UNTIL, REVOKED_AT).await,
+        "revoke_jwt",
+    );
+    assert!(
+        ok(store.is_jwt_revoked(jti).await, "is_jwt_revoked"),
+        "store failed: is_jwt_revoked must be true after revoke_jwt"
+    );
+    for other in [
+        "3F2B8C1E-6D4A-4F7B-9E21-0C5D7A8B9E10",
+        "3f2b8c1e-6d4a-4f7b-9e21-0c5d7a8b9e10 ",
+        "3f2b8c1e-6d4a-4f7b-9e21-0c5d7a8b9e1",
+        "",
+    ] {
+        assert!(
+            !ok(store.is_jwt_revoked(other).await, "is_jwt_revoked"),
+            "store failed: revocations must match the jti byte for byte: {other:?} reads revoked"
+        );
+    }
+    // Revocations are not sessions: no session store operation sees them.
+    let user = ok(
+        store.create_user(new_user("Revoker", None)).await,
+        "create_user",
+    );
+    assert_eq!(
+        ok(store.list_sessions(&user.id).await, "list_sessions"),
+        vec![],
+        "store failed: a revocation must not appear as a session"
+    );
+}
+
+/// Revoking a revoked `jti` again is not an error (sign-out may be repeated, or race with
+/// itself), and it stays revoked.
+pub async fn revoke_jwt_twice_is_fine(store: Arc<dyn Store>) {
+    let jti = "twice";
+    ok(
+        store.revoke_jwt(jti, REVOKED_UNTIL, REVOKED_AT).await,
+        "revoke_jwt",
+    );
+    ok(
+        store
+            .revoke_jwt(jti, REVOKED_UNTIL, REVOKED_AT + Duration::minutes(1))
+            .await,
+        "revoke_jwt of a revoked jti",
+    );
+    assert!(
+        ok(store.is_jwt_revoked(jti).await, "is_jwt_revoked"),
+        "store failed: a jti revoked twice must read as revoked"
+    );
+    let results = race(
+        &store,
+        8,
+        "racing revoke_jwt of one jti",
+        |store, _| async move { store.revoke_jwt("raced", REVOKED_UNTIL, REVOKED_AT).await },
+    )
+    .await;
+    for result in results {
+        ok(result, "racing revoke_jwt of one jti (each must succeed)");
+    }
+    assert!(
+        ok(store.is_jwt_revoked("raced").await, "is_jwt_revoked"),
+        "store failed: a jti revoked by racing calls must read as revoked"
+    );
+}
+
+/// `revoke_jwt` drops the revocations whose `expires` is before its `now` (their tokens
+/// are refused as expired anyway) and keeps the others, one expiring at `now` included.
+pub async fn revoke_jwt_drops_expired_revocations(store: Arc<dyn Store>) {
+    let early = REVOKED_UNTIL;
+    let at_now = REVOKED_UNTIL + Duration::hours(1);
+    let late = REVOKED_UNTIL + Duration::days(1);
+    ok(
+        store.revoke_jwt("early", early, REVOKED_AT).await,
+        "revoke_jwt",
+    );
+    ok(
+        store.revoke_jwt("at-now", at_now, REVOKED_AT).await,
+        "revoke_jwt",
+    );
+    ok(
+        store.revoke_jwt("late", late, REVOKED_AT).await,
+        "revoke_jwt",
+    );
+    for jti in ["early", "at-now", "late"] {
+        assert!(
+            ok(store.is_jwt_revoked(jti).await, "is_jwt_revoked"),
+            "store failed: {jti:?} must read as revoked before anything expired"
+        );
+    }
+    // A later revocation, at an instant after `early` expired.
+    ok(
+        store.revoke_jwt("later", late, at_now).await,
+        "revoke_jwt (later)",
+    );
+    assert!(
+        !ok(store.is_jwt_revoked("early").await, "is_jwt_revoked"),
+        "store failed: revoke_jwt must drop the revocations that expired before its `now`"
+    );
+    for jti in ["at-now", "late", "later"] {
+        assert!(
+            ok(store.is_jwt_revoked(jti).await, "is_jwt_revoked"),
+            "store failed: revoke_jwt must keep {jti:?}, which has not expired at its `now`"
+        );
+    }
+    // A revoked jti whose revocation was dropped can be revoked again.
+    ok(
+        store.revoke_jwt("early", late, at_now).await,
+        "revoke_jwt of a jti whose revocation was dropped",
+    );
+    assert!(
+        ok(store.is_jwt_revoked("early").await, "is_jwt_revoked"),
+        "store failed: a jti revoked again after its revocation was dropped must read revoked"
     );
 }
 

@@ -176,6 +176,20 @@ async fn update_age(w: &mut AuthWorld, seconds: i64) {
     w.setup_mut().session_update_age = Some(seconds);
 }
 
+#[given("JWT sessions are revocable")]
+async fn revocable_jwt(w: &mut AuthWorld) {
+    let setup = w.setup_mut();
+    setup.jwt_revocable = true;
+    if matches!(setup.store, StoreMode::None) {
+        setup.store = StoreMode::Backed;
+    }
+}
+
+#[given(expr = "sessions last at most {int} days from sign-in")]
+async fn absolute_max_age(w: &mut AuthWorld, days: i64) {
+    w.setup_mut().session_absolute_max_age = Some(days * 86_400);
+}
+
 #[given(expr = "the store fails to {word}")]
 async fn store_fails(w: &mut AuthWorld, op: String) {
     w.store().await.fail(&op);
@@ -191,16 +205,18 @@ pub(crate) async fn jane(w: &mut AuthWorld) -> String {
     id
 }
 
-/// Stores a session of Jane's expiring at `now + offset` (whole seconds) and returns its
-/// token.
-async fn store_session(w: &mut AuthWorld, offset: time::Duration) -> String {
+/// Stores a session of Jane's expiring at `now + offset` (whole seconds), signed in at
+/// `now - age`, and returns its token.
+async fn store_session(w: &mut AuthWorld, offset: time::Duration, age: time::Duration) -> String {
     use portcullis_domain::model::Session;
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0x5e55_1017);
     let user_id = jane(w).await;
     let store = w.store().await;
     let now = w.now();
-    let expires =
-        time::OffsetDateTime::from_unix_timestamp((now + offset).unix_timestamp()).expect("a time");
+    let whole = |t: time::OffsetDateTime| {
+        time::OffsetDateTime::from_unix_timestamp(t.unix_timestamp()).expect("a time")
+    };
+    let expires = whole(now + offset);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let token = format!("{n:064x}");
     store
@@ -210,6 +226,7 @@ async fn store_session(w: &mut AuthWorld, offset: time::Duration) -> String {
             user_id,
             expires,
             access_token: format!("{:064x}", n + (1 << 40)).into(),
+            created: Some(whole(now - age)),
         })
         .await
         .expect("the session is stored");
@@ -217,8 +234,8 @@ async fn store_session(w: &mut AuthWorld, offset: time::Duration) -> String {
 }
 
 /// Stores Jane and a session of hers expiring at `now + offset`; the browser gets its cookie.
-async fn database_session(w: &mut AuthWorld, offset: time::Duration) {
-    let token = store_session(w, offset).await;
+async fn database_session(w: &mut AuthWorld, offset: time::Duration, age: time::Duration) {
+    let token = store_session(w, offset, age).await;
     let store = w.store().await;
     let (session, _) = store
         .backend()
@@ -242,17 +259,25 @@ async fn database_session(w: &mut AuthWorld, offset: time::Duration) {
 
 #[given(expr = "Jane has a database session that expires in {int} days")]
 async fn database_session_expiring(w: &mut AuthWorld, days: i64) {
-    database_session(w, time::Duration::days(days)).await;
+    // Signed in when it was last extended (a 30-day session).
+    let offset = time::Duration::days(days);
+    database_session(w, offset, time::Duration::days(30) - offset).await;
+}
+
+#[given(expr = "Jane has a database session signed in {int} days ago that expires in {int} days")]
+async fn database_session_signed_in(w: &mut AuthWorld, age: i64, days: i64) {
+    database_session(w, time::Duration::days(days), time::Duration::days(age)).await;
 }
 
 #[given(expr = "Jane has a database session that expired {int} seconds ago")]
 async fn database_session_expired(w: &mut AuthWorld, seconds: i64) {
-    database_session(w, time::Duration::seconds(-seconds)).await;
+    let offset = time::Duration::seconds(-seconds);
+    database_session(w, offset, time::Duration::days(30) - offset).await;
 }
 
 #[given(expr = "Jane also has a database session in another browser, remembered as {string}")]
 async fn other_database_session(w: &mut AuthWorld, name: String) {
-    let token = store_session(w, time::Duration::days(30)).await;
+    let token = store_session(w, time::Duration::days(30), time::Duration::ZERO).await;
     w.saved.insert(name, token);
 }
 

@@ -772,6 +772,7 @@ async fn signed_in_as(w: &mut AuthWorld, email: String) {
                 user_id: user.id.clone(),
                 expires: now + time::Duration::days(30),
                 access_token: format!("{token}-access").into(),
+                created: Some(now),
             })
             .await
             .expect("the session is stored");

@@ -228,5 +228,5 @@ async fn check_token(w: &mut AuthWorld, name: String, value: String) {
         HeaderValue::from_str(&w.expand(&value)).expect("a header value"),
     );
     let app = w.app().await;
-    w.token_check = Some(app.get_token(&headers));
+    w.token_check = Some(app.get_token(&headers).await);
 }

@@ -187,6 +187,7 @@ mod tests {
                 user_id: "7".into(),
                 expires: AT,
                 access_token: "at_SECRET".into(),
+                created: None,
             }),
         };
         let text = payload(&event, "msg_2", AT).to_string();
