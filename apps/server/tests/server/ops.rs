@@ -106,8 +106,8 @@ fn serve(dir: &Path, config: &str, vars: &[(&str, &str)]) -> (Child, String) {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next().expect("the server exited early").unwrap();
-        let event: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|_| panic!("the server said: {line}"));
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("the server said: {line}"));
         if event["message"] == "listening" {
             break event["addr"].as_str().unwrap().to_owned();
         }
