@@ -446,6 +446,7 @@ mod database_sessions {
                 user_id: "1".into(),
                 expires,
                 access_token: SecretString::new("acc"),
+                created: None,
             },
             User {
                 id: "1".into(),
@@ -662,6 +663,7 @@ mod sessions_at_rest {
                         user_id: "1".into(),
                         expires: NOW + time::Duration::days(2),
                         access_token: SecretString::new("acc"),
+                        created: None,
                     },
                     User {
                         id: "1".into(),
