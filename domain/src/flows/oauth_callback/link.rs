@@ -1,0 +1,331 @@
+//! After `signIn` allows: save the new tokens on the linked account, link the account (to a
+//! new user, the signed-in one or the e-mail's owner), then issue the session
+//! (`session_issue`) and land with the events.
+
+use serde_json::Value;
+
+use super::account::Plan;
+use super::{land, profile_user, user_json, Authenticated, Callback, Go, Stage};
+use crate::effect::{AuthEvent, Effect, Outcome};
+use crate::flows::issue::{Issue, Landing, SessionIssue};
+use crate::flows::{Cx, Fault};
+use crate::model::{Account, AccountTokens, NewUser, User};
+use crate::secret::SecretString;
+use crate::store::{StoreError, StoreOp, StoreReply};
+
+crate::flow! {
+    /// An OAuth callback's account writes, then the session.
+    pub mod oauth_link = "oauth_link" {
+        states { Received, Updating, Creating, Linking, Issuing, SignedIn, Failed }
+        events { ProfileOnly, Existing, Link, New, Saved, StoreFailed, CreateFailed, Issued, IssueFailed }
+        initial Received;
+        Received + ProfileOnly => Issuing, guard "no store", effect "session_issue from the profile (always a new token)";
+        Received + Existing => Updating, guard "the account is linked", effect "Store: save the new provider tokens on the account (compare-and-set on the stored refresh token)";
+        Received + Link => Linking, guard "link to the signed-in user (or the verified e-mail's user, opt-in)", effect "Store: link account with its tokens";
+        Received + New => Creating, guard "nobody to link to", effect "Store: create user from the profile";
+        Updating + Saved => Issuing, guard "saved, or another sign-in saved newer tokens meanwhile", effect "session_issue (always a new token)";
+        Updating + StoreFailed => Failed, guard "store error", effect "redirect error?error=Callback";
+        Creating + Saved => Linking, guard "user stored (emailVerified = now when the provider verified the e-mail)", effect "Store: link account with its tokens";
+        Creating + CreateFailed => Failed, guard "store error (e.g. the e-mail was taken meanwhile)", effect "redirect error?error=OAuthCreateAccount";
+        Linking + Saved => Issuing, guard "", effect "session_issue (always a new token)";
+        Linking + StoreFailed => Failed, guard "store error (e.g. linked meanwhile)", effect "redirect error?error=Callback";
+        Issuing + Issued => SignedIn, guard "", effect "Set-Cookie: session; Events: createUser, linkAccount, signIn; redirect callbackUrl (or the new-user page)";
+        Issuing + IssueFailed => Failed, guard "", effect "redirect error?error=<Configuration|Callback>";
+    }
+}
+
+use oauth_link::Event as E;
+
+type Answer = Result<StoreReply, StoreError>;
+
+/// Waiting for the token update on the linked account.
+pub(super) struct Updating {
+    auth: Authenticated,
+    user: User,
+}
+
+/// Waiting for the new user.
+pub(super) struct Creating {
+    auth: Authenticated,
+}
+
+/// Waiting for the account link.
+pub(super) struct Linking {
+    auth: Authenticated,
+    user: User,
+    is_new_user: bool,
+    /// Events gathered before the session is issued.
+    events: Vec<AuthEvent>,
+}
+
+/// Issuing the session.
+pub(super) struct Issuing {
+    issue: SessionIssue,
+    profile_id: String,
+    is_new_user: bool,
+    events: Vec<AuthEvent>,
+}
+
+/// `signIn` allowed `plan`.
+pub(super) fn start(
+    cb: &mut Callback,
+    cx: &mut Cx,
+    auth: Authenticated,
+    plan: Plan,
+) -> Result<Go, Fault> {
+    match plan {
+        Plan::ProfileOnly => {
+            cb.m.link.fire(E::ProfileOnly, &mut cx.trace)?;
+            issue(cb, cx, auth, None, false, Vec::new())
+        }
+        Plan::Existing {
+            user,
+            stored_refresh,
+        } => {
+            cb.m.link.fire(E::Existing, &mut cx.trace)?;
+            update_tokens(cb, cx, auth, user, stored_refresh)
+        }
+        Plan::Link(user) => {
+            cb.m.link.fire(E::Link, &mut cx.trace)?;
+            link(cb, cx, auth, user, false, Vec::new())
+        }
+        Plan::New => {
+            cb.m.link.fire(E::New, &mut cx.trace)?;
+            let p = &auth.profile;
+            // The provider vouches for the address: the user owns it (an e-mail link for it
+            // lands here). Unvouched, it stays unverified, and an e-mail link proves it to
+            // someone else (docs/security.md).
+            let vouched = p.email.is_some() && p.email_verified;
+            let user = NewUser {
+                name: p.name.clone(),
+                email: p.email.clone(),
+                email_verified: vouched.then_some(cx.now),
+                image: p.image.clone(),
+            };
+            Ok(Go::Wait(
+                Effect::Store(StoreOp::CreateUser(user)),
+                Box::new(Stage::Creating(Creating { auth })),
+            ))
+        }
+    }
+}
+
+fn failed(cb: &mut Callback, cx: &mut Cx, event: E, code: &str) -> Result<Go, Fault> {
+    cb.m.link.fire(event, &mut cx.trace)?;
+    Ok(cb.error(cx, code))
+}
+
+/// The provider's new tokens for the linked account, kept only if nobody changed the stored
+/// refresh token since this sign-in read it.
+fn update_tokens(
+    cb: &mut Callback,
+    cx: &mut Cx,
+    auth: Authenticated,
+    user: User,
+    stored_refresh: Option<SecretString>,
+) -> Result<Go, Fault> {
+    let tokens = &auth.tokens;
+    let tokens_to_store = AccountTokens {
+        access_token: Some(tokens.access_token.clone()),
+        // A provider that does not rotate sends no new refresh token: keep the old one.
+        refresh_token: tokens
+            .refresh_token
+            .clone()
+            .or_else(|| stored_refresh.clone()),
+        access_token_expires: tokens.expires_at,
+        token_type: tokens.token_type.clone(),
+        scope: tokens.scope.clone(),
+        id_token: tokens.id_token.clone(),
+    };
+    let provider_account_id = auth.profile.id.clone();
+    let Some(tokens_to_store) = seal(cx, tokens_to_store, &cb.provider_id, &provider_account_id)
+    else {
+        return failed(cb, cx, E::StoreFailed, "Callback");
+    };
+    let op = StoreOp::UpdateAccountTokens {
+        provider_id: cb.provider_id.clone(),
+        provider_account_id,
+        // As stored (encrypted or not): the store compares it byte for byte.
+        expected_refresh_token: stored_refresh,
+        tokens: tokens_to_store,
+    };
+    Ok(Go::Wait(
+        Effect::Store(op),
+        Box::new(Stage::Updating(Updating { auth, user })),
+    ))
+}
+
+/// Link the account, with its (sealed) tokens, to `user`.
+fn link(
+    cb: &mut Callback,
+    cx: &mut Cx,
+    auth: Authenticated,
+    user: User,
+    is_new_user: bool,
+    events: Vec<AuthEvent>,
+) -> Result<Go, Fault> {
+    let tokens = &auth.tokens;
+    let account = Account {
+        user_id: user.id.clone(),
+        provider_type: "oauth".into(),
+        provider_id: cb.provider_id.clone(),
+        provider_account_id: auth.profile.id.clone(),
+        refresh_token: tokens.refresh_token.clone(),
+        access_token: Some(tokens.access_token.clone()),
+        access_token_expires: tokens.expires_at,
+        token_type: tokens.token_type.clone(),
+        scope: tokens.scope.clone(),
+        id_token: tokens.id_token.clone(),
+    };
+    let sealed = seal(
+        cx,
+        AccountTokens::from(&account),
+        &cb.provider_id,
+        &auth.profile.id,
+    );
+    let Some(sealed) = sealed else {
+        return failed(cb, cx, E::StoreFailed, "Callback");
+    };
+    let account = sealed.apply_to(account);
+    Ok(Go::Wait(
+        Effect::Store(StoreOp::LinkAccount(account)),
+        Box::new(Stage::Linking(Linking {
+            auth,
+            user,
+            is_new_user,
+            events,
+        })),
+    ))
+}
+
+impl Updating {
+    /// `None`: a concurrent sign-in stored newer tokens; either way the sign-in stands.
+    pub(super) fn on_saved(
+        self,
+        cb: &mut Callback,
+        cx: &mut Cx,
+        answer: Answer,
+    ) -> Result<Go, Fault> {
+        match answer {
+            Ok(StoreReply::MaybeAccount(_)) => {
+                cb.m.link.fire(E::Saved, &mut cx.trace)?;
+                issue(cb, cx, self.auth, Some(self.user), false, Vec::new())
+            }
+            _ => failed(cb, cx, E::StoreFailed, "Callback"),
+        }
+    }
+}
+
+impl Creating {
+    pub(super) fn on_created(
+        self,
+        cb: &mut Callback,
+        cx: &mut Cx,
+        answer: Answer,
+    ) -> Result<Go, Fault> {
+        match answer {
+            Ok(StoreReply::User(user)) => {
+                cb.m.link.fire(E::Saved, &mut cx.trace)?;
+                let events = vec![AuthEvent::CreateUser {
+                    user: user_json(&user),
+                }];
+                link(cb, cx, self.auth, user, true, events)
+            }
+            _ => failed(cb, cx, E::CreateFailed, "OAuthCreateAccount"),
+        }
+    }
+}
+
+impl Linking {
+    pub(super) fn on_linked(
+        self,
+        cb: &mut Callback,
+        cx: &mut Cx,
+        answer: Answer,
+    ) -> Result<Go, Fault> {
+        match answer {
+            Ok(StoreReply::Account(_)) => {
+                cb.m.link.fire(E::Saved, &mut cx.trace)?;
+                let mut events = self.events;
+                events.push(AuthEvent::LinkAccount {
+                    user: user_json(&self.user),
+                    account: cb.public_account(&self.auth.profile.id),
+                });
+                issue(cb, cx, self.auth, Some(self.user), self.is_new_user, events)
+            }
+            _ => failed(cb, cx, E::StoreFailed, "Callback"),
+        }
+    }
+}
+
+/// Starts `session_issue` for `user` (or, without a store, the profile).
+fn issue(
+    cb: &mut Callback,
+    cx: &mut Cx,
+    auth: Authenticated,
+    user: Option<User>,
+    is_new_user: bool,
+    events: Vec<AuthEvent>,
+) -> Result<Go, Fault> {
+    let (user_value, user_id): (Value, String) = match &user {
+        Some(user) => (user_json(user), user.id.clone()),
+        None => (profile_user(&auth.profile), auth.profile.id.clone()),
+    };
+    let is_new = cx.config.store.then_some(is_new_user);
+    let account = cb.hook_account(&auth);
+    let Authenticated { profile, .. } = auth;
+    let (issue, step) = SessionIssue::start(cx, user_value, user_id, account, profile.raw, is_new)?;
+    Issuing {
+        issue,
+        profile_id: profile.id,
+        is_new_user,
+        events,
+    }
+    .on_step(cb, cx, step)
+}
+
+impl Issuing {
+    pub(super) fn resume(
+        mut self,
+        cb: &mut Callback,
+        cx: &mut Cx,
+        outcome: Outcome,
+    ) -> Result<Go, Fault> {
+        let step = self.issue.resume(cx, outcome)?;
+        self.on_step(cb, cx, step)
+    }
+
+    fn on_step(mut self, cb: &mut Callback, cx: &mut Cx, step: Issue) -> Result<Go, Fault> {
+        match step {
+            Issue::Effect(effect) => Ok(Go::Wait(*effect, Box::new(Stage::Issuing(self)))),
+            Issue::Failed(code) => failed(cb, cx, E::IssueFailed, code),
+            Issue::Issued(cookie) => {
+                cb.m.link.fire(E::Issued, &mut cx.trace)?;
+                self.events.push(AuthEvent::SignIn {
+                    user: self.issue.user().clone(),
+                    account: cb.public_account(&self.profile_id),
+                    is_new_user: cx.config.store.then_some(self.is_new_user),
+                });
+                let landing = Landing::new(cx, cookie, self.events, self.is_new_user);
+                Ok(land(cx, landing))
+            }
+        }
+    }
+}
+
+/// The provider tokens as they are to be stored: encrypted when `encrypt_provider_tokens`
+/// is on (crate::token_cipher). `None` when encryption failed (the random source).
+fn seal(
+    cx: &mut Cx,
+    tokens: AccountTokens,
+    provider_id: &str,
+    provider_account_id: &str,
+) -> Option<AccountTokens> {
+    if !cx.config.encrypt_provider_tokens {
+        return Some(tokens);
+    }
+    let cipher = cx.config.token_cipher.clone();
+    cipher
+        .encrypt_tokens(tokens, provider_id, provider_account_id, &mut *cx.rng)
+        .ok()
+}
