@@ -215,7 +215,10 @@ fn finish(
 /// throwaway in-memory store.
 pub fn check(config: &ServerConfig) -> Result<Portcullis, StartupError> {
     let mut builder = builder(config, false)?;
-    if config.session_strategy() == portcullis::SessionStrategy::Database {
+    // What needs a store gets a scratch one; a stateless server has none to give.
+    let needs_store = config.session_strategy() == portcullis::SessionStrategy::Database
+        || (config.jwt.revocable && !config.stateless);
+    if needs_store {
         let scratch = SledStore::temporary().map_err(|source| StartupError::Store {
             path: PathBuf::from("<temporary>"),
             source,

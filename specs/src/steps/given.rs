@@ -244,6 +244,13 @@ async fn database_session(w: &mut AuthWorld, offset: time::Duration, age: time::
         .expect("the store reads")
         .expect("the session was just stored");
     w.saved.insert("db-token".into(), token.clone());
+    // With an absolute lifetime: where it ends (`created` is whole seconds, so this is
+    // the exact instant, which `{iso:…}` relative to the request would not be).
+    if let (Some(created), Some(limit)) = (session.created, w.setup().session_absolute_max_age) {
+        let end = created + time::Duration::seconds(limit);
+        w.saved
+            .insert("absolute-end-iso".into(), crate::matching::iso(end));
+    }
     w.saved.insert(
         "access-token".into(),
         session.access_token.expose().to_owned(),

@@ -158,6 +158,23 @@ fn a_missing_url_is_refused_outside_dev_mode() {
 }
 
 #[test]
+fn revocable_jwts_check_with_a_store_and_are_refused_stateless() {
+    let base = format!("url = \"https://app.example/api/auth\"\nsecret = \"{SECRET}\"\n");
+    let revocable = "[jwt]\nrevocable = true\n";
+    let with_store = ServerConfig::from_toml(&format!("{base}{revocable}")).unwrap();
+    assert!(with_store.jwt.revocable);
+    assert!(check(&with_store).unwrap().config().jwt_revocable);
+    let stateless = format!("{base}stateless = true\n{revocable}");
+    let err = check(&ServerConfig::from_toml(&stateless).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("jwt.revocable") && err.contains("needs a store"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_long_but_guessable_secret_is_refused_naming_the_key() {
     let url = "url = \"https://app.example/api/auth\"\n";
     let weak = "password".to_owned() + &"!".repeat(24);
