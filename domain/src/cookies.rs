@@ -287,6 +287,34 @@ pub fn http_date(at: OffsetDateTime) -> String {
 /// Longest cookie value read; browsers keep at most 4096 bytes per cookie.
 const MAX_COOKIE_VALUE: usize = 8 * 1024;
 
+/// Every `name=value` pair of every `Cookie` header, in order: the name trimmed, the value
+/// percent-decoded and unquoted. Pairs that are malformed, not UTF-8 or oversized are skipped.
+fn cookie_pairs(headers: &http::HeaderMap) -> impl Iterator<Item = (&str, String)> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|header| header.to_str().ok())
+        .flat_map(|text| text.split(';'))
+        .filter_map(|pair| {
+            let pair = pair.trim();
+            let (name, raw) = pair.split_once('=')?;
+            let name = name.trim();
+            if name.is_empty() || raw.len() > MAX_COOKIE_VALUE {
+                return None;
+            }
+            let value = if pair.contains('%') {
+                let parsed =
+                    cookie::Cookie::parse_encoded(format!("{name}={}", raw.trim())).ok()?;
+                parsed.value_trimmed().to_owned()
+            } else {
+                // Nothing to percent-decode (a session token is base64url): parsed in place,
+                // which trims name and value just as above.
+                cookie::Cookie::parse(pair).ok()?.value_trimmed().to_owned()
+            };
+            Some((name, value))
+        })
+}
+
 /// The request's cookies: percent-decoded, surrounding quotes removed, first of
 /// duplicate names wins (as the `cookie` npm package v3 relies on, spec §1.10).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -297,29 +325,18 @@ impl RequestCookies {
     /// skipped, never an error.
     pub fn from_headers(headers: &http::HeaderMap) -> Self {
         let mut cookies = HashMap::new();
-        for header in headers.get_all(http::header::COOKIE) {
-            let Ok(text) = header.to_str() else {
-                continue;
-            };
-            for pair in text.split(';') {
-                let pair = pair.trim();
-                let Some((name, raw)) = pair.split_once('=') else {
-                    continue;
-                };
-                let name = name.trim();
-                if name.is_empty() || raw.len() > MAX_COOKIE_VALUE {
-                    continue;
-                }
-                let Ok(parsed) = cookie::Cookie::parse_encoded(format!("{name}={}", raw.trim()))
-                else {
-                    continue;
-                };
-                cookies
-                    .entry(name.to_owned())
-                    .or_insert_with(|| parsed.value_trimmed().to_owned());
-            }
+        for (name, value) in cookie_pairs(headers) {
+            cookies.entry(name.to_owned()).or_insert(value);
         }
         Self(cookies)
+    }
+
+    /// One cookie's value, read as [`RequestCookies::from_headers`] reads it (first valid
+    /// pair of that name wins) without collecting the others.
+    pub fn find(headers: &http::HeaderMap, name: &str) -> Option<String> {
+        cookie_pairs(headers)
+            .find(|(candidate, _)| *candidate == name)
+            .map(|(_, value)| value)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -409,7 +426,7 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.append(
             http::header::COOKIE,
-            HeaderValue::from_static("a=1; b=\"q%7Cv\"; a=2; junk; =x"),
+            HeaderValue::from_static("a=1; b=\"q%7Cv\"; a=2; junk; =x; g = \"quoted\" ; h=\""),
         );
         headers.append(
             http::header::COOKIE,
@@ -424,5 +441,14 @@ mod tests {
         assert_eq!(jar.get("b"), Some("q|v"));
         assert_eq!(jar.get("d"), Some("ok"));
         assert_eq!(jar.get("e"), None);
+        assert_eq!(jar.get("g"), Some("quoted"));
+        assert_eq!(jar.get("h"), Some("\""));
+        for name in ["a", "b", "c", "d", "e", "junk", "", "f", "g", "h"] {
+            assert_eq!(
+                RequestCookies::find(&headers, name).as_deref(),
+                jar.get(name),
+                "{name}"
+            );
+        }
     }
 }

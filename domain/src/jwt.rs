@@ -103,6 +103,10 @@ pub fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8], len: usize) -> Result<V
 /// `jwt.signingKey` / `jwt.encryptionKey`). The signing key is at least 64 bytes.
 #[derive(Clone)]
 struct KeyPair {
+    /// The HS512 key, keyed once here and cloned per MAC.
+    mac: jws::Hs512Key,
+    /// The raw signing key bytes (the tests compare them with the vectors).
+    #[cfg(test)]
     signing: Vec<u8>,
     encryption: [u8; ENCRYPTION_KEY_LEN],
 }
@@ -118,6 +122,8 @@ impl KeyPair {
             .try_into()
             .map_err(|_| JwtError::KeyDerivation)?;
         Ok(Self {
+            mac: jws::Hs512Key::new(&signing)?,
+            #[cfg(test)]
             signing,
             encryption,
         })
@@ -155,10 +161,11 @@ impl JwtKeys {
         encryption: Option<[u8; ENCRYPTION_KEY_LEN]>,
     ) -> Result<Self, JwtError> {
         if let Some(signing) = signing {
-            if signing.len() < SIGNING_KEY_LEN {
-                return Err(JwtError::InvalidKeyLength);
+            self.current.mac = jws::Hs512Key::new(&signing)?;
+            #[cfg(test)]
+            {
+                self.current.signing = signing;
             }
-            self.current.signing = signing;
         }
         if let Some(encryption) = encryption {
             self.current.encryption = encryption;
@@ -215,8 +222,8 @@ impl JwtKeys {
         std::iter::once(&self.current).chain(self.previous.iter())
     }
 
-    fn signing_keys(&self) -> impl Iterator<Item = &[u8]> {
-        self.all().map(|pair| &pair.signing[..])
+    fn signing_keys(&self) -> impl Iterator<Item = &jws::Hs512Key> {
+        self.all().map(|pair| &pair.mac)
     }
 
     fn encryption_keys(&self) -> impl Iterator<Item = &[u8]> {
@@ -276,7 +283,7 @@ pub fn encode(
     if payload.len() > MAX_TOKEN_LEN {
         return Err(JwtError::TooLarge);
     }
-    let token = jws::sign_hs512(&keys.current.signing, &payload)?;
+    let token = jws::sign_hs512_keyed(&keys.current.mac, &payload);
     let token = if settings.encryption {
         jwe::seal_dir(&keys.current.encryption, token.as_bytes(), rng)?
     } else {
@@ -388,6 +395,19 @@ impl SessionCodec for V3Codec {
 
 fn b64e(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// base64url (no padding) of `bytes`, appended to `out`.
+fn b64e_into(bytes: &[u8], out: &mut String) {
+    URL_SAFE_NO_PAD.encode_string(bytes, out);
+}
+
+/// Strict base64url into `out`; the number of bytes written. Output that does not fit is
+/// [`JwtError::Malformed`] too.
+fn b64d_into(text: &str, out: &mut [u8]) -> Result<usize, JwtError> {
+    URL_SAFE_NO_PAD
+        .decode_slice(text, out)
+        .map_err(|_| JwtError::Malformed)
 }
 
 /// Strict base64url: no padding, no non-canonical trailing bits.

@@ -367,10 +367,10 @@ impl Portcullis {
     }
 
     fn raw_token(&self, headers: &HeaderMap) -> Option<String> {
-        let cookies = portcullis_domain::cookies::RequestCookies::from_headers(headers);
-        if let Some(value) = cookies.get(&self.config().cookies.session_token.name) {
+        let name = &self.config().cookies.session_token.name;
+        if let Some(value) = portcullis_domain::cookies::RequestCookies::find(headers, name) {
             if !value.is_empty() {
-                return Some(value.to_owned());
+                return Some(value);
             }
         }
         let authorization = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
