@@ -161,6 +161,16 @@ impl SessionSettings {
         }
     }
 
+    /// When a database session signed in: its `created`, or, for a row that does not record
+    /// it (written before Portcullis kept it), its last extension, `expires - max_age`.
+    pub fn signed_in(&self, session: &crate::model::Session) -> OffsetDateTime {
+        session.created.unwrap_or(
+            session
+                .expires
+                .saturating_sub(time::Duration::seconds(self.max_age)),
+        )
+    }
+
     /// Whether a session signed in at `signed_in` has outlived its absolute lifetime.
     pub fn outlived(&self, signed_in: OffsetDateTime, now: OffsetDateTime) -> bool {
         self.absolute_max_age

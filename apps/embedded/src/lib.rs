@@ -307,11 +307,8 @@ impl Portcullis {
         if !self.config().jwt_revocable {
             return Some(claims);
         }
-        let jti = match claims.get("jti") {
-            Some(Value::String(jti)) if !jti.is_empty() => jti.clone(),
-            _ => return None,
-        };
-        match self.store.as_ref()?.is_jwt_revoked(&jti).await {
+        let jti = portcullis_domain::flows::session_jti(&claims)?;
+        match self.store.as_ref()?.is_jwt_revoked(jti).await {
             Ok(false) => Some(claims),
             Ok(true) => None,
             Err(error) => {

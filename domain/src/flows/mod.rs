@@ -28,6 +28,7 @@ use crate::request::AuthRequest;
 use crate::response::Reply;
 
 pub use prelude::{callback_url, csrf};
+pub use revocation::jti as session_jti;
 
 /// The declarations of every flow, in the order they run.
 macro_rules! each_flow {

@@ -37,8 +37,8 @@ pub(super) struct Check {
     m: jwt_revocation::Machine,
 }
 
-/// The token's `jti`, if it has one.
-pub(super) fn jti(claims: &Claims) -> Option<&str> {
+/// The token's `jti`, if it has one: what a revocation names.
+pub fn jti(claims: &Claims) -> Option<&str> {
     match claims.get("jti") {
         Some(Value::String(jti)) if !jti.is_empty() => Some(jti),
         _ => None,

@@ -123,12 +123,7 @@ impl DatabaseSessionRead {
             }
         };
         let settings = cx.config.session;
-        // A row that does not record its sign-in counts from its last extension.
-        let signed_in = session.created.unwrap_or(
-            session
-                .expires
-                .saturating_sub(time::Duration::seconds(settings.max_age)),
-        );
+        let signed_in = settings.signed_in(&session);
         if session.expires <= cx.now || settings.outlived(signed_in, cx.now) {
             self.m.fire(E::Expired, &mut cx.trace)?;
             return Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(

@@ -235,19 +235,11 @@ impl Resolving {
             (Lookup::SignedInByJwt(_), Ok(StoreReply::MaybeUser(user))) => found.signed_in = user,
             (Lookup::SignedInByDatabase(_), Ok(StoreReply::MaybeSessionAndUser(row))) => {
                 let settings = cx.config.session;
-                // A row that does not record its sign-in (v3's) counts from its last
-                // extension, `expires - max_age` (docs/security.md).
-                let signed_in_at = |session: &crate::model::Session| {
-                    session.created.unwrap_or(
-                        session
-                            .expires
-                            .saturating_sub(time::Duration::seconds(settings.max_age)),
-                    )
-                };
                 let row = row.filter(|(session, _)| {
-                    session.expires > cx.now && !settings.outlived(signed_in_at(session), cx.now)
+                    session.expires > cx.now
+                        && !settings.outlived(settings.signed_in(session), cx.now)
                 });
-                found.signed_in_at = row.as_ref().map(|(session, _)| signed_in_at(session));
+                found.signed_in_at = row.as_ref().map(|(session, _)| settings.signed_in(session));
                 found.signed_in = row.map(|(_, user)| user);
             }
             (Lookup::Linked, Ok(StoreReply::MaybeUser(user))) => {
