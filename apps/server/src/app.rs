@@ -27,6 +27,8 @@ pub struct App {
     pub store: AppStore,
     /// `[hooks.events]`, when configured: its worker runs from [`App::start_events`].
     pub events: Option<Arc<portcullis_hooks_http::events::Events>>,
+    /// `[metrics]`, when on: what the engine measured, for `GET /metrics`.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl App {
@@ -202,11 +204,19 @@ fn finish(
     if let Some(events) = &events {
         builder = builder.event_listener(events.recorder());
     }
+    let metrics = config
+        .metrics
+        .enabled()
+        .then(|| Arc::new(crate::metrics::Metrics::new()));
+    if let Some(metrics) = &metrics {
+        builder = builder.meter(metrics.clone());
+    }
     let portcullis = builder.build()?;
     Ok(App {
         portcullis,
         store,
         events,
+        metrics,
     })
 }
 
@@ -238,6 +248,13 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
     let demo = dev && !config.providers.iter().any(|p| p.id() == DEV_PROVIDER_ID);
 
     // Validate first (cheap): nothing is loaded, opened or written for a refused config.
+    if config.metrics.token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err(StartupError::Settings(
+            "[metrics] token: at least 16 characters (`openssl rand -hex 16`); \
+             it guards /metrics from anyone who can reach the listener"
+                .into(),
+        ));
+    }
     let mut probe = settings(config, &secrets);
     for provider in &config.providers {
         match provider {
