@@ -75,6 +75,16 @@ async fn credentials_sign_in_session_and_sign_out() {
     );
     let token_claims = app.get_token(&headers).await.unwrap();
     assert_eq!(token_claims["sub"], json!("7"));
+    // The typed read: the same user, from the token itself.
+    let typed = app.read_session(&headers).await.unwrap().unwrap();
+    assert_eq!(typed.user.id, "7");
+    assert_eq!(typed.user.name.as_deref(), Some("Jane"));
+    assert_eq!(typed.user.email.as_deref(), Some("jane@example.com"));
+    assert_eq!(typed.user.image, None);
+    let mut tampered = http::HeaderMap::new();
+    tampered.insert("cookie", format!("{session_cookie}x").parse().unwrap());
+    assert_eq!(app.read_session(&tampered).await.unwrap(), None);
+    assert_eq!(app.session(&tampered).await, None);
 
     let res = app
         .handle(
