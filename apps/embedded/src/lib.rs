@@ -27,6 +27,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! For the app's own handlers, [`Portcullis::read_session`] gives the signed-in user as a
+//! typed [`Session`], read directly from the cookie (no request runs through the routes).
+//! Feature `tower`: `portcullis::tower::AuthService`, the routes as a `tower::Service`.
+//! Feature `axum`: `portcullis::axum::routes` to merge into a router, and `Session` /
+//! `Option<Session>` as extractors (`examples/axum/` is a whole app).
+//!
 //! The engine itself (`portcullis-domain`) is pure; this crate runs its effects through the
 //! ports: a [`Store`], [`Hooks`], credentials backends ([`Authorize`]), a [`Clock`] and
 //! [`Entropy`].
@@ -285,7 +291,7 @@ impl Portcullis {
     /// included), or `None`. Like NextAuth's `getSession`, for server-side checks; the
     /// typed [`Portcullis::read_session`] is the same read without the JSON.
     ///
-    /// Read directly (see [`session`](crate::session) for what differs from the route),
+    /// Read directly (see [`mod@session`] for what differs from the route),
     /// except with provider tokens kept in the JWT: then the route runs, so an expired
     /// access token is renewed before it is answered.
     pub async fn session(&self, headers: &HeaderMap) -> Option<Value> {
