@@ -3,7 +3,7 @@
 
 use axum::routing::get;
 use axum::Router;
-use portcullis::{ConfigError, CredentialField, Portcullis, Session};
+use portcullis::{Builder, ConfigError, CredentialField, Portcullis, Session};
 use serde_json::{json, Map, Value};
 use subtle::ConstantTimeEq;
 
@@ -14,25 +14,26 @@ pub const DEMO_NAME: &str = "Ali Baba";
 
 /// The engine for a site at `url` (`NEXTAUTH_URL`: site URL and auth base path).
 pub fn auth(url: &str, secret: &str) -> Result<Portcullis, ConfigError> {
-    Portcullis::builder()
-        .url(url)
-        .secret(secret)
-        .credentials(
-            "credentials",
-            "Demo account",
-            vec![
-                CredentialField::new("username", "Username", "text"),
-                CredentialField::new("password", "Password", "password"),
-            ],
-            |credentials: Map<String, Value>, _request| async move {
-                let field = |name| credentials.get(name).and_then(Value::as_str).unwrap_or("");
-                let user_ok = field("username").as_bytes().ct_eq(DEMO_USERNAME.as_bytes());
-                let password_ok = field("password").as_bytes().ct_eq(DEMO_PASSWORD.as_bytes());
-                let ok = bool::from(user_ok & password_ok);
-                Ok(ok.then(|| json!({ "id": "1", "name": DEMO_NAME, "email": "ali@example.com" })))
-            },
-        )
-        .build()
+    builder(url, secret).build()
+}
+
+/// [`auth`] before it is built, for more configuration.
+pub fn builder(url: &str, secret: &str) -> Builder {
+    Portcullis::builder().url(url).secret(secret).credentials(
+        "credentials",
+        "Demo account",
+        vec![
+            CredentialField::new("username", "Username", "text"),
+            CredentialField::new("password", "Password", "password"),
+        ],
+        |credentials: Map<String, Value>, _request| async move {
+            let field = |name| credentials.get(name).and_then(Value::as_str).unwrap_or("");
+            let user_ok = field("username").as_bytes().ct_eq(DEMO_USERNAME.as_bytes());
+            let password_ok = field("password").as_bytes().ct_eq(DEMO_PASSWORD.as_bytes());
+            let ok = bool::from(user_ok & password_ok);
+            Ok(ok.then(|| json!({ "id": "1", "name": DEMO_NAME, "email": "ali@example.com" })))
+        },
+    )
 }
 
 /// The app: its own routes, and the auth routes merged in.

@@ -161,3 +161,52 @@ async fn the_engine_answers_under_the_base_path_and_the_app_elsewhere() {
         .unwrap();
     assert_eq!(res.status(), 413);
 }
+
+/// The socket peer reaches the engine (axum's `ConnectInfo`): with a per-IP limit of two
+/// credentials attempts, a third from this address is refused even with the right
+/// password and a username not tried before. Without the address only the per-username
+/// limit would count, and it would pass.
+#[tokio::test]
+async fn the_per_ip_limit_counts_the_socket_peer() {
+    use portcullis_domain::config::{Limit, ThrottleSettings};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = format!("http://{}", listener.local_addr().unwrap());
+    let throttle = ThrottleSettings {
+        credentials_per_ip: Limit {
+            limit: 2,
+            window_seconds: 3600,
+        },
+        ..ThrottleSettings::default()
+    };
+    let engine = portcullis_example_axum::builder(&format!("{site}/api/auth"), SECRET)
+        .configure(|c| c.throttle(throttle))
+        .build()
+        .unwrap();
+    tokio::spawn(portcullis_example_axum::serve(listener, app(engine)));
+    let client = browser();
+    let csrf = csrf_token(&client, &site).await;
+    let attempt = |username: &'static str, password: &'static str| {
+        client
+            .post(format!("{site}/api/auth/callback/credentials"))
+            .form(&[
+                ("csrfToken", csrf.as_str()),
+                ("username", username),
+                ("password", password),
+                ("json", "true"),
+            ])
+            .send()
+    };
+    assert_eq!(attempt("mallory", "x").await.unwrap().status(), 401);
+    assert_eq!(attempt("eve", "x").await.unwrap().status(), 401);
+    let third = attempt(DEMO_USERNAME, DEMO_PASSWORD).await.unwrap();
+    assert_eq!(third.status(), 401, "over the per-IP limit");
+    assert_eq!(
+        client
+            .get(format!("{site}/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}
