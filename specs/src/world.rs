@@ -201,7 +201,8 @@ pub enum Frontend {
     Axum,
 }
 
-/// The server the HTTP target speaks to.
+/// The server the HTTP target speaks to. One per scenario: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Served {
     /// `portcullis serve` from the scenario's configuration file.
     Binary(crate::binary::ServerProcess),
