@@ -21,6 +21,10 @@ fn main() -> ExitCode {
     if let Err(e) = portcullis_server::logging::init(config.log_filter(), config.log_format()) {
         return fail(&e);
     }
+    if config.metrics.enabled() {
+        // No listener to scrape here: CloudWatch has the invocations, errors and durations.
+        tracing::warn!(target: "portcullis", "[metrics] is ignored on Lambda: there is no listener to scrape");
+    }
     // One event at a time per instance: a single-threaded runtime is enough and starts
     // faster.
     let runtime = match tokio::runtime::Builder::new_current_thread()
