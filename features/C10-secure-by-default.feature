@@ -8,15 +8,21 @@ Feature: C10 Secure by default; promotes passwordless sign-in
   sign-ins are rate-limited. The site's configuration names none of these settings, so each
   scenario exercises the default itself.
 
-  How we know each scenario fails when its default is weakened: with the defaults flipped
-  locally in one build (the server generating a secret outside dev mode; `secure` off for
-  https sites; the CSRF check skipped; `Checks::default()` with state and PKCE off; the
-  redirect check accepting any origin; `unsafe-inline` added to the pages' `style-src`; the
-  credentials limit per username raised to 1000), each scenario below failed at the step
-  that pins its default (see the commit that added this file), and passes with the defaults.
+  How we know each scenario fails when its default is weakened: we flipped every default
+  locally in one build (the server generating a secret outside dev mode; cookies not
+  Secure on https; the CSRF comparison always true; `Checks::default()` with state and
+  PKCE off; `same_origin` accepting any origin; `'unsafe-inline'` added to the pages'
+  `style-src`; 1000 credentials attempts per username instead of 10) and ran this file on
+  both targets: every scenario but the last failed, each at the step that pins its own
+  default (the binary started; `next-auth.csrf-token` without `__Host-`/Secure; the JSON
+  was a verify-request, provider or callback URL instead of `?csrf=true`; no `state`
+  sent; `https://evil.example` followed and stored in the callback-url cookie; a
+  different policy; 200 and a session for the right password). With the defaults back,
+  all pass.
 
-  The sign-in page lists passwordless options first (scenario at the end); `serve --dev`
-  signs in by magic link with a built-in mailbox (tested on the binary in
+  The sign-in page lists passwordless options first (the last scenario; the embedded site
+  configures OAuth, credentials, then e-mail, so a page in configuration order fails it);
+  `serve --dev` signs in by magic link with a built-in mailbox (tested on the binary in
   apps/server/tests/server/dev_mailbox.rs).
 
   Background:
