@@ -323,7 +323,7 @@ fn style_hash(body: &str) -> String {
     let len = body[start..]
         .find("</style>")
         .expect("the <style> is closed");
-    let digest = Sha256::digest(body[start..start + len].as_bytes());
+    let digest = Sha256::digest(&body.as_bytes()[start..start + len]);
     format!(
         "'sha256-{}'",
         base64::engine::general_purpose::STANDARD.encode(digest)
