@@ -5,20 +5,21 @@ Feature: C10 Secure by default; promotes passwordless sign-in
   cookie `__Host-`) on an https site; every POST route checks the CSRF token; an OAuth
   sign-in carries `state` and a PKCE S256 challenge; a callback URL to another origin lands
   on the site; the built-in pages send a strict Content-Security-Policy; credentials
-  sign-ins are rate-limited. The site's configuration names none of these settings, so each
-  scenario exercises the default itself.
+  sign-ins and magic links are rate-limited. The site's configuration names none of these
+  settings, so each scenario exercises the default itself.
 
-  How we know each scenario fails when its default is weakened: we flipped every default
-  locally in one build (the server generating a secret outside dev mode; cookies not
-  Secure on https; the CSRF comparison always true; `Checks::default()` with state and
-  PKCE off; `same_origin` accepting any origin; `'unsafe-inline'` added to the pages'
-  `style-src`; 1000 credentials attempts per username instead of 10) and ran this file on
-  both targets: every scenario but the last failed, each at the step that pins its own
-  default (the binary started; `next-auth.csrf-token` without `__Host-`/Secure; the JSON
-  was a verify-request, provider or callback URL instead of `?csrf=true`; no `state`
-  sent; `https://evil.example` followed and stored in the callback-url cookie; a
-  different policy; 200 and a session for the right password). With the defaults back,
-  all pass.
+  How we know each scenario fails when its default is weakened: we flipped the defaults
+  locally, all in one build (the magic-link limit in a second one) — the server
+  generating a secret outside dev mode; cookies not Secure on https; the CSRF comparison
+  always true; `Checks::default()` with state and PKCE off; `same_origin` accepting any
+  origin; `'unsafe-inline'` added to the pages' `style-src`; 1000 credentials attempts
+  per username instead of 10; 1000 magic links per address a minute instead of 3 — and
+  ran this file on both targets: every scenario but the last failed, each at the step
+  that pins its own default (the binary started; `next-auth.csrf-token` without
+  `__Host-`/Secure; the JSON was a verify-request, provider or callback URL instead of
+  `?csrf=true`; no `state` sent; `https://evil.example` followed and stored in the
+  callback-url cookie; a different policy; 200 and a session for the right password; a
+  fourth mail delivered). With the defaults back, all pass.
 
   The sign-in page lists passwordless options first (the last scenario; the embedded site
   configures OAuth, credentials, then e-mail, so a page in configuration order fails it);
@@ -150,6 +151,15 @@ Feature: C10 Secure by default; promotes passwordless sign-in
     And the JSON is '{"url":"http://localhost:3000/api/auth/error?error=CredentialsSignin&provider=credentials"}'
     And the backend was called 10 times
     And I have no session
+
+  Scenario: Magic links for one address are rate-limited: the fourth in a minute is not sent
+    Given e-mail sign-in with links valid for 600 seconds
+    When I ask for a sign-in link for "jane@example.com" 3 times
+    Then I receive 3 mails, each sent to "jane@example.com" only
+    When I remember the answer as "third"
+    And I ask for a sign-in link for "jane@example.com"
+    Then the answer is the same as "third"
+    And no mail was delivered
 
   Scenario: The sign-in page offers passwordless sign-in first
     Given e-mail sign-in with links valid for 600 seconds
