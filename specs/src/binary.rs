@@ -25,16 +25,22 @@ fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("PORTCULLIS_BIN") {
         return PathBuf::from(path);
     }
+    built("portcullis")
+}
+
+/// A binary of the workspace where `cargo test --workspace` built it: beside the test's own
+/// `deps/` directory.
+pub fn built(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("the test binary lives in <target>/<profile>/deps");
-    let path = profile_dir.join(format!("portcullis{}", std::env::consts::EXE_SUFFIX));
+    let path = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
-        "{} is missing: build it with `cargo build -p portcullis-server` (cargo test \
-         --workspace does), or name it in PORTCULLIS_BIN",
+        "{} is missing: build it with `cargo build --workspace --bins` (cargo test \
+         --workspace does)",
         path.display()
     );
     path

@@ -28,6 +28,7 @@ pub mod coverage;
 pub mod doubles;
 pub mod fixtures;
 pub mod jose;
+pub mod lambda;
 pub mod logs;
 pub mod mailbox;
 pub mod matching;

@@ -81,6 +81,8 @@ pub struct Setup {
     /// Built by the server's own configuration code instead (TOML text).
     pub server_config: Option<String>,
     pub server_dev_mode: bool,
+    /// What serves `server_config` on the HTTP target.
+    pub frontend: Frontend,
     /// OAuth providers (their endpoints on the scenario's test provider).
     pub oauth: Vec<OAuthEntry>,
     /// JWT sessions keep the provider's tokens and renew the access token on read.
@@ -147,6 +149,7 @@ impl Setup {
             throttle: None,
             server_config: None,
             server_dev_mode: false,
+            frontend: Frontend::Server,
             oauth: Vec::new(),
             provider_tokens_in_jwt: false,
             jwt_signing_key: None,
@@ -185,22 +188,45 @@ struct Running {
     _data_dir: Option<tempfile::TempDir>,
 }
 
+/// What runs a scenario's configuration file on the HTTP target (the embedded target runs
+/// it in process, whichever is named).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Frontend {
+    /// `portcullis serve`.
+    #[default]
+    Server,
+    /// `portcullis-lambda` under cargo-lambda's emulator.
+    Lambda,
+}
+
 /// The server the HTTP target speaks to.
 enum Served {
     /// `portcullis serve` from the scenario's configuration file.
     Binary(crate::binary::ServerProcess),
+    /// `portcullis-lambda` from the scenario's configuration file, under the emulator.
+    Lambda(crate::lambda::LambdaProcess),
 }
 
 impl Served {
     fn addr(&self) -> SocketAddr {
         match self {
             Served::Binary(process) => process.addr,
+            Served::Lambda(process) => process.addr,
+        }
+    }
+
+    /// What comes before the site's paths on this server.
+    fn prefix(&self) -> &str {
+        match self {
+            Served::Binary(_) => "",
+            Served::Lambda(process) => &process.prefix,
         }
     }
 
     async fn stop(self) {
         match self {
             Served::Binary(process) => process.stop().await,
+            Served::Lambda(process) => process.stop().await,
         }
     }
 }
@@ -615,7 +641,7 @@ impl AuthWorld {
         }
         let setup = self.setup().clone();
         if let (Some(toml), Target::Http) = (&setup.server_config, self.target) {
-            return start_binary(toml, setup.server_dev_mode).await;
+            return start_binary(toml, setup.server_dev_mode, setup.frontend).await;
         }
         if self.target == Target::Http {
             let toml = match in_process_only(&setup, self.store_kind) {
@@ -964,6 +990,9 @@ impl AuthWorld {
             Some(_) if req.client_ip.is_some() => {
                 panic!("a client address is told to the embedded engine only: tag the scenario @embedded")
             }
+            Some(server) if req.raw && !server.prefix().is_empty() => {
+                panic!("raw requests go to `portcullis serve` only")
+            }
             Some(server) if req.raw => {
                 let addr = server.addr();
                 tokio::time::timeout(REQUEST_TIMEOUT, raw_http(addr, &req))
@@ -971,7 +1000,7 @@ impl AuthWorld {
                     .unwrap_or_else(|_| panic!("{} {} hung", req.method, req.target))
             }
             Some(server) => {
-                let url = format!("http://{}{}", server.addr(), req.target);
+                let url = format!("http://{}{}{}", server.addr(), server.prefix(), req.target);
                 let mut request = self.client.request(req.method.clone(), &url);
                 for (name, value) in &req.headers {
                     request = request.header(name.clone(), value.clone());
@@ -1238,7 +1267,7 @@ pub fn credential_fields() -> Vec<CredentialField> {
 
 /// Runs the real binary from the scenario's configuration file, in a fresh directory with
 /// the users file (`{dir}` in the TOML).
-async fn start_binary(toml: &str, dev: bool) -> Running {
+async fn start_binary(toml: &str, dev: bool, frontend: Frontend) -> Running {
     let (dir, text) = server_directory(toml);
     let config = portcullis_server::ServerConfig::from_toml(&text)
         .unwrap_or_else(|e| panic!("the server configuration is refused: {e}"));
@@ -1252,10 +1281,18 @@ async fn start_binary(toml: &str, dev: bool) -> Running {
             .expect("a minimal engine for the dev site's cookie names"),
         Err(e) => panic!("the server configuration does not check: {e}"),
     };
-    let process = crate::binary::ServerProcess::start(dir.path(), &text, dev).await;
+    let server = match frontend {
+        Frontend::Server => {
+            Served::Binary(crate::binary::ServerProcess::start(dir.path(), &text, dev).await)
+        }
+        Frontend::Lambda => {
+            assert!(!dev, "the Lambda function has no dev mode");
+            Served::Lambda(crate::lambda::LambdaProcess::start(dir.path(), &text).await)
+        }
+    };
     Running {
         app,
-        server: Some(Served::Binary(process)),
+        server: Some(server),
         _data_dir: Some(dir),
     }
 }

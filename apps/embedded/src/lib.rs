@@ -31,10 +31,12 @@
 //! ports: a [`Store`], [`Hooks`], credentials backends ([`Authorize`]), a [`Clock`] and
 //! [`Entropy`].
 
+pub mod metrics;
 mod provider_tokens;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -55,6 +57,7 @@ pub use portcullis_ports::{
     RateLimiter, Store, VerificationSender,
 };
 
+pub use metrics::Meter;
 pub use portcullis_domain::session_key::SessionTokenStorage;
 pub use portcullis_domain::store::StoreError;
 use portcullis_domain::{Env, Step};
@@ -134,6 +137,7 @@ pub struct Portcullis {
     sender: Option<Arc<dyn VerificationSender>>,
     http: Option<Arc<dyn HttpClient>>,
     renewals: Arc<provider_tokens::RenewalLocks>,
+    meter: Option<Arc<dyn Meter>>,
 }
 
 impl std::fmt::Debug for Portcullis {
@@ -173,7 +177,7 @@ impl Portcullis {
             client_ip,
         };
         let mut run = self.engine.begin(&request, env);
-        let response = loop {
+        let response: http::Response<String> = loop {
             let outcome = match run.step() {
                 Step::Done(response) => break response,
                 Step::Effect(effect) => self.perform(effect).await,
@@ -186,10 +190,58 @@ impl Portcullis {
         if let Some(observer) = &self.observer {
             observer(run.trace());
         }
+        if let Some(meter) = &self.meter {
+            metrics::record_answer(
+                meter.as_ref(),
+                self.config(),
+                request.method(),
+                request.uri().path(),
+                &response,
+            );
+        }
         response
     }
 
+    /// Runs one effect, timing callbacks and provider calls for the [`Meter`], if any.
     async fn perform(&self, effect: Effect) -> Outcome {
+        let Some(meter) = &self.meter else {
+            return self.run_effect(effect).await;
+        };
+        let timed = match &effect {
+            Effect::Hook(HookCall::SignIn { .. }) => Some("sign_in"),
+            Effect::Hook(HookCall::Jwt { .. }) => Some("jwt"),
+            Effect::Hook(HookCall::Session { .. }) => Some("session"),
+            Effect::Hook(HookCall::Redirect { .. }) => Some("redirect"),
+            Effect::Event(_) => Some("event"),
+            Effect::Authorize(_) => Some("authorize"),
+            Effect::SendVerification(_) => Some("send_verification"),
+            _ => None,
+        };
+        let throttle = match &effect {
+            Effect::Throttle(check) => Some(check.key.clone()),
+            _ => None,
+        };
+        let host = match &effect {
+            Effect::Http(call) => Some(metrics::host_of(&call.url).to_owned()),
+            _ => None,
+        };
+        let started = Instant::now();
+        let outcome = self.run_effect(effect).await;
+        match (&outcome, timed, throttle, host) {
+            (_, Some(hook), _, _) => meter.hook(hook, started.elapsed()),
+            (Outcome::Throttle(false), _, Some(key), _) => {
+                let (scope, per) = metrics::throttle_labels(&key);
+                meter.throttled(scope, per);
+            }
+            (Outcome::Http(answer), _, _, Some(host)) => {
+                meter.provider_call(&host, started.elapsed(), answer.is_ok())
+            }
+            _ => {}
+        }
+        outcome
+    }
+
+    async fn run_effect(&self, effect: Effect) -> Outcome {
         match effect {
             Effect::Store(op) => Outcome::Store(match &self.store {
                 Some(store) => portcullis_ports::perform(store.as_ref(), op).await,
@@ -391,6 +443,7 @@ pub struct Builder {
     limiter: Option<Arc<dyn RateLimiter>>,
     sender: Option<Arc<dyn VerificationSender>>,
     http: Option<Arc<dyn HttpClient>>,
+    meter: Option<Arc<dyn Meter>>,
     allow_private_network: bool,
     /// A preset that failed to build, reported by `build`.
     preset_error: Option<ConfigError>,
@@ -556,6 +609,13 @@ impl Builder {
         self
     }
 
+    /// Reports sign-in outcomes, session reads, callback and provider latency and
+    /// rate-limit refusals to `meter` (the server's Prometheus endpoint is one).
+    pub fn meter(mut self, meter: Arc<dyn Meter>) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
     pub fn build(self) -> Result<Portcullis, ConfigError> {
         if let Some(error) = self.preset_error {
             return Err(error);
@@ -651,6 +711,7 @@ impl Builder {
                 .limiter
                 .unwrap_or_else(|| Arc::new(InProcessLimiter::default())),
             sender: self.sender,
+            meter: self.meter,
         })
     }
 }

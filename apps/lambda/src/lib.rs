@@ -29,7 +29,14 @@ pub const CONFIG_FILE_VAR: &str = "PORTCULLIS_CONFIG";
 pub fn config_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<ServerConfig, StartupError> {
     let mut config = match (env(CONFIG_TOML_VAR), env(CONFIG_FILE_VAR)) {
         (Some(text), _) if !text.trim().is_empty() => {
-            let mut config = ServerConfig::from_toml(&text)?;
+            let mut config = ServerConfig::from_toml(&text).map_err(|e| match e {
+                // Name the variable the text came from, not a file.
+                StartupError::ConfigFile { message, .. } => StartupError::ConfigFile {
+                    path: CONFIG_TOML_VAR.into(),
+                    message,
+                },
+                other => other,
+            })?;
             config.apply_env(env)?;
             config
         }

@@ -7,6 +7,13 @@ use lambda_http::service_fn;
 
 fn main() -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
+    // The runtime client panics without it; outside Lambda (or an emulator) say so instead.
+    if env("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return fail(
+            &"AWS_LAMBDA_RUNTIME_API is not set: this binary runs inside AWS Lambda \
+            or an emulator (`cargo lambda watch`); for a server, run `portcullis serve`",
+        );
+    }
     let config = match portcullis_lambda::config_from_env(&env) {
         Ok(config) => config,
         Err(e) => return fail(&e),

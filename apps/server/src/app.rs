@@ -31,6 +31,8 @@ pub struct App {
     pub events: Option<Arc<portcullis_hooks_http::events::Events>>,
     /// Dev mode's e-mail sign-in: the links it would have mailed (`GET /dev/mailbox`).
     pub dev_mailbox: Option<Arc<DevMailbox>>,
+    /// `[metrics]`, when on: what the engine measured, for `GET /metrics`.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl App {
@@ -207,12 +209,20 @@ fn finish(
     if let Some(events) = &events {
         builder = builder.event_listener(events.recorder());
     }
+    let metrics = config
+        .metrics
+        .enabled()
+        .then(|| Arc::new(crate::metrics::Metrics::new()));
+    if let Some(metrics) = &metrics {
+        builder = builder.meter(metrics.clone());
+    }
     let portcullis = builder.build()?;
     Ok(App {
         portcullis,
         store,
         events,
         dev_mailbox,
+        metrics,
     })
 }
 
@@ -249,6 +259,13 @@ fn builder(
     let dev_email = dev_email(config, dev);
 
     // Validate first (cheap): nothing is loaded, opened or written for a refused config.
+    if config.metrics.token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err(StartupError::Settings(
+            "[metrics] token: at least 16 characters (`openssl rand -hex 16`); \
+             it guards /metrics from anyone who can reach the listener"
+                .into(),
+        ));
+    }
     let mut probe = settings(config, &secrets);
     for provider in &config.providers {
         match provider {

@@ -271,6 +271,10 @@ async fn serve_until_signal(config: ServerConfig, dev: bool, migrate: bool) -> E
         Err(e @ StartupError::Bind { .. }) => return fail(EXIT_FAILURE, &e),
         Err(e) => return fail(EXIT_CONFIG, &e),
     };
+    let metrics_server = match listen_metrics(&app, &config).await {
+        Ok(server) => server,
+        Err(e) => return fail(EXIT_FAILURE, &e),
+    };
     tracing::info!(target: "portcullis", %addr, %base, dev, "listening");
     if dev {
         let page = format!("{}/", app.portcullis.config().site.base_url());
@@ -293,6 +297,11 @@ async fn serve_until_signal(config: ServerConfig, dev: bool, migrate: bool) -> E
             ExitCode::SUCCESS
         }
     };
+    if let Some(server) = metrics_server {
+        if let Err(e) = server.shutdown().await {
+            tracing::warn!(target: "portcullis", error = %e, "the metrics listener did not stop cleanly");
+        }
+    }
     if let Some(events) = events {
         // The batch in flight finishes; undelivered events wait in the store.
         if tokio::time::timeout(SHUTDOWN_GRACE, events.stop())
@@ -328,6 +337,15 @@ async fn listen(
     let health = crate::health::routes(
         health.then(|| crate::health::Readiness::new(config, app.store.shared())),
     );
+    // `/metrics` on the main listener only behind a token, and only when it has no
+    // listener of its own.
+    let metrics = crate::metrics::routes(
+        app.metrics
+            .clone()
+            .filter(|_| config.metrics.listen.is_none()),
+        config.metrics.token.clone(),
+    );
+    let health = health.or(metrics).unify();
     if let (true, Some(mailbox)) = (dev, app.dev_mailbox.clone()) {
         let routes = health
             .or(crate::dev_mailbox::routes(mailbox))
@@ -342,6 +360,23 @@ async fn listen(
         let routes = health.or(crate::http::routes(engine)).unify();
         crate::http::serve_on(listener, routes, never)
     }
+}
+
+/// `[metrics] listen`: `/metrics` on a listener of its own (nothing else is served there).
+async fn listen_metrics(
+    app: &crate::app::App,
+    config: &ServerConfig,
+) -> Result<Option<crate::http::ShutdownHandle>, StartupError> {
+    let (Some(addr), Some(metrics)) = (config.metrics.listen, app.metrics.clone()) else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    let routes = crate::metrics::routes(Some(metrics), config.metrics.token.clone());
+    let (bound, handle) = crate::http::serve_on(listener, routes, futures::future::pending())?;
+    tracing::info!(target: "portcullis", addr = %bound, "metrics listening");
+    Ok(Some(handle))
 }
 
 /// Reads one line from standard input; prints the hash.

@@ -172,6 +172,10 @@ pub struct ServerConfig {
     #[serde(default)]
     pub health: HealthSection,
 
+    /// A Prometheus endpoint, `GET /metrics`: off unless `listen` or `token` is set.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+
     /// Hooks: the operator's HTTP endpoints, called signed (Standard Webhooks) at decision
     /// points (`[hooks.sign_in]`, `[hooks.jwt]`, `[hooks.session]`, `[hooks.redirect]`,
     /// `[hooks.send_email]`)
@@ -904,6 +908,60 @@ pub struct HealthSection {
     pub enabled: bool,
 }
 
+/// `[metrics]`: Prometheus's text format at `GET /metrics`, off by default. Sign-ins and
+/// failures by provider and v3 error code, session reads, callback and provider latency,
+/// rate-limit refusals; labels never carry user data (docs/deploy.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Serve `/metrics` on a listener of its own at this address (keep it off the public
+    /// network, e.g. `127.0.0.1:9464`). Unset: served on the main listener, if `token` is set.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Demand `Authorization: Bearer <token>` (compared in constant time); required to
+    /// serve `/metrics` on the main listener. Env: `PORTCULLIS_METRICS_TOKEN`.
+    #[serde(default)]
+    pub token: Option<MetricsToken>,
+}
+
+impl MetricsSection {
+    /// Whether `/metrics` is served at all.
+    pub fn enabled(&self) -> bool {
+        self.listen.is_some() || self.token.is_some()
+    }
+}
+
+/// The bearer token of `/metrics`: redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// Whether `presented` is this token, in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        portcullis_domain::secret::constant_time_eq(self.0.as_bytes(), presented.as_bytes())
+    }
+
+    /// Its length in bytes (not secret: it only says whether it is long enough).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken([redacted])")
+    }
+}
+
 impl Default for HealthSection {
     fn default() -> Self {
         Self { enabled: true }
@@ -1067,6 +1125,9 @@ impl ServerConfig {
         }
         if self.listen.is_none() {
             self.listen = platform_listen(&get)?;
+        }
+        if let Some(token) = get("PORTCULLIS_METRICS_TOKEN") {
+            self.metrics.token = Some(MetricsToken::new(token.trim()));
         }
         if let Some(dir) = get("PORTCULLIS_DATA_DIR") {
             self.data_dir = Some(PathBuf::from(dir));

@@ -32,6 +32,7 @@ pub mod http;
 pub mod ldap_config;
 pub mod logging;
 pub mod mail_template;
+pub mod metrics;
 pub mod oauth_config;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -300,6 +300,12 @@ async fn server_configuration(w: &mut AuthWorld, step: &Step) {
     setup.server_dev_mode = false;
 }
 
+#[given("the site runs the Lambda function with the configuration:")]
+async fn lambda_configuration(w: &mut AuthWorld, step: &Step) {
+    server_configuration(w, step).await;
+    w.setup_mut().frontend = crate::world::Frontend::Lambda;
+}
+
 #[given("the site runs the server in dev mode with the configuration:")]
 async fn server_dev_configuration(w: &mut AuthWorld, step: &Step) {
     let setup = w.setup_mut();

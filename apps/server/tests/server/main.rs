@@ -14,6 +14,7 @@ mod hooks;
 mod http;
 mod ldap;
 mod logs;
+mod metrics;
 mod oauth;
 mod ops;
 mod support;

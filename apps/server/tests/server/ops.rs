@@ -79,7 +79,19 @@ fn a_bad_port_or_host_is_refused_naming_the_variable() {
 
 /// The binary, serving `config` from `dir` with the given environment; returns it and
 /// the address it logged (a real signal: the "listening" line).
-fn serve(dir: &Path, config: &str, vars: &[(&str, &str)]) -> (Child, String) {
+pub(crate) fn serve(dir: &Path, config: &str, vars: &[(&str, &str)]) -> (Child, String) {
+    let (child, mut addrs) = serve_logged(dir, config, vars);
+    let addr = addrs.remove("listening").expect("logged");
+    (child, addr)
+}
+
+/// As [`serve`], with every address the server logged before it listened, by message
+/// (`listening`, `metrics listening`).
+pub(crate) fn serve_logged(
+    dir: &Path,
+    config: &str,
+    vars: &[(&str, &str)],
+) -> (Child, std::collections::HashMap<String, String>) {
     let file = dir.join("portcullis.toml");
     std::fs::write(&file, config).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
@@ -104,17 +116,21 @@ fn serve(dir: &Path, config: &str, vars: &[(&str, &str)]) -> (Child, String) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
+    let mut addrs = std::collections::HashMap::new();
+    loop {
         let line = lines.next().expect("the server exited early").unwrap();
         let event: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|_| panic!("the server said: {line}"));
-        if event["message"] == "listening" {
-            break event["addr"].as_str().unwrap().to_owned();
+        if let (Some(message), Some(addr)) = (event["message"].as_str(), event["addr"].as_str()) {
+            addrs.insert(message.to_owned(), addr.to_owned());
         }
-    };
+        if event["message"] == "listening" {
+            break;
+        }
+    }
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    (child, addr)
+    (child, addrs)
 }
 
 fn get(addr: &str, path: &str) -> String {
@@ -129,7 +145,7 @@ fn get(addr: &str, path: &str) -> String {
     response
 }
 
-fn stop(mut child: Child) -> std::process::ExitStatus {
+pub(crate) fn stop(mut child: Child) -> std::process::ExitStatus {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -138,7 +154,7 @@ fn stop(mut child: Child) -> std::process::ExitStatus {
     child.wait().unwrap()
 }
 
-fn base_config(dir: &Path) -> String {
+pub(crate) fn base_config(dir: &Path) -> String {
     format!(
         "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\ndata_dir = \"{}\"\n",
         dir.join("data").display()
