@@ -2,8 +2,10 @@ Feature: C06 Runs anywhere
 
   The same engine runs embedded in a Rust service (any runtime: the crate's `handle` takes
   an `http::Request` and needs no server of its own), as the standalone `portcullis`
-  server, and as the `portcullis-lambda` function on AWS Lambda (here under cargo-lambda's
-  local emulator, which turns HTTP requests into function URL events). One outline runs the
+  server, as the `portcullis-lambda` function on AWS Lambda (here under cargo-lambda's
+  local emulator, which turns HTTP requests into function URL events), and mounted in an
+  axum app (`examples/axum`: the `tower`/`axum` features, its engine built from the same
+  file by the server's code). One outline runs the
   same core scenarios against each: on the embedded target every row is the engine in
   process, configured by the server's own code from the same file; on the HTTP target each
   row is its real binary, configured from that file. The server follows the platforms'
@@ -91,3 +93,4 @@ Feature: C06 Runs anywhere
       | frontend            |
       | the server          |
       | the Lambda function |
+      | the axum example    |

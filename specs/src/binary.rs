@@ -179,3 +179,55 @@ impl ServerProcess {
         }
     }
 }
+
+impl ServerProcess {
+    /// The axum example (`examples/axum`) serving `dir/portcullis.toml` (`toml`): the same
+    /// configuration file, read by the server's code, mounted in an axum app.
+    pub async fn start_axum(dir: &Path, toml: &str) -> Self {
+        let file = dir.join("portcullis.toml");
+        std::fs::write(&file, toml).expect("writing the configuration file");
+        let mut command = Command::new(built("portcullis-example-axum"));
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            if name.starts_with("PORTCULLIS_") || name.starts_with("NEXTAUTH_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
+            .current_dir(dir)
+            .env("PORTCULLIS_CONFIG", &file)
+            .env("LISTEN", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the axum example starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let listening = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                logs.lock().expect("logs").push(line.clone());
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    return addr.trim().parse().ok();
+                }
+            }
+            None
+        };
+        let Ok(Some(addr)) = tokio::time::timeout(REQUEST_TIMEOUT, listening).await else {
+            let _ = child.start_kill();
+            panic!(
+                "the axum example did not listen; it said:\n{}\nits configuration:\n{toml}",
+                logs.lock().expect("logs").join("\n")
+            );
+        };
+        let sink = logs.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().expect("logs").push(line);
+            }
+        });
+        Self { child, addr, logs }
+    }
+}

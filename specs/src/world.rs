@@ -197,6 +197,8 @@ pub enum Frontend {
     Server,
     /// `portcullis-lambda` under cargo-lambda's emulator.
     Lambda,
+    /// The axum example app (`examples/axum`), its engine built from the file.
+    Axum,
 }
 
 /// The server the HTTP target speaks to.
@@ -1288,6 +1290,10 @@ async fn start_binary(toml: &str, dev: bool, frontend: Frontend) -> Running {
         Frontend::Lambda => {
             assert!(!dev, "the Lambda function has no dev mode");
             Served::Lambda(crate::lambda::LambdaProcess::start(dir.path(), &text).await)
+        }
+        Frontend::Axum => {
+            assert!(!dev, "the axum example has no dev mode");
+            Served::Binary(crate::binary::ServerProcess::start_axum(dir.path(), &text).await)
         }
     };
     Running {

@@ -1,4 +1,5 @@
-//! The in-process session check: `get_token` (decode + verify) and a full `GET /session`
+//! The in-process session check: `get_token` (decode + verify), the typed `read_session`
+//! (decode, verify, the route's lifetimes; no cookie, no JSON) and a full `GET /session`
 //! (decode, verify, re-encode, Set-Cookie, JSON), signed and encrypted; and what
 //! `jwt.revocable` adds to each (one lookup in the embedded sled store).
 //!
@@ -92,6 +93,14 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 rt.block_on(app.get_token(std::hint::black_box(&headers)))
                     .unwrap()
+            })
+        });
+        // The typed read the axum extractor makes: no request through the routes.
+        c.bench_function(&format!("read_session/{label}"), |b| {
+            b.iter(|| {
+                let session = rt.block_on(app.read_session(std::hint::black_box(&headers)));
+                assert!(matches!(session, Ok(Some(_))));
+                session
             })
         });
         c.bench_function(&format!("session_read/{label}"), |b| {

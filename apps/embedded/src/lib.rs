@@ -27,12 +27,23 @@
 //! # Ok(()) }
 //! ```
 //!
+//! For the app's own handlers, [`Portcullis::read_session`] gives the signed-in user as a
+//! typed [`Session`], read directly from the cookie (no request runs through the routes).
+//! Feature `tower`: `portcullis::tower::AuthService`, the routes as a `tower::Service`.
+//! Feature `axum`: `portcullis::axum::routes` to merge into a router, and `Session` /
+//! `Option<Session>` as extractors (`examples/axum/` is a whole app).
+//!
 //! The engine itself (`portcullis-domain`) is pure; this crate runs its effects through the
 //! ports: a [`Store`], [`Hooks`], credentials backends ([`Authorize`]), a [`Clock`] and
 //! [`Entropy`].
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod metrics;
 mod provider_tokens;
+pub mod session;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,6 +73,7 @@ pub use portcullis_domain::session_key::SessionTokenStorage;
 pub use portcullis_domain::store::StoreError;
 use portcullis_domain::{Env, Step};
 pub use provider_tokens::{AccessTokenError, ProviderAccessToken};
+pub use session::{Session, SessionUser};
 
 /// Every declared flow transition, for diagrams and coverage checks.
 pub fn flow_transitions() -> Vec<TransitionInfo> {
@@ -327,9 +339,48 @@ impl Portcullis {
         }
     }
 
-    /// The session as `GET /session` would answer it (callbacks included), or `None`.
-    /// Like NextAuth's `getSession`, for server-side checks.
+    /// The session as `GET /session` would answer it (callbacks and `session` event
+    /// included), or `None`. Like NextAuth's `getSession`, for server-side checks; the
+    /// typed [`Portcullis::read_session`] is the same read without the JSON.
+    ///
+    /// Read directly (see [`mod@session`] for what differs from the route),
+    /// except with provider tokens kept in the JWT: then the route runs, so an expired
+    /// access token is renewed before it is answered.
     pub async fn session(&self, headers: &HeaderMap) -> Option<Value> {
+        if self.config().provider_tokens_in_jwt {
+            return self.session_through_route(headers).await;
+        }
+        let found = match self.find_session(headers).await {
+            Ok(found) => found?,
+            Err(error) => {
+                tracing::warn!(target: "portcullis", %error, "session: the store cannot say; no session");
+                return None;
+            }
+        };
+        let session = if self.config().hooks.session {
+            self.hooks
+                .session(found.default, found.hook_token)
+                .await
+                .ok()?
+        } else {
+            found.default
+        };
+        if self.config().hooks.events {
+            self.hooks
+                .event(AuthEvent::Session {
+                    session: session.clone(),
+                    token: found.claims,
+                })
+                .await;
+        }
+        session
+            .as_object()
+            .is_some_and(|s| !s.is_empty())
+            .then_some(session)
+    }
+
+    /// `GET /session` through the engine, its `Set-Cookie` dropped.
+    async fn session_through_route(&self, headers: &HeaderMap) -> Option<Value> {
         let mut request = http::Request::new(Bytes::new());
         *request.uri_mut() = self.config().site.route("/session").parse().ok()?;
         if let Some(path) = request.uri().path_and_query().cloned() {

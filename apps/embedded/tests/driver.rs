@@ -75,6 +75,16 @@ async fn credentials_sign_in_session_and_sign_out() {
     );
     let token_claims = app.get_token(&headers).await.unwrap();
     assert_eq!(token_claims["sub"], json!("7"));
+    // The typed read: the same user, from the token itself.
+    let typed = app.read_session(&headers).await.unwrap().unwrap();
+    assert_eq!(typed.user.id, "7");
+    assert_eq!(typed.user.name.as_deref(), Some("Jane"));
+    assert_eq!(typed.user.email.as_deref(), Some("jane@example.com"));
+    assert_eq!(typed.user.image, None);
+    let mut tampered = http::HeaderMap::new();
+    tampered.insert("cookie", format!("{session_cookie}x").parse().unwrap());
+    assert_eq!(app.read_session(&tampered).await.unwrap(), None);
+    assert_eq!(app.session(&tampered).await, None);
 
     let res = app
         .handle(
@@ -92,4 +102,177 @@ async fn credentials_sign_in_session_and_sign_out() {
         res.body(),
         r#"{"url":"http://localhost:3000/api/auth/error?error=CredentialsSignin&provider=credentials"}"#
     );
+}
+
+/// Signs in as Jane; the session cookie (`name=value`) and the CSRF form token and jar.
+async fn sign_in(app: &Portcullis) -> (String, String, String) {
+    let res = app
+        .handle(
+            http::Request::get("/api/auth/csrf")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    let token = serde_json::from_str::<Value>(res.body()).unwrap()["csrfToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let jar = cookie_pairs(&res).join("; ");
+    let res = app
+        .handle(
+            http::Request::post("/api/auth/callback/credentials")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", &jar)
+                .body(Bytes::from(format!(
+                    "csrfToken={token}&username=jane&password=pw&json=true"
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.body());
+    let session = cookie_pairs(&res)
+        .into_iter()
+        .find(|c| c.starts_with("next-auth.session-token="))
+        .unwrap();
+    (session, token, jar)
+}
+
+fn with_cookie(cookie: &str) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("cookie", cookie.parse().unwrap());
+    headers
+}
+
+/// Callbacks: `jwt` refuses banned users (on every read), `session` adds a field; events
+/// are counted.
+#[derive(Default)]
+struct Callbacks {
+    banned: std::sync::atomic::AtomicBool,
+    session_events: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl portcullis::Hooks for Callbacks {
+    fn registered(&self) -> portcullis::HookSet {
+        portcullis::HookSet {
+            jwt: true,
+            session: true,
+            events: true,
+            ..portcullis::HookSet::default()
+        }
+    }
+
+    async fn jwt(
+        &self,
+        call: portcullis::JwtCall,
+    ) -> Result<portcullis::Claims, portcullis::HookFailure> {
+        if self.banned.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(portcullis::HookFailure::Error("banned".into()));
+        }
+        Ok(call.token)
+    }
+
+    async fn session(
+        &self,
+        mut session: Value,
+        _token: Value,
+    ) -> Result<Value, portcullis::HookFailure> {
+        session["role"] = json!("reader");
+        Ok(session)
+    }
+
+    async fn event(&self, event: portcullis::AuthEvent) {
+        if matches!(event, portcullis::AuthEvent::Session { .. }) {
+            self.session_events
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// The direct reads keep the route's callbacks: the `jwt` callback can end a session on
+/// read (typed and JSON alike); `Portcullis::session` is shaped by the `session` callback
+/// and tells the `session` event, the typed read does neither.
+#[tokio::test]
+async fn direct_session_reads_run_the_callbacks_as_the_route_does() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let callbacks = std::sync::Arc::new(Callbacks::default());
+    let app = Portcullis::builder()
+        .url("http://localhost:3000/api/auth")
+        .secret(SECRET)
+        .hooks(callbacks.clone())
+        .credentials(
+            "credentials",
+            "Credentials",
+            vec![CredentialField::new("username", "Username", "text")],
+            |c: serde_json::Map<String, Value>, _r| async move {
+                Ok((c.get("password") == Some(&json!("pw")))
+                    .then(|| json!({"id": 7, "name": "Jane", "email": "jane@example.com"})))
+            },
+        )
+        .build()
+        .unwrap();
+    let (cookie, _, _) = sign_in(&app).await;
+    let headers = with_cookie(&cookie);
+    let events = callbacks.session_events.load(SeqCst);
+
+    let typed = app.read_session(&headers).await.unwrap().unwrap();
+    assert_eq!(typed.user.name.as_deref(), Some("Jane"));
+    assert_eq!(
+        callbacks.session_events.load(SeqCst),
+        events,
+        "no event for a typed read"
+    );
+    let shaped = app.session(&headers).await.unwrap();
+    assert_eq!(shaped["role"], "reader");
+    assert_eq!(shaped["user"]["name"], "Jane");
+    assert_eq!(callbacks.session_events.load(SeqCst), events + 1);
+
+    callbacks.banned.store(true, SeqCst);
+    assert_eq!(app.read_session(&headers).await.unwrap(), None);
+    assert_eq!(app.session(&headers).await, None);
+    let route = app
+        .handle(
+            http::Request::get("/api/auth/session")
+                .header("cookie", &cookie)
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(route.body(), "{}", "the route agrees");
+}
+
+/// With `jwt.revocable`, a signed-out token reads as no session, typed or not.
+#[tokio::test]
+async fn a_revoked_token_is_no_typed_session() {
+    let store = std::sync::Arc::new(portcullis_store_sled::SledStore::temporary().unwrap());
+    let app = Portcullis::builder()
+        .url("http://localhost:3000/api/auth")
+        .secret(SECRET)
+        .store(store)
+        .configure(|c| c.jwt_revocable(true))
+        .credentials(
+            "credentials",
+            "Credentials",
+            vec![CredentialField::new("username", "Username", "text")],
+            |_c: serde_json::Map<String, Value>, _r| async move {
+                Ok(Some(json!({"id": 7, "name": "Jane"})))
+            },
+        )
+        .build()
+        .unwrap();
+    let (cookie, csrf, jar) = sign_in(&app).await;
+    let headers = with_cookie(&cookie);
+    assert!(app.read_session(&headers).await.unwrap().is_some());
+    let res = app
+        .handle(
+            http::Request::post("/api/auth/signout")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", format!("{jar}; {cookie}"))
+                .body(Bytes::from(format!("csrfToken={csrf}&json=true")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.body());
+    assert_eq!(app.read_session(&headers).await.unwrap(), None);
+    assert_eq!(app.session(&headers).await, None);
 }

@@ -209,3 +209,66 @@ async fn database_sessions_are_stored_hashed_and_a_stored_key_is_no_cookie() {
     app.revoke_session(&token).await.unwrap();
     assert!(app.session(&headers).await.is_none());
 }
+
+/// A clock the test moves.
+struct TestClock(Mutex<time::OffsetDateTime>);
+
+impl portcullis::Clock for TestClock {
+    fn now(&self) -> time::OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// The typed read (`read_session`, the axum extractor's) of a database session: the
+/// route's lifetimes, the row extended once due and deleted once expired, no request run
+/// through the engine.
+#[tokio::test]
+async fn typed_read_of_a_database_session_extends_and_expires_it_as_the_route_does() {
+    let outbox = Arc::new(Outbox::default());
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let start = time::macros::datetime!(2026-03-01 12:00 UTC);
+    let clock = Arc::new(TestClock(Mutex::new(start)));
+    let app = Portcullis::builder()
+        .secret("embedded-sessions-secret-0123456789abcdef")
+        .store(store.clone())
+        .clock(clock.clone())
+        .configure(|c| c.session_strategy(SessionStrategy::Database))
+        .email("email", "Email", 600)
+        .verification_sender(outbox.clone())
+        .build()
+        .unwrap();
+    let cookie = sign_in(&app, &outbox).await;
+    let mut headers = http::HeaderMap::new();
+    headers.insert("cookie", cookie.parse().unwrap());
+    let day = time::Duration::days(1);
+
+    let session = app.read_session(&headers).await.unwrap().unwrap();
+    assert_eq!(session.user.email.as_deref(), Some("jane@example.com"));
+    assert_eq!(session.expires, start + 30 * day);
+    let json = app.session(&headers).await.unwrap();
+    assert_eq!(json["user"]["email"], "jane@example.com");
+    assert_eq!(json["expires"], "2026-03-31T12:00:00.000Z");
+
+    // Two days on: due (updateAge is a day), so the row moves to 30 days from now.
+    *clock.0.lock().unwrap() = start + 2 * day;
+    let session = app.read_session(&headers).await.unwrap().unwrap();
+    assert_eq!(session.expires, start + 32 * day);
+    let rows = app.sessions(&session.user.id).await.unwrap();
+    assert_eq!(rows[0].expires, start + 32 * day);
+
+    // Past that: no session, and the row is gone.
+    *clock.0.lock().unwrap() = start + 33 * day;
+    assert_eq!(app.read_session(&headers).await.unwrap(), None);
+    assert!(app.sessions(&session.user.id).await.unwrap().is_empty());
+
+    // No cookie, or a stored key's shape presented as a cookie: no session, no lookup.
+    assert_eq!(
+        app.read_session(&http::HeaderMap::new()).await.unwrap(),
+        None
+    );
+    headers.insert(
+        "cookie",
+        "next-auth.session-token=sha256:00".parse().unwrap(),
+    );
+    assert_eq!(app.read_session(&headers).await.unwrap(), None);
+}

@@ -10,6 +10,7 @@ mod prelude;
 mod revocation;
 mod session;
 mod session_database;
+mod session_read;
 mod signout;
 
 use std::sync::Arc;
@@ -29,6 +30,10 @@ use crate::response::Reply;
 
 pub use prelude::{callback_url, csrf};
 pub use revocation::jti as session_jti;
+pub use session_read::{
+    database_session_json, database_session_view, judge_database_session, jwt_session_expiry,
+    jwt_session_json, jwt_session_view, DatabaseSessionState, SessionUser, SessionView,
+};
 
 /// The declarations of every flow, in the order they run.
 macro_rules! each_flow {

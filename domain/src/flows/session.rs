@@ -1,10 +1,10 @@
 //! `GET /session` with JWT sessions (spec §6.2): decode, let the callbacks shape it,
 //! re-issue the cookie (sliding expiry), answer the session JSON — or `{}`.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::revocation::{self, Revocation};
-use super::{iso, truthy, Cx, Fault, Next, RouteFlow, Started};
+use super::{Cx, Fault, Next, RouteFlow, Started};
 use crate::cookies::{set_cookie, Lifetime};
 use crate::effect::{AuthEvent, Effect, HookCall, HookFailure, Outcome};
 use crate::jwt::Claims;
@@ -299,10 +299,7 @@ impl SessionRead {
     /// The renewed session's expiry: `maxAge` from now, but never past the absolute
     /// lifetime counted from sign-in.
     fn expires(&self, cx: &Cx) -> time::OffsetDateTime {
-        match time::OffsetDateTime::from_unix_timestamp(self.auth_time) {
-            Ok(signed_in) => cx.config.session.expiry(signed_in, cx.now),
-            Err(_) => cx.now + time::Duration::seconds(cx.config.session.max_age),
-        }
+        super::jwt_session_expiry(&cx.config, self.auth_time, cx.now)
     }
 
     fn on_token(
@@ -318,18 +315,7 @@ impl SessionRead {
         if self.stamp {
             token.insert(super::AUTH_TIME.into(), self.auth_time.into());
         }
-        let pick = |claim: &str| {
-            let value = token.get(claim);
-            if truthy(value) {
-                value.cloned().unwrap_or(Value::Null)
-            } else {
-                Value::Null
-            }
-        };
-        let mut session = json!({
-            "user": { "name": pick("name"), "email": pick("email"), "image": pick("picture") },
-            "expires": iso(self.expires(cx)),
-        });
+        let mut session = super::jwt_session_json(&token, self.expires(cx));
         if cx.config.provider_tokens_in_jwt {
             // The access token is for the app's API calls; the refresh token stays inside.
             for claim in ["accessToken", "error"] {

@@ -2,10 +2,9 @@
 //! expiry decided here (stores do not read the clock), sliding expiry written at most once
 //! per `updateAge`.
 
-use serde_json::{json, Value};
-use time::OffsetDateTime;
+use serde_json::Value;
 
-use super::{iso, Cx, Fault, Next, RouteFlow, Started};
+use super::{Cx, DatabaseSessionState, Fault, Next, RouteFlow, Started};
 use crate::cookies::{set_cookie, Lifetime};
 use crate::effect::{AuthEvent, Effect, HookCall, HookFailure, Outcome};
 use crate::model::{Session, User};
@@ -122,28 +121,24 @@ impl DatabaseSessionRead {
                 return Ok(Next::Reply(super::no_session()));
             }
         };
-        let settings = cx.config.session;
-        let signed_in = settings.signed_in(&session);
-        if session.expires <= cx.now || settings.outlived(signed_in, cx.now) {
-            self.m.fire(E::Expired, &mut cx.trace)?;
-            return Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(
-                SessionKeys::stored(&session.session_token),
-            ))));
-        }
-        let due_at = session.expires - time::Duration::seconds(settings.max_age)
-            + time::Duration::seconds(settings.update_age);
-        // Due: `max_age` from now, capped at the absolute end. Not due, but the stored expiry
-        // lies past that end (the limit was lowered): brought back to it.
-        let expires: OffsetDateTime = settings.expiry(signed_in, cx.now);
-        if (cx.now > due_at && expires != session.expires) || expires < session.expires {
-            self.m.fire(E::DueForExtension, &mut cx.trace)?;
-            session.expires = expires;
-            let stored_key = session.session_token.clone();
-            self.found = Some((session, user));
-            return Ok(Next::Effect(Effect::Store(StoreOp::UpdateSessionExpiry {
-                session_token: stored_key,
-                expires,
-            })));
+        match super::judge_database_session(&cx.config.session, &session, cx.now) {
+            DatabaseSessionState::Expired => {
+                self.m.fire(E::Expired, &mut cx.trace)?;
+                return Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(
+                    SessionKeys::stored(&session.session_token),
+                ))));
+            }
+            DatabaseSessionState::Extend(expires) => {
+                self.m.fire(E::DueForExtension, &mut cx.trace)?;
+                session.expires = expires;
+                let stored_key = session.session_token.clone();
+                self.found = Some((session, user));
+                return Ok(Next::Effect(Effect::Store(StoreOp::UpdateSessionExpiry {
+                    session_token: stored_key,
+                    expires,
+                })));
+            }
+            DatabaseSessionState::Fresh => {}
         }
         self.m.fire(E::Fresh, &mut cx.trace)?;
         self.found = Some((session, user));
@@ -157,11 +152,7 @@ impl DatabaseSessionRead {
                 "session_database: shaping without a session",
             ));
         };
-        let default = json!({
-            "user": { "name": user.name, "email": user.email, "image": user.image },
-            "accessToken": session.access_token.expose(),
-            "expires": iso(session.expires),
-        });
+        let default = super::database_session_json(session, user);
         if cx.config.hooks.session {
             let user = serde_json::to_value(user).unwrap_or(Value::Null);
             return Ok(Next::Effect(Effect::Hook(HookCall::Session {

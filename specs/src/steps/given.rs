@@ -306,6 +306,12 @@ async fn lambda_configuration(w: &mut AuthWorld, step: &Step) {
     w.setup_mut().frontend = crate::world::Frontend::Lambda;
 }
 
+#[given("the site runs the axum example with the configuration:")]
+async fn axum_configuration(w: &mut AuthWorld, step: &Step) {
+    server_configuration(w, step).await;
+    w.setup_mut().frontend = crate::world::Frontend::Axum;
+}
+
 #[given("the site runs the server in dev mode with the configuration:")]
 async fn server_dev_configuration(w: &mut AuthWorld, step: &Step) {
     let setup = w.setup_mut();
