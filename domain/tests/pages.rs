@@ -477,3 +477,94 @@ fn custom_pages_get_url_encoded_parameters() {
         "https://app.example.com/oops?error=%3Cb%3E%23x"
     );
 }
+
+/// A preset's provider, as the server's configuration builds it.
+fn preset(id: &str) -> Provider {
+    let options = portcullis_domain::oauth::PresetOptions {
+        client_id: "id".into(),
+        client_secret: portcullis_domain::oauth::provider::ClientSecret::Secret(
+            portcullis_domain::secret::SecretString::new("secret"),
+        ),
+        domain: Some("tenant.example.com".into()),
+        tenant: Some("tenant".into()),
+        region: Some("eu".into()),
+        api_version: None,
+        headers: Vec::new(),
+    };
+    let built = portcullis_domain::oauth::preset(id, &options).unwrap();
+    Provider::oauth(&format!("my-{id}"), built.name, built.provider)
+}
+
+#[test]
+fn passwordless_first_then_oauth_then_credentials_in_configuration_order() {
+    let credentials = |id: &str| {
+        Provider::credentials(
+            id,
+            id,
+            vec![CredentialField::new("username", "Username", "text")],
+        )
+    };
+    let providers = vec![
+        credentials("staff"),
+        github(),
+        Provider::email("email", "Email", 600),
+        credentials("partners"),
+        preset("google"),
+        Provider::email("work-email", "Work e-mail", 600),
+    ];
+    let config = config(Theme::Auto, Branding::default(), providers);
+    let html = render(&sign_in(&config, None, None), &config, CSRF)
+        .unwrap()
+        .html;
+    let order: Vec<&str> = html
+        .split("<form action=\"https://example.com/api/auth/")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "signin/email",
+            "signin/work-email",
+            "signin/github",
+            "signin/my-google",
+            "callback/staff",
+            "callback/partners"
+        ]
+    );
+    // v3's dividers: between kinds, not between two OAuth buttons.
+    assert_eq!(html.matches("<div class=\"divider\">or</div>").count(), 4);
+}
+
+/// The buttons of the presets with a brand (their colours and mark) and one without
+/// (Okta: the neutral button), as people see them.
+#[test]
+fn preset_buttons_carry_their_brand() {
+    let ids = [
+        "github",
+        "google",
+        "apple",
+        "discord",
+        "gitlab",
+        "azure-ad-b2c",
+        "twitter",
+        "facebook",
+        "okta",
+    ];
+    let config = config(
+        Theme::Auto,
+        Branding::default(),
+        ids.iter().map(|id| preset(id)).collect(),
+    );
+    let page = render(&sign_in(&config, None, None), &config, CSRF).unwrap();
+    let buttons: Vec<&str> = page
+        .html
+        .lines()
+        .filter(|line| line.starts_with("<button"))
+        .collect();
+    insta::assert_snapshot!("signin-preset-buttons", buttons.join("\n"));
+    // The policy still allows nothing inline but the hashed stylesheet.
+    show(&page);
+    assert!(!page.html.contains(" style="));
+    assert!(!page.content_security_policy.contains("unsafe"));
+}

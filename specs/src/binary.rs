@@ -47,9 +47,9 @@ pub fn built(name: &str) -> PathBuf {
 }
 
 impl ServerProcess {
-    /// Writes `toml` to `dir/portcullis.toml` and serves it from `dir`; returns once the
-    /// server logs that it listens (or panics with its output if it exits first).
-    pub async fn start(dir: &Path, toml: &str, dev: bool) -> Self {
+    /// `portcullis serve [--dev]` of `dir/portcullis.toml` (written from `toml`), run from
+    /// `dir` with nothing of this process's environment that configures it.
+    fn command(dir: &Path, toml: &str, dev: bool) -> Command {
         let file = dir.join("portcullis.toml");
         std::fs::write(&file, toml).expect("writing the configuration file");
         let mut command = Command::new(binary());
@@ -82,6 +82,49 @@ impl ServerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        command
+    }
+
+    /// Runs `toml` as [`ServerProcess::start`] would, expecting the server to refuse it:
+    /// its exit status and standard error. Panics as soon as it listens instead.
+    pub async fn refused(dir: &Path, toml: &str, dev: bool) -> (Option<i32>, String) {
+        let mut child = Self::command(dir, toml, dev)
+            .spawn()
+            .expect("the portcullis binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let mut output = Vec::new();
+        let read = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let event: serde_json::Value =
+                    serde_json::from_str(&line).unwrap_or(serde_json::Value::Null);
+                let listening = event["message"] == "listening";
+                output.push(line);
+                if listening {
+                    return false;
+                }
+            }
+            true
+        };
+        let exited = tokio::time::timeout(REQUEST_TIMEOUT, read).await;
+        if exited != Ok(true) {
+            let _ = child.start_kill();
+            panic!(
+                "`portcullis serve` started instead of refusing; its log:\n{}\nits configuration:\n{toml}",
+                output.join("\n")
+            );
+        }
+        let status = tokio::time::timeout(REQUEST_TIMEOUT, child.wait())
+            .await
+            .expect("the server exits once its standard error is closed")
+            .expect("the server's exit status");
+        (status.code(), output.join("\n"))
+    }
+
+    /// Writes `toml` to `dir/portcullis.toml` and serves it from `dir`; returns once the
+    /// server logs that it listens (or panics with its output if it exits first).
+    pub async fn start(dir: &Path, toml: &str, dev: bool) -> Self {
+        let mut command = Self::command(dir, toml, dev);
         let mut child = command.spawn().expect("the portcullis binary starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let mut lines = BufReader::new(stderr).lines();

@@ -441,6 +441,8 @@ pub struct AuthWorld {
     binary_sled: Option<std::path::PathBuf>,
     /// This process's handle on the binary's sled store, while it holds it.
     sled_handle: Option<portcullis_store_sled::SledStore>,
+    /// The exit status and standard error of a server that refused to start.
+    pub refused: Option<(Option<i32>, String)>,
 }
 
 impl std::fmt::Debug for AuthWorld {
@@ -493,6 +495,7 @@ impl AuthWorld {
             backend_service: None,
             binary_sled: None,
             sled_handle: None,
+            refused: None,
         }
     }
 
@@ -1299,6 +1302,13 @@ async fn start_binary(toml: &str, dev: bool, frontend: Frontend) -> Running {
         server: Some(server),
         _data_dir: Some(dir),
     }
+}
+
+/// Runs the real binary from `toml` (in a fresh directory, as [`start_binary`] does),
+/// expecting it to refuse to start: its exit status and standard error.
+pub async fn refused_binary(toml: &str, dev: bool) -> (Option<i32>, String) {
+    let (dir, text) = server_directory(toml);
+    crate::binary::ServerProcess::refused(dir.path(), &text, dev).await
 }
 
 /// Builds the site in process with the server's own code: TOML configuration, users file,

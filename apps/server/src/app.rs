@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use portcullis::{ConfigBuilder, CookieKey, CredentialField, Portcullis, Provider};
 use portcullis_domain::config::MIN_SECRET_BYTES;
+use portcullis_domain::provider::DEFAULT_EMAIL_MAX_AGE;
 use portcullis_domain::store::StoreError;
 use portcullis_ports::Store;
 use portcullis_store_sled::SledStore;
@@ -14,6 +15,7 @@ use portcullis_store_sql::{Migration, SqlRateLimiter, SqlStore};
 use rand_core::{OsRng, RngCore};
 
 use crate::config::{ProviderConfig, ServerConfig};
+use crate::dev_mailbox::{DevMailbox, DEV_EMAIL_PROVIDER_ID};
 use crate::error::StartupError;
 use crate::users::UserDirectory;
 
@@ -27,6 +29,8 @@ pub struct App {
     pub store: AppStore,
     /// `[hooks.events]`, when configured: its worker runs from [`App::start_events`].
     pub events: Option<Arc<portcullis_hooks_http::events::Events>>,
+    /// Dev mode's e-mail sign-in: the links it would have mailed (`GET /dev/mailbox`).
+    pub dev_mailbox: Option<Arc<DevMailbox>>,
     /// `[metrics]`, when on: what the engine measured, for `GET /metrics`.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
@@ -91,18 +95,18 @@ pub fn build(config: &ServerConfig, dev: bool) -> Result<App, StartupError> {
             "a `database` is opened by `portcullis_server::open` (async), not `build`".to_owned(),
         )));
     }
-    let builder = builder(config, dev)?;
+    let (builder, mailbox) = builder(config, dev)?;
     if config.stateless {
-        return finish(config, builder, AppStore::Stateless);
+        return finish(config, builder, AppStore::Stateless, mailbox);
     }
-    finish(config, builder, AppStore::Sled(open_sled(config)?))
+    finish(config, builder, AppStore::Sled(open_sled(config)?), mailbox)
 }
 
 /// [`build`] for any configuration: with a `database`, connects to it and, when
 /// `migrate` is set, applies pending migrations first (what `serve` does unless
 /// `--no-migrate`); without one, opens the sled store as [`build`] does.
 pub async fn open(config: &ServerConfig, dev: bool, migrate: bool) -> Result<App, StartupError> {
-    let mut builder = builder(config, dev)?;
+    let (mut builder, mailbox) = builder(config, dev)?;
     let store = match &config.database {
         None if config.stateless => AppStore::Stateless,
         None => AppStore::Sled(open_sled(config)?),
@@ -131,7 +135,7 @@ pub async fn open(config: &ServerConfig, dev: bool, migrate: bool) -> Result<App
             AppStore::Sql(store)
         }
     };
-    finish(config, builder, store)
+    finish(config, builder, store, mailbox)
 }
 
 /// Applies the pending migrations of the configured `database` (`portcullis migrate`);
@@ -195,6 +199,7 @@ fn finish(
     config: &ServerConfig,
     builder: portcullis::Builder,
     store: AppStore,
+    dev_mailbox: Option<Arc<DevMailbox>>,
 ) -> Result<App, StartupError> {
     let mut builder = match store.shared() {
         Some(shared) => builder.store(shared),
@@ -216,6 +221,7 @@ fn finish(
         portcullis,
         store,
         events,
+        dev_mailbox,
         metrics,
     })
 }
@@ -224,7 +230,7 @@ fn finish(
 /// anything (`portcullis config check`). Database sessions are checked against a
 /// throwaway in-memory store.
 pub fn check(config: &ServerConfig) -> Result<Portcullis, StartupError> {
-    let mut builder = builder(config, false)?;
+    let (mut builder, _) = builder(config, false)?;
     // What needs a store gets a scratch one; a stateless server has none to give.
     let needs_store = config.session_strategy() == portcullis::SessionStrategy::Database
         || (config.jwt.revocable && !config.stateless);
@@ -238,14 +244,19 @@ pub fn check(config: &ServerConfig) -> Result<Portcullis, StartupError> {
     Ok(builder.build()?)
 }
 
-/// Everything but the store. The configuration is validated before anything is loaded.
-fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, StartupError> {
+/// Everything but the store, and dev mode's mailbox when it adds e-mail sign-in. The
+/// configuration is validated before anything is loaded.
+fn builder(
+    config: &ServerConfig,
+    dev: bool,
+) -> Result<(portcullis::Builder, Option<Arc<DevMailbox>>), StartupError> {
     let secrets = match &config.secret {
         Some(secrets) => secrets.to_vec(),
         None if dev => vec![dev_secret(&config.data_dir())?],
         None => Vec::new(),
     };
     let demo = dev && !config.providers.iter().any(|p| p.id() == DEV_PROVIDER_ID);
+    let dev_email = dev_email(config, dev);
 
     // Validate first (cheap): nothing is loaded, opened or written for a refused config.
     if config.metrics.token.as_ref().is_some_and(|t| t.len() < 16) {
@@ -311,6 +322,13 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
             DEV_PROVIDER_ID,
             "Credentials",
             default_fields(),
+        ));
+    }
+    if dev_email {
+        probe = probe.provider(Provider::email(
+            DEV_EMAIL_PROVIDER_ID,
+            "Email",
+            DEFAULT_EMAIL_MAX_AGE,
         ));
     }
     crate::hooks::endpoints(config)?;
@@ -419,9 +437,32 @@ fn builder(config: &ServerConfig, dev: bool) -> Result<portcullis::Builder, Star
             "dev mode: NOT FOR PRODUCTION. A provider {DEV_PROVIDER_ID:?} is configured, so the demo user is not added"
         );
     }
+    let mailbox = dev_email.then(|| Arc::new(DevMailbox::default()));
+    if let Some(mailbox) = &mailbox {
+        builder = builder
+            .email(DEV_EMAIL_PROVIDER_ID, "Email", DEFAULT_EMAIL_MAX_AGE)
+            .verification_sender(mailbox.clone());
+        tracing::warn!(
+            target: "portcullis",
+            page = crate::dev_mailbox::PATH,
+            "dev mode: e-mail sign-in without SMTP; each link is logged and listed on the dev mailbox page"
+        );
+    }
     let demo_fields = default_fields();
     let demo_form = demo.then_some((DEV_PROVIDER_ID, demo_fields.as_slice()));
-    crate::hooks::attach(builder, config, demo_form)
+    Ok((crate::hooks::attach(builder, config, demo_form)?, mailbox))
+}
+
+/// Whether `serve --dev` adds e-mail sign-in with the dev mailbox: not when the
+/// configuration has its own e-mail provider or link delivery, nor without a store for
+/// the links' tokens.
+fn dev_email(config: &ServerConfig, dev: bool) -> bool {
+    dev && !config.stateless
+        && config.hooks.send_email.is_none()
+        && !config
+            .providers
+            .iter()
+            .any(|p| matches!(p, ProviderConfig::Email(_)) || p.id() == DEV_EMAIL_PROVIDER_ID)
 }
 
 /// The engine settings of `config`, without providers.

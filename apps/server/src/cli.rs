@@ -90,7 +90,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Development mode: no configuration needed, a generated secret kept in the data
-    /// directory, a demo user `demo` / `demo`. Not for production.
+    /// directory, e-mail sign-in whose links go to the terminal and the page /dev/mailbox
+    /// (no SMTP), a demo user `demo` / `demo`. Not for production.
     #[arg(long)]
     pub dev: bool,
     /// Do not apply pending database migrations at startup (run `portcullis migrate`
@@ -278,6 +279,14 @@ async fn serve_until_signal(config: ServerConfig, dev: bool, migrate: bool) -> E
     if dev {
         let page = format!("{}/", app.portcullis.config().site.base_url());
         tracing::info!(target: "portcullis", %page, "dev mode: the demo page shows who is signed in");
+        if app.dev_mailbox.is_some() {
+            let mailbox = format!(
+                "{}{}",
+                app.portcullis.config().site.base_url(),
+                crate::dev_mailbox::PATH
+            );
+            tracing::info!(target: "portcullis", %mailbox, "dev mode: sign-in links are listed on the dev mailbox page");
+        }
     }
     stop.await;
     let code = match tokio::time::timeout(SHUTDOWN_GRACE, handle.shutdown()).await {
@@ -337,7 +346,14 @@ async fn listen(
         config.metrics.token.clone(),
     );
     let health = health.or(metrics).unify();
-    if dev {
+    if let (true, Some(mailbox)) = (dev, app.dev_mailbox.clone()) {
+        let routes = health
+            .or(crate::dev_mailbox::routes(mailbox))
+            .unify()
+            .or(crate::demo::routes_with_demo(engine))
+            .unify();
+        crate::http::serve_on(listener, routes, never)
+    } else if dev {
         let routes = health.or(crate::demo::routes_with_demo(engine)).unify();
         crate::http::serve_on(listener, routes, never)
     } else {

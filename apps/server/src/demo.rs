@@ -43,7 +43,8 @@ pub fn demo_routes(
     index.or(script).unify().or(style).unify()
 }
 
-fn file(body: String, content_type: &'static str) -> http::Response<String> {
+/// A dev page or file, with the demo's policy and headers.
+pub(crate) fn file(body: String, content_type: &'static str) -> http::Response<String> {
     let mut response = http::Response::new(body);
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
@@ -65,7 +66,7 @@ fn file(body: String, content_type: &'static str) -> http::Response<String> {
 }
 
 /// HTML-escapes a configured value (the site URL, the base path) for text and attributes.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

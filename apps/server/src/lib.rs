@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod demo;
+pub mod dev_mailbox;
 pub mod error;
 pub mod events;
 pub mod health;

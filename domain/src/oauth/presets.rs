@@ -122,11 +122,9 @@ pub fn preset(id: &str, options: &PresetOptions) -> Result<Preset, PresetError> 
         .iter()
         .find(|(known, _, _)| *known == id)
         .ok_or_else(|| PresetError::Unknown(id.to_owned()))?;
-    Ok(Preset {
-        id,
-        name,
-        provider: build(options)?,
-    })
+    let mut provider = build(options)?;
+    provider.preset = Some(id);
+    Ok(Preset { id, name, provider })
 }
 
 // ---- Shared building blocks of the preset modules ----

@@ -36,6 +36,9 @@ pub struct OAuthProvider {
     /// when the provider asserts the address is verified. Off by default: turning it on
     /// trusts the provider with account takeover.
     pub allow_dangerous_email_account_linking: bool,
+    /// The built-in preset this provider was made from (`github`, …), whatever its id:
+    /// the sign-in page draws that brand's button.
+    pub preset: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +235,7 @@ impl OAuthProvider {
             profile: ProfileMap::openid(),
             form_post: false,
             allow_dangerous_email_account_linking: false,
+            preset: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! Each page comes with its Content-Security-Policy: its one inline stylesheet is allowed
 //! by hash, nothing else loads but the configured logo, and nothing may frame it.
 
+pub mod brands;
 mod csp;
 mod messages;
 mod style;
@@ -212,21 +213,36 @@ fn host(base_url: &str) -> &str {
         .unwrap_or(base_url)
 }
 
-/// One block per provider the page shows, in configuration order. A new provider kind
-/// adds an arm here, a `ProviderForm` variant and its partial in `templates/providers/`.
+/// Where a provider kind stands on the page: passwordless first (e-mail links), then
+/// OAuth buttons, then credentials forms, each kind in configuration order.
+fn page_rank(kind: &ProviderKind) -> u8 {
+    match kind {
+        ProviderKind::Email { .. } => 0,
+        ProviderKind::OAuth(_) => 1,
+        ProviderKind::Credentials { .. } => 2,
+    }
+}
+
+/// One block per provider the page shows, passwordless first ([`page_rank`]). A new
+/// provider kind adds an arm here, a `ProviderForm` variant and its partial in
+/// `templates/providers/`.
 fn provider_forms<'a>(
     providers: &'a [Provider],
     config: &Config,
     callback_url: &'a str,
     email: &'a str,
 ) -> Vec<ProviderBlock<'a>> {
+    let mut ordered: Vec<&'a Provider> = providers.iter().collect();
+    // Stable: within a kind, the configuration's order.
+    ordered.sort_by_key(|p| page_rank(&p.kind));
     let mut blocks: Vec<ProviderBlock<'a>> = Vec::new();
-    for provider in providers {
+    for provider in ordered {
         let form = match &provider.kind {
-            ProviderKind::OAuth(_) => ProviderForm::OAuth(OAuthForm {
+            ProviderKind::OAuth(oauth) => ProviderForm::OAuth(OAuthForm {
                 action: config.site.route(&format!("/signin/{}", provider.id)),
                 name: &provider.name,
                 callback_url,
+                brand: oauth.preset.and_then(brands::of_preset),
             }),
             ProviderKind::Email { .. } => ProviderForm::Email(EmailForm {
                 action: config.site.route(&format!("/signin/{}", provider.id)),
@@ -300,6 +316,8 @@ struct OAuthForm<'a> {
     action: String,
     name: &'a str,
     callback_url: &'a str,
+    /// The preset's colours and mark; `None`: the neutral button.
+    brand: Option<brands::Brand>,
 }
 
 struct EmailForm<'a> {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{docstring, require_embedded};
 use crate::doubles::{Backend, JwtScript, RedirectScript, SessionScript, SignInScript};
 use crate::jose::{self, Alg};
-use crate::world::{AuthWorld, Setup, StoreMode};
+use crate::world::{AuthWorld, Setup, StoreMode, Target};
 
 #[given(expr = "a site at {string}")]
 async fn a_site_at(w: &mut AuthWorld, url: String) {
@@ -317,6 +317,17 @@ async fn server_dev_configuration(w: &mut AuthWorld, step: &Step) {
     let setup = w.setup_mut();
     setup.server_config = Some(docstring(step));
     setup.server_dev_mode = true;
+}
+
+#[when("the server is started with the configuration:")]
+async fn server_started(w: &mut AuthWorld, step: &Step) {
+    assert_eq!(
+        w.target,
+        Target::Http,
+        "starting the binary needs the HTTP target: tag the scenario @http"
+    );
+    let config = w.expand(&docstring(step));
+    w.refused = Some(crate::world::refused_binary(&config, false).await);
 }
 
 #[given(expr = "the clock is at {int}")]

@@ -315,6 +315,70 @@ async fn page_lacks(w: &mut AuthWorld, text: String) {
     assert!(!body.contains(&text), "the page has {text:?}:\n{body}");
 }
 
+/// The page's one inline stylesheet, as a CSP source: `'sha256-<base64>'`.
+fn style_hash(body: &str) -> String {
+    use base64::Engine as _;
+    use sha2::{Digest as _, Sha256};
+    let start = body.find("<style>").expect("the page has a <style>") + "<style>".len();
+    let len = body[start..]
+        .find("</style>")
+        .expect("the <style> is closed");
+    let digest = Sha256::digest(&body.as_bytes()[start..start + len]);
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+/// `{style-hash}` in `policy` stands for the hash of the page's own stylesheet, so the
+/// policy allows exactly that stylesheet and nothing else.
+#[then(expr = "the Content-Security-Policy is {string}")]
+async fn csp_is(w: &mut AuthWorld, policy: String) {
+    let last = w.last();
+    let expected = policy.replace("{style-hash}", &style_hash(&last.body));
+    let all: Vec<_> = last
+        .headers
+        .get_all("content-security-policy")
+        .iter()
+        .collect();
+    assert_eq!(all.len(), 1, "content-security-policy: {all:?}");
+    assert_eq!(
+        last.header("content-security-policy").as_deref(),
+        Some(expected.as_str()),
+        "answer: {last:?}"
+    );
+}
+
+#[then("the page contains no inline script, style attribute or external resource")]
+async fn page_is_self_contained(w: &mut AuthWorld) {
+    let body = w.last().body.to_ascii_lowercase();
+    for banned in ["<script", " style=", "<link", " src=", "url("] {
+        assert!(!body.contains(banned), "the page has {banned:?}:\n{body}");
+    }
+    // Event handler attributes: ` onclick=`, ` onload=` …
+    let handler = body.match_indices(" on").any(|(at, _)| {
+        let rest = &body[at + 3..];
+        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        letters > 0 && rest[letters..].starts_with('=')
+    });
+    assert!(!handler, "the page has an event handler attribute:\n{body}");
+}
+
+/// The providers' forms in page order, by the id their action ends with
+/// (`/signin/<id>`, `/callback/<id>`).
+#[then(expr = "the page lists the sign-in options in the order {string}")]
+async fn sign_in_order(w: &mut AuthWorld, order: String) {
+    let body = &w.last().body;
+    let ids: Vec<&str> = body
+        .split("<form action=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter_map(|action| action.rsplit('/').next())
+        .collect();
+    let expected: Vec<&str> = order.split(", ").collect();
+    assert_eq!(ids, expected, "the page:\n{body}");
+}
+
 #[then(expr = "the sign-in page shows the error {string}")]
 async fn signin_error(w: &mut AuthWorld, message: String) {
     let snippet = format!("<div class=\"error\" role=\"alert\"><p>{message}</p></div>");
@@ -497,4 +561,17 @@ async fn token_found(w: &mut AuthWorld, sub: String) {
 async fn token_not_found(w: &mut AuthWorld) {
     let found = w.token_check.clone().expect("no token check ran");
     assert!(found.is_none(), "found {found:?}");
+}
+
+#[then(expr = "the server exits with status {int}, saying {string}")]
+async fn server_exits(w: &mut AuthWorld, code: i32, message: String) {
+    let (status, stderr) = w
+        .refused
+        .as_ref()
+        .expect("no server was started: `When the server is started with the configuration:`");
+    assert_eq!(*status, Some(code), "its standard error:\n{stderr}");
+    assert!(
+        stderr.lines().any(|line| line == message),
+        "no line of its standard error is {message:?}:\n{stderr}"
+    );
 }

@@ -6,6 +6,7 @@ mod config;
 mod credentials_backends;
 mod database;
 mod dev;
+mod dev_mailbox;
 mod durability;
 mod email;
 mod events;
