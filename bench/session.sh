@@ -2,11 +2,14 @@
 # GET /session with a valid JWT cookie, under wrk, on loopback: Portcullis's release server
 # beside the ceiling of its HTTP stack (a bare warp handler) and next-auth 4, interleaved
 # round by round, medians reported. Also each server's RSS (idle, peak under load) and
-# Portcullis's start time to its first answered request. Stops by itself.
+# Portcullis's start time to its first answered request. Database sessions too, on sled and
+# on PostgreSQL (the session from an e-mail link, delivered by `.ci/smtp`'s SMTP server).
+# Stops by itself.
 #
 #   bench/session.sh [SECONDS_PER_RUN=10] [ROUNDS=3] [CONNECTIONS=16]
 #
-# Needs wrk (Debian: apt-get install wrk), Node.js and npm (next-auth 4.24 is installed
+# Needs wrk (Debian: apt-get install wrk), PostgreSQL on 127.0.0.1:5432 (database
+# `portcullis_bench` is made anew), Python 3, Node.js and npm (next-auth 4.24 is installed
 # from npm into $HOME/.cache/portcullis/bench, never into the repository). Prints a
 # Markdown table; docs/performance.md has the figures of a run and how to read them.
 set -euo pipefail
@@ -26,6 +29,9 @@ cleanup() {
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "bench/session.sh: wrk is missing (apt-get install wrk)" >&2; exit 2; }
+eval "$(bash .ci/smtp)"
+pg_admin="postgres://postgres@127.0.0.1:5432/postgres"
+psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS portcullis_bench" -c "CREATE DATABASE portcullis_bench"
 
 echo "==> building (release)" >&2
 cargo build --release --locked -q -p portcullis-server --bin portcullis --example bare_warp
@@ -137,9 +143,64 @@ portcullis_server() {
     cookie[$name]="next-auth.session-token=$(awk '$6 == "next-auth.session-token" {print $7}' "$jar")"
 }
 
+# A Portcullis server with database sessions: name, port, extra TOML. The session comes
+# from an e-mail link, read from the SMTP server's Maildir.
+db_server() {
+    local name="$1" port="$2" extra="$3" address="bench-$1@example.com"
+    mkdir -p "$scratch/$name"
+    cat > "$scratch/$name/portcullis.toml" <<EOF
+url = "http://127.0.0.1:$port/api/auth"
+listen = "127.0.0.1:$port"
+secret = "$secret"
+data_dir = "$scratch/$name/data"
+$extra
+[session]
+strategy = "database"
+[[providers]]
+type = "email"
+id = "email"
+name = "Email"
+smtp = "$PORTCULLIS_TEST_SMTP_URL"
+from = "Bench <bench@example.com>"
+EOF
+    PORTCULLIS_LOG=info "$portcullis" serve --config "$scratch/$name/portcullis.toml" \
+        2>"$scratch/$name/log" & pids+=($!); pid[$name]=$!
+    url[$name]="http://127.0.0.1:$port/api/auth/session"
+    wait_up "http://127.0.0.1:$port/api/auth/csrf"
+    local jar="$scratch/$name/jar" token link
+    token="$(curl -sf -c "$jar" -b "$jar" "http://127.0.0.1:$port/api/auth/csrf" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["csrfToken"])')"
+    curl -sf -o /dev/null -c "$jar" -b "$jar" "http://127.0.0.1:$port/api/auth/signin/email" \
+        -d "csrfToken=$token" -d "email=$address" -d json=true
+    link="$(python3 - "$PORTCULLIS_TEST_MAILDIR" "$address" <<'PY'
+import email, os, sys, time
+maildir, address = sys.argv[1:3]
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    for name in os.listdir(os.path.join(maildir, "new")):
+        path = os.path.join(maildir, "new", name)
+        with open(path, "rb") as f:
+            message = email.message_from_binary_file(f)
+        if message.get("X-RcptTo") == address:
+            os.remove(path)
+            for part in message.walk():
+                if part.get_content_type() == "text/plain":
+                    text = part.get_payload(decode=True).decode()
+                    print(next(l.strip() for l in text.splitlines() if l.startswith("http")))
+                    sys.exit(0)
+    time.sleep(0.05)
+sys.exit(f"no mail for {address}")
+PY
+)"
+    curl -sf -o /dev/null -c "$jar" -b "$jar" "$link"
+    cookie[$name]="next-auth.session-token=$(awk '$6 == "next-auth.session-token" {print $7}' "$jar")"
+}
+
 portcullis_server jws 3991 "" "info"
 portcullis_server jws-quiet 3992 "" "warn"
 portcullis_server jwe 3994 $'[jwt]\nencryption = true' "info"
+db_server db-sled 3996 ""
+db_server db-postgres 3997 'database = "postgres://postgres@127.0.0.1:5432/portcullis_bench"'
 
 export NEXTAUTH4_DIR="$cache/nextauth4" NEXTAUTH_SECRET="$secret"
 PORT=3993 node bench/nextauth4/server.cjs & pids+=($!); pid[nextauth4]=$!
@@ -147,10 +208,10 @@ url[nextauth4]="http://127.0.0.1:3993/api/auth/session"
 cookie[nextauth4]="next-auth.session-token=$(PORT=3993 node bench/nextauth4/server.cjs token)"
 wait_up "http://127.0.0.1:3993/api/auth/csrf"
 
-names=(bare jws jws-quiet jwe nextauth4)
+names=(bare jws jws-quiet jwe db-sled db-postgres nextauth4)
 for name in "${names[@]}"; do
     body="$(curl -sf -H "Cookie: ${cookie[$name]}" "${url[$name]}")"
-    if [ "$name" != bare ] && ! grep -q '"email":"bench@example.com"' <<<"$body"; then
+    if [ "$name" != bare ] && ! grep -q '"email":"bench[-a-z]*@example.com"' <<<"$body"; then
         echo "bench/session.sh: $name did not read the session: $body" >&2
         exit 1
     fi
