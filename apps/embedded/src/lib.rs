@@ -135,6 +135,13 @@ impl VerificationSender for TemplateSender {
     }
 }
 
+/// What [`Portcullis::perform`] reports of an effect to the [`Meter`].
+enum Measured {
+    Hook(&'static str),
+    Throttle(String),
+    Provider(String),
+}
+
 /// An authentication engine with its ports attached.
 #[derive(Clone)]
 pub struct Portcullis {
@@ -219,33 +226,27 @@ impl Portcullis {
         let Some(meter) = &self.meter else {
             return self.run_effect(effect).await;
         };
-        let timed = match &effect {
-            Effect::Hook(HookCall::SignIn { .. }) => Some("sign_in"),
-            Effect::Hook(HookCall::Jwt { .. }) => Some("jwt"),
-            Effect::Hook(HookCall::Session { .. }) => Some("session"),
-            Effect::Hook(HookCall::Redirect { .. }) => Some("redirect"),
-            Effect::Event(_) => Some("event"),
-            Effect::Authorize(_) => Some("authorize"),
-            Effect::SendVerification(_) => Some("send_verification"),
-            _ => None,
-        };
-        let throttle = match &effect {
-            Effect::Throttle(check) => Some(check.key.clone()),
-            _ => None,
-        };
-        let host = match &effect {
-            Effect::Http(call) => Some(metrics::host_of(&call.url).to_owned()),
-            _ => None,
+        let measured = match &effect {
+            Effect::Hook(HookCall::SignIn { .. }) => Measured::Hook("sign_in"),
+            Effect::Hook(HookCall::Jwt { .. }) => Measured::Hook("jwt"),
+            Effect::Hook(HookCall::Session { .. }) => Measured::Hook("session"),
+            Effect::Hook(HookCall::Redirect { .. }) => Measured::Hook("redirect"),
+            Effect::Event(_) => Measured::Hook("event"),
+            Effect::Authorize(_) => Measured::Hook("authorize"),
+            Effect::SendVerification(_) => Measured::Hook("send_verification"),
+            Effect::Throttle(check) => Measured::Throttle(check.key.clone()),
+            Effect::Http(call) => Measured::Provider(metrics::host_of(&call.url).to_owned()),
+            _ => return self.run_effect(effect).await,
         };
         let started = Instant::now();
         let outcome = self.run_effect(effect).await;
-        match (&outcome, timed, throttle, host) {
-            (_, Some(hook), _, _) => meter.hook(hook, started.elapsed()),
-            (Outcome::Throttle(false), _, Some(key), _) => {
+        match (measured, &outcome) {
+            (Measured::Hook(hook), _) => meter.hook(hook, started.elapsed()),
+            (Measured::Throttle(key), Outcome::Throttle(false)) => {
                 let (scope, per) = metrics::throttle_labels(&key);
                 meter.throttled(scope, per);
             }
-            (Outcome::Http(answer), _, _, Some(host)) => {
+            (Measured::Provider(host), Outcome::Http(answer)) => {
                 meter.provider_call(&host, started.elapsed(), answer.is_ok())
             }
             _ => {}
@@ -359,17 +360,17 @@ impl Portcullis {
         };
         let session = if self.config().hooks.session {
             self.hooks
-                .session(found.default, found.hook_token)
+                .session(found.default_json(), found.hook_token())
                 .await
                 .ok()?
         } else {
-            found.default
+            found.default_json()
         };
         if self.config().hooks.events {
             self.hooks
                 .event(AuthEvent::Session {
                     session: session.clone(),
-                    token: found.claims,
+                    token: found.into_claims(),
                 })
                 .await;
         }

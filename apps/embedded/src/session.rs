@@ -14,6 +14,7 @@
 
 use http::HeaderMap;
 use portcullis_domain::flows::{self, DatabaseSessionState, SessionView};
+use portcullis_domain::model::{Session as StoredSession, User};
 use portcullis_domain::session_key::SessionKeys;
 use portcullis_domain::SessionStrategy;
 use serde_json::Value;
@@ -40,15 +41,48 @@ impl From<SessionView> for Session {
     }
 }
 
-/// A valid session, with what the route's callbacks and events get.
+/// A valid session. What the route's callbacks and events get is derived from its source
+/// only when asked for: the typed read needs the view alone.
 pub(crate) struct Found {
     pub view: SessionView,
+    source: Source,
+}
+
+enum Source {
+    Jwt {
+        claims: Claims,
+        expires: OffsetDateTime,
+    },
+    Database {
+        session: StoredSession,
+        user: User,
+    },
+}
+
+impl Found {
     /// v3's default session JSON (before the `session` callback).
-    pub default: Value,
+    pub fn default_json(&self) -> Value {
+        match &self.source {
+            Source::Jwt { claims, expires } => flows::jwt_session_json(claims, *expires),
+            Source::Database { session, user } => flows::database_session_json(session, user),
+        }
+    }
+
     /// The `session` callback's second argument: the JWT claims, or the stored user.
-    pub hook_token: Value,
+    pub fn hook_token(&self) -> Value {
+        match &self.source {
+            Source::Jwt { claims, .. } => Value::Object(claims.clone()),
+            Source::Database { user, .. } => serde_json::to_value(user).unwrap_or(Value::Null),
+        }
+    }
+
     /// The JWT claims (JWT sessions only), for the `session` event.
-    pub claims: Option<Claims>,
+    pub fn into_claims(self) -> Option<Claims> {
+        match self.source {
+            Source::Jwt { claims, .. } => Some(claims),
+            Source::Database { .. } => None,
+        }
+    }
 }
 
 impl Portcullis {
@@ -130,9 +164,10 @@ impl Portcullis {
         };
         Ok(Some(Found {
             view,
-            default: flows::jwt_session_json(&token, expires),
-            hook_token: Value::Object(token.clone()),
-            claims: Some(token),
+            source: Source::Jwt {
+                claims: token,
+                expires,
+            },
         }))
     }
 
@@ -167,9 +202,7 @@ impl Portcullis {
         }
         Ok(Some(Found {
             view: flows::database_session_view(&session, &user),
-            default: flows::database_session_json(&session, &user),
-            hook_token: serde_json::to_value(&user).unwrap_or(Value::Null),
-            claims: None,
+            source: Source::Database { session, user },
         }))
     }
 }
