@@ -86,9 +86,10 @@ mod outbox;
 
 pub use outbox::SledOutbox;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis_domain::model::{
@@ -139,7 +140,12 @@ pub struct SledStore {
     verification_tokens: Tree,
     revoked_jwts: Tree,
     commits: Arc<GroupCommit>,
+    /// The directory's lock file when opened by path; one count per handle (see `close`).
+    lock_file: Option<Arc<PathBuf>>,
 }
+
+/// How long `close` waits for sled's background threads to release the directory.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Shared flushes for concurrent writers (see "Durability" in the crate docs).
 #[derive(Default)]
@@ -163,8 +169,11 @@ impl std::fmt::Debug for SledStore {
 impl SledStore {
     /// Opens (or creates) the database directory at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let db = sled::open(path).map_err(|e| backend("open database", &e))?;
-        Self::from_db(db)
+        let db = sled::open(&path).map_err(|e| backend("open database", &e))?;
+        let mut store = Self::from_db(db)?;
+        // sled's data file, which carries the directory's advisory lock.
+        store.lock_file = Some(Arc::new(path.as_ref().join("db")));
+        Ok(store)
     }
 
     /// A store in a temporary database, removed when the last clone is dropped (tests,
@@ -190,8 +199,46 @@ impl SledStore {
             verification_tokens: tree(VERIFICATION_TOKENS)?,
             revoked_jwts: tree(REVOKED_JWTS)?,
             commits: Arc::default(),
+            lock_file: None,
             db,
         })
+    }
+
+    /// Flushes and lets go of the database. When this was the last handle on a directory
+    /// opened with [`SledStore::open`], returns once the directory can be opened again.
+    ///
+    /// Dropping the last handle also flushes, but sled releases the directory's lock from
+    /// background I/O threads that can outlive the handle by a moment, so an immediate
+    /// reopen in the same process may find it still locked. Here the wait is a blocking
+    /// `flock` on the same file, woken by the kernel when the lock goes, bounded by
+    /// `CLOSE_TIMEOUT`.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.flush().await?;
+        let lock_file = self
+            .lock_file
+            .clone()
+            .filter(|file| Arc::strong_count(file) == 2);
+        drop(self);
+        let Some(lock_file) = lock_file else {
+            return Ok(());
+        };
+        let wait = move || {
+            let file = std::fs::File::open(lock_file.as_path())?;
+            // Released when `file` drops at the end of this closure.
+            fs2::FileExt::lock_exclusive(&file)
+        };
+        let released = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => tokio::time::timeout(CLOSE_TIMEOUT, runtime.spawn_blocking(wait))
+                .await
+                .map_err(|_| {
+                    StoreError::Backend(
+                        "sled: the database is still locked after closing".to_owned(),
+                    )
+                })?
+                .map_err(|_| StoreError::Backend("sled: close task failed".to_owned()))?,
+            Err(_) => wait(),
+        };
+        released.map_err(|e| StoreError::Backend(format!("sled: wait for the database lock: {e}")))
     }
 
     /// Writes everything written so far to disk; returns once it is durable.

@@ -86,7 +86,8 @@ mod persistence {
                     .unwrap(),
                 Some(used)
             );
-            // Dropped here without an explicit flush: sled flushes on close.
+            // No explicit flush: `close` is what makes the data durable here.
+            store.close().await.unwrap();
             (user, account, session, pending)
         };
 
@@ -411,7 +412,8 @@ mod outbox {
                 .unwrap();
             assert_eq!(taken[0].id, "msg_kept");
             outbox.ack("msg_acked").await.unwrap();
-            store.flush().await.unwrap();
+            drop(outbox);
+            store.close().await.unwrap();
         }
         let store = SledStore::open(&path).unwrap();
         let outbox: Arc<dyn Outbox> = Arc::new(store.outbox().unwrap());
@@ -427,5 +429,35 @@ mod outbox {
             (again[0].id.as_str(), again[0].payload.as_str()),
             ("msg_kept", r#"{"n":1}"#)
         );
+    }
+}
+
+mod reopening {
+    use portcullis_domain::model::NewUser;
+    use portcullis_ports::Store;
+    use portcullis_store_sled::SledStore;
+
+    /// The lock on a database directory is free once `close` returns, so the same
+    /// process can reopen it at once (sled releases it from background threads that
+    /// may outlive the last handle by a moment).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_closed_store_reopens_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        for round in 0..300 {
+            let store = SledStore::open(&path)
+                .unwrap_or_else(|e| panic!("round {round}: reopening failed: {e}"));
+            let user = store
+                .create_user(NewUser {
+                    name: Some(format!("round {round}")),
+                    email: Some(format!("round{round}@example.com")),
+                    email_verified: None,
+                    image: None,
+                })
+                .await
+                .unwrap();
+            assert!(store.get_user(&user.id).await.unwrap().is_some());
+            store.close().await.unwrap();
+        }
     }
 }
