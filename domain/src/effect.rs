@@ -236,9 +236,10 @@ pub enum SignInDecision {
 /// A callback that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HookFailure {
-    /// v3's thrown `Error`: the message becomes `?error=<message>`.
+    /// v3's thrown `Error`: the code (or a thrown message, as `ErrorCode::Other`) becomes
+    /// `?error=<code>`. `"AccessDenied".into()` gives the typed code.
     #[error("{0}")]
-    Error(String),
+    Error(crate::error::ErrorCode),
     /// v3's thrown non-Error (deprecated): the user is sent to this URL.
     #[error("redirect")]
     Redirect(String),

@@ -45,6 +45,14 @@ impl ErrorCode {
 
     pub fn as_str(&self) -> &str {
         match self {
+            Self::Other(text) => text,
+            known => known.v3_name().unwrap_or_default(),
+        }
+    }
+
+    /// The name of a code v3 (or Portcullis) defines; `None` for free text.
+    pub fn v3_name(&self) -> Option<&'static str> {
+        Some(match self {
             Self::Configuration => "Configuration",
             Self::AccessDenied => "AccessDenied",
             Self::Verification => "Verification",
@@ -58,8 +66,8 @@ impl ErrorCode {
             Self::EmailSignin => "EmailSignin",
             Self::CredentialsSignin => "CredentialsSignin",
             Self::EmailInvalid => "EmailInvalid",
-            Self::Other(text) => text,
-        }
+            Self::Other(_) => return None,
+        })
     }
 
     /// Codes the error route forwards to the sign-in page (spec §1.4.6 step 2).
@@ -77,6 +85,21 @@ impl ErrorCode {
                 | Self::CredentialsSignin
                 | Self::EmailInvalid
         )
+    }
+}
+
+impl From<&str> for ErrorCode {
+    fn from(code: &str) -> Self {
+        Self::parse(code)
+    }
+}
+
+impl From<String> for ErrorCode {
+    fn from(code: String) -> Self {
+        match Self::parse(&code) {
+            Self::Other(_) => Self::Other(code),
+            known => known,
+        }
     }
 }
 

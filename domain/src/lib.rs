@@ -37,4 +37,5 @@ pub use effect::{
     AuthEvent, AuthorizeCall, Effect, HookCall, HookFailure, Outcome, SignInDecision,
 };
 pub use engine::{Engine, Env, Run, Step};
+pub use error::ErrorCode;
 pub use provider::{CredentialField, Provider, ProviderKind};

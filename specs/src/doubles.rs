@@ -69,7 +69,7 @@ pub fn backend(
                 Backend::Users => Ok(
                     ok.then(|| json!({"id": 42, "name": "Jane Doe", "email": "jane@example.com"}))
                 ),
-                Backend::Fails(message) => Err(HookFailure::Error(message)),
+                Backend::Fails(message) => Err(HookFailure::Error(message.into())),
                 Backend::Redirects(url) => Err(HookFailure::Redirect(url)),
             }
         })
@@ -184,7 +184,7 @@ impl Hooks for ScriptedHooks {
             None => Ok(SignInDecision::Allow),
             Some(SignInScript::Deny) => Ok(SignInDecision::Deny),
             Some(SignInScript::RedirectTo(url)) => Ok(SignInDecision::Redirect(url.clone())),
-            Some(SignInScript::Fail(message)) => Err(HookFailure::Error(message.clone())),
+            Some(SignInScript::Fail(message)) => Err(HookFailure::Error(message.clone().into())),
         }
     }
 

@@ -21,6 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ldap3::{dn_escape, ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use portcullis_domain::effect::{HookFailure, RequestInfo};
+use portcullis_domain::error::ErrorCode;
 use portcullis_ports::Authorize;
 use serde_json::{json, Map, Value};
 
@@ -144,7 +145,7 @@ impl LdapAuthorizer {
                     id_attribute = %self.inner.settings.attributes.id,
                     "the user's entry has no value for the id attribute: set id_attribute to one every user has"
                 );
-                Err(HookFailure::Error("Configuration".into()))
+                Err(HookFailure::Error(ErrorCode::Configuration))
             }
             Err(error) => {
                 tracing::error!(

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use portcullis_domain::effect::{HookFailure, SignInDecision};
+use portcullis_domain::error::ErrorCode;
 use portcullis_domain::jwt::Claims;
 use portcullis_domain::redirect::same_origin;
 use portcullis_domain::site::SiteUrl;
@@ -21,9 +22,9 @@ use crate::wire::{
 pub const PROTECTED_CLAIMS: [&str; 4] = ["sub", "iat", "exp", "jti"];
 
 /// The error code a failed `sign_in` hook ends in (`/error?error=AccessDenied`).
-pub const SIGN_IN_FAILED: &str = "AccessDenied";
+pub const SIGN_IN_FAILED: ErrorCode = ErrorCode::AccessDenied;
 /// The error code a failed `jwt` or `session` hook ends in at sign-in.
-pub const CALLBACK_FAILED: &str = "Callback";
+pub const CALLBACK_FAILED: ErrorCode = ErrorCode::Callback;
 
 /// The decision hooks (`sign_in`, `jwt`, `session`, `redirect`) over signed HTTP. A hook left unset
 /// keeps v3's default and costs nothing.
@@ -156,7 +157,7 @@ impl Hooks for HttpHooks {
         let Some(endpoint) = &self.sign_in else {
             return Ok(SignInDecision::Allow);
         };
-        let refused = || HookFailure::Error(SIGN_IN_FAILED.into());
+        let refused = || HookFailure::Error(SIGN_IN_FAILED);
         let data = self.sign_in_data(user, account, profile);
         let answer: SignInAnswer = self
             .caller
@@ -196,7 +197,7 @@ impl Hooks for HttpHooks {
             .caller
             .call(HookName::Jwt, endpoint, data)
             .await
-            .map_err(|_| HookFailure::Error(CALLBACK_FAILED.into()))?;
+            .map_err(|_| HookFailure::Error(CALLBACK_FAILED))?;
         Ok(keep_protected(answer.token, &original))
     }
 
@@ -208,7 +209,7 @@ impl Hooks for HttpHooks {
             .caller
             .call(HookName::Session, endpoint, SessionData { session, token })
             .await
-            .map_err(|_| HookFailure::Error(CALLBACK_FAILED.into()))?;
+            .map_err(|_| HookFailure::Error(CALLBACK_FAILED))?;
         Ok(Value::Object(answer.session))
     }
 
@@ -226,7 +227,7 @@ impl Hooks for HttpHooks {
             .caller
             .call(HookName::Redirect, endpoint, data)
             .await
-            .map_err(|_| HookFailure::Error(CALLBACK_FAILED.into()))?;
+            .map_err(|_| HookFailure::Error(CALLBACK_FAILED))?;
         Ok(answer.url)
     }
 }

@@ -59,8 +59,8 @@ pub use portcullis_domain::oauth::{self, OAuthProvider, PresetOptions};
 pub use portcullis_domain::{
     config::ConfigBuilder, cookies::CookieKey, cookies::CookiePolicy, cookies::SameSite,
     effect::RequestInfo, flow::Taken, flow::TransitionInfo, jwt::Claims, jwt::SessionCodec,
-    AuthEvent, Config, ConfigError, CredentialField, Effect, Engine, HookCall, HookFailure,
-    HookSet, Outcome, Pages, Provider, SessionStrategy, SignInDecision, Theme,
+    AuthEvent, Config, ConfigError, CredentialField, Effect, Engine, ErrorCode, HookCall,
+    HookFailure, HookSet, Outcome, Pages, Provider, SessionStrategy, SignInDecision, Theme,
 };
 pub use portcullis_ports::http::{CachingHttpClient, HttpClient};
 pub use portcullis_ports::{

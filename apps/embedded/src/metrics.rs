@@ -84,22 +84,7 @@ fn sign_in_outcome(response: &http::Response<String>) -> &'static str {
 
 /// A v3 error code as a label; anything else (a hook's free text) is `other`.
 fn error_label(code: &str) -> &'static str {
-    match ErrorCode::parse(code) {
-        ErrorCode::Configuration => "Configuration",
-        ErrorCode::AccessDenied => "AccessDenied",
-        ErrorCode::Verification => "Verification",
-        ErrorCode::Signin => "Signin",
-        ErrorCode::OAuthSignin => "OAuthSignin",
-        ErrorCode::OAuthCallback => "OAuthCallback",
-        ErrorCode::OAuthCreateAccount => "OAuthCreateAccount",
-        ErrorCode::EmailCreateAccount => "EmailCreateAccount",
-        ErrorCode::Callback => "Callback",
-        ErrorCode::OAuthAccountNotLinked => "OAuthAccountNotLinked",
-        ErrorCode::EmailSignin => "EmailSignin",
-        ErrorCode::CredentialsSignin => "CredentialsSignin",
-        ErrorCode::EmailInvalid => "EmailInvalid",
-        ErrorCode::Other(_) => "other",
-    }
+    ErrorCode::parse(code).v3_name().unwrap_or("other")
 }
 
 /// The scope and kind of a rate-limit key (`credentials:<provider>:ip:<address>` gives

@@ -18,7 +18,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
-use portcullis::{Authorize, HookFailure, RequestInfo};
+use portcullis::{Authorize, ErrorCode, HookFailure, RequestInfo};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::Semaphore;
@@ -219,7 +219,7 @@ impl UserDirectory {
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| HookFailure::Error("Configuration".into()))?;
+            .map_err(|_| HookFailure::Error(ErrorCode::Configuration))?;
         let verified = tokio::task::spawn_blocking(move || {
             let ok = verify_password(&password, &hash);
             drop(permit);
@@ -228,7 +228,7 @@ impl UserDirectory {
         .await
         .map_err(|_| {
             tracing::error!(target: "portcullis::users", "password check did not complete");
-            HookFailure::Error("Configuration".into())
+            HookFailure::Error(ErrorCode::Configuration)
         })?;
         Ok(match user {
             Some(user) if verified => Some(json!({

@@ -1,5 +1,6 @@
 //! Credentials sign-in (spec §9): `POST /callback/<id>` checked by the app's backend.
 
+use crate::error::ErrorCode;
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
@@ -142,7 +143,7 @@ impl Credentials {
     fn wrong_credentials(&self, cx: &Cx) -> Reply {
         let target = format!(
             "{}&provider={}",
-            cx.error_url("CredentialsSignin"),
+            cx.error_url(&ErrorCode::CredentialsSignin),
             crate::cookies::encode_uri_component(&self.provider_id)
         );
         cx.redirect(target, StatusCode::UNAUTHORIZED)
@@ -209,7 +210,7 @@ impl Credentials {
             Ok(SignInDecision::Deny) => {
                 self.m.fire(E::Denied, &mut cx.trace)?;
                 Ok(Next::Reply(cx.redirect(
-                    cx.error_url("AccessDenied"),
+                    cx.error_url(&ErrorCode::AccessDenied),
                     StatusCode::FORBIDDEN,
                 )))
             }
@@ -240,7 +241,7 @@ impl Credentials {
         let Some(jwt) = encoded else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
             let reply = cx.redirect(
-                cx.error_url("Configuration"),
+                cx.error_url(&ErrorCode::Configuration),
                 StatusCode::INTERNAL_SERVER_ERROR,
             );
             return Ok(Next::Reply(reply));
@@ -317,10 +318,10 @@ fn has_id(user: &Value) -> bool {
 /// Where a failed callback sends the user (spec §9, §12.1).
 pub(crate) fn failure_reply(cx: &Cx, failure: HookFailure) -> crate::response::Reply {
     match failure {
-        HookFailure::Error(message) => cx.redirect(cx.error_url(&message), StatusCode::OK),
+        HookFailure::Error(code) => cx.redirect(cx.error_url(&code), StatusCode::OK),
         HookFailure::Redirect(url) => cx.redirect(url, StatusCode::OK),
         HookFailure::NotConfigured => cx.redirect(
-            cx.error_url("Configuration"),
+            cx.error_url(&ErrorCode::Configuration),
             StatusCode::INTERNAL_SERVER_ERROR,
         ),
     }

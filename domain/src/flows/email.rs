@@ -5,6 +5,7 @@
 //! with the token, and is the only recipient. The answer to a link request is the same
 //! whether the address is known, unknown or throttled.
 
+use crate::error::ErrorCode;
 use http::StatusCode;
 use serde_json::{json, Value};
 
@@ -123,7 +124,7 @@ pub(super) fn start_request(cx: &mut Cx, provider_id: String) -> Result<Started,
     if !cx.config.store {
         m.fire(RE::NoStore, &mut cx.trace)?;
         let reply = cx.redirect(
-            cx.error_url("Configuration"),
+            cx.error_url(&ErrorCode::Configuration),
             StatusCode::INTERNAL_SERVER_ERROR,
         );
         return Ok((Next::Reply(reply), None));
@@ -140,7 +141,7 @@ pub(super) fn start_request(cx: &mut Cx, provider_id: String) -> Result<Started,
             m.fire(RE::AddressRefused, &mut cx.trace)?;
             let target = format!(
                 "{}&reason={}",
-                cx.error_url("EmailInvalid"),
+                cx.error_url(&ErrorCode::EmailInvalid),
                 encode_uri_component(code)
             );
             return Ok((Next::Reply(cx.redirect(target, StatusCode::OK)), None));
@@ -191,9 +192,10 @@ impl RouteFlow for LinkRequest {
             }
             (RS::LookingUp, Outcome::Store(_)) => {
                 self.m.fire(RE::StoreFailed, &mut cx.trace)?;
-                Ok(Next::Reply(
-                    cx.redirect(cx.error_url("EmailSignin"), StatusCode::OK),
-                ))
+                Ok(Next::Reply(cx.redirect(
+                    cx.error_url(&ErrorCode::EmailSignin),
+                    StatusCode::OK,
+                )))
             }
             (RS::CheckingSignIn, Outcome::SignIn(result)) => self.on_sign_in(cx, result),
             (RS::Storing, Outcome::Store(Ok(_))) => {
@@ -233,9 +235,10 @@ impl RouteFlow for LinkRequest {
             }
             (RS::Storing, Outcome::Store(Err(_))) => {
                 self.m.fire(RE::StoreFailed, &mut cx.trace)?;
-                Ok(Next::Reply(
-                    cx.redirect(cx.error_url("EmailSignin"), StatusCode::OK),
-                ))
+                Ok(Next::Reply(cx.redirect(
+                    cx.error_url(&ErrorCode::EmailSignin),
+                    StatusCode::OK,
+                )))
             }
             (RS::Sending, Outcome::Sent(Ok(()))) => {
                 self.m.fire(RE::Sent, &mut cx.trace)?;
@@ -243,9 +246,10 @@ impl RouteFlow for LinkRequest {
             }
             (RS::Sending, Outcome::Sent(Err(_))) => {
                 self.m.fire(RE::SendFailed, &mut cx.trace)?;
-                Ok(Next::Reply(
-                    cx.redirect(cx.error_url("EmailSignin"), StatusCode::OK),
-                ))
+                Ok(Next::Reply(cx.redirect(
+                    cx.error_url(&ErrorCode::EmailSignin),
+                    StatusCode::OK,
+                )))
             }
             _ => Err(Fault::Unexpected(
                 "email_request: outcome does not answer the effect",
@@ -291,9 +295,10 @@ impl LinkRequest {
             }
             Ok(SignInDecision::Deny) => {
                 self.m.fire(RE::Denied, &mut cx.trace)?;
-                Ok(Next::Reply(
-                    cx.redirect(cx.error_url("AccessDenied"), StatusCode::OK),
-                ))
+                Ok(Next::Reply(cx.redirect(
+                    cx.error_url(&ErrorCode::AccessDenied),
+                    StatusCode::OK,
+                )))
             }
             Ok(SignInDecision::Redirect(url)) => {
                 self.m.fire(RE::Redirected, &mut cx.trace)?;
@@ -347,7 +352,7 @@ pub(super) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
     if !cx.config.store {
         m.fire(CE::NoStore, &mut cx.trace)?;
         let reply = cx.redirect(
-            cx.error_url("Configuration"),
+            cx.error_url(&ErrorCode::Configuration),
             StatusCode::INTERNAL_SERVER_ERROR,
         );
         return Ok((Next::Reply(reply), None));
@@ -360,7 +365,7 @@ pub(super) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
     let (Some(email), Some(token)) = (email, token) else {
         m.fire(CE::LinkIncomplete, &mut cx.trace)?;
         return Ok((
-            Next::Reply(cx.redirect(cx.error_url("Verification"), StatusCode::OK)),
+            Next::Reply(cx.redirect(cx.error_url(&ErrorCode::Verification), StatusCode::OK)),
             None,
         ));
     };
@@ -399,13 +404,13 @@ impl RouteFlow for LinkRedemption {
         match (self.m.state(), outcome) {
             (CS::Throttling, Outcome::Throttle(true)) => self.next_check(cx),
             (CS::Throttling, Outcome::Throttle(false)) => {
-                self.fail(cx, CE::OverLimit, "Verification")
+                self.fail(cx, CE::OverLimit, ErrorCode::Verification)
             }
             (CS::Redeeming, Outcome::Store(Ok(StoreReply::MaybeVerificationToken(Some(row))))) => {
                 if row.expires <= cx.now {
                     self.m.fire(CE::Expired, &mut cx.trace)?;
                     return Ok(Next::Reply(
-                        cx.redirect(cx.error_url("Verification"), StatusCode::OK),
+                        cx.redirect(cx.error_url(&ErrorCode::Verification), StatusCode::OK),
                     ));
                 }
                 self.m.fire(CE::Redeemed, &mut cx.trace)?;
@@ -415,11 +420,14 @@ impl RouteFlow for LinkRedemption {
             }
             (CS::Redeeming, Outcome::Store(Ok(StoreReply::MaybeVerificationToken(None)))) => {
                 self.m.fire(CE::Unknown, &mut cx.trace)?;
-                Ok(Next::Reply(
-                    cx.redirect(cx.error_url("Verification"), StatusCode::OK),
-                ))
+                Ok(Next::Reply(cx.redirect(
+                    cx.error_url(&ErrorCode::Verification),
+                    StatusCode::OK,
+                )))
             }
-            (CS::Redeeming, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, "Callback"),
+            (CS::Redeeming, Outcome::Store(_)) => {
+                self.fail(cx, CE::StoreFailed, ErrorCode::Callback)
+            }
             (CS::LookingUp, Outcome::Store(Ok(StoreReply::MaybeUser(user)))) => {
                 self.user = user;
                 if let Some(unverified) = self.user.as_ref().filter(|u| u.email_verified.is_none())
@@ -431,7 +439,9 @@ impl RouteFlow for LinkRedemption {
                 self.m.fire(CE::UserLoaded, &mut cx.trace)?;
                 self.ask_sign_in(cx)
             }
-            (CS::LookingUp, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, "Callback"),
+            (CS::LookingUp, Outcome::Store(_)) => {
+                self.fail(cx, CE::StoreFailed, ErrorCode::Callback)
+            }
             (CS::Vetting, Outcome::Store(Ok(StoreReply::Accounts(accounts)))) => {
                 if accounts.is_empty() {
                     self.m.fire(CE::Owned, &mut cx.trace)?;
@@ -443,12 +453,14 @@ impl RouteFlow for LinkRedemption {
                 }
                 self.ask_sign_in(cx)
             }
-            (CS::Vetting, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, "Callback"),
+            (CS::Vetting, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, ErrorCode::Callback),
             (CS::Detaching, Outcome::Store(Ok(StoreReply::User(_)))) => {
                 self.m.fire(CE::Saved, &mut cx.trace)?;
                 Ok(self.create_user(cx))
             }
-            (CS::Detaching, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, "Callback"),
+            (CS::Detaching, Outcome::Store(_)) => {
+                self.fail(cx, CE::StoreFailed, ErrorCode::Callback)
+            }
             (CS::CheckingSignIn, Outcome::SignIn(result)) => self.on_sign_in(cx, result),
             (CS::Updating | CS::Creating, Outcome::Store(Ok(StoreReply::User(user)))) => {
                 self.m.fire(CE::Saved, &mut cx.trace)?;
@@ -472,9 +484,11 @@ impl RouteFlow for LinkRedemption {
                 self.issue = Some(issue);
                 self.on_issue(cx, step)
             }
-            (CS::Updating, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, "Callback"),
+            (CS::Updating, Outcome::Store(_)) => {
+                self.fail(cx, CE::StoreFailed, ErrorCode::Callback)
+            }
             (CS::Creating, Outcome::Store(_)) => {
-                self.fail(cx, CE::StoreFailed, "EmailCreateAccount")
+                self.fail(cx, CE::StoreFailed, ErrorCode::EmailCreateAccount)
             }
             (CS::Issuing, outcome) => {
                 let step = match self.issue.as_mut() {
@@ -507,9 +521,11 @@ impl LinkRedemption {
         }
     }
 
-    fn fail(&mut self, cx: &mut Cx, event: CE, code: &str) -> Result<Next, Fault> {
+    fn fail(&mut self, cx: &mut Cx, event: CE, code: ErrorCode) -> Result<Next, Fault> {
         self.m.fire(event, &mut cx.trace)?;
-        Ok(Next::Reply(cx.redirect(cx.error_url(code), StatusCode::OK)))
+        Ok(Next::Reply(
+            cx.redirect(cx.error_url(&code), StatusCode::OK),
+        ))
     }
 
     /// `signIn` with the user the link signs in (or `{email}` for a new one).
@@ -560,7 +576,7 @@ impl LinkRedemption {
                     Ok(self.create_user(cx))
                 }
             },
-            Ok(SignInDecision::Deny) => self.fail(cx, CE::Denied, "AccessDenied"),
+            Ok(SignInDecision::Deny) => self.fail(cx, CE::Denied, ErrorCode::AccessDenied),
             Ok(SignInDecision::Redirect(url)) => {
                 self.m.fire(CE::Redirected, &mut cx.trace)?;
                 Ok(Next::Reply(cx.redirect(url, StatusCode::OK)))

@@ -2,6 +2,7 @@
 //! sign-in gets a fresh session token (no fixation, ASVS 3.2.1); with database sessions a
 //! session the browser already had is deleted first.
 
+use crate::error::ErrorCode;
 use serde_json::Value;
 
 use super::credentials::sign_in_claims;
@@ -43,7 +44,7 @@ pub(super) enum Issue {
     /// The `Set-Cookie` line of the new session.
     Issued(String),
     /// The error code to redirect to.
-    Failed(&'static str),
+    Failed(ErrorCode),
 }
 
 /// The sign-in being turned into a session.
@@ -135,7 +136,7 @@ impl SessionIssue {
             }
             (S::Creating, Outcome::Store(_)) => {
                 self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                Ok(Issue::Failed("Callback"))
+                Ok(Issue::Failed(ErrorCode::Callback))
             }
             _ => Err(Fault::Unexpected(
                 "session_issue: outcome does not answer the effect",
@@ -153,7 +154,7 @@ impl SessionIssue {
             .and_then(|claims| cx.encode_new_session(&claims).ok())
         else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
-            return Ok(Issue::Failed("Configuration"));
+            return Ok(Issue::Failed(ErrorCode::Configuration));
         };
         self.m.fire(E::TokenReady, &mut cx.trace)?;
         let expires = cx.now + time::Duration::seconds(cx.config.session.max_age);

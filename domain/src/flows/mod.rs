@@ -198,11 +198,11 @@ impl Cx {
     }
 
     /// `BASE/error?error=<code>` (the code URL-encoded).
-    pub fn error_url(&self, code: &str) -> String {
+    pub fn error_url(&self, code: &crate::error::ErrorCode) -> String {
         format!(
             "{}?error={}",
             self.route("/error"),
-            crate::cookies::encode_uri_component(code)
+            crate::cookies::encode_uri_component(code.as_str())
         )
     }
 }

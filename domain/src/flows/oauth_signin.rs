@@ -1,6 +1,7 @@
 //! `POST /signin/<oauth provider>` (spec §7.5, §7.6): send the browser to the provider with
 //! fresh one-time checks sealed in cookies, or — OAuth 1.0a — fetch a request token first.
 
+use crate::error::ErrorCode;
 use http::StatusCode;
 use serde_json::Value;
 
@@ -146,9 +147,10 @@ fn request_token(response: HttpResponse) -> Option<(String, String)> {
 impl OAuthSignIn {
     fn fail(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
         self.m.fire(E::ProviderFailed, &mut cx.trace)?;
-        Ok(Next::Reply(
-            cx.redirect(cx.error_url("OAuthSignin"), StatusCode::OK),
-        ))
+        Ok(Next::Reply(cx.redirect(
+            cx.error_url(&ErrorCode::OAuthSignin),
+            StatusCode::OK,
+        )))
     }
 
     /// The caller's `authorizationParams` (the query of `POST /signin/<id>`, spec §7.5).
@@ -213,7 +215,7 @@ impl OAuthSignIn {
         let Ok(url) = url else {
             // Validated configuration makes this unreachable; fail closed all the same.
             return Ok(Next::Reply(
-                cx.redirect(cx.error_url("OAuthSignin"), StatusCode::OK),
+                cx.redirect(cx.error_url(&ErrorCode::OAuthSignin), StatusCode::OK),
             ));
         };
         let mut reply = cx.redirect(url, StatusCode::OK).no_store();

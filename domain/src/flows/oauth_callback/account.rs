@@ -1,6 +1,7 @@
 //! Account resolution (spec §11.2): who is signed in, who the provider account is linked
 //! to, who owns the e-mail — then [`decide`] (pure), then the `signIn` hook.
 
+use crate::error::ErrorCode;
 use std::collections::VecDeque;
 
 use http::StatusCode;
@@ -257,7 +258,7 @@ impl Resolving {
             (Lookup::ByEmail(_), Ok(StoreReply::MaybeUser(user))) => found.by_email = user,
             _ => {
                 cb.m.account.fire(E::StoreFailed, &mut cx.trace)?;
-                return Ok(cb.error(cx, "Callback"));
+                return Ok(cb.error(cx, ErrorCode::Callback));
             }
         }
         if let Some(next) = self.queue.pop_front() {
@@ -293,7 +294,7 @@ impl Resolving {
             Decision::New => Plan::New,
             Decision::NotLinked => {
                 cb.m.account.fire(E::NotLinked, &mut cx.trace)?;
-                return Ok(cb.error(cx, "OAuthAccountNotLinked"));
+                return Ok(cb.error(cx, ErrorCode::OAuthAccountNotLinked));
             }
         };
         cb.m.account.fire(E::Resolved, &mut cx.trace)?;
@@ -341,7 +342,7 @@ impl CheckingSignIn {
             }
             Ok(SignInDecision::Deny) => {
                 cb.m.account.fire(E::Denied, &mut cx.trace)?;
-                Ok(cb.error(cx, "AccessDenied"))
+                Ok(cb.error(cx, ErrorCode::AccessDenied))
             }
             Ok(SignInDecision::Redirect(url)) => {
                 cb.m.account.fire(E::Redirected, &mut cx.trace)?;

@@ -2,6 +2,7 @@
 //! back, and the provider's own error answer. No effect: the callback either answers here
 //! or goes on to the exchange with a [`Verified`] grant.
 
+use crate::error::ErrorCode;
 use http::{Method, StatusCode};
 
 use super::{Callback, MAX_PARAM_LEN};
@@ -92,7 +93,7 @@ fn clear(cb: &mut Callback, cx: &Cx, policy: &crate::cookies::CookiePolicy) {
 fn failed(cb: &mut Callback, cx: &mut Cx, event: E) -> Result<Result<Verified, Reply>, Fault> {
     cb.m.checks.fire(event, &mut cx.trace)?;
     Ok(Err(cx
-        .redirect(cx.error_url("OAuthCallback"), StatusCode::OK)
+        .redirect(cx.error_url(&ErrorCode::OAuthCallback), StatusCode::OK)
         .no_store()))
 }
 

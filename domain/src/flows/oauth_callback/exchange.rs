@@ -1,6 +1,7 @@
 //! The exchange: discovery and the token request ([`oauth_exchange`]), then the profile
 //! from the ID token and/or userinfo ([`oauth_profile`]).
 
+use crate::error::ErrorCode;
 use serde_json::{Map, Value};
 
 use super::checks::{Grant, Verified};
@@ -151,12 +152,12 @@ pub(super) fn start(cb: &mut Callback, cx: &mut Cx, verified: Verified) -> Resul
 
 fn failed(cb: &mut Callback, cx: &mut Cx, event: X) -> Result<Go, Fault> {
     cb.m.exchange.fire(event, &mut cx.trace)?;
-    Ok(cb.error(cx, "OAuthCallback"))
+    Ok(cb.error(cx, ErrorCode::OAuthCallback))
 }
 
 fn rejected(cb: &mut Callback, cx: &mut Cx, event: P) -> Result<Go, Fault> {
     cb.m.profile.fire(event, &mut cx.trace)?;
-    Ok(cb.error(cx, "OAuthCallback"))
+    Ok(cb.error(cx, ErrorCode::OAuthCallback))
 }
 
 /// OAuth 2's token request (state `Exchanging`).

@@ -2,6 +2,7 @@
 //! new user, the signed-in one or the e-mail's owner), then issue the session
 //! (`session_issue`) and land with the events.
 
+use crate::error::ErrorCode;
 use serde_json::Value;
 
 use super::account::Plan;
@@ -110,7 +111,7 @@ pub(super) fn start(
     }
 }
 
-fn failed(cb: &mut Callback, cx: &mut Cx, event: E, code: &str) -> Result<Go, Fault> {
+fn failed(cb: &mut Callback, cx: &mut Cx, event: E, code: ErrorCode) -> Result<Go, Fault> {
     cb.m.link.fire(event, &mut cx.trace)?;
     Ok(cb.error(cx, code))
 }
@@ -140,7 +141,7 @@ fn update_tokens(
     let provider_account_id = auth.profile.id.clone();
     let Some(tokens_to_store) = seal(cx, tokens_to_store, &cb.provider_id, &provider_account_id)
     else {
-        return failed(cb, cx, E::StoreFailed, "Callback");
+        return failed(cb, cx, E::StoreFailed, ErrorCode::Callback);
     };
     let op = StoreOp::UpdateAccountTokens {
         provider_id: cb.provider_id.clone(),
@@ -184,7 +185,7 @@ fn link(
         &auth.profile.id,
     );
     let Some(sealed) = sealed else {
-        return failed(cb, cx, E::StoreFailed, "Callback");
+        return failed(cb, cx, E::StoreFailed, ErrorCode::Callback);
     };
     let account = sealed.apply_to(account);
     Ok(Go::Wait(
@@ -211,7 +212,7 @@ impl Updating {
                 cb.m.link.fire(E::Saved, &mut cx.trace)?;
                 issue(cb, cx, self.auth, Some(self.user), false, Vec::new())
             }
-            _ => failed(cb, cx, E::StoreFailed, "Callback"),
+            _ => failed(cb, cx, E::StoreFailed, ErrorCode::Callback),
         }
     }
 }
@@ -231,7 +232,7 @@ impl Creating {
                 }];
                 link(cb, cx, self.auth, user, true, events)
             }
-            _ => failed(cb, cx, E::CreateFailed, "OAuthCreateAccount"),
+            _ => failed(cb, cx, E::CreateFailed, ErrorCode::OAuthCreateAccount),
         }
     }
 }
@@ -253,7 +254,7 @@ impl Linking {
                 });
                 issue(cb, cx, self.auth, Some(self.user), self.is_new_user, events)
             }
-            _ => failed(cb, cx, E::StoreFailed, "Callback"),
+            _ => failed(cb, cx, E::StoreFailed, ErrorCode::Callback),
         }
     }
 }

@@ -27,6 +27,7 @@ use super::issue::Landing;
 use super::oauth_signin::binding;
 use super::{Cx, Fault, Next, RouteFlow, Started};
 use crate::effect::{Effect, Outcome};
+use crate::error::ErrorCode;
 use crate::model::User;
 use crate::oauth::checks::Binding;
 use crate::oauth::client::TokenSet;
@@ -211,8 +212,8 @@ impl Callback {
     }
 
     /// `error?error=<code>`, not cached.
-    fn error(&self, cx: &Cx, code: &str) -> Go {
-        Go::Reply(cx.redirect(cx.error_url(code), StatusCode::OK).no_store())
+    fn error(&self, cx: &Cx, code: ErrorCode) -> Go {
+        Go::Reply(cx.redirect(cx.error_url(&code), StatusCode::OK).no_store())
     }
 
     /// The account without its tokens (events, which may be logged).
