@@ -12,16 +12,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use portcullis_domain::model::{Account, AccountTokens};
-use portcullis_domain::oauth::{client, Endpoints, OAuthProvider, Protocol};
+use portcullis_domain::oauth::{client, renewal, Endpoints, OAuthProvider};
 use portcullis_domain::secret::SecretString;
 use portcullis_domain::store::StoreError;
 use time::OffsetDateTime;
 
 use crate::Portcullis;
-
-/// Renew this many seconds before the provider's expiry, so a token is not handed out
-/// moments before it dies.
-const RENEW_EARLY_SECONDS: i64 = 30;
 
 /// A provider access token that is valid now. `Debug` hides the token.
 #[derive(Clone, PartialEq, Eq)]
@@ -90,10 +86,7 @@ impl RenewalLocks {
 
 fn usable(account: &Account, now: OffsetDateTime) -> Option<ProviderAccessToken> {
     let access_token = account.access_token.clone()?;
-    let fresh = account
-        .access_token_expires
-        .is_none_or(|at| at > now + time::Duration::seconds(RENEW_EARLY_SECONDS));
-    fresh.then(|| ProviderAccessToken {
+    (!renewal::due(account.access_token_expires, now)).then(|| ProviderAccessToken {
         access_token,
         expires: account.access_token_expires,
         token_type: account.token_type.clone(),
@@ -110,11 +103,7 @@ impl Portcullis {
         provider_id: &str,
     ) -> Result<ProviderAccessToken, AccessTokenError> {
         let store = self.store.as_ref().ok_or(AccessTokenError::NoStore)?;
-        let provider = self
-            .config()
-            .provider(provider_id)
-            .and_then(|p| p.as_oauth())
-            .filter(|p| p.protocol == Protocol::OAuth2)
+        let provider = renewal::renewable_provider(self.config(), provider_id)
             .ok_or_else(|| AccessTokenError::UnknownProvider(provider_id.to_owned()))?
             .clone();
         let account = store
@@ -235,9 +224,7 @@ impl Portcullis {
             .as_ref()
             .ok_or_else(|| AccessTokenError::Unreachable("no HTTP client configured".into()))?;
         let endpoints = self.token_endpoints(provider).await?;
-        let secret = client::client_secret(provider, now)
-            .map_err(|e| AccessTokenError::Refused(e.to_string()))?;
-        let call = client::refresh_call(provider, &endpoints, refresh_token, &secret)
+        let call = renewal::refresh_request(provider, &endpoints, refresh_token, now)
             .map_err(|e| AccessTokenError::Refused(e.to_string()))?;
         let response = http
             .send(call)

@@ -2,12 +2,14 @@
 //! re-issue the cookie (sliding expiry), answer the session JSON — or `{}`.
 
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use super::revocation::{self, Revocation};
 use super::{Cx, Fault, Next, RouteFlow, Started};
 use crate::cookies::{set_cookie, Lifetime};
 use crate::effect::{AuthEvent, Effect, HookCall, HookFailure, Outcome};
 use crate::jwt::Claims;
+use crate::oauth::renewal;
 use crate::response::Reply;
 
 crate::flow! {
@@ -30,9 +32,6 @@ crate::flow! {
         Shaping + HookFailed => Cleared, guard "session callback or encoding fails", effect "clear session cookie; {}";
     }
 }
-
-/// Renew a provider access token this many seconds before it expires.
-const RENEW_EARLY_SECONDS: i64 = 30;
 
 /// The error a session carries when its provider refused to renew the access token.
 pub const REFRESH_ACCESS_TOKEN_ERROR: &str = "RefreshAccessTokenError";
@@ -164,16 +163,19 @@ impl SessionRead {
             return Ok(None);
         }
         let expires_ms = self.token.get("accessTokenExpires").and_then(Value::as_i64);
-        let due =
-            expires_ms.is_some_and(|ms| ms / 1000 <= cx.now.unix_timestamp() + RENEW_EARLY_SECONDS);
+        let due = expires_ms.is_some_and(|ms| {
+            match OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) {
+                Ok(at) => renewal::due(Some(at), cx.now),
+                // Beyond the calendar: long past (due) or far off (not).
+                Err(_) => ms < 0,
+            }
+        });
         let refresh = self.token.get("refreshToken").and_then(Value::as_str);
         let provider = self
             .token
             .get("provider")
             .and_then(Value::as_str)
-            .and_then(|id| cx.config.provider(id))
-            .and_then(|p| p.as_oauth())
-            .filter(|p| p.protocol == crate::oauth::Protocol::OAuth2)
+            .and_then(|id| renewal::renewable_provider(&cx.config, id))
             .cloned();
         let (true, Some(_), Some(provider)) = (due, refresh, provider) else {
             return Ok(None);
@@ -194,7 +196,6 @@ impl SessionRead {
         cx: &mut Cx,
         endpoints: &crate::oauth::Endpoints,
     ) -> Result<Next, Fault> {
-        use crate::oauth::client;
         let provider = self.renewing.clone();
         let refresh = self
             .token
@@ -202,9 +203,9 @@ impl SessionRead {
             .and_then(Value::as_str)
             .map(crate::secret::SecretString::from);
         let call = match (provider, refresh) {
-            (Some(p), Some(refresh)) => client::client_secret(&p, cx.now)
-                .and_then(|secret| client::refresh_call(&p, endpoints, &refresh, &secret))
-                .ok(),
+            (Some(p), Some(refresh)) => {
+                renewal::refresh_request(&p, endpoints, &refresh, cx.now).ok()
+            }
             _ => None,
         };
         match call {

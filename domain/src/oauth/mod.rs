@@ -9,6 +9,7 @@ pub mod oauth1;
 pub mod presets;
 pub mod profile;
 pub mod provider;
+pub mod renewal;
 
 pub use presets::{preset, Preset, PresetError, PresetOptions, PRESET_IDS};
 pub use profile::{Field, ProfileMap};
