@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cookies::{CookieKey, CookiePolicy, CookiePrefix, CookieTable};
 use crate::jwt::{JwtKeys, JwtSettings, SessionCodec, V3Codec};
-use crate::provider::Provider;
+use crate::provider::{Provider, ProviderKind};
 use crate::redirect::{RedirectPolicy, SameOrigin};
 use crate::secret::SecretString;
 use crate::site::SiteUrl;
@@ -783,7 +783,7 @@ impl ConfigBuilder {
             provider
                 .validate()
                 .map_err(|why| ConfigError::Provider(provider.id.clone(), why))?;
-            if provider.type_name() == "credentials"
+            if matches!(provider.kind, ProviderKind::Credentials { .. })
                 && session.strategy == SessionStrategy::Database
             {
                 return Err(ConfigError::Provider(

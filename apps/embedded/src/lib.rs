@@ -726,7 +726,12 @@ impl Builder {
         if config.jwt_revocable && self.store.is_none() {
             return Err(ConfigError::NeedsStore("jwt.revocable"));
         }
-        if self.store.is_none() && config.providers.iter().any(|p| p.type_name() == "email") {
+        if self.store.is_none()
+            && config
+                .providers
+                .iter()
+                .any(|p| matches!(p.kind, portcullis_domain::ProviderKind::Email { .. }))
+        {
             // Allowed, so an app can start without its database: the e-mail routes then
             // answer `Configuration`. The server refuses to start instead.
             tracing::error!(

@@ -83,14 +83,6 @@ crate::flow! {
     }
 }
 
-/// What the e-mail provider needs from the configuration.
-fn max_age(cx: &Cx, provider_id: &str) -> Option<i64> {
-    match cx.config.provider(provider_id).map(|p| &p.kind) {
-        Some(crate::provider::ProviderKind::Email { max_age }) => Some(*max_age),
-        _ => None,
-    }
-}
-
 fn account(provider_id: &str, email: &str) -> Value {
     json!({ "id": provider_id, "type": "email", "providerAccountId": email })
 }
@@ -113,13 +105,19 @@ use email_request::{Event as RE, State as RS};
 struct LinkRequest {
     m: email_request::Machine,
     provider_id: String,
+    /// Seconds a link stays valid (the provider's `max_age`).
+    max_age: i64,
     email: String,
     /// Throttle checks still to run.
     checks: std::collections::VecDeque<ThrottleCheck>,
     token: String,
 }
 
-pub(super) fn start_request(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> {
+pub(super) fn start_request(
+    cx: &mut Cx,
+    provider_id: String,
+    max_age: i64,
+) -> Result<Started, Fault> {
     let mut m = email_request::machine();
     if !cx.config.store {
         m.fire(RE::NoStore, &mut cx.trace)?;
@@ -159,6 +157,7 @@ pub(super) fn start_request(cx: &mut Cx, provider_id: String) -> Result<Started,
     let mut flow = LinkRequest {
         m,
         provider_id,
+        max_age,
         email,
         checks,
         token: String::new(),
@@ -228,8 +227,7 @@ impl RouteFlow for LinkRequest {
                         host,
                         provider_id: self.provider_id.clone(),
                         provider_name,
-                        expires: cx.now
-                            + time::Duration::seconds(max_age(cx, &self.provider_id).unwrap_or(0)),
+                        expires: cx.now + time::Duration::seconds(self.max_age),
                     },
                 )))
             }
@@ -286,8 +284,7 @@ impl LinkRequest {
                 let row = VerificationToken {
                     identifier: self.email.clone(),
                     token_hash: hash_with_secret(&self.token, cx.config.signing_secret()),
-                    expires: cx.now
-                        + time::Duration::seconds(max_age(cx, &self.provider_id).unwrap_or(0)),
+                    expires: cx.now + time::Duration::seconds(self.max_age),
                 };
                 Ok(Next::Effect(Effect::Store(
                     StoreOp::CreateVerificationToken(row),

@@ -25,6 +25,7 @@ use crate::effect::{Effect, Outcome};
 use crate::engine::Env;
 use crate::flow::{IllegalMove, Taken, TransitionInfo};
 use crate::jwt::{Claims, DecodeContext, EncodeContext, JwtError};
+use crate::provider::ProviderKind;
 use crate::request::AuthRequest;
 use crate::response::Reply;
 
@@ -285,11 +286,17 @@ pub fn dispatch(cx: &mut Cx) -> Result<Started, Fault> {
         (Method::POST, "signin") => pages::post_signin(cx),
         (Method::POST, "signout") => signout::start(cx),
         (method @ (Method::GET | Method::POST), "callback") => {
-            let provider = cx.req.provider_id().and_then(|id| cx.config.provider(id));
-            match provider.map(|p| (p.type_name(), p.id.clone())) {
-                Some(("credentials", id)) if method == Method::POST => credentials::start(cx, id),
-                Some(("email", id)) => email::start_callback(cx, id),
-                Some(("oauth", id)) => oauth_callback::start(cx, id),
+            let provider = cx
+                .req
+                .provider_id()
+                .and_then(|id| cx.config.provider(id))
+                .cloned();
+            match provider.map(|p| (p.id, p.kind)) {
+                Some((id, ProviderKind::Credentials { .. })) if method == Method::POST => {
+                    credentials::start(cx, id)
+                }
+                Some((id, ProviderKind::Email { .. })) => email::start_callback(cx, id),
+                Some((id, ProviderKind::OAuth(oauth))) => oauth_callback::start(cx, id, *oauth),
                 _ => reply(Reply::unsupported(&method)),
             }
         }

@@ -72,15 +72,11 @@ struct OAuthSignIn {
     provider: OAuthProvider,
 }
 
-pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> {
-    let Some(provider) = cx
-        .config
-        .provider(&provider_id)
-        .and_then(|p| p.as_oauth())
-        .cloned()
-    else {
-        return Err(Fault::Unexpected("oauth_signin: not an OAuth provider"));
-    };
+pub(super) fn start(
+    cx: &mut Cx,
+    provider_id: String,
+    provider: OAuthProvider,
+) -> Result<Started, Fault> {
     let mut flow = OAuthSignIn {
         m: oauth_signin::machine(),
         provider_id,

@@ -89,13 +89,13 @@ pub(super) fn post_signin(cx: &mut Cx) -> Result<super::Started, Fault> {
                 m.fire(signin::Event::CredentialsProvider, &mut cx.trace)?;
                 reply(cx.redirect(cx.route("/signin"), StatusCode::OK))
             }
-            ProviderKind::Email { .. } => {
+            ProviderKind::Email { max_age } => {
                 m.fire(signin::Event::EmailProvider, &mut cx.trace)?;
-                super::email::start_request(cx, p.id)
+                super::email::start_request(cx, p.id, max_age)
             }
-            ProviderKind::OAuth(_) => {
+            ProviderKind::OAuth(provider) => {
                 m.fire(signin::Event::OAuthProvider, &mut cx.trace)?;
-                super::oauth_signin::start(cx, p.id)
+                super::oauth_signin::start(cx, p.id, *provider)
             }
         },
     }

@@ -102,15 +102,11 @@ struct OAuthCallback {
     stage: Box<Stage>,
 }
 
-pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> {
-    let Some(provider) = cx
-        .config
-        .provider(&provider_id)
-        .and_then(|p| p.as_oauth())
-        .cloned()
-    else {
-        return Err(Fault::Unexpected("oauth_callback: not an OAuth provider"));
-    };
+pub(super) fn start(
+    cx: &mut Cx,
+    provider_id: String,
+    provider: OAuthProvider,
+) -> Result<Started, Fault> {
     let binding = binding(cx, &provider_id, &provider);
     let mut cb = Callback {
         provider_id,
