@@ -1,11 +1,11 @@
 //! Provider buttons in their brand's colours, with the brand's mark, as Auth.js draws them.
 //!
-//! One row per branded preset; the others get the neutral (accent-coloured) button. The
-//! colours become `.brand-<mark>` rules of the page's one stylesheet (only for the brands
-//! the page shows), because the Content-Security-Policy allows that stylesheet by hash and
-//! no `style` attribute. The marks are inline SVG (`templates/logos/`), so nothing is
-//! fetched. They are simplified marks drawn for Portcullis, not the brands' artwork files;
-//! the colours are the brands' own, with a text colour that meets WCAG AA (4.5:1) on them.
+//! One row per built-in preset. The colours become `.brand-<mark>` rules of the page's one
+//! stylesheet (only for the brands the page shows), because the Content-Security-Policy
+//! allows that stylesheet by hash and no `style` attribute. The marks are inline SVG
+//! (`templates/logos/`), so nothing is fetched. They are simplified marks drawn for
+//! Portcullis, not the brands' artwork files; the colours are the brands' own, with a text
+//! colour that meets WCAG AA (4.5:1) on them.
 
 use super::Rgb;
 
@@ -53,14 +53,54 @@ macro_rules! brand {
 
 /// In the catalogue's order.
 const BRANDS: &[Brand] = &[
+    brand!("42-school", 0x000000, 0xffffff, OUTLINE),
     brand!("apple", 0x000000, 0xffffff, OUTLINE),
+    brand!("atlassian", 0x0052cc, 0xffffff, None),
+    brand!("auth0", 0xeb5424, 0x111827, None),
     brand!("azure-ad-b2c" as "microsoft", 0x2f2f2f, 0xffffff, None),
+    brand!("basecamp", 0x1d2d35, 0xffffff, OUTLINE),
+    brand!("battlenet", 0x148eff, 0x111827, None),
+    brand!("box", 0x0061d5, 0xffffff, None),
+    brand!("bungie", 0x0075bb, 0xffffff, None),
+    brand!("cognito", 0x232f3e, 0xffffff, OUTLINE),
+    brand!("coinbase", 0x0052ff, 0xffffff, None),
     brand!("discord", 0x5865f2, 0xffffff, None),
+    brand!("dropbox", 0x0061ff, 0xffffff, None),
+    brand!("eveonline", 0x000000, 0xffffff, OUTLINE),
     brand!("facebook", 0x0866ff, 0xffffff, None),
+    brand!("faceit", 0xff5500, 0x111827, None),
+    brand!("foursquare", 0x3333ff, 0xffffff, None),
+    brand!("freshbooks", 0x0075dd, 0xffffff, None),
+    brand!("fusionauth", 0xf58320, 0x111827, None),
     brand!("github", 0x24292f, 0xffffff, OUTLINE),
     brand!("gitlab", 0xfc6d26, 0x111827, None),
     brand!("google", 0xffffff, 0x1f1f1f, Some(rgb(0x747775))),
+    brand!("identity-server4", 0x0f4c81, 0xffffff, None),
+    brand!("instagram", 0xc13584, 0xffffff, None),
+    brand!("kakao", 0xfee500, 0x191919, None),
+    brand!("line", 0x06c755, 0x111827, None),
+    brand!("linkedin", 0x0a66c2, 0xffffff, None),
+    brand!("mailchimp", 0xffe01b, 0x241c15, None),
+    brand!("mailru", 0x005ff9, 0xffffff, None),
+    brand!("medium", 0x000000, 0xffffff, OUTLINE),
+    brand!("naver", 0x03c75a, 0x111827, None),
+    brand!("netlify", 0x00c7b7, 0x111827, None),
+    brand!("okta", 0x007dc1, 0x000000, None),
+    brand!("onelogin", 0x1c1f2a, 0xffffff, OUTLINE),
+    brand!("osso", 0x334155, 0xffffff, None),
+    brand!("reddit", 0xff4500, 0x111827, None),
+    brand!("salesforce", 0x00a1e0, 0x111827, None),
+    brand!("slack", 0x4a154b, 0xffffff, OUTLINE),
+    brand!("spotify", 0x1db954, 0x191414, None),
+    brand!("strava", 0xfc4c02, 0x111827, None),
+    brand!("twitch", 0x9146ff, 0xffffff, None),
     brand!("twitter" as "x", 0x000000, 0xffffff, OUTLINE),
+    brand!("vk", 0x0077ff, 0x000000, None),
+    brand!("wordpress", 0x21759b, 0xffffff, None),
+    brand!("workos", 0x6363f1, 0xffffff, None),
+    brand!("yandex", 0xfc3f1d, 0x111827, None),
+    brand!("zoho", 0xe42527, 0xffffff, None),
+    brand!("zoom", 0x0b5cff, 0xffffff, None),
 ];
 
 /// The brand of a built-in preset (its id in the catalogue), if it has one here.
@@ -77,12 +117,20 @@ mod tests {
     const OPENING: &str = r#"<svg class="logo" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">"#;
 
     #[test]
-    fn every_row_is_a_preset_in_the_catalogue_order() {
-        let mut presets = PRESET_IDS.iter();
-        for brand in BRANDS {
-            assert!(presets.any(|id| *id == brand.preset), "{}", brand.preset);
-        }
-        assert_eq!(of_preset("okta"), None);
+    fn every_preset_has_a_brand_in_the_catalogue_order() {
+        // Every preset is an OAuth 2 / OIDC provider (e-mail and credentials are no presets).
+        let missing: Vec<&str> = PRESET_IDS
+            .iter()
+            .copied()
+            .filter(|id| of_preset(id).is_none())
+            .collect();
+        assert!(missing.is_empty(), "presets without a brand: {missing:?}");
+        let rows: Vec<&str> = BRANDS.iter().map(|b| b.preset).collect();
+        assert_eq!(
+            rows, PRESET_IDS,
+            "one row per preset, in the catalogue's order"
+        );
+        assert_eq!(of_preset("mixer"), None);
     }
 
     #[test]
