@@ -488,8 +488,9 @@ fn preset(id: &str) -> Provider {
         domain: Some("tenant.example.com".into()),
         tenant: Some("tenant".into()),
         region: Some("eu".into()),
-        api_version: None,
-        headers: Vec::new(),
+        // Foursquare's API version and Bungie's API key, which those presets require.
+        api_version: Some("20231114".into()),
+        headers: vec![("X-API-Key".into(), "key".into())],
     };
     let built = portcullis_domain::oauth::preset(id, &options).unwrap();
     Provider::oauth(&format!("my-{id}"), built.name, built.provider)
@@ -536,33 +537,33 @@ fn passwordless_first_then_oauth_then_credentials_in_configuration_order() {
     assert_eq!(html.matches("<div class=\"divider\">or</div>").count(), 4);
 }
 
-/// The buttons of the presets with a brand (their colours and mark) and one without
-/// (Okta: the neutral button), as people see them.
+/// Every preset's button in its brand's colours and mark, and a provider of the site's own
+/// (`github()`, no preset) with the neutral button, as people see them.
 #[test]
 fn preset_buttons_carry_their_brand() {
-    let ids = [
-        "github",
-        "google",
-        "apple",
-        "discord",
-        "gitlab",
-        "azure-ad-b2c",
-        "twitter",
-        "facebook",
-        "okta",
-    ];
-    let config = config(
-        Theme::Auto,
-        Branding::default(),
-        ids.iter().map(|id| preset(id)).collect(),
-    );
+    let ids = portcullis_domain::oauth::PRESET_IDS;
+    let mut providers: Vec<Provider> = ids.iter().map(|id| preset(id)).collect();
+    providers.push(github());
+    let config = config(Theme::Auto, Branding::default(), providers);
     let page = render(&sign_in(&config, None, None), &config, CSRF).unwrap();
     let buttons: Vec<&str> = page
         .html
         .lines()
         .filter(|line| line.starts_with("<button"))
         .collect();
+    assert_eq!(buttons.len(), ids.len() + 1);
+    assert_eq!(
+        buttons.last(),
+        Some(&"<button type=\"submit\">Sign in with GitHub</button>")
+    );
     insta::assert_snapshot!("signin-preset-buttons", buttons.join("\n"));
+    // Each brand shown has its rule in the page's stylesheet, once.
+    let css = stylesheet_of(&page.html);
+    for id in ids {
+        let brand = portcullis_domain::pages::brands::of_preset(id).unwrap();
+        let rule = format!(".{} {{", brand.class);
+        assert_eq!(css.matches(&rule).count(), 1, "{id}");
+    }
     // The policy still allows nothing inline but the hashed stylesheet.
     show(&page);
     assert!(!page.html.contains(" style="));

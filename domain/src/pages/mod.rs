@@ -71,9 +71,14 @@ pub fn render(
     csrf_token: &str,
 ) -> Result<RenderedPage, askama::Error> {
     let branding = &config.branding;
+    let shown_brands: Vec<brands::Brand> = match page {
+        Page::SignIn { providers, .. } => providers.iter().filter_map(brand_of).collect(),
+        _ => Vec::new(),
+    };
     let sheet = style::stylesheet(
         config.theme,
         branding.accent_color.as_deref().and_then(Rgb::parse),
+        &shown_brands,
     );
     let shell = |title| Shell {
         title,
@@ -223,6 +228,14 @@ fn page_rank(kind: &ProviderKind) -> u8 {
     }
 }
 
+/// The colours and mark of a built-in preset's button; `None`: the neutral button.
+fn brand_of(provider: &Provider) -> Option<brands::Brand> {
+    match &provider.kind {
+        ProviderKind::OAuth(oauth) => oauth.preset.and_then(brands::of_preset),
+        _ => None,
+    }
+}
+
 /// One block per provider the page shows, passwordless first ([`page_rank`]). A new
 /// provider kind adds an arm here, a `ProviderForm` variant and its partial in
 /// `templates/providers/`.
@@ -238,11 +251,11 @@ fn provider_forms<'a>(
     let mut blocks: Vec<ProviderBlock<'a>> = Vec::new();
     for provider in ordered {
         let form = match &provider.kind {
-            ProviderKind::OAuth(oauth) => ProviderForm::OAuth(OAuthForm {
+            ProviderKind::OAuth(_) => ProviderForm::OAuth(OAuthForm {
                 action: config.site.route(&format!("/signin/{}", provider.id)),
                 name: &provider.name,
                 callback_url,
-                brand: oauth.preset.and_then(brands::of_preset),
+                brand: brand_of(provider),
             }),
             ProviderKind::Email { .. } => ProviderForm::Email(EmailForm {
                 action: config.site.route(&format!("/signin/{}", provider.id)),

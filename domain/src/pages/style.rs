@@ -1,9 +1,11 @@
-//! The pages' one inline stylesheet, made for the theme and accent colour, and the hash
-//! by which the Content-Security-Policy allows it (no `'unsafe-inline'`).
+//! The pages' one inline stylesheet, made for the theme, the accent colour and the brands
+//! of the page's provider buttons, and the hash by which the Content-Security-Policy allows
+//! it (no `'unsafe-inline'`).
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use super::brands::Brand;
 use crate::config::Theme;
 
 const BASE: &str = include_str!("../../templates/style/base.css");
@@ -53,15 +55,16 @@ impl Rgb {
         0.2126 * linear(self.0) + 0.7152 * linear(self.1) + 0.0722 * linear(self.2)
     }
 
+    /// WCAG contrast ratio, from 1 (none) to 21 (black on white).
+    pub(super) fn contrast(self, other: Rgb) -> f64 {
+        let (a, b) = (self.luminance(), other.luminance());
+        (a.max(b) + 0.05) / (a.min(b) + 0.05)
+    }
+
     /// White or near-black, whichever reads better on this colour.
     fn text_on(self) -> &'static str {
-        const DARK_TEXT: &str = "#111827";
-        let dark_luminance = Rgb(0x11, 0x18, 0x27).luminance();
-        let l = self.luminance();
-        let on_white = 1.05 / (l + 0.05);
-        let on_dark = (l + 0.05) / (dark_luminance + 0.05);
-        if on_dark > on_white {
-            DARK_TEXT
+        if self.contrast(Rgb(0x11, 0x18, 0x27)) > self.contrast(Rgb(0xff, 0xff, 0xff)) {
+            "#111827"
         } else {
             "#ffffff"
         }
@@ -74,7 +77,8 @@ pub struct Stylesheet {
     pub source: String,
 }
 
-pub fn stylesheet(theme: Theme, accent: Option<Rgb>) -> Stylesheet {
+/// `brands`: the page's branded buttons; only their rules are included, once each.
+pub fn stylesheet(theme: Theme, accent: Option<Rgb>, brands: &[Brand]) -> Stylesheet {
     let mut css = String::with_capacity(BASE.len() + LIGHT.len() + DARK.len() + 128);
     match theme {
         Theme::Light => css.push_str(LIGHT),
@@ -94,12 +98,30 @@ pub fn stylesheet(theme: Theme, accent: Option<Rgb>) -> Stylesheet {
         ));
     }
     css.push_str(BASE);
+    for (i, brand) in brands.iter().enumerate() {
+        if !brands[..i].contains(brand) {
+            css.push_str(&brand_rule(brand));
+        }
+    }
     let digest = Sha256::digest(css.as_bytes());
     let source = format!(
         "'sha256-{}'",
         base64::engine::general_purpose::STANDARD.encode(digest)
     );
     Stylesheet { css, source }
+}
+
+fn brand_rule(brand: &Brand) -> String {
+    let border = brand
+        .border
+        .map(|b| format!(" border-color: {};", b.css()))
+        .unwrap_or_default();
+    format!(
+        ".{} {{ color: {}; background: {};{border} }}\n",
+        brand.class,
+        brand.text.css(),
+        brand.background.css()
+    )
 }
 
 #[cfg(test)]
@@ -136,24 +158,42 @@ mod tests {
 
     #[test]
     fn the_hash_is_of_the_exact_text() {
-        let sheet = stylesheet(Theme::Dark, Some(Rgb(1, 2, 3)));
+        let sheet = stylesheet(Theme::Dark, Some(Rgb(1, 2, 3)), &[]);
         assert!(sheet
             .css
             .contains("--accent: #010203; --accent-text: #ffffff;"));
         let digest = Sha256::digest(sheet.css.as_bytes());
         let expected = base64::engine::general_purpose::STANDARD.encode(digest);
         assert_eq!(sheet.source, format!("'sha256-{expected}'"));
-        assert_ne!(sheet.source, stylesheet(Theme::Light, None).source);
+        assert_ne!(sheet.source, stylesheet(Theme::Light, None, &[]).source);
     }
 
     #[test]
     fn auto_follows_the_system_scheme() {
-        let auto = stylesheet(Theme::Auto, None).css;
+        let auto = stylesheet(Theme::Auto, None, &[]).css;
         assert!(auto.contains("@media (prefers-color-scheme: dark)"));
         assert!(auto.contains("color-scheme: light") && auto.contains("color-scheme: dark"));
-        let light = stylesheet(Theme::Light, None).css;
+        let light = stylesheet(Theme::Light, None, &[]).css;
         assert!(!light.contains("prefers-color-scheme") && !light.contains("color-scheme: dark"));
-        let dark = stylesheet(Theme::Dark, None).css;
+        let dark = stylesheet(Theme::Dark, None, &[]).css;
         assert!(!dark.contains("prefers-color-scheme") && !dark.contains("color-scheme: light"));
+    }
+
+    #[test]
+    fn only_the_brands_shown_are_styled_once_each() {
+        let github = crate::pages::brands::of_preset("github").unwrap();
+        let google = crate::pages::brands::of_preset("google").unwrap();
+        let css = stylesheet(Theme::Light, None, &[github, google, github]).css;
+        let rule =
+            ".brand-github { color: #ffffff; background: #24292f; border-color: #6b7280; }\n";
+        assert_eq!(css.matches(rule).count(), 1);
+        assert!(css.ends_with(
+            ".brand-google { color: #1f1f1f; background: #ffffff; border-color: #747775; }\n"
+        ));
+        let discord = crate::pages::brands::of_preset("discord").unwrap();
+        assert!(stylesheet(Theme::Light, None, &[discord])
+            .css
+            .ends_with(".brand-discord { color: #ffffff; background: #5865f2; }\n"));
+        assert!(!stylesheet(Theme::Light, None, &[]).css.contains(".brand-"));
     }
 }
