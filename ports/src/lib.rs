@@ -12,7 +12,10 @@ pub mod outbox;
 pub mod store;
 
 pub use env::{Clock, Entropy};
-pub use hooks::{Authorize, DefaultHooks, Hooks, JwtCall, VerificationSender, WithEvents};
+pub use hooks::{
+    Authorize, EventListener, Hooks, JwtCall, JwtHook, RedirectHook, SessionHook, SignInHook,
+    VerificationSender,
+};
 pub use http::{
     Cache, CacheSettings, CachingHttpClient, HttpCall, HttpClient, HttpFailure, HttpMethod,
     HttpResponse,

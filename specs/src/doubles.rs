@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use portcullis::{
-    AuthEvent, Clock, HookFailure, HookSet, Hooks, JwtCall, RequestInfo, SignInDecision, Store,
-    VerificationSender,
+    AuthEvent, Clock, EventListener, HookFailure, Hooks, JwtCall, JwtHook, RedirectHook,
+    RequestInfo, SessionHook, SignInDecision, SignInHook, Store, VerificationSender,
 };
 use portcullis_domain::jwt::{Claims, DecodeContext, EncodeContext, JwtError, SessionCodec};
 use portcullis_domain::mail::VerificationRequest;
@@ -147,24 +147,38 @@ impl HookScript {
 pub type EventLog = Arc<Mutex<Vec<String>>>;
 
 /// [`Hooks`] that follow a [`HookScript`] and log events.
+#[derive(Clone)]
 pub struct ScriptedHooks {
     pub script: HookScript,
     pub events: EventLog,
 }
 
-#[async_trait]
-impl Hooks for ScriptedHooks {
-    fn registered(&self) -> HookSet {
-        HookSet {
-            sign_in: self.script.sign_in.is_some(),
-            jwt: self.script.jwt.is_some(),
-            session: self.script.session.is_some(),
-            events: self.script.events,
-            redirect: self.script.redirect.is_some(),
-            jwt_on_read: true,
+impl ScriptedHooks {
+    /// The callbacks the script names, given to the engine.
+    pub fn into_hooks(self) -> Hooks {
+        let script = &self.script;
+        let mut hooks = Hooks::new();
+        if script.sign_in.is_some() {
+            hooks = hooks.on_sign_in(self.clone());
         }
+        if script.jwt.is_some() {
+            hooks = hooks.on_jwt(self.clone());
+        }
+        if script.session.is_some() {
+            hooks = hooks.on_session(self.clone());
+        }
+        if script.redirect.is_some() {
+            hooks = hooks.on_redirect(self.clone());
+        }
+        if script.events {
+            hooks = hooks.on_event(self.clone());
+        }
+        hooks
     }
+}
 
+#[async_trait]
+impl SignInHook for ScriptedHooks {
     async fn sign_in(
         &self,
         _user: &Value,
@@ -187,7 +201,10 @@ impl Hooks for ScriptedHooks {
             Some(SignInScript::Fail(message)) => Err(HookFailure::Error(message.clone().into())),
         }
     }
+}
 
+#[async_trait]
+impl JwtHook for ScriptedHooks {
     async fn jwt(&self, call: JwtCall) -> Result<Claims, HookFailure> {
         let at_sign_in = call.user.is_some();
         let mut token = call.token;
@@ -204,7 +221,10 @@ impl Hooks for ScriptedHooks {
             Some(JwtScript::FailOnRead) => Err(HookFailure::Error("jwt callback failed".into())),
         }
     }
+}
 
+#[async_trait]
+impl SessionHook for ScriptedHooks {
     async fn session(&self, mut session: Value, token: Value) -> Result<Value, HookFailure> {
         match &self.script.session {
             None => Ok(session),
@@ -218,7 +238,10 @@ impl Hooks for ScriptedHooks {
             Some(SessionScript::Fail) => Err(HookFailure::Error("session callback failed".into())),
         }
     }
+}
 
+#[async_trait]
+impl RedirectHook for ScriptedHooks {
     async fn redirect(&self, url: &str, _base_url: &str) -> Result<String, HookFailure> {
         match &self.script.redirect {
             None => Ok(url.to_owned()),
@@ -228,7 +251,10 @@ impl Hooks for ScriptedHooks {
             }
         }
     }
+}
 
+#[async_trait]
+impl EventListener for ScriptedHooks {
     async fn event(&self, event: AuthEvent) {
         let entry = match event {
             AuthEvent::SignIn { user, account, .. } => format!(

@@ -938,10 +938,11 @@ impl AuthWorld {
             };
         }
         if setup.hooks.any() {
-            builder = builder.hooks(Arc::new(ScriptedHooks {
+            let scripted = ScriptedHooks {
                 script: setup.hooks.clone(),
                 events: self.events.clone(),
-            }));
+            };
+            builder = builder.hooks(scripted.into_hooks());
         }
         if setup.store != StoreMode::None {
             let store = self

@@ -55,7 +55,7 @@ fn app(hooks: Option<HttpHooks>) -> Portcullis {
         },
     );
     if let Some(hooks) = hooks {
-        builder = builder.hooks(Arc::new(hooks));
+        builder = builder.hooks(hooks.into_hooks());
     }
     builder.build().unwrap()
 }

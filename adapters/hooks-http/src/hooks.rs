@@ -8,8 +8,8 @@ use portcullis_domain::error::ErrorCode;
 use portcullis_domain::jwt::Claims;
 use portcullis_domain::redirect::same_origin;
 use portcullis_domain::site::SiteUrl;
-use portcullis_domain::{CredentialField, HookSet};
-use portcullis_ports::{Hooks, JwtCall};
+use portcullis_domain::CredentialField;
+use portcullis_ports::{Hooks, JwtCall, JwtHook, RedirectHook, SessionHook, SignInHook};
 use serde_json::{Map, Value};
 
 use crate::caller::{Caller, Endpoint};
@@ -27,7 +27,9 @@ pub const SIGN_IN_FAILED: ErrorCode = ErrorCode::AccessDenied;
 pub const CALLBACK_FAILED: ErrorCode = ErrorCode::Callback;
 
 /// The decision hooks (`sign_in`, `jwt`, `session`, `redirect`) over signed HTTP. A hook left unset
-/// keeps v3's default and costs nothing.
+/// keeps v3's default and costs nothing: [`HttpHooks::into_hooks`] gives the engine only
+/// the hooks with an endpoint.
+#[derive(Clone)]
 pub struct HttpHooks {
     caller: Caller,
     site: SiteUrl,
@@ -135,19 +137,28 @@ fn is_password(input_type: &str) -> bool {
     input_type.trim().eq_ignore_ascii_case("password")
 }
 
-#[async_trait]
-impl Hooks for HttpHooks {
-    fn registered(&self) -> HookSet {
-        HookSet {
-            sign_in: self.sign_in.is_some(),
-            jwt: self.jwt.is_some(),
-            session: self.session.is_some(),
-            redirect: self.redirect.is_some(),
-            jwt_on_read: self.jwt_on_read,
-            ..HookSet::default()
+impl HttpHooks {
+    /// The hooks with an endpoint, registered; the others keep v3's default.
+    pub fn into_hooks(self) -> Hooks {
+        let mut hooks = Hooks::new();
+        if self.sign_in.is_some() {
+            hooks = hooks.on_sign_in(self.clone());
         }
+        if self.jwt.is_some() {
+            hooks = hooks.on_jwt(self.clone()).jwt_on_read(self.jwt_on_read);
+        }
+        if self.session.is_some() {
+            hooks = hooks.on_session(self.clone());
+        }
+        if self.redirect.is_some() {
+            hooks = hooks.on_redirect(self);
+        }
+        hooks
     }
+}
 
+#[async_trait]
+impl SignInHook for HttpHooks {
     async fn sign_in(
         &self,
         user: &Value,
@@ -180,7 +191,10 @@ impl Hooks for HttpHooks {
             },
         }
     }
+}
 
+#[async_trait]
+impl JwtHook for HttpHooks {
     async fn jwt(&self, call: JwtCall) -> Result<Claims, HookFailure> {
         let Some(endpoint) = &self.jwt else {
             return Ok(call.token);
@@ -200,7 +214,10 @@ impl Hooks for HttpHooks {
             .map_err(|_| HookFailure::Error(CALLBACK_FAILED))?;
         Ok(keep_protected(answer.token, &original))
     }
+}
 
+#[async_trait]
+impl SessionHook for HttpHooks {
     async fn session(&self, session: Value, token: Value) -> Result<Value, HookFailure> {
         let Some(endpoint) = &self.session else {
             return Ok(session);
@@ -212,7 +229,10 @@ impl Hooks for HttpHooks {
             .map_err(|_| HookFailure::Error(CALLBACK_FAILED))?;
         Ok(Value::Object(answer.session))
     }
+}
 
+#[async_trait]
+impl RedirectHook for HttpHooks {
     async fn redirect(&self, url: &str, base_url: &str) -> Result<String, HookFailure> {
         let Some(endpoint) = &self.redirect else {
             return Ok(url.to_owned());

@@ -14,7 +14,7 @@ use portcullis_domain::effect::AuthEvent;
 use portcullis_hooks_http::events::{Backoff, Events, EventsSettings, Pass};
 use portcullis_hooks_http::WebhookSecrets;
 use portcullis_http_reqwest::ReqwestHttpClient;
-use portcullis_ports::{Clock, Hooks, MemoryOutbox, Outbox};
+use portcullis_ports::{Clock, EventListener, MemoryOutbox, Outbox};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use warp::Filter;

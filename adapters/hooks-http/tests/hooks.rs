@@ -13,7 +13,9 @@ use portcullis_domain::mail::VerificationRequest;
 use portcullis_domain::site::SiteUrl;
 use portcullis_domain::CredentialField;
 use portcullis_hooks_http::{Caller, Endpoint, HttpHooks, HttpVerificationSender, WebhookSecrets};
-use portcullis_ports::{Clock, Entropy, Hooks, JwtCall, VerificationSender};
+use portcullis_ports::{
+    Clock, Entropy, JwtCall, JwtHook, RedirectHook, SessionHook, SignInHook, VerificationSender,
+};
 use rand_core::RngCore;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -183,7 +185,7 @@ async fn credentials_sign_in(hooks: &HttpHooks) -> Result<SignInDecision, HookFa
 async fn sign_in_allows_and_never_sends_a_password() {
     let server = receiver(Answer::Signed(json!({"decision": "allow"}))).await;
     let hooks = sign_in_hooks(server.url());
-    assert!(hooks.registered().sign_in);
+    assert!(hooks.clone().into_hooks().registered().sign_in);
     assert_eq!(credentials_sign_in(&hooks).await, Ok(SignInDecision::Allow));
     let seen = server.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
@@ -258,7 +260,7 @@ async fn jwt_shapes_claims_but_keeps_the_protected_ones() {
     }})))
     .await;
     let hooks = HttpHooks::new(caller(), site()).with_jwt(endpoint(server.url()), false);
-    let registered = hooks.registered();
+    let registered = hooks.clone().into_hooks().registered();
     assert!(registered.jwt && !registered.jwt_on_read);
     let token = json!({"sub": "7", "iat": 100, "exp": 200, "jti": "j1", "name": "Ann"});
     let claims = hooks
@@ -421,7 +423,7 @@ fn every_hook_has_a_request_and_answer_schema() {
 async fn redirect_sends_the_url_and_base_url_and_returns_the_answer() {
     let server = receiver(Answer::Signed(json!({"url": "https://app.example.org/in"}))).await;
     let hooks = HttpHooks::new(caller(), site()).with_redirect(endpoint(server.url()));
-    assert!(hooks.registered().redirect);
+    assert!(hooks.clone().into_hooks().registered().redirect);
     let answer = hooks.redirect("/dash", "https://example.com").await;
     assert_eq!(answer, Ok("https://app.example.org/in".to_owned()));
     let seen = server.seen.lock().unwrap().clone();
@@ -468,7 +470,7 @@ async fn redirect_fails_closed_on_every_bad_answer() {
 #[tokio::test]
 async fn without_a_redirect_endpoint_the_url_is_kept_and_nothing_registered() {
     let hooks = HttpHooks::new(caller(), site());
-    assert!(!hooks.registered().redirect);
+    assert!(!hooks.clone().into_hooks().registered().redirect);
     assert_eq!(
         hooks.redirect("/dash", "https://example.com").await,
         Ok("/dash".to_owned())

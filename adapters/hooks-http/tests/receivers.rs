@@ -24,7 +24,7 @@ use portcullis_hooks_http::webhook::TOLERANCE_SECONDS;
 use portcullis_hooks_http::{Caller, Endpoint, HttpHooks, Signed, WebhookSecrets};
 use portcullis_http_reqwest::ReqwestHttpClient;
 use portcullis_ports::http::{Cache, HttpCall, HttpClient, HttpMethod, HttpResponse};
-use portcullis_ports::{Clock, Entropy, Hooks, JwtCall};
+use portcullis_ports::{Clock, Entropy, JwtCall, JwtHook, SessionHook, SignInHook};
 use rand_core::RngCore;
 use serde_json::{json, Value};
 use time::OffsetDateTime;

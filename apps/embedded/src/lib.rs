@@ -27,6 +27,25 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Callbacks are given as closures, and only those given run (the others keep v3's
+//! default at no cost):
+//!
+//! ```no_run
+//! use portcullis::{Hooks, Portcullis, SignInDecision};
+//!
+//! # fn demo() -> Result<(), portcullis::ConfigError> {
+//! let hooks = Hooks::new().on_sign_in(|user: serde_json::Value, _account, _profile| async move {
+//!     let staff = user["email"].as_str().is_some_and(|e| e.ends_with("@example.com"));
+//!     Ok(if staff { SignInDecision::Allow } else { SignInDecision::Deny })
+//! });
+//! let auth = Portcullis::builder()
+//!     .url("https://example.com/api/auth")
+//!     .secret("a long random secret, at least 32 bytes of it")
+//!     .hooks(hooks)
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
 //! For the app's own handlers, [`Portcullis::read_session`] gives the signed-in user as a
 //! typed [`Session`], read directly from the cookie (no request runs through the routes).
 //! Feature `tower`: `portcullis::tower::AuthService`, the routes as a `tower::Service`.
@@ -64,8 +83,8 @@ pub use portcullis_domain::{
 };
 pub use portcullis_ports::http::{CachingHttpClient, HttpClient};
 pub use portcullis_ports::{
-    Authorize, Clock, DefaultHooks, Entropy, Hooks, InProcessLimiter, JwtCall, MailError, Mailer,
-    RateLimiter, Store, VerificationSender,
+    Authorize, Clock, Entropy, EventListener, Hooks, InProcessLimiter, JwtCall, JwtHook, MailError,
+    Mailer, RateLimiter, RedirectHook, SessionHook, SignInHook, Store, VerificationSender,
 };
 
 pub use metrics::Meter;
@@ -148,7 +167,7 @@ pub struct Portcullis {
     engine: Engine,
     store: Option<Arc<dyn Store>>,
     authorizers: Arc<HashMap<String, Arc<dyn Authorize>>>,
-    hooks: Arc<dyn Hooks>,
+    hooks: Hooks,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     observer: Option<TransitionObserver>,
@@ -487,8 +506,8 @@ pub struct Builder {
     config: ConfigBuilder,
     store: Option<Arc<dyn Store>>,
     authorizers: HashMap<String, Arc<dyn Authorize>>,
-    hooks: Option<Arc<dyn Hooks>>,
-    event_listener: Option<Arc<dyn Hooks>>,
+    hooks: Hooks,
+    listeners: Vec<Arc<dyn EventListener>>,
     clock: Option<Arc<dyn Clock>>,
     entropy: Option<Arc<dyn Entropy>>,
     observer: Option<TransitionObserver>,
@@ -634,15 +653,16 @@ impl Builder {
         self
     }
 
-    pub fn hooks(mut self, hooks: Arc<dyn Hooks>) -> Self {
-        self.hooks = Some(hooks);
+    /// The app's callbacks: `Hooks::new().on_sign_in(f)…`. Each runs because it was given.
+    pub fn hooks(mut self, hooks: Hooks) -> Self {
+        self.hooks = hooks;
         self
     }
 
-    /// Also tells every event to `listener` (its `event` method), beside the hooks' own:
-    /// e.g. a durable event outbox next to the app's callbacks.
-    pub fn event_listener(mut self, listener: Arc<dyn Hooks>) -> Self {
-        self.event_listener = Some(listener);
+    /// Also tells every event to `listener`, after the hooks' own listeners: e.g. a durable
+    /// event outbox next to the app's callbacks.
+    pub fn event_listener(mut self, listener: Arc<dyn EventListener>) -> Self {
+        self.listeners.push(listener);
         self
     }
 
@@ -672,10 +692,10 @@ impl Builder {
         if let Some(error) = self.preset_error {
             return Err(error);
         }
-        let mut hooks = self.hooks.unwrap_or_else(|| Arc::new(DefaultHooks));
-        if let Some(listener) = self.event_listener {
-            hooks = Arc::new(portcullis_ports::hooks::WithEvents::new(hooks, listener));
-        }
+        let hooks = self
+            .listeners
+            .into_iter()
+            .fold(self.hooks, Hooks::with_listener);
         let upgraded_from_v3 = self.store.as_ref().is_some_and(|s| s.upgraded_from_v3());
         let storage = session_token_storage(self.hash_session_tokens, upgraded_from_v3);
         let config = self

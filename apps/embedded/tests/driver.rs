@@ -144,48 +144,37 @@ fn with_cookie(cookie: &str) -> http::HeaderMap {
 }
 
 /// Callbacks: `jwt` refuses banned users (on every read), `session` adds a field; events
-/// are counted.
+/// are counted. Each is registered by being given.
 #[derive(Default)]
 struct Callbacks {
     banned: std::sync::atomic::AtomicBool,
     session_events: std::sync::atomic::AtomicUsize,
 }
 
-#[async_trait::async_trait]
-impl portcullis::Hooks for Callbacks {
-    fn registered(&self) -> portcullis::HookSet {
-        portcullis::HookSet {
-            jwt: true,
-            session: true,
-            events: true,
-            ..portcullis::HookSet::default()
-        }
-    }
-
-    async fn jwt(
-        &self,
-        call: portcullis::JwtCall,
-    ) -> Result<portcullis::Claims, portcullis::HookFailure> {
-        if self.banned.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(portcullis::HookFailure::Error("banned".into()));
-        }
-        Ok(call.token)
-    }
-
-    async fn session(
-        &self,
-        mut session: Value,
-        _token: Value,
-    ) -> Result<Value, portcullis::HookFailure> {
-        session["role"] = json!("reader");
-        Ok(session)
-    }
-
-    async fn event(&self, event: portcullis::AuthEvent) {
-        if matches!(event, portcullis::AuthEvent::Session { .. }) {
-            self.session_events
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
+impl Callbacks {
+    fn hooks(self: &std::sync::Arc<Self>) -> portcullis::Hooks {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (jwt, events) = (self.clone(), self.clone());
+        portcullis::Hooks::new()
+            .on_jwt(move |call: portcullis::JwtCall| {
+                let banned = jwt.banned.load(SeqCst);
+                async move {
+                    match banned {
+                        true => Err(portcullis::HookFailure::Error("banned".into())),
+                        false => Ok(call.token),
+                    }
+                }
+            })
+            .on_session(|mut session: Value, _token: Value| async move {
+                session["role"] = json!("reader");
+                Ok(session)
+            })
+            .on_event(move |event: portcullis::AuthEvent| {
+                if matches!(event, portcullis::AuthEvent::Session { .. }) {
+                    events.session_events.fetch_add(1, SeqCst);
+                }
+                async {}
+            })
     }
 }
 
@@ -199,7 +188,7 @@ async fn direct_session_reads_run_the_callbacks_as_the_route_does() {
     let app = Portcullis::builder()
         .url("http://localhost:3000/api/auth")
         .secret(SECRET)
-        .hooks(callbacks.clone())
+        .hooks(callbacks.hooks())
         .credentials(
             "credentials",
             "Credentials",

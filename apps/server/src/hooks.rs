@@ -119,5 +119,5 @@ pub fn attach(
     if let Some((id, fields)) = demo_fields {
         hooks = hooks.credentials_provider(id, fields);
     }
-    Ok(builder.hooks(Arc::new(hooks)))
+    Ok(builder.hooks(hooks.into_hooks()))
 }

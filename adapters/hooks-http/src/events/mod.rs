@@ -25,8 +25,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis_domain::effect::AuthEvent;
-use portcullis_domain::HookSet;
-use portcullis_ports::{Clock, Hooks, HttpClient, Outbox};
+use portcullis_ports::{Clock, EventListener, HttpClient, Outbox};
 use rand_core::OsRng;
 use tokio::sync::Notify;
 
@@ -143,14 +142,7 @@ impl EventRecorder {
 }
 
 #[async_trait]
-impl Hooks for EventRecorder {
-    fn registered(&self) -> HookSet {
-        HookSet {
-            events: true,
-            ..HookSet::default()
-        }
-    }
-
+impl EventListener for EventRecorder {
     async fn event(&self, event: AuthEvent) {
         let _ = self.record(&event).await;
     }
