@@ -14,8 +14,6 @@ pub enum Effect {
     Authorize(AuthorizeCall),
     /// A user callback; answer with the matching outcome.
     Hook(HookCall),
-    /// Tell the app's event listeners; answer with [`Outcome::Notified`].
-    Event(AuthEvent),
     /// Count one attempt against a rate limit; answer with [`Outcome::Throttle`].
     Throttle(ThrottleCheck),
     /// Deliver a magic link; answer with [`Outcome::Sent`].
@@ -216,7 +214,6 @@ pub enum Outcome {
     Session(Result<Value, HookFailure>),
     /// The `redirect` callback's answer: the URL to send the user to (before the policy).
     Redirect(Result<String, HookFailure>),
-    Notified,
     /// `true`: within the limit (the attempt was counted).
     Throttle(bool),
     /// Whether the magic link went out (the error text names no secret).

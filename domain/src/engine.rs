@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! let mut run = engine.begin(request, env);
-//! loop {
+//! let response = loop {
 //!     match run.step() {
 //!         Step::Effect(effect) => run.resume(perform(effect).await),
 //!         Step::Done(response) => break response,
 //!     }
+//! };
+//! for event in run.take_events() {
+//!     tell_listeners(event).await;
 //! }
 //! ```
 
@@ -123,6 +126,15 @@ impl Run {
             _ => Err(flows::Fault::Unexpected("resume without a pending effect")),
         };
         self.advance(next.map(|n| (n, None)));
+    }
+
+    /// The events this run produced for the app's listeners, in order; the driver delivers
+    /// them once the run is done (they cannot change the response, so no flow waits).
+    pub fn take_events(&mut self) -> Vec<crate::effect::AuthEvent> {
+        self.cx
+            .as_mut()
+            .map(|cx| std::mem::take(&mut cx.events))
+            .unwrap_or_default()
     }
 
     /// The declared transitions this run took so far.

@@ -47,7 +47,6 @@ fn answer(effect: &Effect) -> Outcome {
         Effect::Hook(portcullis_domain::HookCall::Redirect { url, .. }) => {
             Outcome::Redirect(Ok(url.clone()))
         }
-        Effect::Event(_) => Outcome::Notified,
         Effect::Throttle(_) => Outcome::Throttle(true),
         Effect::Store(_) | Effect::SendVerification(_) | Effect::Http(_) => {
             panic!("no store, mail or provider calls without e-mail, OAuth or database sessions")

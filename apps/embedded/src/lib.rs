@@ -222,6 +222,9 @@ impl Portcullis {
             };
             run.resume(outcome);
         };
+        // Before the response leaves, so a durable listener (the event outbox) has the
+        // event once the client sees the answer.
+        self.tell_listeners(run.take_events()).await;
         if let Some(fault) = run.fault() {
             tracing::error!(target: "portcullis", fault, "flow fault");
         }
@@ -240,6 +243,18 @@ impl Portcullis {
         response
     }
 
+    /// Delivers a run's events to the listeners, one after another, timed for the
+    /// [`Meter`] if any.
+    async fn tell_listeners(&self, events: Vec<AuthEvent>) {
+        for event in events {
+            let started = Instant::now();
+            self.hooks.event(event).await;
+            if let Some(meter) = &self.meter {
+                meter.hook("event", started.elapsed());
+            }
+        }
+    }
+
     /// Runs one effect, timing callbacks and provider calls for the [`Meter`], if any.
     async fn perform(&self, effect: Effect) -> Outcome {
         let Some(meter) = &self.meter else {
@@ -250,7 +265,6 @@ impl Portcullis {
             Effect::Hook(HookCall::Jwt { .. }) => Measured::Hook("jwt"),
             Effect::Hook(HookCall::Session { .. }) => Measured::Hook("session"),
             Effect::Hook(HookCall::Redirect { .. }) => Measured::Hook("redirect"),
-            Effect::Event(_) => Measured::Hook("event"),
             Effect::Authorize(_) => Measured::Hook("authorize"),
             Effect::SendVerification(_) => Measured::Hook("send_verification"),
             Effect::Throttle(check) => Measured::Throttle(check.key.clone()),
@@ -320,10 +334,6 @@ impl Portcullis {
                     );
                 }
                 Outcome::Redirect(answer)
-            }
-            Effect::Event(event) => {
-                self.hooks.event(event).await;
-                Outcome::Notified
             }
             Effect::Throttle(check) => {
                 Outcome::Throttle(self.limiter.hit(&check, self.clock.now()).await)

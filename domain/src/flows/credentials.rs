@@ -39,8 +39,6 @@ struct Credentials {
     m: credentials::Machine,
     provider_id: String,
     user: Value,
-    /// The new session cookie, set once the token is encoded.
-    user_cookie: Option<String>,
     /// Rate-limit checks still to run.
     checks: std::collections::VecDeque<crate::effect::ThrottleCheck>,
     /// The backend call, made once the limits allow it.
@@ -94,7 +92,6 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> 
         m,
         provider_id,
         user: Value::Null,
-        user_cookie: None,
         checks,
         call: Some(call),
     };
@@ -117,9 +114,6 @@ impl RouteFlow for Credentials {
                 self.on_sign_in(cx, result)
             }
             (credentials::State::IssuingToken, Outcome::Token(result)) => self.on_token(cx, result),
-            (credentials::State::SignedIn, Outcome::Notified) => {
-                Ok(Next::Reply(self.signed_in_reply(cx)))
-            }
             _ => Err(Fault::Unexpected(
                 "credentials: outcome does not answer the effect",
             )),
@@ -248,29 +242,22 @@ impl Credentials {
         };
         self.m.fire(E::TokenReady, &mut cx.trace)?;
         let expires = cx.now + time::Duration::seconds(cx.config.session.max_age);
-        self.user_cookie = Some(set_cookie(
+        let cookie = set_cookie(
             &cx.config.cookies.session_token,
             &jwt,
             Lifetime::Until(expires),
-        ));
-        if cx.config.hooks.events {
-            return Ok(Next::Effect(Effect::Event(AuthEvent::SignIn {
-                user: self.user.clone(),
-                account: self.account(),
-                is_new_user: None,
-            })));
-        }
-        Ok(Next::Reply(self.signed_in_reply(cx)))
-    }
-
-    fn signed_in_reply(&mut self, cx: &Cx) -> Reply {
-        let reply = cx
-            .redirect(cx.callback_url.clone(), StatusCode::OK)
-            .no_store();
-        match self.user_cookie.take() {
-            Some(cookie) => reply.with_cookie(cookie),
-            None => reply,
-        }
+        );
+        let signed_in = AuthEvent::SignIn {
+            user: self.user.clone(),
+            account: self.account(),
+            is_new_user: None,
+        };
+        Ok(Next::Reply(super::issue::land(
+            cx,
+            cookie,
+            vec![signed_in],
+            false,
+        )))
     }
 }
 

@@ -9,7 +9,7 @@ use crate::error::ErrorCode;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::issue::{Issue, Landing, SessionIssue};
+use super::issue::{land, Issue, SessionIssue};
 use super::{Cx, Fault, Next, RouteFlow, Started};
 use crate::cookies::encode_uri_component;
 use crate::effect::{
@@ -338,7 +338,6 @@ struct LinkRedemption {
     issue: Option<SessionIssue>,
     /// Events gathered before the session is issued.
     events: Vec<AuthEvent>,
-    landing: Option<Landing>,
 }
 
 /// Longest token read from a link (ours are 64 hex characters).
@@ -390,7 +389,6 @@ pub(super) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
         is_new_user: false,
         issue: None,
         events: Vec::new(),
-        landing: None,
     };
     let next = flow.next_check(cx)?;
     Ok((next, Some(Box::new(flow))))
@@ -498,7 +496,6 @@ impl RouteFlow for LinkRedemption {
                 };
                 self.on_issue(cx, step)
             }
-            (CS::SignedIn, Outcome::Notified) => self.land(cx),
             _ => Err(Fault::Unexpected(
                 "email_callback: outcome does not answer the effect",
             )),
@@ -599,18 +596,8 @@ impl LinkRedemption {
                     });
                 }
                 let events = std::mem::take(&mut self.events);
-                self.landing = Some(Landing::new(cx, cookie, events, self.is_new_user));
-                self.land(cx)
+                Ok(Next::Reply(land(cx, cookie, events, self.is_new_user)))
             }
-        }
-    }
-
-    fn land(&mut self, cx: &Cx) -> Result<Next, Fault> {
-        match self.landing.as_mut() {
-            Some(landing) => Ok(landing.next(cx)),
-            None => Err(Fault::Unexpected(
-                "email_callback: landing before the session",
-            )),
         }
     }
 }

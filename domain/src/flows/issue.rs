@@ -6,7 +6,7 @@ use crate::error::ErrorCode;
 use serde_json::Value;
 
 use super::credentials::sign_in_claims;
-use super::{Cx, Fault, Next};
+use super::{Cx, Fault};
 use crate::config::SessionStrategy;
 use crate::cookies::encode_uri_component;
 use crate::cookies::{set_cookie, Lifetime};
@@ -188,51 +188,27 @@ impl SessionIssue {
     }
 }
 
-/// After the session is issued: the events are delivered one by one, then the browser is
-/// sent to the callback URL (or, for a new user, the new-user page) with the session cookie.
-pub(super) struct Landing {
-    /// Still to deliver, last first.
+/// The end of every sign-in, once the session is issued: the events go to the app's
+/// listeners (drained by the driver after the run), and the browser is sent to the
+/// callback URL (or, for a new user, the new-user page) with the session cookie.
+pub(super) fn land(
+    cx: &mut Cx,
+    cookie: String,
     events: Vec<AuthEvent>,
-    cookie: Option<String>,
     is_new_user: bool,
-}
-
-impl Landing {
-    /// `events` in delivery order; none are delivered unless the app listens.
-    pub(super) fn new(
-        cx: &Cx,
-        cookie: String,
-        mut events: Vec<AuthEvent>,
-        is_new_user: bool,
-    ) -> Self {
-        if !cx.config.hooks.events {
-            events.clear();
-        }
-        events.reverse();
-        Self {
-            events,
-            cookie: Some(cookie),
-            is_new_user,
-        }
+) -> crate::response::Reply {
+    for event in events {
+        cx.emit(event);
     }
-
-    /// The next event to deliver, or — all delivered — the signed-in redirect.
-    pub(super) fn next(&mut self, cx: &Cx) -> Next {
-        if let Some(event) = self.events.pop() {
-            return Next::Effect(Effect::Event(event));
-        }
-        let target = match (&cx.config.pages.new_user, self.is_new_user) {
-            (Some(page), true) => format!(
-                "{page}{}callbackUrl={}",
-                if page.contains('?') { '&' } else { '?' },
-                encode_uri_component(&cx.callback_url)
-            ),
-            _ => cx.callback_url.clone(),
-        };
-        let reply = cx.redirect(target, StatusCode::OK).no_store();
-        Next::Reply(match self.cookie.take() {
-            Some(cookie) => reply.with_cookie(cookie),
-            None => reply,
-        })
-    }
+    let target = match (&cx.config.pages.new_user, is_new_user) {
+        (Some(page), true) => format!(
+            "{page}{}callbackUrl={}",
+            if page.contains('?') { '&' } else { '?' },
+            encode_uri_component(&cx.callback_url)
+        ),
+        _ => cx.callback_url.clone(),
+    };
+    cx.redirect(target, StatusCode::OK)
+        .no_store()
+        .with_cookie(cookie)
 }

@@ -117,6 +117,9 @@ pub struct Cx {
     pub prelude_cookies: Vec<String>,
     pub trace: Vec<Taken>,
     pub client_ip: Option<core::net::IpAddr>,
+    /// Events for the app's listeners, drained by the driver once the run is done: they
+    /// cannot change the response, so no flow waits on them.
+    pub events: Vec<crate::effect::AuthEvent>,
 }
 
 impl Cx {
@@ -139,6 +142,14 @@ impl Cx {
             prelude_cookies: Vec::new(),
             trace: Vec::new(),
             client_ip,
+            events: Vec::new(),
+        }
+    }
+
+    /// Queues `event` for the app's listeners, if it has any.
+    pub(crate) fn emit(&mut self, event: crate::effect::AuthEvent) {
+        if self.config.hooks.events {
+            self.events.push(event);
         }
     }
 

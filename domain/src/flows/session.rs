@@ -59,8 +59,6 @@ struct SessionRead {
     renewing: Option<crate::oauth::OAuthProvider>,
     /// The token endpoint, once discovered.
     discovered: Option<crate::oauth::Endpoints>,
-    /// The reply waiting for the `session` event to be delivered.
-    served: Option<Reply>,
     /// When this session signed in (Unix seconds): kept through renewal, whatever the
     /// `jwt` callback returns.
     auth_time: i64,
@@ -95,7 +93,6 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
         token,
         renewing: None,
         discovered: None,
-        served: None,
         auth_time,
         stamp,
         checking: None,
@@ -285,10 +282,6 @@ impl RouteFlow for SessionRead {
             (S::Renewing, Outcome::Http(answer)) => self.on_renewal(cx, answer),
             (S::Refreshing, Outcome::Token(result)) => self.on_token(cx, result),
             (S::Shaping, Outcome::Session(result)) => self.on_session(cx, result),
-            (S::Served, Outcome::Notified) => match self.served.take() {
-                Some(reply) => Ok(Next::Reply(reply)),
-                None => Err(Fault::Unexpected("session: served twice")),
-            },
             _ => Err(Fault::Unexpected(
                 "session: outcome does not answer the effect",
             )),
@@ -357,14 +350,14 @@ impl SessionRead {
             &jwt,
             Lifetime::Until(self.expires(cx)),
         );
-        let reply = Reply::json(session.clone()).with_cookie(cookie).no_store();
         if cx.config.hooks.events {
-            self.served = Some(reply);
-            return Ok(Next::Effect(Effect::Event(AuthEvent::Session {
-                session,
+            cx.emit(AuthEvent::Session {
+                session: session.clone(),
                 token: Some(self.token.clone()),
-            })));
+            });
         }
-        Ok(Next::Reply(reply))
+        Ok(Next::Reply(
+            Reply::json(session).with_cookie(cookie).no_store(),
+        ))
     }
 }

@@ -40,7 +40,6 @@ struct DatabaseSessionRead {
     m: session_database::Machine,
     token: String,
     found: Option<(Session, User)>,
-    served: Option<Reply>,
 }
 
 pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
@@ -59,7 +58,6 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
         m,
         token,
         found: None,
-        served: None,
     };
     let effect = Effect::Store(StoreOp::GetSessionAndUser(keys));
     Ok((Next::Effect(effect), Some(Box::new(flow))))
@@ -87,11 +85,6 @@ impl RouteFlow for DatabaseSessionRead {
                 Ok(Next::Reply(super::no_session()))
             }
             (S::Shaping, Outcome::Session(result)) => self.on_session(cx, result),
-            (S::Served, Outcome::Notified) => self
-                .served
-                .take()
-                .map(Next::Reply)
-                .ok_or(Fault::Unexpected("session_database: served twice")),
             _ => Err(Fault::Unexpected(
                 "session_database: outcome does not answer the effect",
             )),
@@ -178,14 +171,14 @@ impl DatabaseSessionRead {
             &self.token,
             Lifetime::Until(session.expires),
         );
-        let reply = Reply::json(shaped.clone()).with_cookie(cookie).no_store();
         if cx.config.hooks.events {
-            self.served = Some(reply);
-            return Ok(Next::Effect(Effect::Event(AuthEvent::Session {
-                session: shaped,
+            cx.emit(AuthEvent::Session {
+                session: shaped.clone(),
                 token: None,
-            })));
+            });
         }
-        Ok(Next::Reply(reply))
+        Ok(Next::Reply(
+            Reply::json(shaped).with_cookie(cookie).no_store(),
+        ))
     }
 }

@@ -89,13 +89,10 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
                 session: None,
                 token: None,
             };
-            if cx.config.hooks.events {
-                let event = Effect::Event(AuthEvent::SignOut {
-                    token,
-                    session: None,
-                });
-                return Ok((Next::Effect(event), Some(Box::new(flow))));
-            }
+            cx.emit(AuthEvent::SignOut {
+                token,
+                session: None,
+            });
             Ok((flow.signed_out(cx)?, None))
         }
     }
@@ -131,13 +128,10 @@ impl RouteFlow for SignOut {
                     E::StoreFailed
                 };
                 self.m.fire(event, &mut cx.trace)?;
-                if cx.config.hooks.events {
-                    let session = self.session.take();
-                    return Ok(Next::Effect(Effect::Event(AuthEvent::SignOut {
-                        token: None,
-                        session,
-                    })));
-                }
+                cx.emit(AuthEvent::SignOut {
+                    token: None,
+                    session: self.session.take(),
+                });
                 self.signed_out(cx)
             }
             (S::Revoking, Outcome::Store(result)) => {
@@ -147,15 +141,12 @@ impl RouteFlow for SignOut {
                     E::StoreFailed
                 };
                 self.m.fire(event, &mut cx.trace)?;
-                if cx.config.hooks.events {
-                    return Ok(Next::Effect(Effect::Event(AuthEvent::SignOut {
-                        token: self.token.take(),
-                        session: None,
-                    })));
-                }
+                cx.emit(AuthEvent::SignOut {
+                    token: self.token.take(),
+                    session: None,
+                });
                 self.signed_out(cx)
             }
-            (S::Notifying, Outcome::Notified) => self.signed_out(cx),
             _ => Err(Fault::Unexpected(
                 "signout: outcome does not answer the effect",
             )),

@@ -6,9 +6,9 @@ use crate::error::ErrorCode;
 use serde_json::Value;
 
 use super::account::Plan;
-use super::{land, profile_user, user_json, Authenticated, Callback, Go, Stage};
+use super::{profile_user, user_json, Authenticated, Callback, Go, Stage};
 use crate::effect::{AuthEvent, Effect, Outcome};
-use crate::flows::issue::{Issue, Landing, SessionIssue};
+use crate::flows::issue::{land, Issue, SessionIssue};
 use crate::flows::{Cx, Fault};
 use crate::model::{Account, AccountTokens, NewUser, User};
 use crate::secret::SecretString;
@@ -307,8 +307,7 @@ impl Issuing {
                     account: cb.public_account(&self.profile_id),
                     is_new_user: cx.config.store.then_some(self.is_new_user),
                 });
-                let landing = Landing::new(cx, cookie, self.events, self.is_new_user);
-                Ok(land(cx, landing))
+                Ok(Go::Reply(land(cx, cookie, self.events, self.is_new_user)))
             }
         }
     }

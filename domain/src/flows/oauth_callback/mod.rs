@@ -23,7 +23,6 @@ mod link;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::issue::Landing;
 use super::oauth_signin::binding;
 use super::{Cx, Fault, Next, RouteFlow, Started};
 use crate::effect::{Effect, Outcome};
@@ -84,8 +83,6 @@ enum Stage {
     Creating(link::Creating),
     Linking(link::Linking),
     Issuing(link::Issuing),
-    /// Delivering the events, then the signed-in redirect.
-    SignedIn(Landing),
     /// Answered (or a step is running): no outcome is expected.
     Done,
 }
@@ -159,7 +156,6 @@ impl RouteFlow for OAuthCallback {
             (Stage::Creating(s), Outcome::Store(result)) => s.on_created(cb, cx, result)?,
             (Stage::Linking(s), Outcome::Store(result)) => s.on_linked(cb, cx, result)?,
             (Stage::Issuing(s), outcome) => s.resume(cb, cx, outcome)?,
-            (Stage::SignedIn(landing), Outcome::Notified) => land(cx, landing),
             // The driver answered another question than the one asked.
             _ => {
                 return Err(Fault::Unexpected(
@@ -185,14 +181,6 @@ impl OAuthCallback {
                 Next::Reply(reply)
             }
         }
-    }
-}
-
-/// The next event, or the signed-in redirect.
-fn land(cx: &Cx, mut landing: Landing) -> Go {
-    match landing.next(cx) {
-        Next::Effect(effect) => Go::Wait(effect, Box::new(Stage::SignedIn(landing))),
-        Next::Reply(reply) => Go::Reply(reply),
     }
 }
 
