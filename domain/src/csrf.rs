@@ -1,6 +1,6 @@
 //! Double-submit CSRF tokens (spec §3): cookie `token|hex(sha256(token + secret))`.
 
-use crate::secret::{constant_time_eq, SecretString};
+use crate::secret::{constant_time_eq, CsrfToken, SecretString};
 
 /// Bytes of entropy in a CSRF token (rendered as 64 hex characters).
 pub const TOKEN_BYTES: usize = 32;
@@ -11,7 +11,7 @@ pub fn hash(token: &str, secret: &SecretString) -> String {
 }
 
 /// The token from a CSRF cookie value, when its hash verifies under one of `secrets`.
-pub fn token_from_cookie<'a>(cookie: &'a str, secrets: &[SecretString]) -> Option<&'a str> {
+pub fn token_from_cookie(cookie: &str, secrets: &[SecretString]) -> Option<CsrfToken> {
     let mut parts = cookie.split('|');
     let token = parts.next()?;
     let claimed = parts.next()?;
@@ -21,17 +21,18 @@ pub fn token_from_cookie<'a>(cookie: &'a str, secrets: &[SecretString]) -> Optio
     secrets
         .iter()
         .any(|secret| constant_time_eq(hash(token, secret).as_bytes(), claimed.as_bytes()))
-        .then_some(token)
+        .then(|| CsrfToken::new(token))
 }
 
 /// A new cookie value for `token`, hashed with the signing secret.
-pub fn cookie_value(token: &str, secret: &SecretString) -> String {
+pub fn cookie_value(token: &CsrfToken, secret: &SecretString) -> String {
+    let token = token.expose();
     format!("{token}|{}", hash(token, secret))
 }
 
 /// Whether the token a POST body echoes is the cookie's token.
-pub fn body_matches(cookie_token: &str, body_token: Option<&str>) -> bool {
-    body_token.is_some_and(|body| constant_time_eq(cookie_token.as_bytes(), body.as_bytes()))
+pub fn body_matches(cookie_token: &CsrfToken, body_token: Option<&str>) -> bool {
+    body_token.is_some_and(|body| cookie_token.ct_eq(body))
 }
 
 #[cfg(test)]
@@ -42,15 +43,15 @@ mod tests {
     fn spec_vector() {
         // spec §19: token "a"*64, secret "my-nextauth-secret"
         let secret = SecretString::new("my-nextauth-secret");
-        let token = "a".repeat(64);
+        let token = CsrfToken::new("a".repeat(64));
         assert_eq!(
-            hash(&token, &secret),
+            hash(token.expose(), &secret),
             "2689e049e693263e890a0811e109fdcd0a3ddb8fd28fc1d04df133ac423fc755"
         );
         let cookie = cookie_value(&token, &secret);
         assert_eq!(
             token_from_cookie(&cookie, std::slice::from_ref(&secret)),
-            Some(token.as_str())
+            Some(token)
         );
     }
 
@@ -58,11 +59,12 @@ mod tests {
     fn rejects_forged_and_malformed_cookies() {
         let secret = SecretString::new("s");
         let other = SecretString::new("t");
-        let good = cookie_value("tok", &secret);
+        let tok = CsrfToken::new("tok");
+        let good = cookie_value(&tok, &secret);
         assert_eq!(token_from_cookie(&good, std::slice::from_ref(&other)), None);
         assert_eq!(
             token_from_cookie(&good, &[other, secret.clone()]),
-            Some("tok")
+            Some(tok.clone())
         );
         assert_eq!(
             token_from_cookie("tok", std::slice::from_ref(&secret)),
@@ -77,8 +79,8 @@ mod tests {
             None
         );
         assert_eq!(token_from_cookie("", &[secret]), None);
-        assert!(body_matches("tok", Some("tok")));
-        assert!(!body_matches("tok", Some("tok2")));
-        assert!(!body_matches("tok", None));
+        assert!(body_matches(&tok, Some("tok")));
+        assert!(!body_matches(&tok, Some("tok2")));
+        assert!(!body_matches(&tok, None));
     }
 }

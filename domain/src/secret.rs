@@ -1,11 +1,34 @@
 //! Secret values: redacted in `Debug`, compared in constant time.
+//!
+//! Besides [`SecretString`], the one-time values of a sign-in each have a type of their own
+//! ([`AuthorizationCode`], [`PkceVerifier`], [`Nonce`], [`OAuthState`], [`CsrfToken`]), so
+//! one cannot be passed where another is meant, and each leaves its type only through
+//! `expose()`, where it goes on the wire.
+//!
+//! Why not the `oauth2` crate's types: with its default features off it still brings
+//! `chrono` (with the `clock` feature), `rand` 0.8 with `thread_rng` (its `new_random`
+//! constructors draw from the OS, which this sans-IO core never does) and
+//! `serde_path_to_error`. Its secret types have no equality unless the
+//! `timing-resistant-secret-traits` feature is on, and then only against their own type,
+//! whereas a check compares a sealed value with a received `&str`; `PkceCodeChallenge`
+//! panics on a verifier of the wrong length, and it has no nonce type (that is
+//! `openidconnect`'s). Its `StandardTokenResponse` is a strict serde shape (numeric
+//! `expires_in`, a `token_type`), which the v3-compatible token parser cannot use: it reads
+//! form answers, Slack's nested token and `expires_in` as a string.
 
 use subtle::ConstantTimeEq;
 
 /// A string that must never reach a log line, an error message or `Debug` output.
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Equality is constant time in the content.
+#[derive(Clone, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct SecretString(String);
+
+impl PartialEq for SecretString {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(&other.0)
+    }
+}
 
 impl SecretString {
     pub fn new(value: impl Into<String>) -> Self {
@@ -45,6 +68,71 @@ impl From<&str> for SecretString {
     }
 }
 
+/// Declares a secret newtype over [`SecretString`]: redacted `Debug`, constant-time
+/// equality, and `expose()` as its one way out.
+macro_rules! secret_newtype {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name(SecretString);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(SecretString::new(value))
+            }
+
+            /// The value itself, where it goes on the wire.
+            pub fn expose(&self) -> &str {
+                self.0.expose()
+            }
+
+            /// Constant-time equality with a value that came back.
+            pub fn ct_eq(&self, other: &str) -> bool {
+                self.0.ct_eq(other)
+            }
+        }
+
+        impl From<SecretString> for $name {
+            fn from(value: SecretString) -> Self {
+                Self(value)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+    };
+}
+
+secret_newtype! {
+    /// The OAuth 2 authorisation code the provider sends back (RFC 6749 §4.1.2), spent once
+    /// at the token endpoint.
+    AuthorizationCode
+}
+
+secret_newtype! {
+    /// The PKCE code verifier (RFC 7636 §4.1): only its S256 challenge is sent at sign-in;
+    /// the verifier itself goes to the token endpoint alone.
+    PkceVerifier
+}
+
+secret_newtype! {
+    /// The OpenID Connect nonce (OIDC Core §3.1.2.1), expected back in the ID token.
+    Nonce
+}
+
+secret_newtype! {
+    /// The OAuth `state` (RFC 6749 §10.12), expected back on the callback.
+    OAuthState
+}
+
+secret_newtype! {
+    /// The double-submit CSRF token (spec §3), echoed by every POST.
+    CsrfToken
+}
+
 /// `hex(sha256(value + secret))`: v3's CSRF cookie hash and e-mail token hash.
 pub fn hash_with_secret(value: &str, secret: &SecretString) -> String {
     use sha2::{Digest, Sha256};
@@ -79,5 +167,34 @@ mod tests {
         assert!(constant_time_eq(b"", b""));
         assert!(SecretString::new("x").ct_eq("x"));
         assert!(!SecretString::new("x").ct_eq("y"));
+        assert_eq!(SecretString::new("x"), SecretString::new("x"));
+        assert_ne!(SecretString::new("x"), SecretString::new("xy"));
+    }
+
+    #[test]
+    fn newtypes_are_redacted_and_compare_in_constant_time() {
+        let debug = [
+            format!("{:?}", AuthorizationCode::new("c0de")),
+            format!("{:?}", PkceVerifier::new("c0de")),
+            format!("{:?}", Nonce::new("c0de")),
+            format!("{:?}", OAuthState::new("c0de")),
+            format!("{:?}", CsrfToken::new("c0de")),
+        ];
+        assert_eq!(
+            debug,
+            [
+                "AuthorizationCode([redacted])",
+                "PkceVerifier([redacted])",
+                "Nonce([redacted])",
+                "OAuthState([redacted])",
+                "CsrfToken([redacted])",
+            ]
+        );
+        let nonce = Nonce::new("n-1");
+        assert_eq!(nonce.expose(), "n-1");
+        assert!(nonce.ct_eq("n-1"));
+        assert!(!nonce.ct_eq("n-2"));
+        assert!(!nonce.ct_eq("n-1 "));
+        assert_eq!(Nonce::from(SecretString::new("n-1")), nonce);
     }
 }

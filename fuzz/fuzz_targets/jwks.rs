@@ -7,6 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use portcullis_domain::oauth::id_token::{verify, Expectations};
+use portcullis_domain::secret::Nonce;
 
 const TOKENS: &[&str] = &[
     "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlIiwic3ViIjoiYWxpY2UiLCJhdWQiOiJjbGllbnQiLCJleHAiOjE4MDAwMDAzMDAsImlhdCI6MTgwMDAwMDAwMCwibm9uY2UiOiJuLTEifQ.DarsCa7kgJAOMwMC849tK2iohIN0q7nUHIkJ9-9OLsIANsxHmjmKzSsbWaoKN9WdQEEFJiOsIPOKILocf21Ta5l_J0p4TjEl_BM6z0CiNFRn5w9mQ5yoNxHUvpvz0CDFlCZP29z_haYZLcym2iDyXJekSmxCSVLvxaTZuyB0d9dD5zjZ9Yg2VQsrDyGeJnkrIMBYwvQzR3ynheTVvDgnWGavY3gRjHfO78fJoSrquqookeIgSMaamciIzzEwHC_IKxpZSASlYUABN1f34qJNS6TzbglQ_0BCRmwbXM5nfsZKUZS5RjnLXTkoTvbNPe48l28EkSf435DmEHUiZEEICQ",
@@ -16,10 +17,11 @@ const TOKENS: &[&str] = &[
 ];
 
 fuzz_target!(|data: &[u8]| {
+    let nonce = Nonce::new("n-1");
     let expect = Expectations {
         issuer: "https://idp.example",
         client_id: "client",
-        nonce: Some("n-1"),
+        nonce: Some(&nonce),
         now_unix: 1_800_000_010,
     };
     for (i, token) in TOKENS.iter().enumerate() {

@@ -13,6 +13,7 @@ use josekit::jws::{JwsHeader, ES256, RS256};
 use josekit::jwt::JwtPayload;
 use portcullis::{OAuthProvider, Portcullis};
 use portcullis_domain::oauth::id_token::{verify, Expectations};
+use portcullis_domain::secret::Nonce;
 use serde_json::{json, Value};
 
 const SECRET: &str = "benchmark-secret-7Hq2xWm9Rk4vTz8Lp3Nc6Bj";
@@ -83,10 +84,11 @@ fn id_tokens(c: &mut Criterion) {
         "exp": now + 300, "iat": now, "nonce": "n-1", "email": "alice@example.com",
     });
     let payload = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+    let nonce = Nonce::new("n-1");
     let expect = Expectations {
         issuer: "https://idp.example",
         client_id: "client",
-        nonce: Some("n-1"),
+        nonce: Some(&nonce),
         now_unix: now,
     };
     let mut rsa = RS256.generate_key_pair(2048).unwrap().to_jwk_key_pair();

@@ -28,6 +28,7 @@ use crate::jwt::{Claims, DecodeContext, EncodeContext, JwtError};
 use crate::provider::ProviderKind;
 use crate::request::AuthRequest;
 use crate::response::Reply;
+use crate::secret::CsrfToken;
 
 pub use prelude::{callback_url, csrf};
 pub use revocation::jti as session_jti;
@@ -108,7 +109,7 @@ pub struct Cx {
     pub rng: Box<dyn RngCore + Send>,
     pub req: AuthRequest,
     /// The CSRF token for this request (from the cookie, or new).
-    pub csrf_token: String,
+    pub csrf_token: CsrfToken,
     /// A POST whose `csrfToken` matches a valid cookie.
     pub csrf_verified: bool,
     /// The validated callback URL (spec §4).
@@ -137,7 +138,7 @@ impl Cx {
             now: env.now,
             rng: env.rng,
             req,
-            csrf_token: String::new(),
+            csrf_token: CsrfToken::new(""),
             csrf_verified: false,
             prelude_cookies: Vec::new(),
             trace: Vec::new(),
@@ -284,9 +285,9 @@ pub fn dispatch(cx: &mut Cx) -> Result<Started, Fault> {
     let reply = |r: Reply| Ok((Next::Reply(r), None));
     match (method, action.as_str()) {
         (Method::GET, "providers") => reply(pages::list_providers(cx)?),
-        (Method::GET, "csrf") => {
-            reply(Reply::json(serde_json::json!({ "csrfToken": cx.csrf_token })).no_store())
-        }
+        (Method::GET, "csrf") => reply(
+            Reply::json(serde_json::json!({ "csrfToken": cx.csrf_token.expose() })).no_store(),
+        ),
         (Method::GET, "session") => match cx.config.session.strategy {
             SessionStrategy::Jwt => session::start(cx),
             SessionStrategy::Database => session_database::start(cx),

@@ -12,6 +12,7 @@ use crate::http::{HttpCall, HttpResponse};
 use crate::oauth::checks::{self, Binding, Purpose};
 use crate::oauth::client::{self, SignInChecks};
 use crate::oauth::{oauth1, Endpoints, OAuthProvider, Protocol};
+use crate::secret::{Nonce, OAuthState, PkceVerifier};
 
 crate::flow! {
     /// Start an OAuth sign-in: to the provider's authorisation page.
@@ -182,29 +183,33 @@ impl OAuthSignIn {
         };
         let table = cx.config.cookies.clone();
         let verifier = if wanted.pkce {
-            Some(seal(cx, Purpose::Pkce, &table.pkce_code_verifier)?)
+            Some(PkceVerifier::new(seal(
+                cx,
+                Purpose::Pkce,
+                &table.pkce_code_verifier,
+            )?))
         } else {
             None
         };
         let state = if wanted.state {
-            Some(seal(cx, Purpose::State, &table.state)?)
+            Some(OAuthState::new(seal(cx, Purpose::State, &table.state)?))
         } else {
             None
         };
         let nonce = if wanted.nonce {
-            Some(seal(cx, Purpose::Nonce, &table.nonce)?)
+            Some(Nonce::new(seal(cx, Purpose::Nonce, &table.nonce)?))
         } else {
             None
         };
-        let challenge = verifier.as_deref().map(checks::pkce_challenge);
+        let challenge = verifier.as_ref().map(checks::pkce_challenge);
         let url = client::authorization_url(
             &self.provider,
             endpoints,
             &binding.redirect_uri,
             &SignInChecks {
-                state: state.as_deref(),
+                state: state.as_ref(),
                 code_challenge: challenge.as_deref(),
-                nonce: nonce.as_deref(),
+                nonce: nonce.as_ref(),
             },
             &Self::extra_params(cx),
         );

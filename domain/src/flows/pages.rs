@@ -166,7 +166,7 @@ pub(super) fn render(cx: &mut Cx, action: &str) -> Result<Reply, Fault> {
             code: error.as_ref(),
         },
     };
-    let page = html::render(&page, &cx.config, &cx.csrf_token)
+    let page = html::render(&page, &cx.config, cx.csrf_token.expose())
         .map_err(|_| Fault::Unexpected("a page template failed to render"))?;
     Ok(page.into_reply())
 }

@@ -6,6 +6,7 @@ use super::{Cx, Fault, Next, RouteFlow};
 use crate::cookies::{set_cookie, Lifetime};
 use crate::csrf as token;
 use crate::effect::{Effect, HookCall, HookFailure, Outcome};
+use crate::secret::CsrfToken;
 
 crate::flow! {
     /// Double-submit CSRF token: reuse a verified cookie or issue a new one; a POST is
@@ -50,7 +51,7 @@ pub(super) fn run_csrf(cx: &mut Cx) -> Result<(), Fault> {
     let cookie = cx.req.cookies.get(&cx.config.cookies.csrf_token.name);
     match cookie.and_then(|c| token::token_from_cookie(c, &cx.config.secrets)) {
         Some(valid) => {
-            cx.csrf_token = valid.to_owned();
+            cx.csrf_token = valid;
             m.fire(csrf::Event::CookieValid, &mut cx.trace)?;
             if is_post {
                 if token::body_matches(&cx.csrf_token, cx.req.body_str("csrfToken")) {
@@ -62,7 +63,7 @@ pub(super) fn run_csrf(cx: &mut Cx) -> Result<(), Fault> {
             }
         }
         None => {
-            let fresh = cx.random_hex(token::TOKEN_BYTES);
+            let fresh = CsrfToken::new(cx.random_hex(token::TOKEN_BYTES));
             let value = token::cookie_value(&fresh, cx.config.signing_secret());
             cx.prelude_cookies.push(set_cookie(
                 &cx.config.cookies.csrf_token,

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::cookies::{set_cookie, CookiePolicy, Lifetime};
 use crate::jwt::{jwe, JwtKeys};
-use crate::secret::{constant_time_eq, SecretString};
+use crate::secret::{constant_time_eq, PkceVerifier, SecretString};
 
 /// How long a sign-in may take at the provider.
 pub const CHECK_MAX_AGE_SECONDS: i64 = 15 * 60;
@@ -53,7 +53,7 @@ pub struct Binding {
 /// An opened check: its value and the session its sign-in started from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
-    pub value: String,
+    pub value: SecretString,
     pub session: Option<String>,
 }
 
@@ -62,7 +62,7 @@ struct Sealed {
     #[serde(flatten)]
     binding: Binding,
     #[serde(rename = "v")]
-    value: String,
+    value: SecretString,
     exp: i64,
 }
 
@@ -94,7 +94,7 @@ pub fn seal(
     let key = JwtKeys::purpose_key(first, purpose.salt(), 32)?;
     let sealed = Sealed {
         binding: binding.clone(),
-        value: value.to_owned(),
+        value: SecretString::new(value),
         exp: now.unix_timestamp() + CHECK_MAX_AGE_SECONDS,
     };
     let plaintext =
@@ -147,9 +147,7 @@ pub fn verify(
 ) -> Result<Option<String>, CheckError> {
     let opened = open(secrets, purpose, binding, cookie, now)?;
     match received {
-        Some(received) if constant_time_eq(opened.value.as_bytes(), received.as_bytes()) => {
-            Ok(opened.session)
-        }
+        Some(received) if opened.value.ct_eq(received) => Ok(opened.session),
         _ => Err(CheckError::Mismatch(purpose)),
     }
 }
@@ -178,10 +176,11 @@ pub fn random_value(rng: &mut dyn rand_core::RngCore) -> String {
 }
 
 /// RFC 7636 S256: `base64url(sha256(verifier))`.
-pub fn pkce_challenge(verifier: &str) -> String {
+pub fn pkce_challenge(verifier: &PkceVerifier) -> String {
     use base64::Engine;
     use sha2::{Digest, Sha256};
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    let digest = Sha256::digest(verifier.expose().as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
 }
 
 #[cfg(test)]
@@ -331,7 +330,9 @@ mod tests {
     #[test]
     fn pkce_challenge_matches_rfc7636_appendix_b() {
         assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            pkce_challenge(&PkceVerifier::new(
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+            )),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::provider::{ClientAuth, ClientSecret, Endpoints, OAuthProvider, TokenShape};
 use crate::http::{Cache, HttpCall, HttpMethod, HttpResponse};
-use crate::secret::SecretString;
+use crate::secret::{AuthorizationCode, Nonce, OAuthState, PkceVerifier, SecretString};
 
 /// Why a provider's answer (or our request to it) is unusable. No variant holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,9 +97,10 @@ pub fn discovered(
 /// The one-time values of a sign-in that go into the authorisation URL.
 #[derive(Default)]
 pub struct SignInChecks<'a> {
-    pub state: Option<&'a str>,
+    pub state: Option<&'a OAuthState>,
+    /// Public: the S256 hash of the PKCE verifier.
     pub code_challenge: Option<&'a str>,
-    pub nonce: Option<&'a str>,
+    pub nonce: Option<&'a Nonce>,
 }
 
 /// The authorisation URL (spec §7.5), v3's parameter order, with Portcullis's checks.
@@ -141,10 +142,10 @@ pub fn authorization_url(
             q.append_pair("code_challenge_method", "S256");
         }
         if let Some(state) = checks.state {
-            q.append_pair("state", state);
+            q.append_pair("state", state.expose());
         }
         if let Some(nonce) = checks.nonce {
-            q.append_pair("nonce", nonce);
+            q.append_pair("nonce", nonce.expose());
         }
         if provider.form_post {
             q.append_pair("response_mode", "form_post");
@@ -182,9 +183,9 @@ pub fn client_secret(
 pub fn token_call(
     provider: &OAuthProvider,
     endpoints: &Endpoints,
-    code: &str,
+    code: &AuthorizationCode,
     redirect_uri: &str,
-    code_verifier: Option<&str>,
+    code_verifier: Option<&PkceVerifier>,
     secret: &SecretString,
 ) -> Result<HttpCall, ClientError> {
     let mut form: Vec<(&str, &str)> = provider
@@ -192,10 +193,10 @@ pub fn token_call(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    form.push(("code", code));
+    form.push(("code", code.expose()));
     form.push(("redirect_uri", redirect_uri));
     if let Some(verifier) = code_verifier {
-        form.push(("code_verifier", verifier));
+        form.push(("code_verifier", verifier.expose()));
     }
     grant_call(provider, endpoints, form, secret)
 }
@@ -454,7 +455,7 @@ mod tests {
             &p.endpoints,
             "https://app.example/api/auth/callback/github",
             &SignInChecks {
-                state: Some("s1"),
+                state: Some(&OAuthState::new("s1")),
                 code_challenge: Some("c1"),
                 nonce: None,
             },
@@ -510,9 +511,9 @@ mod tests {
         let call = token_call(
             &p,
             &p.endpoints,
-            "c0de",
+            &AuthorizationCode::new("c0de"),
             "https://app/cb",
-            Some("v"),
+            Some(&PkceVerifier::new("v")),
             &"s".into(),
         )
         .unwrap();
@@ -524,7 +525,7 @@ mod tests {
         let call = token_call(
             &p,
             &p.endpoints,
-            "c0de",
+            &AuthorizationCode::new("c0de"),
             "https://app/cb",
             None,
             &"s".into(),

@@ -7,7 +7,7 @@ use josekit::jwk::{Jwk, JwkSet};
 use josekit::jws::JwsVerifier;
 use serde_json::{Map, Value};
 
-use crate::secret::constant_time_eq;
+use crate::secret::Nonce;
 
 /// Clock skew tolerated on `exp` and `iat`.
 pub const LEEWAY_SECONDS: i64 = 60;
@@ -18,7 +18,7 @@ pub struct Expectations<'a> {
     pub issuer: &'a str,
     pub client_id: &'a str,
     /// The nonce sealed at sign-in, when the provider uses one.
-    pub nonce: Option<&'a str>,
+    pub nonce: Option<&'a Nonce>,
     pub now_unix: i64,
 }
 
@@ -134,7 +134,6 @@ fn check_claims(
     expect: &Expectations<'_>,
 ) -> Result<(), IdTokenError> {
     let string = |name| claims.get(name).and_then(Value::as_str);
-    let same = |a: &str, b: &str| constant_time_eq(a.as_bytes(), b.as_bytes());
     if string("iss") != Some(expect.issuer) {
         return Err(IdTokenError::Claim("iss"));
     }
@@ -165,7 +164,7 @@ fn check_claims(
     }
     if let Some(expected) = expect.nonce {
         match string("nonce") {
-            Some(nonce) if same(nonce, expected) => {}
+            Some(nonce) if expected.ct_eq(nonce) => {}
             _ => return Err(IdTokenError::Claim("nonce")),
         }
     }
@@ -222,10 +221,11 @@ mod tests {
     }
 
     fn expect() -> Expectations<'static> {
+        static NONCE: std::sync::LazyLock<Nonce> = std::sync::LazyLock::new(|| Nonce::new("n-1"));
         Expectations {
             issuer: "https://idp.example",
             client_id: "client",
-            nonce: Some("n-1"),
+            nonce: Some(&NONCE),
             now_unix: NOW,
         }
     }

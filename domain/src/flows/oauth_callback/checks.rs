@@ -10,7 +10,7 @@ use crate::flows::oauth_signin::redirect_uri;
 use crate::flows::{Cx, Fault};
 use crate::oauth::checks::{self, CheckError, Purpose};
 use crate::response::Reply;
-use crate::secret::SecretString;
+use crate::secret::{AuthorizationCode, Nonce, PkceVerifier, SecretString};
 
 crate::flow! {
     /// An OAuth callback's checks (state, PKCE, nonce, OAuth 1.0a token secret, `iss`).
@@ -32,15 +32,15 @@ use oauth_checks::Event as E;
 pub(super) enum Grant {
     /// OAuth 2: the code, and the PKCE verifier and nonce this sign-in sealed.
     Code {
-        code: String,
-        code_verifier: Option<String>,
-        nonce: Option<String>,
+        code: AuthorizationCode,
+        code_verifier: Option<PkceVerifier>,
+        nonce: Option<Nonce>,
     },
     /// OAuth 1.0a: the request token, its secret, and the verifier.
     OAuth1 {
         token: String,
         secret: SecretString,
-        verifier: String,
+        verifier: SecretString,
     },
 }
 
@@ -142,7 +142,7 @@ fn run_checks(cb: &Callback, cx: &Cx) -> Result<Verified, CheckError> {
             cookie(&table.pkce_code_verifier),
             cx.now,
         )?;
-        code_verifier = Some(opened.value);
+        code_verifier = Some(PkceVerifier::from(opened.value));
         started_from.push(opened.session);
     }
     let mut nonce = None;
@@ -154,7 +154,7 @@ fn run_checks(cb: &Callback, cx: &Cx) -> Result<Verified, CheckError> {
             cookie(&table.nonce),
             cx.now,
         )?;
-        nonce = Some(opened.value);
+        nonce = Some(Nonce::from(opened.value));
         started_from.push(opened.session);
     }
     if started_from.windows(2).any(|pair| pair[0] != pair[1]) {
@@ -169,8 +169,8 @@ fn run_checks(cb: &Callback, cx: &Cx) -> Result<Verified, CheckError> {
     }
     let code = cb
         .param(cx, "code")
-        .ok_or(CheckError::Missing(Purpose::State))?
-        .to_owned();
+        .map(AuthorizationCode::new)
+        .ok_or(CheckError::Missing(Purpose::State))?;
     Ok(Verified {
         grant: Grant::Code {
             code,
@@ -193,12 +193,13 @@ pub(super) fn oauth1(cb: &mut Callback, cx: &mut Cx) -> Result<Result<Verified, 
         cx.now,
     );
     let token = cb.param(cx, "oauth_token").map(str::to_owned);
-    let verifier = cb.param(cx, "oauth_verifier").map(str::to_owned);
+    let verifier = cb.param(cx, "oauth_verifier").map(SecretString::new);
     let mut started_from = None;
     let sealed = opened.ok().and_then(|opened| {
         started_from = opened.session;
         opened
             .value
+            .expose()
             .split_once('\n')
             .map(|(t, s)| (t.to_owned(), s.to_owned()))
     });

@@ -12,7 +12,7 @@ use crate::http::{Cache, HttpCall, HttpFailure, HttpResponse};
 use crate::oauth::client::{self, TokenSet};
 use crate::oauth::id_token::{self, Expectations, IdTokenError};
 use crate::oauth::{oauth1, Endpoints, Profile, ProfileSource};
-use crate::secret::SecretString;
+use crate::secret::{AuthorizationCode, Nonce, PkceVerifier, SecretString};
 
 crate::flow! {
     /// An OAuth callback's token exchange (after the checks).
@@ -57,9 +57,9 @@ type Answer = Result<HttpResponse, HttpFailure>;
 
 /// An OAuth 2 grant that passed the checks.
 struct CodeGrant {
-    code: String,
-    code_verifier: Option<String>,
-    nonce: Option<String>,
+    code: AuthorizationCode,
+    code_verifier: Option<PkceVerifier>,
+    nonce: Option<Nonce>,
     started_from: Option<String>,
 }
 
@@ -72,14 +72,14 @@ pub(super) struct Discovering {
 pub(super) struct Exchanging {
     endpoints: Endpoints,
     /// The ID token's expected nonce.
-    nonce: Option<String>,
+    nonce: Option<Nonce>,
     started_from: Option<String>,
 }
 
 /// Tokens in hand.
 pub(super) struct Exchanged {
     endpoints: Endpoints,
-    nonce: Option<String>,
+    nonce: Option<Nonce>,
     tokens: TokenSet,
     started_from: Option<String>,
 }
@@ -122,7 +122,7 @@ pub(super) fn start(cb: &mut Callback, cx: &mut Cx, verified: Verified) -> Resul
                 cx,
                 HttpCall::post_form(url, &[]),
                 (&token, secret.expose()),
-                Some(&verifier),
+                Some(verifier.expose()),
             );
             let exchanging = Exchanging {
                 endpoints,
@@ -179,7 +179,7 @@ fn token_request(
             &endpoints,
             &code,
             &cb.binding.redirect_uri,
-            code_verifier.as_deref(),
+            code_verifier.as_ref(),
             &secret,
         )
     });
@@ -344,7 +344,7 @@ impl Keys {
         let expect = Expectations {
             issuer: &issuer,
             client_id: &cb.provider.client_id,
-            nonce: self.exchanged.nonce.as_deref(),
+            nonce: self.exchanged.nonce.as_ref(),
             now_unix: cx.now.unix_timestamp(),
         };
         match id_token::verify(self.id_token.expose(), &jwks, &expect) {
