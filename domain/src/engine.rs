@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use http::{Method, StatusCode};
-use rand_core::RngCore;
+use rand_core::CryptoRngCore;
 use time::OffsetDateTime;
 
 use crate::config::Config;
@@ -29,8 +29,9 @@ use crate::response::Reply;
 /// What a run gets from outside: the time and a source of randomness.
 pub struct Env {
     pub now: OffsetDateTime,
-    /// A CSPRNG in production (`OsRng`); seeded in tests.
-    pub rng: Box<dyn RngCore + Send>,
+    /// A cryptographic RNG: it mints CSRF tokens, OAuth checks and IVs. `OsRng` in
+    /// production; a seeded ChaCha in tests.
+    pub rng: Box<dyn CryptoRngCore + Send>,
     /// The socket peer's address, for per-IP rate limits. Behind trusted proxies
     /// (`Config::trusted_proxies`) the engine reads the client's from the forwarding header.
     pub client_ip: Option<core::net::IpAddr>,

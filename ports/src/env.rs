@@ -1,6 +1,6 @@
 //! Time and randomness, so the domain never reads either by itself.
 
-use rand_core::RngCore;
+use rand_core::CryptoRngCore;
 use time::OffsetDateTime;
 
 /// The current time.
@@ -8,9 +8,10 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
 }
 
-/// A source of randomness for one request. Production: the OS CSPRNG.
+/// A source of randomness for one request. It mints session IVs, CSRF tokens and OAuth
+/// checks, so it must be a cryptographic RNG. Production: the OS CSPRNG.
 pub trait Entropy: Send + Sync {
-    fn rng(&self) -> Box<dyn RngCore + Send>;
+    fn rng(&self) -> Box<dyn CryptoRngCore + Send>;
 }
 
 impl<F> Clock for F

@@ -16,7 +16,7 @@ use portcullis_hooks_http::{Caller, Endpoint, HttpHooks, HttpVerificationSender,
 use portcullis_ports::{
     Clock, Entropy, JwtCall, JwtHook, RedirectHook, SessionHook, SignInHook, VerificationSender,
 };
-use rand_core::RngCore;
+use rand_core::CryptoRngCore;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -134,7 +134,7 @@ impl Clock for Now {
 
 struct Os;
 impl Entropy for Os {
-    fn rng(&self) -> Box<dyn RngCore + Send> {
+    fn rng(&self) -> Box<dyn CryptoRngCore + Send> {
         Box::new(rand_core::OsRng)
     }
 }

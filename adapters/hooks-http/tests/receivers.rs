@@ -25,7 +25,7 @@ use portcullis_hooks_http::{Caller, Endpoint, HttpHooks, Signed, WebhookSecrets}
 use portcullis_http_reqwest::ReqwestHttpClient;
 use portcullis_ports::http::{Cache, HttpCall, HttpClient, HttpMethod, HttpResponse};
 use portcullis_ports::{Clock, Entropy, JwtCall, JwtHook, SessionHook, SignInHook};
-use rand_core::RngCore;
+use rand_core::CryptoRngCore;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -277,7 +277,7 @@ impl Clock for Now {
 
 struct Os;
 impl Entropy for Os {
-    fn rng(&self) -> Box<dyn RngCore + Send> {
+    fn rng(&self) -> Box<dyn CryptoRngCore + Send> {
         Box::new(rand_core::OsRng)
     }
 }

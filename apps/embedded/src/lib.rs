@@ -70,7 +70,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::HeaderMap;
-use rand_core::{OsRng, RngCore};
+use rand_core::{CryptoRngCore, OsRng};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -122,7 +122,7 @@ impl Clock for SystemClock {
 pub struct OsEntropy;
 
 impl Entropy for OsEntropy {
-    fn rng(&self) -> Box<dyn RngCore + Send> {
+    fn rng(&self) -> Box<dyn CryptoRngCore + Send> {
         Box::new(OsRng)
     }
 }

@@ -16,7 +16,7 @@ mod signout;
 use std::sync::Arc;
 
 use http::{Method, StatusCode};
-use rand_core::RngCore;
+use rand_core::CryptoRngCore;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -106,7 +106,7 @@ pub type Started = (Next, Option<Box<dyn RouteFlow>>);
 pub struct Cx {
     pub config: Arc<Config>,
     pub now: OffsetDateTime,
-    pub rng: Box<dyn RngCore + Send>,
+    pub rng: Box<dyn CryptoRngCore + Send>,
     pub req: AuthRequest,
     /// The CSRF token for this request (from the cookie, or new).
     pub csrf_token: CsrfToken,

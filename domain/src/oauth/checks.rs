@@ -168,7 +168,7 @@ pub fn clear(policy: &CookiePolicy, now: OffsetDateTime) -> String {
 
 /// 32 random bytes, base64url: a state, nonce or PKCE verifier (43 characters, within
 /// RFC 7636's 43–128 and its unreserved alphabet).
-pub fn random_value(rng: &mut dyn rand_core::RngCore) -> String {
+pub fn random_value(rng: &mut dyn rand_core::CryptoRngCore) -> String {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     rng.fill_bytes(&mut bytes);
