@@ -1,5 +1,6 @@
 //! Credentials sign-in (spec §9): `POST /callback/<id>` checked by the app's backend.
 
+use super::common::{failure_reply, Refused};
 use crate::error::ErrorCode;
 use http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -186,37 +187,25 @@ impl Credentials {
         cx: &mut Cx,
         result: Result<SignInDecision, HookFailure>,
     ) -> Result<Next, Fault> {
-        match result {
-            Ok(SignInDecision::Allow) => {
-                self.m.fire(E::Allowed, &mut cx.trace)?;
-                let token = sign_in_claims(cx, &self.user);
-                if cx.config.hooks.jwt {
-                    return Ok(Next::Effect(Effect::Hook(HookCall::Jwt {
-                        token,
-                        user: Some(self.user.clone()),
-                        account: Some(self.account()),
-                        profile: Some(self.user.clone()),
-                        is_new_user: Some(false),
-                    })));
-                }
-                self.on_token(cx, Ok(token))
-            }
-            Ok(SignInDecision::Deny) => {
-                self.m.fire(E::Denied, &mut cx.trace)?;
-                Ok(Next::Reply(cx.redirect(
-                    cx.error_url(&ErrorCode::AccessDenied),
-                    StatusCode::FORBIDDEN,
-                )))
-            }
-            Ok(SignInDecision::Redirect(url)) => {
-                self.m.fire(E::Redirected, &mut cx.trace)?;
-                Ok(Next::Reply(cx.redirect(url, StatusCode::OK)))
-            }
-            Err(failure) => {
-                self.m.fire(E::HookFailed, &mut cx.trace)?;
-                Ok(Next::Reply(failure_reply(cx, failure)))
-            }
+        if let Some(refused) = Refused::of(result) {
+            self.m.fire(
+                refused.event(E::Denied, E::Redirected, E::HookFailed),
+                &mut cx.trace,
+            )?;
+            return Ok(Next::Reply(refused.reply(cx, StatusCode::FORBIDDEN)));
         }
+        self.m.fire(E::Allowed, &mut cx.trace)?;
+        let token = sign_in_claims(cx, &self.user);
+        if cx.config.hooks.jwt {
+            return Ok(Next::Effect(Effect::Hook(HookCall::Jwt {
+                token,
+                user: Some(self.user.clone()),
+                account: Some(self.account()),
+                profile: Some(self.user.clone()),
+                is_new_user: Some(false),
+            })));
+        }
+        self.on_token(cx, Ok(token))
     }
 
     fn on_token(
@@ -299,17 +288,5 @@ fn has_id(user: &Value) -> bool {
         Some(Value::String(id)) => !id.is_empty(),
         Some(Value::Number(_)) => true,
         _ => false,
-    }
-}
-
-/// Where a failed callback sends the user (spec §9, §12.1).
-pub(crate) fn failure_reply(cx: &Cx, failure: HookFailure) -> crate::response::Reply {
-    match failure {
-        HookFailure::Error(code) => cx.redirect(cx.error_url(&code), StatusCode::OK),
-        HookFailure::Redirect(url) => cx.redirect(url, StatusCode::OK),
-        HookFailure::NotConfigured => cx.redirect(
-            cx.error_url(&ErrorCode::Configuration),
-            StatusCode::INTERNAL_SERVER_ERROR,
-        ),
     }
 }

@@ -5,6 +5,7 @@
 //! with the token, and is the only recipient. The answer to a link request is the same
 //! whether the address is known, unknown or throttled.
 
+use super::common::{user_json, Refused};
 use crate::error::ErrorCode;
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -85,16 +86,6 @@ crate::flow! {
 
 fn account(provider_id: &str, email: &str) -> Value {
     json!({ "id": provider_id, "type": "email", "providerAccountId": email })
-}
-
-pub(super) fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "name": user.name,
-        "email": user.email,
-        "emailVerified": user.email_verified.map(super::iso),
-        "image": user.image,
-    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -274,38 +265,26 @@ impl LinkRequest {
         cx: &mut Cx,
         result: Result<SignInDecision, HookFailure>,
     ) -> Result<Next, Fault> {
-        match result {
-            Ok(SignInDecision::Allow) => {
-                self.m.fire(RE::Allowed, &mut cx.trace)?;
-                self.token = match cx.config.token_generator.clone() {
-                    Some(generator) => generator.generate(&mut *cx.rng),
-                    None => cx.random_hex(32),
-                };
-                let row = VerificationToken {
-                    identifier: self.email.clone(),
-                    token_hash: hash_with_secret(&self.token, cx.config.signing_secret()),
-                    expires: cx.now + time::Duration::seconds(self.max_age),
-                };
-                Ok(Next::Effect(Effect::Store(
-                    StoreOp::CreateVerificationToken(row),
-                )))
-            }
-            Ok(SignInDecision::Deny) => {
-                self.m.fire(RE::Denied, &mut cx.trace)?;
-                Ok(Next::Reply(cx.redirect(
-                    cx.error_url(&ErrorCode::AccessDenied),
-                    StatusCode::OK,
-                )))
-            }
-            Ok(SignInDecision::Redirect(url)) => {
-                self.m.fire(RE::Redirected, &mut cx.trace)?;
-                Ok(Next::Reply(cx.redirect(url, StatusCode::OK)))
-            }
-            Err(failure) => {
-                self.m.fire(RE::HookFailed, &mut cx.trace)?;
-                Ok(Next::Reply(super::credentials::failure_reply(cx, failure)))
-            }
+        if let Some(refused) = Refused::of(result) {
+            self.m.fire(
+                refused.event(RE::Denied, RE::Redirected, RE::HookFailed),
+                &mut cx.trace,
+            )?;
+            return Ok(Next::Reply(refused.reply(cx, StatusCode::OK)));
         }
+        self.m.fire(RE::Allowed, &mut cx.trace)?;
+        self.token = match cx.config.token_generator.clone() {
+            Some(generator) => generator.generate(&mut *cx.rng),
+            None => cx.random_hex(32),
+        };
+        let row = VerificationToken {
+            identifier: self.email.clone(),
+            token_hash: hash_with_secret(&self.token, cx.config.signing_secret()),
+            expires: cx.now + time::Duration::seconds(self.max_age),
+        };
+        Ok(Next::Effect(Effect::Store(
+            StoreOp::CreateVerificationToken(row),
+        )))
     }
 
     fn requested(&self, cx: &Cx) -> crate::response::Reply {
@@ -553,31 +532,27 @@ impl LinkRedemption {
         cx: &mut Cx,
         result: Result<SignInDecision, HookFailure>,
     ) -> Result<Next, Fault> {
-        match result {
-            Ok(SignInDecision::Allow) => match (self.user.clone(), self.unproven.clone()) {
-                (Some(mut user), _) => {
-                    self.m.fire(CE::AllowedExisting, &mut cx.trace)?;
-                    user.email_verified = Some(cx.now);
-                    Ok(Next::Effect(Effect::Store(StoreOp::UpdateUser(user))))
-                }
-                (None, Some(mut unproven)) => {
-                    self.m.fire(CE::AllowedReclaim, &mut cx.trace)?;
-                    unproven.email = None;
-                    Ok(Next::Effect(Effect::Store(StoreOp::UpdateUser(unproven))))
-                }
-                (None, None) => {
-                    self.m.fire(CE::AllowedNew, &mut cx.trace)?;
-                    Ok(self.create_user(cx))
-                }
-            },
-            Ok(SignInDecision::Deny) => self.fail(cx, CE::Denied, ErrorCode::AccessDenied),
-            Ok(SignInDecision::Redirect(url)) => {
-                self.m.fire(CE::Redirected, &mut cx.trace)?;
-                Ok(Next::Reply(cx.redirect(url, StatusCode::OK)))
+        if let Some(refused) = Refused::of(result) {
+            self.m.fire(
+                refused.event(CE::Denied, CE::Redirected, CE::HookFailed),
+                &mut cx.trace,
+            )?;
+            return Ok(Next::Reply(refused.reply(cx, StatusCode::OK)));
+        }
+        match (self.user.clone(), self.unproven.clone()) {
+            (Some(mut user), _) => {
+                self.m.fire(CE::AllowedExisting, &mut cx.trace)?;
+                user.email_verified = Some(cx.now);
+                Ok(Next::Effect(Effect::Store(StoreOp::UpdateUser(user))))
             }
-            Err(failure) => {
-                self.m.fire(CE::HookFailed, &mut cx.trace)?;
-                Ok(Next::Reply(super::credentials::failure_reply(cx, failure)))
+            (None, Some(mut unproven)) => {
+                self.m.fire(CE::AllowedReclaim, &mut cx.trace)?;
+                unproven.email = None;
+                Ok(Next::Effect(Effect::Store(StoreOp::UpdateUser(unproven))))
+            }
+            (None, None) => {
+                self.m.fire(CE::AllowedNew, &mut cx.trace)?;
+                Ok(self.create_user(cx))
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The flows: every request runs the prelude (CSRF, callback URL), then one route flow.
 
+mod common;
 mod credentials;
 mod email;
 mod issue;
@@ -164,6 +165,11 @@ impl Cx {
     /// `BASE` + `path`.
     pub fn route(&self, path: &str) -> String {
         self.config.site.route(path)
+    }
+
+    /// A provider's callback URL, `BASE/callback/<id>` (OAuth's registered `redirect_uri`).
+    pub fn callback_route(&self, provider_id: &str) -> String {
+        self.route(&format!("/callback/{provider_id}"))
     }
 
     /// Encodes a new sign-in's session token: stamped with `auth_time = now`.

@@ -32,16 +32,11 @@ crate::flow! {
 
 use oauth_signin::{Event as E, State as S};
 
-/// The callback URL registered at the provider: `BASE/callback/<id>`.
-pub(super) fn redirect_uri(cx: &Cx, provider_id: &str) -> String {
-    cx.route(&format!("/callback/{provider_id}"))
-}
-
 pub(super) fn binding(cx: &Cx, provider_id: &str, provider: &OAuthProvider) -> Binding {
     Binding {
         provider_id: provider_id.to_owned(),
         client_id: provider.client_id.clone(),
-        redirect_uri: redirect_uri(cx, provider_id),
+        redirect_uri: cx.callback_route(provider_id),
         session: session_key(cx),
     }
 }
@@ -229,7 +224,7 @@ impl OAuthSignIn {
     /// The signed request-token call; `None` if it cannot be signed.
     fn request_token_call(&self, cx: &mut Cx) -> Option<HttpCall> {
         let url = self.provider.endpoints.request_token.clone()?;
-        let callback = redirect_uri(cx, &self.provider_id);
+        let callback = cx.callback_route(&self.provider_id);
         let nonce = cx.random_hex(16);
         let signing = oauth1::Signing {
             consumer_key: &self.provider.client_id,

@@ -58,7 +58,7 @@ pub(super) fn list_providers(cx: &mut Cx) -> Result<Reply, Fault> {
                 "name": p.name,
                 "type": p.type_name(),
                 "signinUrl": cx.config.site.route(&format!("/signin/{}", p.id)),
-                "callbackUrl": cx.config.site.route(&format!("/callback/{}", p.id)),
+                "callbackUrl": cx.callback_route(&p.id),
             }),
         );
     }

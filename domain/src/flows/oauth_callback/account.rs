@@ -2,6 +2,7 @@
 //! to, who owns the e-mail — then [`decide`] (pure), then the `signIn` hook.
 
 use crate::error::ErrorCode;
+use crate::flows::common::Refused;
 use std::collections::VecDeque;
 
 use http::StatusCode;
@@ -335,26 +336,19 @@ impl CheckingSignIn {
         cx: &mut Cx,
         result: Result<SignInDecision, HookFailure>,
     ) -> Result<Go, Fault> {
-        match result {
-            Ok(SignInDecision::Allow) => {
-                cb.m.account.fire(E::Allowed, &mut cx.trace)?;
-                link::start(cb, cx, self.auth, self.plan)
-            }
-            Ok(SignInDecision::Deny) => {
-                cb.m.account.fire(E::Denied, &mut cx.trace)?;
-                Ok(cb.error(cx, ErrorCode::AccessDenied))
-            }
-            Ok(SignInDecision::Redirect(url)) => {
-                cb.m.account.fire(E::Redirected, &mut cx.trace)?;
-                Ok(Go::Reply(cx.redirect(url, StatusCode::OK)))
-            }
-            Err(failure) => {
-                cb.m.account.fire(E::HookFailed, &mut cx.trace)?;
-                Ok(Go::Reply(crate::flows::credentials::failure_reply(
-                    cx, failure,
-                )))
-            }
-        }
+        let Some(refused) = Refused::of(result) else {
+            cb.m.account.fire(E::Allowed, &mut cx.trace)?;
+            return link::start(cb, cx, self.auth, self.plan);
+        };
+        cb.m.account.fire(
+            refused.event(E::Denied, E::Redirected, E::HookFailed),
+            &mut cx.trace,
+        )?;
+        Ok(match refused {
+            // Like every other error of the callback: not stored by any cache.
+            Refused::Denied => cb.error(cx, ErrorCode::AccessDenied),
+            other => Go::Reply(other.reply(cx, StatusCode::OK)),
+        })
     }
 }
 

@@ -6,7 +6,6 @@ use crate::error::ErrorCode;
 use http::{Method, StatusCode};
 
 use super::{Callback, MAX_PARAM_LEN};
-use crate::flows::oauth_signin::redirect_uri;
 use crate::flows::{Cx, Fault};
 use crate::oauth::checks::{self, CheckError, Purpose};
 use crate::response::Reply;
@@ -62,7 +61,7 @@ pub(super) fn reroute_form_post(cb: &mut Callback, cx: &mut Cx) -> Result<Option
         return Ok(None);
     }
     cb.m.checks.fire(E::FormPostRerouted, &mut cx.trace)?;
-    let mut url = redirect_uri(cx, &cb.provider_id);
+    let mut url = cx.callback_route(&cb.provider_id);
     let pairs: Vec<(String, String)> = ["code", "state", "iss", "error", "user"]
         .iter()
         .filter_map(|k| cx.req.body_str(k).map(|v| ((*k).to_owned(), v.to_owned())))

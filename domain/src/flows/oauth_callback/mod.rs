@@ -251,5 +251,5 @@ fn profile_user(profile: &Profile) -> Value {
 }
 
 fn user_json(user: &User) -> Value {
-    super::email::user_json(user)
+    super::common::user_json(user)
 }
