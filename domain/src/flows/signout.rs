@@ -31,15 +31,23 @@ crate::flow! {
     }
 }
 
-use signout::{Event as E, State as S};
+use signout::Event as E;
 
+/// A sign-out waiting on the store, with what its state needs and nothing else.
 struct SignOut {
     m: signout::Machine,
-    /// The keys the cookie's session may be stored under.
-    keys: Option<SessionKeys>,
-    session: Option<Session>,
-    /// The revoked JWT session's claims, for the event.
-    token: Option<crate::jwt::Claims>,
+    waiting: Waiting,
+}
+
+enum Waiting {
+    /// Reading the cookie's session (for the event) under the keys it may be stored under.
+    Loading(SessionKeys),
+    /// Deleting the session: the row, when it was found.
+    Deleting(Option<Session>),
+    /// Revoking this JWT session's `jti`: its claims, for the event.
+    Revoking(crate::jwt::Claims),
+    /// Answered: no outcome is expected.
+    Done,
 }
 
 pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
@@ -56,13 +64,8 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
         (SessionStrategy::Database, Some(keys)) => {
             m.fire(E::DatabaseSession, &mut cx.trace)?;
             let effect = Effect::Store(StoreOp::GetSessionAndUser(keys.clone()));
-            let flow = SignOut {
-                m,
-                keys: Some(keys),
-                session: None,
-                token: None,
-            };
-            Ok((Next::Effect(effect), Some(Box::new(flow))))
+            let waiting = Waiting::Loading(keys);
+            Ok((Next::Effect(effect), Some(Box::new(SignOut { m, waiting }))))
         }
         (strategy, _) => {
             let token = cookie
@@ -71,57 +74,48 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
             let revoke = token
                 .as_ref()
                 .filter(|_| cx.config.jwt_revocable)
-                .and_then(|t| super::revocation::revoke(t, cx.now, cx.config.jwt.max_age));
-            if let Some(revoke) = revoke {
+                .and_then(|t| {
+                    super::revocation::revoke(t, cx.now, cx.config.jwt.max_age).map(|op| (op, t))
+                });
+            if let Some((revoke, token)) = revoke {
                 m.fire(E::RevocableJwt, &mut cx.trace)?;
-                let flow = SignOut {
-                    m,
-                    keys: None,
-                    session: None,
-                    token,
-                };
+                let waiting = Waiting::Revoking(token.clone());
+                let flow = SignOut { m, waiting };
                 return Ok((Next::Effect(Effect::Store(revoke)), Some(Box::new(flow))));
             }
             m.fire(E::CsrfVerified, &mut cx.trace)?;
-            let mut flow = SignOut {
-                m,
-                keys: None,
-                session: None,
-                token: None,
-            };
             cx.emit(AuthEvent::SignOut {
                 token,
                 session: None,
             });
-            Ok((flow.signed_out(cx)?, None))
+            Ok((signed_out(&mut m, cx)?, None))
         }
     }
 }
 
 impl RouteFlow for SignOut {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        match (self.m.state(), outcome) {
-            (S::Loading, Outcome::Store(result)) => {
-                match result {
+        match (std::mem::replace(&mut self.waiting, Waiting::Done), outcome) {
+            (Waiting::Loading(keys), Outcome::Store(result)) => {
+                let session = match result {
                     Ok(StoreReply::MaybeSessionAndUser(found)) => {
-                        self.session = found.map(|(session, _)| session);
                         self.m.fire(E::Loaded, &mut cx.trace)?;
+                        found.map(|(session, _)| session)
                     }
                     _ => {
                         self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                    }
-                }
-                // By the key that matched; every candidate when the lookup failed.
-                let keys = match (&self.session, self.keys.take()) {
-                    (Some(session), _) => SessionKeys::stored(&session.session_token),
-                    (None, Some(keys)) => keys,
-                    (None, None) => {
-                        return Err(Fault::Unexpected("signout: deleting without a cookie"))
+                        None
                     }
                 };
+                // By the key that matched; every candidate when the lookup failed.
+                let keys = match &session {
+                    Some(session) => SessionKeys::stored(&session.session_token),
+                    None => keys,
+                };
+                self.waiting = Waiting::Deleting(session);
                 Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(keys))))
             }
-            (S::Deleting, Outcome::Store(result)) => {
+            (Waiting::Deleting(session), Outcome::Store(result)) => {
                 let event = if result.is_ok() {
                     E::Deleted
                 } else {
@@ -130,11 +124,11 @@ impl RouteFlow for SignOut {
                 self.m.fire(event, &mut cx.trace)?;
                 cx.emit(AuthEvent::SignOut {
                     token: None,
-                    session: self.session.take(),
+                    session,
                 });
-                self.signed_out(cx)
+                signed_out(&mut self.m, cx)
             }
-            (S::Revoking, Outcome::Store(result)) => {
+            (Waiting::Revoking(token), Outcome::Store(result)) => {
                 let event = if result.is_ok() {
                     E::Revoked
                 } else {
@@ -142,10 +136,10 @@ impl RouteFlow for SignOut {
                 };
                 self.m.fire(event, &mut cx.trace)?;
                 cx.emit(AuthEvent::SignOut {
-                    token: self.token.take(),
+                    token: Some(token),
                     session: None,
                 });
-                self.signed_out(cx)
+                signed_out(&mut self.m, cx)
             }
             _ => Err(Fault::Unexpected(
                 "signout: outcome does not answer the effect",
@@ -154,13 +148,12 @@ impl RouteFlow for SignOut {
     }
 }
 
-impl SignOut {
-    fn signed_out(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
-        self.m.fire(E::Notified, &mut cx.trace)?;
-        let clear = cx.clear_session_cookie();
-        let reply = cx
-            .redirect(cx.callback_url.clone(), StatusCode::OK)
-            .with_cookie(clear);
-        Ok(Next::Reply(reply))
-    }
+/// The cookie cleared and the user sent to the callback URL.
+fn signed_out(m: &mut signout::Machine, cx: &mut Cx) -> Result<Next, Fault> {
+    m.fire(E::Notified, &mut cx.trace)?;
+    let clear = cx.clear_session_cookie();
+    let reply = cx
+        .redirect(cx.callback_url.clone(), StatusCode::OK)
+        .with_cookie(clear);
+    Ok(Next::Reply(reply))
 }
