@@ -36,7 +36,7 @@ crate::flow! {
     }
 }
 
-use session_issue::{Event as E, State as S};
+use session_issue::Event as E;
 
 /// What issuing wants next.
 pub(super) enum Issue {
@@ -55,8 +55,19 @@ pub(super) struct SessionIssue {
     account: Value,
     profile: Value,
     is_new_user: Option<bool>,
-    /// The new database session's cookie value (the store keeps its `stored_key`).
-    new_token: Option<SecretString>,
+    waiting: Waiting,
+}
+
+/// What issuing waits for, with what that state needs.
+enum Waiting {
+    /// The `jwt` callback's claims.
+    Token,
+    /// The delete of the session the browser had.
+    Replacing,
+    /// The new row: the new session's cookie value (the store keeps its `stored_key`).
+    Creating(SecretString),
+    /// Nothing: the session is issued or failed.
+    Done,
 }
 
 impl SessionIssue {
@@ -75,7 +86,7 @@ impl SessionIssue {
             account,
             profile,
             is_new_user,
-            new_token: None,
+            waiting: Waiting::Done,
         };
         let step = match cx.config.session.strategy {
             SessionStrategy::Jwt => {
@@ -85,6 +96,7 @@ impl SessionIssue {
                     super::session::keep_provider_tokens(&mut token, &issue.account);
                 }
                 if cx.config.hooks.jwt {
+                    issue.waiting = Waiting::Token;
                     Issue::Effect(Box::new(Effect::Hook(HookCall::Jwt {
                         token,
                         user: Some(issue.user.clone()),
@@ -101,6 +113,7 @@ impl SessionIssue {
                 match cx.session_cookie().and_then(SessionKeys::for_cookie) {
                     Some(previous) => {
                         issue.m.fire(E::DatabaseStrategyReplacing, &mut cx.trace)?;
+                        issue.waiting = Waiting::Replacing;
                         Issue::Effect(Box::new(Effect::Store(StoreOp::DeleteSession(previous))))
                     }
                     None => {
@@ -114,18 +127,15 @@ impl SessionIssue {
     }
 
     pub(super) fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Issue, Fault> {
-        match (self.m.state(), outcome) {
-            (S::Encoding, Outcome::Token(result)) => self.on_token(cx, result),
-            (S::Replacing, Outcome::Store(_)) => {
+        match (std::mem::replace(&mut self.waiting, Waiting::Done), outcome) {
+            (Waiting::Token, Outcome::Token(result)) => self.on_token(cx, result),
+            (Waiting::Replacing, Outcome::Store(_)) => {
                 // A failed delete leaves a row that expires by itself; the new session is
                 // what matters.
                 self.m.fire(E::Replaced, &mut cx.trace)?;
                 Ok(self.create(cx))
             }
-            (S::Creating, Outcome::Store(Ok(StoreReply::Session(session)))) => {
-                let Some(token) = self.new_token.take() else {
-                    return Err(Fault::Unexpected("session_issue: created without a token"));
-                };
+            (Waiting::Creating(token), Outcome::Store(Ok(StoreReply::Session(session)))) => {
                 self.m.fire(E::Created, &mut cx.trace)?;
                 let cookie = set_cookie(
                     &cx.config.cookies.session_token,
@@ -134,7 +144,7 @@ impl SessionIssue {
                 );
                 Ok(Issue::Issued(cookie))
             }
-            (S::Creating, Outcome::Store(_)) => {
+            (Waiting::Creating(_), Outcome::Store(_)) => {
                 self.m.fire(E::StoreFailed, &mut cx.trace)?;
                 Ok(Issue::Failed(ErrorCode::Callback))
             }
@@ -168,7 +178,7 @@ impl SessionIssue {
     fn create(&mut self, cx: &mut Cx) -> Issue {
         let token = cx.random_hex(32);
         let stored_key = cx.config.session.token_storage.stored_key(&token);
-        self.new_token = Some(SecretString::new(token));
+        self.waiting = Waiting::Creating(SecretString::new(token));
         let session = Session {
             session_token: stored_key,
             user_id: self.user_id.clone(),
