@@ -39,11 +39,24 @@ use credentials::Event as E;
 struct Credentials {
     m: credentials::Machine,
     provider_id: String,
-    user: Value,
-    /// Rate-limit checks still to run.
-    checks: std::collections::VecDeque<crate::effect::ThrottleCheck>,
-    /// The backend call, made once the limits allow it.
-    call: Option<AuthorizeCall>,
+    waiting: Waiting,
+}
+
+/// What the attempt waits for, with what that state needs.
+enum Waiting {
+    /// A rate-limit check: the ones still to run, then the backend call they guard.
+    Throttling {
+        checks: std::collections::VecDeque<crate::effect::ThrottleCheck>,
+        call: AuthorizeCall,
+    },
+    /// The backend's answer.
+    Authorizing,
+    /// The `signIn` callback, about the user the backend returned.
+    CheckingSignIn(Value),
+    /// The `jwt` callback, for that user.
+    IssuingToken(Value),
+    /// Nothing: answered.
+    Done,
 }
 
 pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> {
@@ -92,29 +105,29 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> 
     let mut flow = Credentials {
         m,
         provider_id,
-        user: Value::Null,
-        checks,
-        call: Some(call),
+        waiting: Waiting::Done,
     };
-    let next = flow.next_check(cx)?;
+    let next = flow.next_check(cx, checks, call)?;
     Ok((next, Some(Box::new(flow))))
 }
 
 impl RouteFlow for Credentials {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        match (self.m.state(), outcome) {
-            (credentials::State::Throttling, Outcome::Throttle(true)) => self.next_check(cx),
-            (credentials::State::Throttling, Outcome::Throttle(false)) => {
+        match (std::mem::replace(&mut self.waiting, Waiting::Done), outcome) {
+            (Waiting::Throttling { checks, call }, Outcome::Throttle(true)) => {
+                self.next_check(cx, checks, call)
+            }
+            (Waiting::Throttling { .. }, Outcome::Throttle(false)) => {
                 self.m.fire(E::OverLimit, &mut cx.trace)?;
                 Ok(Next::Reply(self.wrong_credentials(cx)))
             }
-            (credentials::State::Authorizing, Outcome::Authorized(result)) => {
-                self.on_authorized(cx, result)
+            (Waiting::Authorizing, Outcome::Authorized(result)) => self.on_authorized(cx, result),
+            (Waiting::CheckingSignIn(user), Outcome::SignIn(result)) => {
+                self.on_sign_in(cx, user, result)
             }
-            (credentials::State::CheckingSignIn, Outcome::SignIn(result)) => {
-                self.on_sign_in(cx, result)
+            (Waiting::IssuingToken(user), Outcome::Token(result)) => {
+                self.on_token(cx, &user, result)
             }
-            (credentials::State::IssuingToken, Outcome::Token(result)) => self.on_token(cx, result),
             _ => Err(Fault::Unexpected(
                 "credentials: outcome does not answer the effect",
             )),
@@ -123,15 +136,19 @@ impl RouteFlow for Credentials {
 }
 
 impl Credentials {
-    fn next_check(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
-        if let Some(check) = self.checks.pop_front() {
+    fn next_check(
+        &mut self,
+        cx: &mut Cx,
+        mut checks: std::collections::VecDeque<crate::effect::ThrottleCheck>,
+        call: AuthorizeCall,
+    ) -> Result<Next, Fault> {
+        if let Some(check) = checks.pop_front() {
+            self.waiting = Waiting::Throttling { checks, call };
             return Ok(Next::Effect(Effect::Throttle(check)));
         }
         self.m.fire(E::WithinLimits, &mut cx.trace)?;
-        match self.call.take() {
-            Some(call) => Ok(Next::Effect(Effect::Authorize(call))),
-            None => Err(Fault::Unexpected("credentials: authorized twice")),
-        }
+        self.waiting = Waiting::Authorizing;
+        Ok(Next::Effect(Effect::Authorize(call)))
     }
 
     /// 401 and `CredentialsSignin`: the same for wrong credentials and for throttling.
@@ -157,15 +174,16 @@ impl Credentials {
             // A user must have an id: it becomes the session's `sub`.
             Ok(Some(user)) if user.is_object() && has_id(&user) => {
                 self.m.fire(E::UserReturned, &mut cx.trace)?;
-                self.user = user;
                 if cx.config.hooks.sign_in {
-                    return Ok(Next::Effect(Effect::Hook(HookCall::SignIn {
-                        user: self.user.clone(),
+                    let call = HookCall::SignIn {
+                        user: user.clone(),
                         account: self.account(),
                         profile: Value::Object(cx.req.body.clone()),
-                    })));
+                    };
+                    self.waiting = Waiting::CheckingSignIn(user);
+                    return Ok(Next::Effect(Effect::Hook(call)));
                 }
-                self.on_sign_in(cx, Ok(SignInDecision::Allow))
+                self.on_sign_in(cx, user, Ok(SignInDecision::Allow))
             }
             Ok(Some(_)) => {
                 self.m.fire(E::BackendFailed, &mut cx.trace)?;
@@ -185,6 +203,7 @@ impl Credentials {
     fn on_sign_in(
         &mut self,
         cx: &mut Cx,
+        user: Value,
         result: Result<SignInDecision, HookFailure>,
     ) -> Result<Next, Fault> {
         if let Some(refused) = Refused::of(result) {
@@ -195,22 +214,25 @@ impl Credentials {
             return Ok(Next::Reply(refused.reply(cx, StatusCode::FORBIDDEN)));
         }
         self.m.fire(E::Allowed, &mut cx.trace)?;
-        let token = sign_in_claims(cx, &self.user);
+        let token = sign_in_claims(cx, &user);
         if cx.config.hooks.jwt {
-            return Ok(Next::Effect(Effect::Hook(HookCall::Jwt {
+            let call = HookCall::Jwt {
                 token,
-                user: Some(self.user.clone()),
+                user: Some(user.clone()),
                 account: Some(self.account()),
-                profile: Some(self.user.clone()),
+                profile: Some(user.clone()),
                 is_new_user: Some(false),
-            })));
+            };
+            self.waiting = Waiting::IssuingToken(user);
+            return Ok(Next::Effect(Effect::Hook(call)));
         }
-        self.on_token(cx, Ok(token))
+        self.on_token(cx, &user, Ok(token))
     }
 
     fn on_token(
         &mut self,
         cx: &mut Cx,
+        user: &Value,
         result: Result<Claims, HookFailure>,
     ) -> Result<Next, Fault> {
         let encoded = match result {
@@ -237,7 +259,7 @@ impl Credentials {
             Lifetime::Until(expires),
         );
         let signed_in = AuthEvent::SignIn {
-            user: self.user.clone(),
+            user: user.clone(),
             account: self.account(),
             is_new_user: None,
         };
