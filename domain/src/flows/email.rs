@@ -300,23 +300,50 @@ impl LinkRequest {
 // ---------------------------------------------------------------------------------------
 // Redeem a link
 
-use email_callback::{Event as CE, State as CS};
+use email_callback::Event as CE;
 
 struct LinkRedemption {
     m: email_callback::Machine,
-    /// Throttle checks still to run.
-    checks: std::collections::VecDeque<ThrottleCheck>,
-    /// The token redemption, made once the limits allow it.
-    take: Option<StoreOp>,
     provider_id: String,
     email: String,
-    user: Option<User>,
-    /// The user holding the address who never proved it: the address moves to a new user.
-    unproven: Option<User>,
-    is_new_user: bool,
-    issue: Option<SessionIssue>,
-    /// Events gathered before the session is issued.
-    events: Vec<AuthEvent>,
+    waiting: Waiting,
+}
+
+/// What the redemption waits for, with what that state needs.
+enum Waiting {
+    /// A rate-limit check: the ones still to run, then the redemption they guard.
+    Throttling {
+        checks: std::collections::VecDeque<ThrottleCheck>,
+        take: StoreOp,
+    },
+    /// The token row, taken.
+    Redeeming,
+    /// The user holding the address.
+    LookingUp,
+    /// Whether this user, who never proved the address, signed in with a provider.
+    Vetting(User),
+    /// The `signIn` callback, about whoever the link signs in.
+    CheckingSignIn(Holder),
+    /// The address taken off the user who never proved it, before a new user gets it.
+    Detaching,
+    /// The saved user: an existing one (now verified), or (`true`) a new one.
+    Saving { is_new_user: bool },
+    /// The session, for the user saved with this event.
+    Issuing {
+        issue: Box<SessionIssue>,
+        is_new_user: bool,
+        saved: AuthEvent,
+    },
+    /// Nothing: answered.
+    Done,
+}
+
+/// Who a redeemed link signs in.
+enum Holder {
+    /// The user who holds the address.
+    Existing(User),
+    /// Nobody who proved it: the address goes to a new user, taken off this one if any.
+    New { unproven: Option<User> },
 }
 
 /// Longest token read from a link (ours are 64 hex characters).
@@ -358,29 +385,26 @@ pub(super) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
         limit,
     );
     let mut flow = LinkRedemption {
-        checks,
-        take: Some(take),
         m,
         provider_id,
         email: email.as_str().to_owned(),
-        user: None,
-        unproven: None,
-        is_new_user: false,
-        issue: None,
-        events: Vec::new(),
+        waiting: Waiting::Done,
     };
-    let next = flow.next_check(cx)?;
+    let next = flow.next_check(cx, checks, take)?;
     Ok((next, Some(Box::new(flow))))
 }
 
 impl RouteFlow for LinkRedemption {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        match (self.m.state(), outcome) {
-            (CS::Throttling, Outcome::Throttle(true)) => self.next_check(cx),
-            (CS::Throttling, Outcome::Throttle(false)) => {
+        use StoreReply as R;
+        match (std::mem::replace(&mut self.waiting, Waiting::Done), outcome) {
+            (Waiting::Throttling { checks, take }, Outcome::Throttle(true)) => {
+                self.next_check(cx, checks, take)
+            }
+            (Waiting::Throttling { .. }, Outcome::Throttle(false)) => {
                 self.fail(cx, CE::OverLimit, ErrorCode::Verification)
             }
-            (CS::Redeeming, Outcome::Store(Ok(StoreReply::MaybeVerificationToken(Some(row))))) => {
+            (Waiting::Redeeming, Outcome::Store(Ok(R::MaybeVerificationToken(Some(row))))) => {
                 if row.expires <= cx.now {
                     self.m.fire(CE::Expired, &mut cx.trace)?;
                     return Ok(Next::Reply(
@@ -388,92 +412,96 @@ impl RouteFlow for LinkRedemption {
                     ));
                 }
                 self.m.fire(CE::Redeemed, &mut cx.trace)?;
+                self.waiting = Waiting::LookingUp;
                 Ok(Next::Effect(Effect::Store(StoreOp::GetUserByEmail(
                     self.email.clone(),
                 ))))
             }
-            (CS::Redeeming, Outcome::Store(Ok(StoreReply::MaybeVerificationToken(None)))) => {
+            (Waiting::Redeeming, Outcome::Store(Ok(R::MaybeVerificationToken(None)))) => {
                 self.m.fire(CE::Unknown, &mut cx.trace)?;
                 Ok(Next::Reply(cx.redirect(
                     cx.error_url(&ErrorCode::Verification),
                     StatusCode::OK,
                 )))
             }
-            (CS::Redeeming, Outcome::Store(_)) => {
-                self.fail(cx, CE::StoreFailed, ErrorCode::Callback)
+            (Waiting::LookingUp, Outcome::Store(Ok(R::MaybeUser(Some(user)))))
+                if user.email_verified.is_none() =>
+            {
+                self.m.fire(CE::Unproven, &mut cx.trace)?;
+                let id = user.id.clone();
+                self.waiting = Waiting::Vetting(user);
+                Ok(Next::Effect(Effect::Store(StoreOp::GetAccountsForUser(id))))
             }
-            (CS::LookingUp, Outcome::Store(Ok(StoreReply::MaybeUser(user)))) => {
-                self.user = user;
-                if let Some(unverified) = self.user.as_ref().filter(|u| u.email_verified.is_none())
-                {
-                    self.m.fire(CE::Unproven, &mut cx.trace)?;
-                    let id = unverified.id.clone();
-                    return Ok(Next::Effect(Effect::Store(StoreOp::GetAccountsForUser(id))));
-                }
+            (Waiting::LookingUp, Outcome::Store(Ok(R::MaybeUser(user)))) => {
                 self.m.fire(CE::UserLoaded, &mut cx.trace)?;
-                self.ask_sign_in(cx)
+                let holder = match user {
+                    Some(user) => Holder::Existing(user),
+                    None => Holder::New { unproven: None },
+                };
+                self.ask_sign_in(cx, holder)
             }
-            (CS::LookingUp, Outcome::Store(_)) => {
-                self.fail(cx, CE::StoreFailed, ErrorCode::Callback)
-            }
-            (CS::Vetting, Outcome::Store(Ok(StoreReply::Accounts(accounts)))) => {
-                if accounts.is_empty() {
+            (Waiting::Vetting(user), Outcome::Store(Ok(R::Accounts(accounts)))) => {
+                let holder = if accounts.is_empty() {
                     self.m.fire(CE::Owned, &mut cx.trace)?;
+                    Holder::Existing(user)
                 } else {
                     // Made by an OAuth sign-in whose provider did not vouch for the address:
                     // whoever signed in there does not own it, the link's holder does.
                     self.m.fire(CE::NotOwned, &mut cx.trace)?;
-                    self.unproven = self.user.take();
-                }
-                self.ask_sign_in(cx)
+                    Holder::New {
+                        unproven: Some(user),
+                    }
+                };
+                self.ask_sign_in(cx, holder)
             }
-            (CS::Vetting, Outcome::Store(_)) => self.fail(cx, CE::StoreFailed, ErrorCode::Callback),
-            (CS::Detaching, Outcome::Store(Ok(StoreReply::User(_)))) => {
+            (Waiting::Detaching, Outcome::Store(Ok(R::User(_)))) => {
                 self.m.fire(CE::Saved, &mut cx.trace)?;
                 Ok(self.create_user(cx))
             }
-            (CS::Detaching, Outcome::Store(_)) => {
-                self.fail(cx, CE::StoreFailed, ErrorCode::Callback)
+            (Waiting::CheckingSignIn(holder), Outcome::SignIn(result)) => {
+                self.on_sign_in(cx, holder, result)
             }
-            (CS::CheckingSignIn, Outcome::SignIn(result)) => self.on_sign_in(cx, result),
-            (CS::Updating | CS::Creating, Outcome::Store(Ok(StoreReply::User(user)))) => {
+            (Waiting::Saving { is_new_user }, Outcome::Store(Ok(R::User(user)))) => {
                 self.m.fire(CE::Saved, &mut cx.trace)?;
-                self.events.push(if self.is_new_user {
-                    AuthEvent::CreateUser {
+                let saved = match is_new_user {
+                    true => AuthEvent::CreateUser {
                         user: user_json(&user),
-                    }
-                } else {
-                    AuthEvent::UpdateUser {
+                    },
+                    false => AuthEvent::UpdateUser {
                         user: user_json(&user),
-                    }
-                });
+                    },
+                };
                 let (issue, step) = SessionIssue::start(
                     cx,
                     user_json(&user),
                     user.id.clone(),
                     account(&self.provider_id, &self.email),
                     json!({ "email": self.email }),
-                    Some(self.is_new_user),
+                    Some(is_new_user),
                 )?;
-                self.issue = Some(issue);
-                self.on_issue(cx, step)
+                self.on_issue(cx, Box::new(issue), is_new_user, saved, step)
             }
-            (CS::Updating, Outcome::Store(_)) => {
-                self.fail(cx, CE::StoreFailed, ErrorCode::Callback)
-            }
-            (CS::Creating, Outcome::Store(_)) => {
+            (Waiting::Saving { is_new_user: true }, Outcome::Store(_)) => {
                 self.fail(cx, CE::StoreFailed, ErrorCode::EmailCreateAccount)
             }
-            (CS::Issuing, outcome) => {
-                let step = match self.issue.as_mut() {
-                    Some(issue) => issue.resume(cx, outcome)?,
-                    None => {
-                        return Err(Fault::Unexpected(
-                            "email_callback: issuing without a sign-in",
-                        ))
-                    }
-                };
-                self.on_issue(cx, step)
+            (
+                Waiting::Redeeming
+                | Waiting::LookingUp
+                | Waiting::Vetting(_)
+                | Waiting::Detaching
+                | Waiting::Saving { .. },
+                Outcome::Store(_),
+            ) => self.fail(cx, CE::StoreFailed, ErrorCode::Callback),
+            (
+                Waiting::Issuing {
+                    mut issue,
+                    is_new_user,
+                    saved,
+                },
+                outcome,
+            ) => {
+                let step = issue.resume(cx, outcome)?;
+                self.on_issue(cx, issue, is_new_user, saved, step)
             }
             _ => Err(Fault::Unexpected(
                 "email_callback: outcome does not answer the effect",
@@ -483,15 +511,19 @@ impl RouteFlow for LinkRedemption {
 }
 
 impl LinkRedemption {
-    fn next_check(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
-        if let Some(check) = self.checks.pop_front() {
+    fn next_check(
+        &mut self,
+        cx: &mut Cx,
+        mut checks: std::collections::VecDeque<ThrottleCheck>,
+        take: StoreOp,
+    ) -> Result<Next, Fault> {
+        if let Some(check) = checks.pop_front() {
+            self.waiting = Waiting::Throttling { checks, take };
             return Ok(Next::Effect(Effect::Throttle(check)));
         }
         self.m.fire(CE::WithinLimits, &mut cx.trace)?;
-        match self.take.take() {
-            Some(take) => Ok(Next::Effect(Effect::Store(take))),
-            None => Err(Fault::Unexpected("email_callback: redeeming twice")),
-        }
+        self.waiting = Waiting::Redeeming;
+        Ok(Next::Effect(Effect::Store(take)))
     }
 
     fn fail(&mut self, cx: &mut Cx, event: CE, code: ErrorCode) -> Result<Next, Fault> {
@@ -502,24 +534,25 @@ impl LinkRedemption {
     }
 
     /// `signIn` with the user the link signs in (or `{email}` for a new one).
-    fn ask_sign_in(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
+    fn ask_sign_in(&mut self, cx: &mut Cx, holder: Holder) -> Result<Next, Fault> {
         if cx.config.hooks.sign_in {
-            let user = self
-                .user
-                .as_ref()
-                .map(user_json)
-                .unwrap_or_else(|| json!({ "email": self.email }));
-            return Ok(Next::Effect(Effect::Hook(HookCall::SignIn {
+            let user = match &holder {
+                Holder::Existing(user) => user_json(user),
+                Holder::New { .. } => json!({ "email": self.email }),
+            };
+            let call = HookCall::SignIn {
                 user,
                 account: account(&self.provider_id, &self.email),
                 profile: json!({ "email": self.email }),
-            })));
+            };
+            self.waiting = Waiting::CheckingSignIn(holder);
+            return Ok(Next::Effect(Effect::Hook(call)));
         }
-        self.on_sign_in(cx, Ok(SignInDecision::Allow))
+        self.on_sign_in(cx, holder, Ok(SignInDecision::Allow))
     }
 
     fn create_user(&mut self, cx: &Cx) -> Next {
-        self.is_new_user = true;
+        self.waiting = Waiting::Saving { is_new_user: true };
         Next::Effect(Effect::Store(StoreOp::CreateUser(NewUser {
             email: Some(self.email.clone()),
             email_verified: Some(cx.now),
@@ -530,6 +563,7 @@ impl LinkRedemption {
     fn on_sign_in(
         &mut self,
         cx: &mut Cx,
+        holder: Holder,
         result: Result<SignInDecision, HookFailure>,
     ) -> Result<Next, Fault> {
         if let Some(refused) = Refused::of(result) {
@@ -539,39 +573,55 @@ impl LinkRedemption {
             )?;
             return Ok(Next::Reply(refused.reply(cx, StatusCode::OK)));
         }
-        match (self.user.clone(), self.unproven.clone()) {
-            (Some(mut user), _) => {
+        match holder {
+            Holder::Existing(mut user) => {
                 self.m.fire(CE::AllowedExisting, &mut cx.trace)?;
                 user.email_verified = Some(cx.now);
+                self.waiting = Waiting::Saving { is_new_user: false };
                 Ok(Next::Effect(Effect::Store(StoreOp::UpdateUser(user))))
             }
-            (None, Some(mut unproven)) => {
+            Holder::New {
+                unproven: Some(mut unproven),
+            } => {
                 self.m.fire(CE::AllowedReclaim, &mut cx.trace)?;
                 unproven.email = None;
+                self.waiting = Waiting::Detaching;
                 Ok(Next::Effect(Effect::Store(StoreOp::UpdateUser(unproven))))
             }
-            (None, None) => {
+            Holder::New { unproven: None } => {
                 self.m.fire(CE::AllowedNew, &mut cx.trace)?;
                 Ok(self.create_user(cx))
             }
         }
     }
 
-    fn on_issue(&mut self, cx: &mut Cx, step: Issue) -> Result<Next, Fault> {
+    fn on_issue(
+        &mut self,
+        cx: &mut Cx,
+        issue: Box<SessionIssue>,
+        is_new_user: bool,
+        saved: AuthEvent,
+        step: Issue,
+    ) -> Result<Next, Fault> {
         match step {
-            Issue::Effect(effect) => Ok(Next::Effect(*effect)),
+            Issue::Effect(effect) => {
+                self.waiting = Waiting::Issuing {
+                    issue,
+                    is_new_user,
+                    saved,
+                };
+                Ok(Next::Effect(*effect))
+            }
             Issue::Failed(code) => self.fail(cx, CE::IssueFailed, code),
             Issue::Issued(cookie) => {
                 self.m.fire(CE::Issued, &mut cx.trace)?;
-                if let Some(issue) = &self.issue {
-                    self.events.push(AuthEvent::SignIn {
-                        user: issue.user().clone(),
-                        account: issue.account().clone(),
-                        is_new_user: Some(self.is_new_user),
-                    });
-                }
-                let events = std::mem::take(&mut self.events);
-                Ok(Next::Reply(land(cx, cookie, events, self.is_new_user)))
+                let signed_in = AuthEvent::SignIn {
+                    user: issue.user().clone(),
+                    account: issue.account().clone(),
+                    is_new_user: Some(is_new_user),
+                };
+                let events = vec![saved, signed_in];
+                Ok(Next::Reply(land(cx, cookie, events, is_new_user)))
             }
         }
     }
