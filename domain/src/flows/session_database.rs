@@ -34,13 +34,30 @@ crate::flow! {
     }
 }
 
-use session_database::{Event as E, State as S};
+use session_database::Event as E;
 
 struct DatabaseSessionRead {
     m: session_database::Machine,
     token: String,
-    found: Option<(Session, User)>,
+    waiting: Waiting,
 }
+
+/// What the read waits for, with what that state needs.
+enum Waiting {
+    /// The session and its user.
+    Loading,
+    /// The delete of the expired session.
+    Expiring,
+    /// The new expiry written; then this session (already extended) is served.
+    Extending(Found),
+    /// The `session` callback, about this session.
+    Shaping(Found),
+    /// Nothing: answered.
+    Done,
+}
+
+/// The session row and its user.
+type Found = Box<(Session, User)>;
 
 pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
     let mut m = session_database::machine();
@@ -57,7 +74,7 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
     let flow = DatabaseSessionRead {
         m,
         token,
-        found: None,
+        waiting: Waiting::Loading,
     };
     let effect = Effect::Store(StoreOp::GetSessionAndUser(keys));
     Ok((Next::Effect(effect), Some(Box::new(flow))))
@@ -65,9 +82,15 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
 
 impl RouteFlow for DatabaseSessionRead {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        match (self.m.state(), outcome) {
-            (S::Loading, Outcome::Store(result)) => self.on_loaded(cx, result),
-            (S::Expiring, Outcome::Store(result)) => {
+        match (std::mem::replace(&mut self.waiting, Waiting::Done), outcome) {
+            (Waiting::Loading, Outcome::Store(Ok(StoreReply::MaybeSessionAndUser(found)))) => {
+                self.on_loaded(cx, found)
+            }
+            (Waiting::Loading, Outcome::Store(Err(_))) => {
+                self.m.fire(E::StoreFailed, &mut cx.trace)?;
+                Ok(Next::Reply(super::no_session()))
+            }
+            (Waiting::Expiring, Outcome::Store(result)) => {
                 let event = if result.is_ok() {
                     E::Deleted
                 } else {
@@ -76,15 +99,17 @@ impl RouteFlow for DatabaseSessionRead {
                 self.m.fire(event, &mut cx.trace)?;
                 Ok(Next::Reply(super::no_session_cleared(cx)))
             }
-            (S::Extending, Outcome::Store(Ok(_))) => {
+            (Waiting::Extending(found), Outcome::Store(Ok(_))) => {
                 self.m.fire(E::Extended, &mut cx.trace)?;
-                self.shape(cx)
+                self.shape(cx, found)
             }
-            (S::Extending, Outcome::Store(Err(_))) => {
+            (Waiting::Extending(_), Outcome::Store(Err(_))) => {
                 self.m.fire(E::StoreFailed, &mut cx.trace)?;
                 Ok(Next::Reply(super::no_session()))
             }
-            (S::Shaping, Outcome::Session(result)) => self.on_session(cx, result),
+            (Waiting::Shaping(found), Outcome::Session(result)) => {
+                self.on_session(cx, &found.0, result)
+            }
             _ => Err(Fault::Unexpected(
                 "session_database: outcome does not answer the effect",
             )),
@@ -93,75 +118,58 @@ impl RouteFlow for DatabaseSessionRead {
 }
 
 impl DatabaseSessionRead {
-    fn on_loaded(
-        &mut self,
-        cx: &mut Cx,
-        result: Result<StoreReply, crate::store::StoreError>,
-    ) -> Result<Next, Fault> {
-        let (mut session, user) = match result {
-            Ok(StoreReply::MaybeSessionAndUser(Some(found))) => found,
-            Ok(StoreReply::MaybeSessionAndUser(None)) => {
-                self.m.fire(E::NotFound, &mut cx.trace)?;
-                return Ok(Next::Reply(super::no_session_cleared(cx)));
-            }
-            Ok(_) => {
-                return Err(Fault::Unexpected(
-                    "session_database: store answered another question",
-                ))
-            }
-            Err(_) => {
-                self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                return Ok(Next::Reply(super::no_session()));
-            }
+    fn on_loaded(&mut self, cx: &mut Cx, found: Option<(Session, User)>) -> Result<Next, Fault> {
+        let Some((mut session, user)) = found else {
+            self.m.fire(E::NotFound, &mut cx.trace)?;
+            return Ok(Next::Reply(super::no_session_cleared(cx)));
         };
         match super::judge_database_session(&cx.config.session, &session, cx.now) {
             DatabaseSessionState::Expired => {
                 self.m.fire(E::Expired, &mut cx.trace)?;
-                return Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(
+                self.waiting = Waiting::Expiring;
+                Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(
                     SessionKeys::stored(&session.session_token),
-                ))));
+                ))))
             }
             DatabaseSessionState::Extend(expires) => {
                 self.m.fire(E::DueForExtension, &mut cx.trace)?;
                 session.expires = expires;
                 let stored_key = session.session_token.clone();
-                self.found = Some((session, user));
-                return Ok(Next::Effect(Effect::Store(StoreOp::UpdateSessionExpiry {
+                self.waiting = Waiting::Extending(Box::new((session, user)));
+                Ok(Next::Effect(Effect::Store(StoreOp::UpdateSessionExpiry {
                     session_token: stored_key,
                     expires,
-                })));
+                })))
             }
-            DatabaseSessionState::Fresh => {}
+            DatabaseSessionState::Fresh => {
+                self.m.fire(E::Fresh, &mut cx.trace)?;
+                self.shape(cx, Box::new((session, user)))
+            }
         }
-        self.m.fire(E::Fresh, &mut cx.trace)?;
-        self.found = Some((session, user));
-        self.shape(cx)
     }
 
     /// v3's default session object for a database session, then the session callback.
-    fn shape(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
-        let Some((session, user)) = &self.found else {
-            return Err(Fault::Unexpected(
-                "session_database: shaping without a session",
-            ));
-        };
+    fn shape(&mut self, cx: &mut Cx, found: Found) -> Result<Next, Fault> {
+        let (session, user) = &*found;
         let default = super::database_session_json(session, user);
         if cx.config.hooks.session {
             let user = serde_json::to_value(user).unwrap_or(Value::Null);
+            self.waiting = Waiting::Shaping(found);
             return Ok(Next::Effect(Effect::Hook(HookCall::Session {
                 session: default,
                 token: user,
             })));
         }
-        self.on_session(cx, Ok(default))
+        self.on_session(cx, &found.0, Ok(default))
     }
 
     fn on_session(
         &mut self,
         cx: &mut Cx,
+        session: &Session,
         result: Result<Value, HookFailure>,
     ) -> Result<Next, Fault> {
-        let (Ok(shaped), Some((session, _))) = (result, &self.found) else {
+        let Ok(shaped) = result else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
             return Ok(Next::Reply(super::no_session()));
         };
