@@ -9,7 +9,7 @@ use super::{Cx, Fault, Next, RouteFlow, Started};
 use crate::cookies::{set_cookie, Lifetime};
 use crate::effect::{AuthEvent, Effect, HookCall, HookFailure, Outcome};
 use crate::jwt::Claims;
-use crate::oauth::renewal;
+use crate::oauth::{renewal, OAuthProvider};
 use crate::response::Reply;
 
 crate::flow! {
@@ -50,22 +50,33 @@ pub(super) fn keep_provider_tokens(token: &mut Claims, account: &Value) {
     }
 }
 
-use session_jwt::{Event as E, State as S};
+use session_jwt::Event as E;
 
 struct SessionRead {
     m: session_jwt::Machine,
     token: Claims,
-    /// While renewing: the provider whose token endpoint is called.
-    renewing: Option<crate::oauth::OAuthProvider>,
-    /// The token endpoint, once discovered.
-    discovered: Option<crate::oauth::Endpoints>,
+    waiting: Waiting,
     /// When this session signed in (Unix seconds): kept through renewal, whatever the
     /// `jwt` callback returns.
     auth_time: i64,
     /// Whether renewed tokens carry `auth_time` (see `start`).
     stamp: bool,
-    /// With `jwt.revocable`: the store is being asked whether the token was revoked.
-    checking: Option<revocation::Check>,
+}
+
+/// What the read waits for, with what that state needs.
+enum Waiting {
+    /// With `jwt.revocable`: the store's answer, whether the token was revoked.
+    Revocation(revocation::Check),
+    /// This provider's discovery document, for its token endpoint.
+    Discovering(Box<OAuthProvider>),
+    /// This provider's answer to the refresh grant.
+    Renewing(Box<OAuthProvider>),
+    /// The `jwt` callback.
+    Refreshing,
+    /// The `session` callback.
+    Shaping,
+    /// Nothing: answered.
+    Done,
 }
 
 pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
@@ -91,11 +102,9 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
     let mut flow = SessionRead {
         m,
         token,
-        renewing: None,
-        discovered: None,
+        waiting: Waiting::Done,
         auth_time,
         stamp,
-        checking: None,
     };
     if cx.config.jwt_revocable {
         let Some((check, ask)) = revocation::ask(&flow.token) else {
@@ -103,7 +112,7 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
             flow.m.fire(E::TokenInvalid, &mut cx.trace)?;
             return Ok((Next::Reply(super::no_session_cleared(cx)), None));
         };
-        flow.checking = Some(check);
+        flow.waiting = Waiting::Revocation(check);
         return Ok((Next::Effect(ask), Some(Box::new(flow))));
     }
     let next = flow.go_on(cx)?;
@@ -121,12 +130,12 @@ impl SessionRead {
         self.jwt_hook(cx)
     }
 
-    fn on_revocation(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        let Some(check) = self.checking.take() else {
-            return Err(Fault::Unexpected(
-                "session: store answer without a question",
-            ));
-        };
+    fn on_revocation(
+        &mut self,
+        cx: &mut Cx,
+        check: revocation::Check,
+        outcome: Outcome,
+    ) -> Result<Next, Fault> {
         match check.answer(cx, outcome)? {
             Revocation::Live => self.go_on(cx),
             Revocation::Revoked => {
@@ -143,6 +152,7 @@ impl SessionRead {
     fn jwt_hook(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
         let token = self.token.clone();
         if cx.config.hooks.jwt && cx.config.hooks.jwt_on_read {
+            self.waiting = Waiting::Refreshing;
             return Ok(Next::Effect(Effect::Hook(HookCall::Jwt {
                 token,
                 user: None,
@@ -178,35 +188,56 @@ impl SessionRead {
             return Ok(None);
         };
         self.m.fire(E::AccessTokenExpired, &mut cx.trace)?;
-        self.renewing = Some(provider.clone());
+        let provider = Box::new(provider);
         if provider.endpoints.token.is_none() {
             let issuer = provider.endpoints.issuer.clone().unwrap_or_default();
+            self.waiting = Waiting::Discovering(provider);
             return Ok(Some(Next::Effect(Effect::Http(
                 crate::oauth::client::discovery_call(&issuer),
             ))));
         }
-        Ok(Some(self.refresh_call(cx, &provider.endpoints)?))
+        let endpoints = provider.endpoints.clone();
+        Ok(Some(self.refresh_call(cx, provider, &endpoints)?))
     }
 
     fn refresh_call(
         &mut self,
         cx: &mut Cx,
+        provider: Box<OAuthProvider>,
         endpoints: &crate::oauth::Endpoints,
     ) -> Result<Next, Fault> {
-        let provider = self.renewing.clone();
-        let refresh = self
+        let call = self
             .token
             .get("refreshToken")
             .and_then(Value::as_str)
-            .map(crate::secret::SecretString::from);
-        let call = match (provider, refresh) {
-            (Some(p), Some(refresh)) => {
-                renewal::refresh_request(&p, endpoints, &refresh, cx.now).ok()
-            }
-            _ => None,
-        };
+            .map(crate::secret::SecretString::from)
+            .and_then(|refresh| {
+                renewal::refresh_request(&provider, endpoints, &refresh, cx.now).ok()
+            });
         match call {
-            Some(call) => Ok(Next::Effect(Effect::Http(call))),
+            Some(call) => {
+                self.waiting = Waiting::Renewing(provider);
+                Ok(Next::Effect(Effect::Http(call)))
+            }
+            None => self.renewed(cx, None),
+        }
+    }
+
+    /// The discovery answer: now the refresh grant at the endpoint it names.
+    fn on_discovery(
+        &mut self,
+        cx: &mut Cx,
+        provider: Box<OAuthProvider>,
+        answer: Result<crate::http::HttpResponse, crate::http::HttpFailure>,
+    ) -> Result<Next, Fault> {
+        let endpoints = answer
+            .ok()
+            .and_then(|r| crate::oauth::client::apply_discovery(&provider, &r).ok());
+        match endpoints {
+            Some(endpoints) => {
+                self.m.fire(E::Discovered, &mut cx.trace)?;
+                self.refresh_call(cx, provider, &endpoints)
+            }
             None => self.renewed(cx, None),
         }
     }
@@ -214,29 +245,12 @@ impl SessionRead {
     fn on_renewal(
         &mut self,
         cx: &mut Cx,
+        provider: &OAuthProvider,
         answer: Result<crate::http::HttpResponse, crate::http::HttpFailure>,
     ) -> Result<Next, Fault> {
-        use crate::oauth::client;
-        let Some(provider) = self.renewing.clone() else {
-            return Err(Fault::Unexpected("session: renewal without a provider"));
-        };
-        if provider.endpoints.token.is_none() && self.discovered.is_none() {
-            // The discovery answer: now the refresh grant.
-            let endpoints = answer
-                .ok()
-                .and_then(|r| client::apply_discovery(&provider, &r).ok());
-            return match endpoints {
-                Some(endpoints) => {
-                    self.m.fire(E::Discovered, &mut cx.trace)?;
-                    self.discovered = Some(endpoints.clone());
-                    self.refresh_call(cx, &endpoints)
-                }
-                None => self.renewed(cx, None),
-            };
-        }
         let tokens = answer
             .ok()
-            .and_then(|r| client::parse_tokens(&provider, &r, cx.now).ok());
+            .and_then(|r| crate::oauth::client::parse_tokens(provider, &r, cx.now).ok());
         self.renewed(cx, tokens)
     }
 
@@ -277,11 +291,18 @@ impl SessionRead {
 
 impl RouteFlow for SessionRead {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        match (self.m.state(), outcome) {
-            (S::Received, outcome @ Outcome::Store(_)) => self.on_revocation(cx, outcome),
-            (S::Renewing, Outcome::Http(answer)) => self.on_renewal(cx, answer),
-            (S::Refreshing, Outcome::Token(result)) => self.on_token(cx, result),
-            (S::Shaping, Outcome::Session(result)) => self.on_session(cx, result),
+        match (std::mem::replace(&mut self.waiting, Waiting::Done), outcome) {
+            (Waiting::Revocation(check), outcome @ Outcome::Store(_)) => {
+                self.on_revocation(cx, check, outcome)
+            }
+            (Waiting::Discovering(provider), Outcome::Http(answer)) => {
+                self.on_discovery(cx, provider, answer)
+            }
+            (Waiting::Renewing(provider), Outcome::Http(answer)) => {
+                self.on_renewal(cx, &provider, answer)
+            }
+            (Waiting::Refreshing, Outcome::Token(result)) => self.on_token(cx, result),
+            (Waiting::Shaping, Outcome::Session(result)) => self.on_session(cx, result),
             _ => Err(Fault::Unexpected(
                 "session: outcome does not answer the effect",
             )),
@@ -320,6 +341,7 @@ impl SessionRead {
         }
         self.token = token;
         if cx.config.hooks.session {
+            self.waiting = Waiting::Shaping;
             return Ok(Next::Effect(Effect::Hook(HookCall::Session {
                 session,
                 token: Value::Object(self.token.clone()),
