@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 /// A place to keep users, accounts, sessions and verification tokens.
 ///
-/// One conformance suite (`portcullis_ports::conformance`, feature `conformance`) runs
+/// One conformance suite (the `portcullis-store-conformance` crate, a dev-dependency) runs
 /// unchanged against every implementation.
 #[async_trait]
 pub trait Store: Send + Sync {

@@ -7,7 +7,7 @@
 //!
 //! # Running it against a store
 //!
-//! In the adapter crate, add the feature and tokio (with `macros` and `rt-multi-thread`;
+//! In the adapter crate, add this crate and tokio (with `macros` and `rt-multi-thread`;
 //! the generated tests use `#[tokio::test]`) as dev-dependencies:
 //!
 //! ```toml
