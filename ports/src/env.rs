@@ -5,11 +5,13 @@ use time::OffsetDateTime;
 
 /// The current time.
 pub trait Clock: Send + Sync {
+    /// The current time.
     fn now(&self) -> OffsetDateTime;
 }
 
 /// A source of randomness for one request. Production: the OS CSPRNG.
 pub trait Entropy: Send + Sync {
+    /// A random number generator for one request.
     fn rng(&self) -> Box<dyn RngCore + Send>;
 }
 

@@ -21,12 +21,12 @@ use crate::mailbox::Delivered;
 use crate::matching::Window;
 use crate::stores::StoreKind;
 
-pub use self::http::{Req, Resp};
-pub use jar::{Jar, OAuthBrowser, ProviderAnswer};
-pub use setup::{
+pub(crate) use self::http::{Req, Resp};
+pub(crate) use jar::{Jar, OAuthBrowser, ProviderAnswer};
+pub(crate) use setup::{
     credential_fields, in_process_only, Frontend, MailMode, OAuthEntry, Setup, StoreMode, SECRET,
 };
-pub use site::refused_binary;
+pub(crate) use site::refused_binary;
 use site::{Running, Served};
 
 /// Where the features run.
@@ -49,13 +49,13 @@ impl std::fmt::Display for Target {
 }
 
 /// Where the embedded clock starts: 2023-11-14T22:13:20Z (the §19 vectors' `iat`).
-pub const START_UNIX: i64 = 1_700_000_000;
+pub(crate) const START_UNIX: i64 = 1_700_000_000;
 /// Longest any request may take before the scenario fails ("never a hang").
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(World)]
 #[world(init = Self::new)]
-pub struct AuthWorld {
+pub(crate) struct AuthWorld {
     pub target: Target,
     pub setup: Option<Setup>,
     running: Option<Running>,
@@ -175,13 +175,13 @@ impl AuthWorld {
     }
 
     /// Keeps `dir` until the scenario ends.
-    pub fn keep_dir(&mut self, dir: tempfile::TempDir) {
+    pub(crate) fn keep_dir(&mut self, dir: tempfile::TempDir) {
         self.kept_dirs.push(dir);
     }
 
     /// The site's configuration, to change before the first request.
     /// Changing a running site restarts it (the browser keeps its cookies).
-    pub fn setup_mut(&mut self) -> &mut Setup {
+    pub(crate) fn setup_mut(&mut self) -> &mut Setup {
         // Dropping the server's handle shuts it down.
         self.running = None;
         self.setup
@@ -189,14 +189,14 @@ impl AuthWorld {
             .expect("no site yet: start with `Given a site at \"…\"`")
     }
 
-    pub fn setup(&self) -> &Setup {
+    pub(crate) fn setup(&self) -> &Setup {
         self.setup
             .as_ref()
             .expect("no site yet: start with `Given a site at \"…\"`")
     }
 
     /// The current time as the site sees it.
-    pub fn now(&self) -> OffsetDateTime {
+    pub(crate) fn now(&self) -> OffsetDateTime {
         match self.target {
             Target::Embedded => portcullis::Clock::now(self.clock.as_ref()),
             Target::Http => OffsetDateTime::now_utc(),
@@ -205,7 +205,7 @@ impl AuthWorld {
 
     /// Stops the site; the next request starts it again with the current setup (a restart:
     /// the browser keeps its cookies).
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(running) = self.running.take() {
             if let Some(server) = running.server {
                 server.stop().await;
@@ -215,7 +215,7 @@ impl AuthWorld {
 
     /// After the scenario: stops the site, removes the mail it was sent and its store's
     /// database.
-    pub async fn finish(&mut self) {
+    pub(crate) async fn finish(&mut self) {
         self.stop().await;
         let _ = crate::mailbox::take_from(&self.mail_sender);
         crate::steps::drop_password_tables(std::mem::take(&mut self.password_tables)).await;
@@ -225,7 +225,7 @@ impl AuthWorld {
     }
 
     /// The running engine, started on first use.
-    pub async fn app(&mut self) -> Portcullis {
+    pub(crate) async fn app(&mut self) -> Portcullis {
         if self.running.is_none() {
             let running = self.start().await;
             self.running = Some(running);
@@ -234,7 +234,7 @@ impl AuthWorld {
     }
 
     /// The real server's address (HTTP target, once started).
-    pub fn server_addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn server_addr(&self) -> Option<SocketAddr> {
         self.running
             .as_ref()
             .and_then(|r| r.server.as_ref())
@@ -242,7 +242,7 @@ impl AuthWorld {
     }
 
     /// The scenario's store (made on first use, as the setup says), kept across restarts.
-    pub async fn store(&mut self) -> Arc<SpecStore> {
+    pub(crate) async fn store(&mut self) -> Arc<SpecStore> {
         if let Some(store) = self.store.clone() {
             if self.binary_sled.is_some() && !store.is_attached() {
                 // The binary holds the sled store: stop it (the next request starts it
@@ -313,19 +313,19 @@ impl AuthWorld {
             && in_process_only(setup, self.store_kind).is_none()
     }
 
-    pub fn last(&self) -> &Resp {
+    pub(crate) fn last(&self) -> &Resp {
         self.last.as_ref().expect("no request was sent yet")
     }
 
     /// The name of the session cookie on this site.
-    pub async fn cookie_name(&mut self, key: CookieKey) -> String {
+    pub(crate) async fn cookie_name(&mut self, key: CookieKey) -> String {
         let app = self.app().await;
         app.config().cookies.get(key).name.clone()
     }
 
     /// Replaces `{csrf}`, `{saved:NAME}`, `{vector:jws}`, `{vector:jwe}` and `{U+XXXX}`
     /// (that character: Gherkin has no escapes in table cells) in `text`.
-    pub fn expand(&self, text: &str) -> String {
+    pub(crate) fn expand(&self, text: &str) -> String {
         let mut out = expand_code_points(text);
         if out.contains("{csrf}") {
             let token = self

@@ -14,9 +14,13 @@ use crate::MongoStore;
 
 /// Collection names of v3's TypeORM adapter (camelCase plural naming strategy).
 pub mod collection {
+    /// Users.
     pub const USERS: &str = "users";
+    /// Provider accounts linked to users.
     pub const ACCOUNTS: &str = "accounts";
+    /// Database sessions.
     pub const SESSIONS: &str = "sessions";
+    /// Pending e-mail sign-ins (verification tokens).
     pub const VERIFICATION_REQUESTS: &str = "verificationRequests";
     /// Portcullis's own: one document, `_id: "origin"`, written by the first
     /// `ensure_indexes` (whether it found v3's data).

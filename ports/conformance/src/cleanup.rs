@@ -8,11 +8,13 @@ use time::OffsetDateTime;
 /// A store with something that must be dropped with it — typically a guard that drops the
 /// test's database — usable wherever a store is: every method forwards to `store`.
 pub struct WithCleanup<S, G> {
+    /// The store every method forwards to.
     pub store: S,
     _cleanup: G,
 }
 
 impl<S, G> WithCleanup<S, G> {
+    /// `store`, with `cleanup` dropped after it.
     pub fn new(store: S, cleanup: G) -> Self {
         Self {
             store,

@@ -205,6 +205,7 @@ __store_cases!([reexport_cases]);
 /// What [`store_conformance_tests!`](crate::store_conformance_tests)'s store expression
 /// may yield: any store, by value.
 pub trait IntoSharedStore {
+    /// This store behind an `Arc<dyn Store>`.
     fn into_shared_store(self) -> Arc<dyn Store>;
 }
 

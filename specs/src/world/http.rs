@@ -11,7 +11,7 @@ use crate::matching::Window;
 
 /// One HTTP answer.
 #[derive(Debug, Clone)]
-pub struct Resp {
+pub(crate) struct Resp {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: String,
@@ -19,7 +19,7 @@ pub struct Resp {
 }
 
 impl Resp {
-    pub fn set_cookies(&self) -> Vec<String> {
+    pub(crate) fn set_cookies(&self) -> Vec<String> {
         self.headers
             .get_all(http::header::SET_COOKIE)
             .iter()
@@ -27,13 +27,13 @@ impl Resp {
             .collect()
     }
 
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {:?}", self.body))
     }
@@ -41,7 +41,7 @@ impl Resp {
 
 /// A request to send.
 #[derive(Debug, Clone)]
-pub struct Req {
+pub(crate) struct Req {
     pub method: Method,
     pub target: String,
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -56,7 +56,7 @@ pub struct Req {
 }
 
 impl Req {
-    pub fn new(method: Method, target: &str) -> Self {
+    pub(crate) fn new(method: Method, target: &str) -> Self {
         Self {
             method,
             target: target.to_owned(),
@@ -68,7 +68,7 @@ impl Req {
         }
     }
 
-    pub fn header(mut self, name: &str, value: HeaderValue) -> Self {
+    pub(crate) fn header(mut self, name: &str, value: HeaderValue) -> Self {
         self.headers.push((
             HeaderName::from_bytes(name.as_bytes()).expect("header name"),
             value,
@@ -76,7 +76,7 @@ impl Req {
         self
     }
 
-    pub fn form(self, body: String) -> Self {
+    pub(crate) fn form(self, body: String) -> Self {
         let mut req = self.header(
             "content-type",
             HeaderValue::from_static("application/x-www-form-urlencoded"),
@@ -89,7 +89,7 @@ impl Req {
 impl AuthWorld {
     /// Sends a request to the site (embedded call or real HTTP), updates the jar from the
     /// answer and keeps it as `last`.
-    pub async fn send(&mut self, mut req: Req) -> Resp {
+    pub(crate) async fn send(&mut self, mut req: Req) -> Resp {
         let app = self.app().await;
         if req.with_jar
             && !self.jar.is_empty()

@@ -4,37 +4,37 @@ use time::OffsetDateTime;
 
 /// The browser's cookies: name → value as sent on the wire, in the order first set.
 #[derive(Debug, Clone, Default)]
-pub struct Jar(Vec<(String, String)>);
+pub(crate) struct Jar(Vec<(String, String)>);
 
 impl Jar {
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn set(&mut self, name: &str, value: &str) {
+    pub(crate) fn set(&mut self, name: &str, value: &str) {
         match self.0.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = value.to_owned(),
             None => self.0.push((name.to_owned(), value.to_owned())),
         }
     }
 
-    pub fn remove(&mut self, name: &str) {
+    pub(crate) fn remove(&mut self, name: &str) {
         self.0.retain(|(n, _)| n != name);
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.0.clear();
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// The `Cookie` header a browser would send.
-    pub fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         self.0
             .iter()
             .map(|(n, v)| format!("{n}={v}"))
@@ -43,7 +43,7 @@ impl Jar {
     }
 
     /// Applies one `Set-Cookie` line as a browser would (expiry, deletion).
-    pub fn apply(&mut self, line: &str, now: OffsetDateTime) {
+    pub(crate) fn apply(&mut self, line: &str, now: OffsetDateTime) {
         let mut parts = line.split(';');
         let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
             return;
@@ -71,7 +71,7 @@ impl Jar {
 
 /// The browser's side of an OAuth sign-in under way.
 #[derive(Debug, Clone, Default)]
-pub struct OAuthBrowser {
+pub(crate) struct OAuthBrowser {
     /// Where the site sent the browser: the provider's authorisation URL.
     pub authorization_url: Option<String>,
     /// Where the provider sends the browser back: the site's callback, by GET (a URL with
@@ -81,7 +81,7 @@ pub struct OAuthBrowser {
 
 /// The provider's answer to an authorisation request, as the browser carries it back.
 #[derive(Debug, Clone)]
-pub struct ProviderAnswer {
+pub(crate) struct ProviderAnswer {
     /// The callback URL (absolute, on the site), without the answer when it is POSTed.
     pub url: String,
     /// The answer's fields, in the query (GET) or the form body (POST).

@@ -7,11 +7,11 @@ use crate::doubles::{Backend, HookScript};
 use crate::stores::StoreKind;
 
 /// The secret every site uses unless a scenario says otherwise (44 bytes).
-pub const SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
+pub(crate) const SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
 
 /// How the scenario's site is configured.
 #[derive(Debug, Clone)]
-pub struct Setup {
+pub(crate) struct Setup {
     pub url: String,
     pub secrets: Vec<String>,
     pub allow_short_secret: bool,
@@ -56,7 +56,7 @@ pub struct Setup {
 }
 
 impl Setup {
-    pub fn new(url: &str) -> Self {
+    pub(crate) fn new(url: &str) -> Self {
         Self {
             url: url.to_owned(),
             secrets: vec![SECRET.to_owned()],
@@ -93,7 +93,7 @@ impl Setup {
 
 /// One configured OAuth provider of the site.
 #[derive(Debug, Clone)]
-pub struct OAuthEntry {
+pub(crate) struct OAuthEntry {
     pub id: String,
     pub name: String,
     pub provider: portcullis::OAuthProvider,
@@ -103,7 +103,7 @@ pub struct OAuthEntry {
 
 /// Which store the site has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreMode {
+pub(crate) enum StoreMode {
     None,
     /// Records and refuses every call.
     Refusing,
@@ -113,7 +113,7 @@ pub enum StoreMode {
 
 /// How the site delivers magic links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MailMode {
+pub(crate) enum MailMode {
     /// The built-in template through the SMTP adapter to the test SMTP server.
     Smtp,
     /// The SMTP adapter pointed at a port where nothing listens.
@@ -125,7 +125,7 @@ pub enum MailMode {
 /// What runs a scenario's configuration file on the HTTP target (the embedded target runs
 /// it in process, whichever is named).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Frontend {
+pub(crate) enum Frontend {
     /// `portcullis serve`.
     #[default]
     Server,
@@ -137,7 +137,7 @@ pub enum Frontend {
 
 /// Why `setup` cannot run on the real binary (only in process: tag its scenarios
 /// `@embedded`), or `None`.
-pub fn in_process_only(setup: &Setup, store_kind: StoreKind) -> Option<&'static str> {
+pub(crate) fn in_process_only(setup: &Setup, store_kind: StoreKind) -> Option<&'static str> {
     let reasons = [
         (setup.hooks.any(), "scripted callbacks (Rust hooks)"),
         (setup.plain_codec, "a custom session codec"),
@@ -172,7 +172,7 @@ pub fn in_process_only(setup: &Setup, store_kind: StoreKind) -> Option<&'static 
 }
 
 /// `username` (text) and `password` (password), the form of the scenarios' provider.
-pub fn credential_fields() -> Vec<CredentialField> {
+pub(crate) fn credential_fields() -> Vec<CredentialField> {
     vec![
         CredentialField::new("username", "Username", "text"),
         CredentialField::new("password", "Password", "password"),

@@ -257,7 +257,7 @@ async fn start_binary(toml: &str, dev: bool, frontend: Frontend) -> Running {
 
 /// Runs the real binary from `toml` (in a fresh directory, as [`start_binary`] does),
 /// expecting it to refuse to start: its exit status and standard error.
-pub async fn refused_binary(toml: &str, dev: bool) -> (Option<i32>, String) {
+pub(crate) async fn refused_binary(toml: &str, dev: bool) -> (Option<i32>, String) {
     let (dir, text) = server_directory(toml);
     crate::binary::ServerProcess::refused(dir.path(), &text, dev).await
 }
