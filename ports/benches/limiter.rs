@@ -1,6 +1,8 @@
 //! The in-process rate limiter under a flood of distinct keys (issue 11 §5): the cost of
 //! one hit, and the counters held, after a million distinct keys.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// `criterion_group!` defines a public function it cannot document.
+#![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures::executor::block_on;

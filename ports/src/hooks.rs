@@ -12,6 +12,7 @@ use std::sync::Arc;
 /// read too) or `None` for wrong credentials.
 #[async_trait]
 pub trait Authorize: Send + Sync {
+    /// The user for these credentials, `None` for wrong ones.
     async fn authorize(
         &self,
         credentials: &Map<String, Value>,
@@ -38,11 +39,15 @@ where
 /// The arguments of the `jwt` callback (spec §12.3).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JwtCall {
+    /// The claims so far.
     pub token: Claims,
     /// Present at sign-in only.
     pub user: Option<Value>,
+    /// The provider account (OAuth, e-mail or credentials), at sign-in only.
     pub account: Option<Value>,
+    /// The provider's profile (or the posted form for credentials), at sign-in only.
     pub profile: Option<Value>,
+    /// Whether the sign-in created the user, at sign-in only.
     pub is_new_user: Option<bool>,
 }
 
@@ -50,6 +55,7 @@ pub struct JwtCall {
 /// owned values is one.
 #[async_trait]
 pub trait SignInHook: Send + Sync {
+    /// `Allow`, `Deny`, or a redirect elsewhere; `Err` ends the sign-in with its error.
     async fn sign_in(
         &self,
         user: &Value,
@@ -77,6 +83,7 @@ where
 /// `jwt`: shapes the token before it is encoded.
 #[async_trait]
 pub trait JwtHook: Send + Sync {
+    /// The claims to encode; `Err` ends the sign-in (or, on a read, the session).
     async fn jwt(&self, call: JwtCall) -> Result<Claims, HookFailure>;
 }
 
@@ -94,6 +101,7 @@ where
 /// `session`: shapes the session JSON `(session, token)`.
 #[async_trait]
 pub trait SessionHook: Send + Sync {
+    /// The session JSON the client gets; `Err` answers no session.
     async fn session(&self, session: Value, token: Value) -> Result<Value, HookFailure>;
 }
 
@@ -114,6 +122,7 @@ where
 /// anything beyond it, and any `Err`, sends the user to `base_url`.
 #[async_trait]
 pub trait RedirectHook: Send + Sync {
+    /// The URL to send the user to, before the redirect policy holds it.
     async fn redirect(&self, url: &str, base_url: &str) -> Result<String, HookFailure>;
 }
 
@@ -132,6 +141,7 @@ where
 /// response.
 #[async_trait]
 pub trait EventListener: Send + Sync {
+    /// Hears one event; runs before the response leaves, so a durable listener has it.
     async fn event(&self, event: AuthEvent);
 }
 
@@ -188,6 +198,7 @@ impl Hooks {
         Self::default()
     }
 
+    /// `signIn`: asked before any session is issued; may deny or redirect.
     pub fn on_sign_in(mut self, hook: impl SignInHook + 'static) -> Self {
         self.sign_in = Some(Arc::new(hook));
         self
@@ -207,11 +218,13 @@ impl Hooks {
         self
     }
 
+    /// The `session` callback, run on every session read that answers JSON.
     pub fn on_session(mut self, hook: impl SessionHook + 'static) -> Self {
         self.session = Some(Arc::new(hook));
         self
     }
 
+    /// The `redirect` callback, asked where a `callbackUrl` given on a request leads.
     pub fn on_redirect(mut self, hook: impl RedirectHook + 'static) -> Self {
         self.redirect = Some(Arc::new(hook));
         self
@@ -240,6 +253,7 @@ impl Hooks {
         }
     }
 
+    /// Asks `signIn`, or allows when none was given.
     pub async fn sign_in(
         &self,
         user: &Value,
@@ -252,6 +266,7 @@ impl Hooks {
         }
     }
 
+    /// Asks `jwt`, or keeps the token when none was given.
     pub async fn jwt(&self, call: JwtCall) -> Result<Claims, HookFailure> {
         match &self.jwt {
             Some(hook) => hook.jwt(call).await,
@@ -259,6 +274,7 @@ impl Hooks {
         }
     }
 
+    /// Asks `session`, or keeps the session when none was given.
     pub async fn session(&self, session: Value, token: Value) -> Result<Value, HookFailure> {
         match &self.session {
             Some(hook) => hook.session(session, token).await,
@@ -266,6 +282,7 @@ impl Hooks {
         }
     }
 
+    /// Asks `redirect`, or keeps the URL when none was given.
     pub async fn redirect(&self, url: &str, base_url: &str) -> Result<String, HookFailure> {
         match &self.redirect {
             Some(hook) => hook.redirect(url, base_url).await,

@@ -32,6 +32,7 @@ use crate::Clock;
 /// body into a [`HttpFailure`].
 #[async_trait]
 pub trait HttpClient: Send + Sync {
+    /// Sends `call` and returns the provider's answer, whatever its status.
     async fn send(&self, call: HttpCall) -> Result<HttpResponse, HttpFailure>;
 }
 
@@ -88,6 +89,7 @@ impl<C: HttpClient> CachingHttpClient<C> {
         Self::with_settings(inner, clock, CacheSettings::default())
     }
 
+    /// A cache with `settings`.
     pub fn with_settings(inner: C, clock: Arc<dyn Clock>, settings: CacheSettings) -> Self {
         Self {
             inner,

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 /// store); a single instance is served by [`InProcessLimiter`].
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
+    /// Counts one attempt for `check`'s key at `now`; `false` when over the limit.
     async fn hit(&self, check: &ThrottleCheck, now: OffsetDateTime) -> bool;
 }
 
@@ -79,6 +80,7 @@ impl InProcessLimiter {
             .sum()
     }
 
+    /// Whether no key is counted.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -17,5 +17,6 @@ pub enum MailError {
 /// Sends mail. Implementations deliver `message` to `message.to` and nobody else.
 #[async_trait]
 pub trait Mailer: Send + Sync {
+    /// Delivers `message` to its recipient.
     async fn send(&self, message: MailMessage) -> Result<(), MailError>;
 }

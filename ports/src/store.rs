@@ -11,15 +11,17 @@ use time::OffsetDateTime;
 
 /// A place to keep users, accounts, sessions and verification tokens.
 ///
-/// One conformance suite (`portcullis_ports::conformance`, feature `conformance`) runs
+/// One conformance suite (the `portcullis-store-conformance` crate, a dev-dependency) runs
 /// unchanged against every implementation.
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Creates a user; `Conflict` when another user has the same e-mail.
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
+    /// The user with this id; `None` for an unknown id.
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
     /// Exact match on the canonical address.
     async fn get_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    /// The user linked to this provider account, if any.
     async fn get_user_by_account(
         &self,
         provider_id: &str,
@@ -32,6 +34,7 @@ pub trait Store: Send + Sync {
 
     /// Links a provider account; `Conflict` when that provider account is linked already.
     async fn link_account(&self, account: Account) -> Result<Account, StoreError>;
+    /// The account linked as exactly this provider account, if any.
     async fn get_account(
         &self,
         provider_id: &str,

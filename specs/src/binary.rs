@@ -12,11 +12,9 @@ use tokio::process::{Child, Command};
 use crate::world::REQUEST_TIMEOUT;
 
 /// `portcullis serve` (or `dev`) on a free loopback port; killed when dropped.
-pub struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
-    /// Every line it wrote to stderr (JSON log lines), for a failing scenario's report.
-    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 /// Where `cargo test --workspace` built the binary: beside the test's own `deps/`
@@ -30,7 +28,7 @@ fn binary() -> PathBuf {
 
 /// A binary of the workspace where `cargo test --workspace` built it: beside the test's own
 /// `deps/` directory.
-pub fn built(name: &str) -> PathBuf {
+pub(crate) fn built(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe
         .parent()
@@ -87,7 +85,7 @@ impl ServerProcess {
 
     /// Runs `toml` as [`ServerProcess::start`] would, expecting the server to refuse it:
     /// its exit status and standard error. Panics as soon as it listens instead.
-    pub async fn refused(dir: &Path, toml: &str, dev: bool) -> (Option<i32>, String) {
+    pub(crate) async fn refused(dir: &Path, toml: &str, dev: bool) -> (Option<i32>, String) {
         let mut child = Self::command(dir, toml, dev)
             .spawn()
             .expect("the portcullis binary starts");
@@ -123,7 +121,7 @@ impl ServerProcess {
 
     /// Writes `toml` to `dir/portcullis.toml` and serves it from `dir`; returns once the
     /// server logs that it listens (or panics with its output if it exits first).
-    pub async fn start(dir: &Path, toml: &str, dev: bool) -> Self {
+    pub(crate) async fn start(dir: &Path, toml: &str, dev: bool) -> Self {
         let mut command = Self::command(dir, toml, dev);
         let mut child = command.spawn().expect("the portcullis binary starts");
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -161,11 +159,11 @@ impl ServerProcess {
                 sink.lock().expect("logs").push(line);
             }
         });
-        Self { child, addr, logs }
+        Self { child, addr }
     }
 
     /// Stops it as an orchestrator would (SIGTERM), and waits for it to exit.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
@@ -183,7 +181,7 @@ impl ServerProcess {
 impl ServerProcess {
     /// The axum example (`examples/axum`) serving `dir/portcullis.toml` (`toml`): the same
     /// configuration file, read by the server's code, mounted in an axum app.
-    pub async fn start_axum(dir: &Path, toml: &str) -> Self {
+    pub(crate) async fn start_axum(dir: &Path, toml: &str) -> Self {
         let file = dir.join("portcullis.toml");
         std::fs::write(&file, toml).expect("writing the configuration file");
         let mut command = Command::new(built("portcullis-example-axum"));
@@ -228,6 +226,6 @@ impl ServerProcess {
                 sink.lock().expect("logs").push(line);
             }
         });
-        Self { child, addr, logs }
+        Self { child, addr }
     }
 }

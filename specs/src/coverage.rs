@@ -13,7 +13,7 @@ type Seen = BTreeMap<Target, BTreeSet<(&'static str, usize)>>;
 static SEEN: LazyLock<Mutex<Seen>> = LazyLock::new(|| Mutex::new(BTreeMap::new()));
 
 /// An observer that records what `target`'s engines take.
-pub fn observer(target: Target) -> TransitionObserver {
+pub(crate) fn observer(target: Target) -> TransitionObserver {
     Arc::new(move |taken: &[Taken]| {
         let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
         let set = seen.entry(target).or_default();
@@ -24,13 +24,13 @@ pub fn observer(target: Target) -> TransitionObserver {
 }
 
 /// Declared transitions taken by `target`'s scenarios so far.
-pub fn taken_by(target: Target) -> BTreeSet<(&'static str, usize)> {
+pub(crate) fn taken_by(target: Target) -> BTreeSet<(&'static str, usize)> {
     let seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
     seen.get(&target).cloned().unwrap_or_default()
 }
 
 /// Declared transitions no scenario of any target took.
-pub fn missing(declared: &[TransitionInfo]) -> Vec<&TransitionInfo> {
+pub(crate) fn missing(declared: &[TransitionInfo]) -> Vec<&TransitionInfo> {
     let seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
     let all: BTreeSet<(&'static str, usize)> = seen.values().flatten().copied().collect();
     declared
@@ -40,7 +40,7 @@ pub fn missing(declared: &[TransitionInfo]) -> Vec<&TransitionInfo> {
 }
 
 /// Taken transitions that are not declared (the observer and the declaration disagree).
-pub fn undeclared(declared: &[TransitionInfo]) -> Vec<(&'static str, usize)> {
+pub(crate) fn undeclared(declared: &[TransitionInfo]) -> Vec<(&'static str, usize)> {
     let known: BTreeSet<(&'static str, usize)> =
         declared.iter().map(|t| (t.flow, t.index)).collect();
     let seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());

@@ -21,12 +21,12 @@ use time::OffsetDateTime;
 use crate::stores::{Cleanup, Location, StoreKind};
 
 /// The user every scenario signs in as.
-pub const USERNAME: &str = "jane";
-pub const PASSWORD: &str = "correct horse";
+pub(crate) const USERNAME: &str = "jane";
+pub(crate) const PASSWORD: &str = "correct horse";
 
 /// What the credentials backend does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// `jane` / `correct horse` is Jane Doe (id 42); anything else is wrong.
     Users,
     /// Fails like a thrown `Error` with this message (LDAP down …).
@@ -37,15 +37,15 @@ pub enum Backend {
 
 /// One call the backend received.
 #[derive(Debug, Clone)]
-pub struct AuthorizeSeen {
+pub(crate) struct AuthorizeSeen {
     pub credentials: Map<String, Value>,
     pub request: RequestInfo,
 }
 
-pub type Seen = Arc<Mutex<Vec<AuthorizeSeen>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<AuthorizeSeen>>>;
 
 /// The credentials check, as a closure over `backend` that records what it is given.
-pub fn backend(
+pub(crate) fn backend(
     mode: Backend,
     seen: Seen,
 ) -> impl Fn(
@@ -78,7 +78,7 @@ pub fn backend(
 
 /// What the `signIn` callback answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignInScript {
+pub(crate) enum SignInScript {
     Deny,
     RedirectTo(String),
     Fail(String),
@@ -86,7 +86,7 @@ pub enum SignInScript {
 
 /// What the `jwt` callback does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JwtScript {
+pub(crate) enum JwtScript {
     /// At sign-in, adds a claim (v3's usual "put the role in the token").
     AddClaim(String, String),
     /// Fails at sign-in and on every read.
@@ -97,7 +97,7 @@ pub enum JwtScript {
 
 /// What the `session` callback does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionScript {
+pub(crate) enum SessionScript {
     /// Copies a claim of the token into the session JSON.
     CopyClaim(String),
     Fail,
@@ -105,7 +105,7 @@ pub enum SessionScript {
 
 /// What the `redirect` callback answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedirectScript {
+pub(crate) enum RedirectScript {
     /// This URL, whatever was asked.
     Answer(String),
     Fail,
@@ -114,7 +114,7 @@ pub enum RedirectScript {
 /// When the scripted `signIn` answer applies (e-mail sign-in calls `signIn` twice: when
 /// the link is asked for, with `verificationRequest: true`, and when it is used).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SignInStage {
+pub(crate) enum SignInStage {
     #[default]
     Always,
     /// Only when a link is asked for; allows when it is used.
@@ -125,7 +125,7 @@ pub enum SignInStage {
 
 /// The app's callbacks, as a scenario scripted them.
 #[derive(Debug, Clone, Default)]
-pub struct HookScript {
+pub(crate) struct HookScript {
     pub sign_in: Option<SignInScript>,
     pub sign_in_stage: SignInStage,
     pub jwt: Option<JwtScript>,
@@ -135,7 +135,7 @@ pub struct HookScript {
 }
 
 impl HookScript {
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.sign_in.is_some()
             || self.jwt.is_some()
             || self.session.is_some()
@@ -144,18 +144,18 @@ impl HookScript {
     }
 }
 
-pub type EventLog = Arc<Mutex<Vec<String>>>;
+pub(crate) type EventLog = Arc<Mutex<Vec<String>>>;
 
 /// [`Hooks`] that follow a [`HookScript`] and log events.
 #[derive(Clone)]
-pub struct ScriptedHooks {
+pub(crate) struct ScriptedHooks {
     pub script: HookScript,
     pub events: EventLog,
 }
 
 impl ScriptedHooks {
     /// The callbacks the script names, given to the engine.
-    pub fn into_hooks(self) -> Hooks {
+    pub(crate) fn into_hooks(self) -> Hooks {
         let script = &self.script;
         let mut hooks = Hooks::new();
         if script.sign_in.is_some() {
@@ -305,7 +305,7 @@ impl EventListener for ScriptedHooks {
 /// A custom session codec (C18): `plain.` + base64url(JSON claims), with its own `exp`.
 /// Not secure in any way: it only shows the engine uses what it is given.
 #[derive(Debug, Default)]
-pub struct PlainCodec;
+pub(crate) struct PlainCodec;
 
 impl SessionCodec for PlainCodec {
     fn encode(&self, claims: &Claims, ctx: &mut EncodeContext<'_>) -> Result<String, JwtError> {
@@ -330,7 +330,7 @@ impl SessionCodec for PlainCodec {
 /// (to prove JWT sessions never need one) or passes it to a fresh store of the run's kind
 /// (sled, SQLite, PostgreSQL, MariaDB, MongoDB, or the specs' own), failing the operations
 /// a scenario names.
-pub struct SpecStore {
+pub(crate) struct SpecStore {
     /// The store behind; empty while the real binary holds it (sled's one-process lock).
     inner: Mutex<Option<Arc<dyn Store>>>,
     /// Which store is behind (`None`: the refusing one).
@@ -354,7 +354,7 @@ impl std::fmt::Debug for SpecStore {
 
 impl SpecStore {
     /// Refuses and records every call.
-    pub fn refusing() -> Self {
+    pub(crate) fn refusing() -> Self {
         Self {
             inner: Mutex::new(None),
             kind: None,
@@ -368,7 +368,7 @@ impl SpecStore {
 
     /// A fresh, empty store of `kind` (panics, saying which server is missing, when it
     /// cannot be made).
-    pub async fn open(kind: StoreKind) -> Self {
+    pub(crate) async fn open(kind: StoreKind) -> Self {
         let fresh = crate::stores::fresh(kind)
             .await
             .unwrap_or_else(|why| panic!("no {kind} store for this scenario: {why}"));
@@ -383,7 +383,7 @@ impl SpecStore {
 
     /// A sled store the real binary keeps in its data directory: opened by [`Self::attach`]
     /// while the binary is stopped (sled allows one process at a time).
-    pub fn sled_of_binary() -> Self {
+    pub(crate) fn sled_of_binary() -> Self {
         Self {
             kind: Some(StoreKind::Sled),
             ..Self::refusing()
@@ -391,22 +391,22 @@ impl SpecStore {
     }
 
     /// Whether a handle on the store is open in this process.
-    pub fn is_attached(&self) -> bool {
+    pub(crate) fn is_attached(&self) -> bool {
         self.inner.lock().unwrap().is_some()
     }
 
     /// Opens the store behind (the binary's sled, once the binary has stopped).
-    pub fn attach(&self, store: Arc<dyn Store>) {
+    pub(crate) fn attach(&self, store: Arc<dyn Store>) {
         *self.inner.lock().unwrap() = Some(store);
     }
 
     /// Lets go of the store behind (before the binary opens the same sled).
-    pub fn release(&self) {
+    pub(crate) fn release(&self) {
         self.inner.lock().unwrap().take();
     }
 
     /// Removes the store's database (after the scenario).
-    pub async fn dispose(&self) {
+    pub(crate) async fn dispose(&self) {
         let cleanup = self.cleanup.lock().unwrap().take();
         if let Some(mut cleanup) = cleanup {
             cleanup.run().await;
@@ -414,12 +414,12 @@ impl SpecStore {
     }
 
     /// Makes `op` (`get_session_and_user`, `delete_session` …) fail from now on.
-    pub fn fail(&self, op: &str) {
+    pub(crate) fn fail(&self, op: &str) {
         self.fail.lock().unwrap().insert(op.to_owned());
     }
 
     /// The store behind, for arranging and inspecting records (not recorded, never failing).
-    pub fn backend(&self) -> Arc<dyn Store> {
+    pub(crate) fn backend(&self) -> Arc<dyn Store> {
         self.inner
             .lock()
             .unwrap()
@@ -428,7 +428,7 @@ impl SpecStore {
     }
 
     /// How many times the engine called `op`.
-    pub fn count(&self, op: &str) -> usize {
+    pub(crate) fn count(&self, op: &str) -> usize {
         self.calls
             .lock()
             .unwrap()
@@ -562,26 +562,26 @@ impl Store for SpecStore {
 /// A clock the scenario moves by hand (embedded target): time passes only when a step
 /// says so, so expiry is tested without sleeping.
 #[derive(Debug)]
-pub struct TestClock {
+pub(crate) struct TestClock {
     unix: AtomicI64,
 }
 
 impl TestClock {
-    pub fn at(unix: i64) -> Self {
+    pub(crate) fn at(unix: i64) -> Self {
         Self {
             unix: AtomicI64::new(unix),
         }
     }
 
-    pub fn set(&self, unix: i64) {
+    pub(crate) fn set(&self, unix: i64) {
         self.unix.store(unix, Ordering::SeqCst);
     }
 
-    pub fn advance(&self, seconds: i64) {
+    pub(crate) fn advance(&self, seconds: i64) {
         self.unix.fetch_add(seconds, Ordering::SeqCst);
     }
 
-    pub fn unix(&self) -> i64 {
+    pub(crate) fn unix(&self) -> i64 {
         self.unix.load(Ordering::SeqCst)
     }
 }
@@ -595,7 +595,7 @@ impl Clock for TestClock {
 /// The app's own link delivery (v3's `sendVerificationRequest`): records what it is given,
 /// and fails when told to.
 #[derive(Debug, Default)]
-pub struct AppSender {
+pub(crate) struct AppSender {
     pub seen: Mutex<Vec<VerificationRequest>>,
     pub fails: bool,
 }

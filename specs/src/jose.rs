@@ -14,7 +14,7 @@ use sha2::{Sha256, Sha512};
 
 /// v3's derived keys (spec §5.1).
 #[derive(Clone)]
-pub struct Keys {
+pub(crate) struct Keys {
     pub signing: Vec<u8>,
     pub encryption: Vec<u8>,
 }
@@ -26,7 +26,7 @@ impl std::fmt::Debug for Keys {
 }
 
 /// HKDF-SHA256, empty salt, v3's info strings.
-pub fn derive(secret: &str) -> Keys {
+pub(crate) fn derive(secret: &str) -> Keys {
     let hk = hkdf::Hkdf::<Sha256>::new(None, secret.as_bytes());
     let mut signing = vec![0u8; 64];
     let mut encryption = vec![0u8; 32];
@@ -40,11 +40,11 @@ pub fn derive(secret: &str) -> Keys {
     }
 }
 
-pub fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub fn unb64(text: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn unb64(text: &str) -> Result<Vec<u8>, String> {
     URL_SAFE_NO_PAD
         .decode(text)
         .map_err(|e| format!("bad base64url {text:?}: {e}"))
@@ -52,14 +52,14 @@ pub fn unb64(text: &str) -> Result<Vec<u8>, String> {
 
 /// `alg` of an HMAC JWS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alg {
+pub(crate) enum Alg {
     Hs256,
     Hs512,
     None,
 }
 
 /// A compact JWS with exactly `header` (JSON text) and `payload` (JSON text).
-pub fn sign(alg: Alg, key: &[u8], header: &str, payload: &str) -> String {
+pub(crate) fn sign(alg: Alg, key: &[u8], header: &str, payload: &str) -> String {
     let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
     let signature = match alg {
         Alg::Hs512 => {
@@ -78,7 +78,7 @@ pub fn sign(alg: Alg, key: &[u8], header: &str, payload: &str) -> String {
 }
 
 /// Whether `token`'s HS512 signature was made with `key`.
-pub fn verify_hs512(token: &str, key: &[u8]) -> Result<bool, String> {
+pub(crate) fn verify_hs512(token: &str, key: &[u8]) -> Result<bool, String> {
     let (input, signature) = token
         .rsplit_once('.')
         .ok_or_else(|| format!("not a JWS: {token}"))?;
@@ -88,7 +88,7 @@ pub fn verify_hs512(token: &str, key: &[u8]) -> Result<bool, String> {
 }
 
 /// The decoded header and payload of a compact JWS (not verified).
-pub fn jws_parts(token: &str) -> Result<(String, Value), String> {
+pub(crate) fn jws_parts(token: &str) -> Result<(String, Value), String> {
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() != 3 {
         return Err(format!(
@@ -103,7 +103,7 @@ pub fn jws_parts(token: &str) -> Result<(String, Value), String> {
 }
 
 /// A compact `dir`/`A256GCM` JWE of `plaintext` with exactly `header`.
-pub fn seal(key: &[u8], header: &str, plaintext: &[u8]) -> String {
+pub(crate) fn seal(key: &[u8], header: &str, plaintext: &[u8]) -> String {
     let protected = b64(header.as_bytes());
     let iv = [7u8; 12];
     let cipher = Aes256Gcm::new_from_slice(key).expect("A256GCM takes 32 bytes");
@@ -121,7 +121,7 @@ pub fn seal(key: &[u8], header: &str, plaintext: &[u8]) -> String {
 }
 
 /// Opens a compact `dir`/`A256GCM` JWE: its header text and plaintext.
-pub fn open(key: &[u8], token: &str) -> Result<(String, Vec<u8>), String> {
+pub(crate) fn open(key: &[u8], token: &str) -> Result<(String, Vec<u8>), String> {
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() != 5 {
         return Err(format!(

@@ -17,15 +17,13 @@ use crate::world::REQUEST_TIMEOUT;
 const EMULATOR_START: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The emulator and the function; both killed when dropped.
-pub struct LambdaProcess {
+pub(crate) struct LambdaProcess {
     emulator: Child,
     function: Child,
     /// The emulator's address.
     pub addr: SocketAddr,
     /// The function URL's path under the emulator: `/lambda-url/<function>`.
     pub prefix: String,
-    /// What both wrote, for a failing scenario's report.
-    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 /// cargo-lambda, as `.ci/lambda` installs it, or `PORTCULLIS_TEST_CARGO_LAMBDA`.
@@ -59,7 +57,7 @@ impl LambdaProcess {
     /// Starts the emulator on a free loopback port, then the function with `dir/portcullis.toml`
     /// (`toml`) as its configuration. Returns once the emulator listens; the emulator holds
     /// the first request until the function asks for it, so no wait for the function is needed.
-    pub async fn start(dir: &Path, toml: &str) -> Self {
+    pub(crate) async fn start(dir: &Path, toml: &str) -> Self {
         let file = dir.join("portcullis.toml");
         std::fs::write(&file, toml).expect("writing the configuration file");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -153,12 +151,11 @@ impl LambdaProcess {
             function,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             prefix: format!("/lambda-url/{name}"),
-            logs,
         }
     }
 
     /// Stops the function, then the emulator.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         for child in [&mut self.function, &mut self.emulator] {
             let _ = child.start_kill();
             let _ = tokio::time::timeout(REQUEST_TIMEOUT, child.wait()).await;

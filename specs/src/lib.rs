@@ -11,37 +11,36 @@
 //!
 //! Scenarios tagged `@stores` need a store and run once more per built-in store: sled in
 //! the main run, then SQLite, PostgreSQL, MariaDB and MongoDB, each scenario on a fresh
-//! database of its own ([`stores`]). Magic links go through the SMTP adapter to a real SMTP
-//! server on loopback and are read back from its Maildir ([`mailbox`]). A server that is
+//! database of its own (`stores`). Magic links go through the SMTP adapter to a real SMTP
+//! server on loopback and are read back from its Maildir (`mailbox`). A server that is
 //! not running fails the run with a message naming it; nothing is skipped.
 //!
-//! OAuth and OpenID sign-ins run against the specs' own provider ([`provider`]): a strict,
+//! OAuth and OpenID sign-ins run against the specs' own provider (`provider`): a strict,
 //! scriptable OAuth 2.0 / OpenID Connect / OAuth 1.0a server on loopback, reached through
 //! Portcullis's real HTTP adapter. On the embedded target every log line the engine writes
-//! is captured per scenario ([`logs`]) for the no-secrets-in-logs checks.
+//! is captured per scenario (`logs`) for the no-secrets-in-logs checks.
 //!
 //! Every engine the scenarios build reports the declared flow transitions it takes; the run
-//! fails when a declared transition was never taken ([`coverage`]).
+//! fails when a declared transition was never taken (`coverage`).
 
-pub mod binary;
-pub mod coverage;
-pub mod doubles;
+mod binary;
+mod coverage;
+mod doubles;
 pub mod fixtures;
-pub mod jose;
-pub mod lambda;
-pub mod logs;
-pub mod mailbox;
-pub mod matching;
-pub mod memory_store;
-pub mod provider;
-pub mod runner;
+mod jose;
+mod lambda;
+mod logs;
+mod mailbox;
+mod matching;
+mod memory_store;
+mod provider;
+mod runner;
 mod steps;
-pub mod stores;
-pub mod webhooks;
-pub mod world;
+mod stores;
+mod webhooks;
+mod world;
 
 pub use runner::{run, Report};
-pub use world::{AuthWorld, Target};
 
 /// The stored keys a session cookie may be under (its `sha256:` key, and the raw token).
 pub fn cookie_keys(cookie: &str) -> portcullis_domain::session_key::SessionKeys {

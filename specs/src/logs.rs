@@ -9,11 +9,11 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// The scenario's log lines (a scoped subscriber writes here; no global one is installed).
 #[derive(Debug, Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Captured {
     /// A subscriber that writes every event, TRACE and up, into this buffer.
-    pub fn dispatch(&self) -> tracing::Dispatch {
+    pub(crate) fn dispatch(&self) -> tracing::Dispatch {
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
@@ -22,7 +22,7 @@ impl Captured {
             .into()
     }
 
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
         String::from_utf8_lossy(&bytes)
             .lines()
@@ -32,7 +32,7 @@ impl Captured {
 }
 
 /// One event's writer: appends to the shared buffer.
-pub struct Line(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Line(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Line {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

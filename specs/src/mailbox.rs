@@ -30,14 +30,14 @@ const RUN_CI_SMTP: &str = "start it with `eval \"$(bash .ci/smtp)\"` (aiosmtpd o
      127.0.0.1:2525 writing a Maildir), or point PORTCULLIS_TEST_SMTP_URL and \
      PORTCULLIS_TEST_MAILDIR at a running one";
 
-pub fn smtp_url() -> String {
+pub(crate) fn smtp_url() -> String {
     std::env::var("PORTCULLIS_TEST_SMTP_URL")
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| SMTP_DEFAULT.to_owned())
 }
 
-pub fn maildir() -> PathBuf {
+pub(crate) fn maildir() -> PathBuf {
     if let Some(dir) = std::env::var_os("PORTCULLIS_TEST_MAILDIR").filter(|v| !v.is_empty()) {
         return PathBuf::from(dir);
     }
@@ -47,7 +47,7 @@ pub fn maildir() -> PathBuf {
 
 /// Whether the SMTP server greets (`220`) and its Maildir exists; checked once per run.
 /// `Err` says what is missing and how to start it.
-pub fn preflight() -> Result<(), String> {
+pub(crate) fn preflight() -> Result<(), String> {
     static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
     CHECKED
         .get_or_init(|| {
@@ -80,7 +80,7 @@ pub fn preflight() -> Result<(), String> {
 }
 
 /// An envelope sender no other scenario (or earlier run) uses.
-pub fn unique_sender() -> String {
+pub(crate) fn unique_sender() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -95,7 +95,7 @@ pub fn unique_sender() -> String {
 
 /// The SMTP adapter, sending as `sender` to the test server (panics, with instructions,
 /// when the server is not running).
-pub fn smtp_mailer(sender: &str) -> Arc<SmtpMailer> {
+pub(crate) fn smtp_mailer(sender: &str) -> Arc<SmtpMailer> {
     if let Err(why) = preflight() {
         panic!("{why}");
     }
@@ -109,7 +109,7 @@ pub fn smtp_mailer(sender: &str) -> Arc<SmtpMailer> {
 }
 
 /// An SMTP URL on a loopback port where nothing listens: connecting is refused.
-pub fn unreachable_url() -> String {
+pub(crate) fn unreachable_url() -> String {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         listener.local_addr().expect("its address").port()
@@ -119,7 +119,7 @@ pub fn unreachable_url() -> String {
 }
 
 /// The SMTP adapter pointed at a port where nothing listens: every send fails.
-pub fn unreachable_mailer(sender: &str) -> Arc<SmtpMailer> {
+pub(crate) fn unreachable_mailer(sender: &str) -> Arc<SmtpMailer> {
     let url = unreachable_url();
     let options = SmtpOptions {
         connect_timeout: Duration::from_secs(2),
@@ -131,7 +131,7 @@ pub fn unreachable_mailer(sender: &str) -> Arc<SmtpMailer> {
 
 /// One message as the SMTP server stored it.
 #[derive(Debug, Clone)]
-pub struct Delivered {
+pub(crate) struct Delivered {
     /// The whole file: envelope headers, headers, both parts.
     pub raw: String,
     /// The `RCPT TO` addresses the server was given.
@@ -197,14 +197,14 @@ impl Delivered {
     }
 
     /// The sign-in link: the text part's second line (`Sign in to <host>\n<url>\n\n`).
-    pub fn link(&self) -> String {
+    pub(crate) fn link(&self) -> String {
         self.text.lines().nth(1).unwrap_or_default().to_owned()
     }
 }
 
 /// Takes (reads and removes) every delivered message sent from `sender`, oldest first,
 /// without waiting.
-pub fn take_from(sender: &str) -> Result<Vec<Delivered>, String> {
+pub(crate) fn take_from(sender: &str) -> Result<Vec<Delivered>, String> {
     let needle = format!("X-MailFrom: {sender}");
     let dir = maildir();
     let mut found: Vec<(SystemTime, PathBuf, Vec<u8>)> = Vec::new();
@@ -250,7 +250,7 @@ fn remove(path: &Path) {
 
 /// Waits (polling, bounded) until at least `n` messages from `sender` were delivered, and
 /// takes every one there is.
-pub async fn wait_for(sender: &str, n: usize) -> Result<Vec<Delivered>, String> {
+pub(crate) async fn wait_for(sender: &str, n: usize) -> Result<Vec<Delivered>, String> {
     let deadline = Instant::now() + DELIVERY_TIMEOUT;
     let mut taken = Vec::new();
     loop {

@@ -22,13 +22,13 @@ use time::{Duration, OffsetDateTime};
 
 /// When the request was sent and answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
+pub(crate) struct Window {
     pub start: OffsetDateTime,
     pub end: OffsetDateTime,
 }
 
 impl Window {
-    pub fn at(t: OffsetDateTime) -> Self {
+    pub(crate) fn at(t: OffsetDateTime) -> Self {
         Self { start: t, end: t }
     }
 
@@ -45,7 +45,7 @@ impl Window {
 }
 
 /// JavaScript's `toISOString`: `2023-12-14T22:13:20.000Z`.
-pub fn iso(at: OffsetDateTime) -> String {
+pub(crate) fn iso(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -60,12 +60,12 @@ pub fn iso(at: OffsetDateTime) -> String {
 }
 
 /// An HTTP date: `Tue, 14 Nov 2023 22:13:20 GMT`.
-pub fn http_date(at: OffsetDateTime) -> String {
+pub(crate) fn http_date(at: OffsetDateTime) -> String {
     httpdate::fmt_http_date(std::time::SystemTime::from(at))
 }
 
 /// `now`, `+30d`, `-1h`, `+15m`, `+60s`.
-pub fn parse_offset(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_offset(text: &str) -> Result<Duration, String> {
     if text == "now" {
         return Ok(Duration::ZERO);
     }
@@ -96,7 +96,7 @@ pub fn parse_offset(text: &str) -> Result<Duration, String> {
 }
 
 /// Matches `actual` against `pattern` (literal text with `{placeholders}`), exactly.
-pub fn match_line(pattern: &str, actual: &str, window: &Window) -> Result<(), String> {
+pub(crate) fn match_line(pattern: &str, actual: &str, window: &Window) -> Result<(), String> {
     let mut rest = actual;
     let mut pat = pattern;
     while !pat.is_empty() {
@@ -234,7 +234,7 @@ fn consume(name: &str, text: &str, window: &Window) -> Result<usize, String> {
 
 /// Matches JSON exactly, member order included; a string in `expected` may hold
 /// placeholders, and `"{unix:…}"` alone matches a number.
-pub fn match_json(
+pub(crate) fn match_json(
     expected: &Value,
     actual: &Value,
     window: &Window,

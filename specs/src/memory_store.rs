@@ -42,7 +42,7 @@ impl Tables {
 /// An in-memory [`Store`]: the whole adapter surface in one mutex (every operation is one
 /// critical section, so "take a verification token" is atomic by construction).
 #[derive(Default)]
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     tables: Mutex<Tables>,
 }
 

@@ -27,11 +27,11 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
 use warp::Filter as _;
 
-pub use id_token::Signing;
+pub(crate) use id_token::Signing;
 
 /// What an endpoint of the provider is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
+pub(crate) enum Role {
     Discovery,
     Jwks,
     Authorize,
@@ -44,7 +44,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn parse(name: &str) -> Role {
+    pub(crate) fn parse(name: &str) -> Role {
         match name {
             "discovery" => Role::Discovery,
             "jwks" | "JWKS" => Role::Jwks,
@@ -60,7 +60,7 @@ impl Role {
     }
 
     /// Where the endpoint lives unless a preset's path is aliased to it.
-    pub fn path(self) -> &'static str {
+    pub(crate) fn path(self) -> &'static str {
         match self {
             Role::Discovery => "/.well-known/openid-configuration",
             Role::Jwks => "/jwks",
@@ -89,7 +89,7 @@ impl Role {
 
 /// An answer a scenario put in place of an endpoint's own.
 #[derive(Debug, Clone)]
-pub enum Canned {
+pub(crate) enum Canned {
     Status {
         status: u16,
         content_type: Option<String>,
@@ -102,7 +102,7 @@ pub enum Canned {
 
 /// One request the provider received.
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub role: Option<Role>,
     pub method: String,
     pub path: String,
@@ -112,7 +112,7 @@ pub struct Seen {
 }
 
 impl Seen {
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .chain(&self.form)
@@ -120,7 +120,7 @@ impl Seen {
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -150,10 +150,10 @@ struct RequestToken {
 
 /// The provider's current time, as the site sees it (the embedded target's clock, or the
 /// system's).
-pub type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
+pub(crate) type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// What the provider knows and what the scenario scripted.
-pub struct State {
+pub(crate) struct State {
     now: Now,
     origin: String,
     dead_origin: String,
@@ -208,7 +208,7 @@ impl State {
 
     /// The URL of an endpoint (a port that closes every connection unanswered when the
     /// scenario made it unreachable).
-    pub fn url(&self, role: Role) -> String {
+    pub(crate) fn url(&self, role: Role) -> String {
         let origin = if self.dead.contains(&role) {
             &self.dead_origin
         } else {
@@ -217,23 +217,23 @@ impl State {
         format!("{origin}{}", role.path())
     }
 
-    pub fn issuer(&self) -> &str {
+    pub(crate) fn issuer(&self) -> &str {
         &self.origin
     }
 
-    pub fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         (self.now)()
     }
 
     /// Follows another clock (a site built from the server's configuration runs on the
     /// system clock whatever the target).
-    pub fn set_now(&mut self, now: Now) {
+    pub(crate) fn set_now(&mut self, now: Now) {
         self.now = now;
     }
 }
 
 /// The running provider. Dropping it stops the server.
-pub struct TestProvider {
+pub(crate) struct TestProvider {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     _server: ShutdownHandle,
@@ -258,7 +258,7 @@ impl std::fmt::Debug for TestProvider {
 }
 
 impl TestProvider {
-    pub async fn start(now: Now) -> Self {
+    pub(crate) async fn start(now: Now) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("the provider binds 127.0.0.1:0");
@@ -333,11 +333,11 @@ impl TestProvider {
         }
     }
 
-    pub fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn origin(&self) -> String {
+    pub(crate) fn origin(&self) -> String {
         format!("http://{}", self.addr)
     }
 }

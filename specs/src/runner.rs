@@ -13,13 +13,13 @@ use crate::stores::StoreKind;
 use crate::world::{AuthWorld, Target};
 
 /// Scenarios with this tag need in-process ports and run on the embedded target only.
-pub const EMBEDDED_ONLY: &str = "embedded";
+pub(crate) const EMBEDDED_ONLY: &str = "embedded";
 /// Scenarios with this tag need the real server (a real browser drives it) and run on the
 /// HTTP target only.
-pub const HTTP_ONLY: &str = "http";
+pub(crate) const HTTP_ONLY: &str = "http";
 /// Scenarios with this tag (on them, their rule or their feature) depend on the store and
 /// run once per built-in store ([`StoreKind::MATRIX`]).
-pub const EVERY_STORE: &str = "stores";
+pub(crate) const EVERY_STORE: &str = "stores";
 
 /// How one run (a target, a store) went.
 #[derive(Debug, Clone)]
@@ -57,10 +57,13 @@ impl TargetRun {
 /// The whole run: both targets, every store, and the coverage check.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// One per target and store the features ran on.
     pub runs: Vec<TargetRun>,
     /// Servers the scenarios need that do not answer (each a failure).
     pub missing_servers: Vec<String>,
+    /// Wall time of the whole run.
     pub elapsed: Duration,
+    /// How many transitions the flows declare.
     pub declared: usize,
     /// `flow: From --Event--> To` of every declared transition no scenario took.
     pub never_taken: Vec<String>,
@@ -69,6 +72,8 @@ pub struct Report {
 }
 
 impl Report {
+    /// Every scenario passed, every server answered, and the taken transitions are exactly
+    /// the declared ones.
     pub fn passed(&self) -> bool {
         !self.runs.iter().any(TargetRun::failed)
             && self.missing_servers.is_empty()
@@ -76,6 +81,7 @@ impl Report {
             && self.undeclared.is_empty()
     }
 
+    /// One line per run, then the coverage and the totals.
     pub fn summary(&self) -> String {
         let mut out = String::from("\nportcullis-specs\n");
         for r in &self.runs {
@@ -119,6 +125,7 @@ impl Report {
         out
     }
 
+    /// What made the run fail, one message each.
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();
         for why in &self.missing_servers {
@@ -162,7 +169,7 @@ fn tagged(feature: &Feature, rule: Option<&Rule>, scenario: &Scenario, tag: &str
 
 /// Runs the features under `features` against one target: every scenario with `store`
 /// for the store-dependent ones, or (`all_scenarios == false`) only those tagged `@stores`.
-pub async fn run_target(
+pub(crate) async fn run_target(
     features: &Path,
     target: Target,
     store: StoreKind,

@@ -124,7 +124,7 @@ impl SqlServer {
 }
 
 /// The admin URL of the named SQL server (`PostgreSQL` or `MariaDB`), as the matrix uses.
-pub fn admin_url(name: &str) -> String {
+pub(crate) fn admin_url(name: &str) -> String {
     match name {
         "PostgreSQL" => SqlServer::Postgres.admin_url(),
         "MariaDB" => SqlServer::MariaDb.admin_url(),
@@ -275,7 +275,7 @@ async fn mongo_client(url: &str) -> Result<mongodb::Client, String> {
 
 /// Whether the server behind `kind` answers, checked once per run and kind (and the
 /// leftovers of killed runs swept). `Err` says which server is missing and how to start it.
-pub async fn preflight(kind: StoreKind) -> Result<(), String> {
+pub(crate) async fn preflight(kind: StoreKind) -> Result<(), String> {
     static POSTGRES: OnceCell<Result<(), String>> = OnceCell::const_new();
     static MARIADB: OnceCell<Result<(), String>> = OnceCell::const_new();
     static MONGO: OnceCell<Result<(), String>> = OnceCell::const_new();
@@ -320,7 +320,7 @@ async fn mongo_preflight() -> Result<(), String> {
 
 /// Where a fresh store's data lives, to read it through a second connection.
 #[derive(Debug, Clone)]
-pub enum Location {
+pub(crate) enum Location {
     /// Only this handle reaches it (sled's temporary database, the in-memory store).
     ThisHandle,
     Sql(String),
@@ -331,7 +331,7 @@ pub enum Location {
 }
 
 /// A fresh, empty store, and what removes it.
-pub struct Fresh {
+pub(crate) struct Fresh {
     pub store: Arc<dyn Store>,
     pub location: Location,
     pub cleanup: Cleanup,
@@ -346,7 +346,7 @@ fn sql_options() -> SqlOptions {
 }
 
 /// Makes a fresh, empty store of `kind` (migrated or indexed as its adapter requires).
-pub async fn fresh(kind: StoreKind) -> Result<Fresh, String> {
+pub(crate) async fn fresh(kind: StoreKind) -> Result<Fresh, String> {
     match kind {
         StoreKind::Sled => Ok(Fresh {
             store: Arc::new(
@@ -444,7 +444,7 @@ async fn fresh_sql(server: SqlServer) -> Result<Fresh, String> {
 
 /// A second, independent handle on the data at `location` (a new connection pool or
 /// client): what another server process would see.
-pub async fn reopen(location: &Location) -> Result<Option<Arc<dyn Store>>, String> {
+pub(crate) async fn reopen(location: &Location) -> Result<Option<Arc<dyn Store>>, String> {
     Ok(match location {
         Location::ThisHandle => None,
         Location::Sql(url) => Some(Arc::new(
@@ -479,14 +479,14 @@ enum Leftover {
 
 /// Removes a fresh store's database: [`Cleanup::run`] after the scenario, or on drop
 /// (a scenario that never got to its after hook) from a thread with a runtime of its own.
-pub struct Cleanup(Option<Leftover>);
+pub(crate) struct Cleanup(Option<Leftover>);
 
 impl Cleanup {
     fn none() -> Self {
         Cleanup(None)
     }
 
-    pub async fn run(&mut self) {
+    pub(crate) async fn run(&mut self) {
         if let Some(leftover) = self.0.take() {
             if let Err(why) = remove(leftover, true).await {
                 eprintln!("warning: a scenario's database was not removed: {why}");

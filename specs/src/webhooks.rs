@@ -5,7 +5,7 @@
 use warp::http::{HeaderMap, Response};
 
 /// A fresh `whsec_` secret, unique to this call (not a production key).
-pub fn fresh_secret() -> String {
+pub(crate) fn fresh_secret() -> String {
     use sha2::Digest as _;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -25,7 +25,7 @@ pub fn fresh_secret() -> String {
 
 /// `200` with the JSON `answer`, signed for the request's `webhook-id` (the engine checks
 /// that the answer echoes its request's id).
-pub fn signed_json(
+pub(crate) fn signed_json(
     webhook: &standardwebhooks::Webhook,
     request: &HeaderMap,
     answer: String,
@@ -50,7 +50,7 @@ pub fn signed_json(
 }
 
 /// `401` when the request's Standard Webhooks signature does not verify, else `None`.
-pub fn refuse_unsigned(
+pub(crate) fn refuse_unsigned(
     webhook: &standardwebhooks::Webhook,
     request: &HeaderMap,
     body: &[u8],

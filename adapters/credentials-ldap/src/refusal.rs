@@ -5,10 +5,10 @@ use ldap3::controls::{Control, RawControl};
 
 /// The Password Policy control (draft-behera-ldap-password-policy), asked for on every
 /// user bind. Not critical: directories without it ignore it.
-pub const PPOLICY_OID: &str = "1.3.6.1.4.1.42.2.27.8.5.1";
+pub(crate) const PPOLICY_OID: &str = "1.3.6.1.4.1.42.2.27.8.5.1";
 
 /// The request control (no value).
-pub fn ppolicy_request() -> RawControl {
+pub(crate) fn ppolicy_request() -> RawControl {
     RawControl {
         ctype: PPOLICY_OID.into(),
         crit: false,
@@ -31,6 +31,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The refusal as a short, fixed phrase for logs and errors.
     pub fn as_str(self) -> &'static str {
         match self {
             Refusal::BadCredentials => "wrong password or unknown user",
@@ -43,7 +44,7 @@ impl Refusal {
 
 /// Classifies a refused bind from its response controls, its diagnostic text, and
 /// whether the entry (when it was read first) carries `pwdAccountLockedTime`.
-pub fn classify(controls: &[Control], text: &str, locked_attribute: bool) -> Refusal {
+pub(crate) fn classify(controls: &[Control], text: &str, locked_attribute: bool) -> Refusal {
     let ppolicy = controls
         .iter()
         .filter(|Control(_, raw)| raw.ctype == PPOLICY_OID)

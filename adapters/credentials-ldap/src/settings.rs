@@ -16,10 +16,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct BindPassword(String);
 
 impl BindPassword {
+    /// Wraps a bind password.
     pub fn new(password: impl Into<String>) -> Self {
         Self(password.into())
     }
 
+    /// The password itself, to send in a bind.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -38,8 +40,11 @@ pub enum UserLookup {
     /// the username escaped per RFC 4515; then bind as the one entry found. The search
     /// runs as `service` (a service account) or, without one, anonymously.
     Search {
+        /// The account the search binds as; `None`: anonymous.
         service: Option<ServiceAccount>,
+        /// Where the subtree search starts.
         base_dn: String,
+        /// The search filter, with `{username}` where the escaped username goes.
         filter: String,
     },
     /// Bind directly as this DN, where `{username}` is replaced by the username escaped
@@ -51,15 +56,20 @@ pub enum UserLookup {
 /// The account that searches for users.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceAccount {
+    /// The service account's DN.
     pub dn: String,
+    /// The service account's password.
     pub password: BindPassword,
 }
 
 /// Which entry attributes become the user's `id`, `name` and `email`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttributeMap {
+    /// The attribute that becomes the user's `id`.
     pub id: String,
+    /// The attribute that becomes the user's `name`.
     pub name: String,
+    /// The attribute that becomes the user's `email`.
     pub email: String,
 }
 
@@ -82,7 +92,9 @@ pub struct LdapSettings {
     pub starttls: bool,
     /// PEM file of the certificate authorities to trust for TLS; unset: the system's.
     pub ca_file: Option<PathBuf>,
+    /// How a username becomes the entry to bind as.
     pub lookup: UserLookup,
+    /// Which attributes make the user.
     pub attributes: AttributeMap,
     /// Bounds the connection (TCP and TLS) and each LDAP operation.
     pub timeout: Duration,
@@ -108,7 +120,9 @@ impl LdapSettings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {message}")]
 pub struct SettingsError {
+    /// The setting's name, as the server's configuration spells it.
     pub key: &'static str,
+    /// What is wrong with it.
     pub message: String,
 }
 

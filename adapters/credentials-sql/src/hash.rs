@@ -10,13 +10,19 @@ use argon2::{Algorithm, Argon2, Params};
 /// A hash scheme a password table may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
+    /// Argon2id PHC string (`$argon2id$`).
     Argon2id,
+    /// Argon2i PHC string (`$argon2i$`).
     Argon2i,
+    /// Argon2d PHC string (`$argon2d$`).
     Argon2d,
     /// `$2a$`, `$2b$`, `$2x$` or `$2y$` (bcrypt reads at most 72 bytes of a password).
     Bcrypt,
+    /// scrypt PHC string (`$scrypt$`).
     Scrypt,
+    /// PBKDF2-HMAC-SHA256 PHC string (`$pbkdf2-sha256$`).
     Pbkdf2Sha256,
+    /// PBKDF2-HMAC-SHA512 PHC string (`$pbkdf2-sha512$`).
     Pbkdf2Sha512,
 }
 

@@ -28,7 +28,7 @@ const ALLOWED_DOMAIN: &str = "@example.com";
 const ADMIN_EMAIL: &str = "admin@example.com";
 
 /// Serves every `POST` on `listener`, whatever its path, until the task is dropped.
-pub async fn serve(listener: TcpListener, secrets: WebhookSecrets) {
+pub(crate) async fn serve(listener: TcpListener, secrets: WebhookSecrets) {
     let route = warp::post()
         .and(warp::body::content_length_limit(MAX_BODY))
         .and(warp::header::headers_cloned())

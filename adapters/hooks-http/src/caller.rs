@@ -30,16 +30,22 @@ pub struct Endpoint {
 /// Why a hook call gave no usable answer. Names no secret and repeats no body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
+    /// The request body could not be serialised.
     #[error("the request could not be encoded")]
     Encode,
+    /// The endpoint did not answer within the timeout (in milliseconds).
     #[error("no answer within {0} ms")]
     Timeout(u128),
+    /// The request could not be sent or the answer not read.
     #[error("{0}")]
     Transport(HttpFailure),
+    /// The endpoint answered with a status other than 200.
     #[error("answered HTTP {0}, expected 200")]
     Status(u16),
+    /// The answer's webhook signature does not verify.
     #[error("the answer's signature is refused: {0}")]
     Signature(SignatureError),
+    /// The answer's body is not this hook's answer.
     #[error("the answer is not the JSON this hook expects")]
     Malformed,
 }

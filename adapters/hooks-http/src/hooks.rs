@@ -57,6 +57,7 @@ impl HttpHooks {
         }
     }
 
+    /// Asks `endpoint` whether a user may sign in (v3's `callbacks.signIn`).
     pub fn with_sign_in(mut self, endpoint: Endpoint) -> Self {
         self.sign_in = Some(endpoint);
         self

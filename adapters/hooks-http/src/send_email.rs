@@ -16,6 +16,7 @@ pub struct HttpVerificationSender {
 }
 
 impl HttpVerificationSender {
+    /// A sender that calls `endpoint` through `caller`.
     pub fn new(caller: Caller, endpoint: Endpoint) -> Self {
         Self { caller, endpoint }
     }

@@ -15,7 +15,9 @@ use subtle::ConstantTimeEq;
 
 /// The header names of the spec.
 pub const HEADER_ID: &str = "webhook-id";
+/// The header with the message's Unix time in seconds.
 pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
+/// The header with the message's signatures.
 pub const HEADER_SIGNATURE: &str = "webhook-signature";
 
 /// How far a signed timestamp may be from now, either way (the spec's five minutes).
@@ -86,7 +88,9 @@ pub struct WebhookSecrets(Vec<WebhookSecret>);
 /// The three headers of one signed message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signed {
+    /// The message id (`webhook-id`).
     pub id: String,
+    /// When it was signed, in Unix seconds (`webhook-timestamp`).
     pub timestamp: i64,
     /// Space-separated `v1,<base64>` signatures, one per secret.
     pub signature: String,
@@ -106,14 +110,19 @@ impl Signed {
 /// Why a signed message was refused. Names no secret and no signature.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
+    /// A required header is absent (its name).
     #[error("the `{0}` header is missing")]
     Missing(&'static str),
+    /// The timestamp header is not a number.
     #[error("the `webhook-timestamp` header is not a number of seconds")]
     BadTimestamp,
+    /// The timestamp is outside the tolerance.
     #[error("the timestamp is more than {TOLERANCE_SECONDS} s away from now")]
     Stale,
+    /// The answer's id is not the request's.
     #[error("the `webhook-id` does not answer this request")]
     WrongId,
+    /// No signature verifies with any secret.
     #[error("no signature matches a configured secret")]
     Mismatch,
 }

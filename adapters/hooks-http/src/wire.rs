@@ -10,14 +10,20 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HookName {
+    /// `sign_in`: may this user sign in?
     SignIn,
+    /// `jwt`: the claims to encode.
     Jwt,
+    /// `session`: the session JSON the client sees.
     Session,
+    /// `redirect`: where a requested callback URL may lead.
     Redirect,
+    /// `send_email`: deliver a sign-in link.
     SendEmail,
 }
 
 impl HookName {
+    /// Every hook, in the order of the docs.
     pub const ALL: [HookName; 5] = [
         HookName::SignIn,
         HookName::Jwt,
@@ -26,6 +32,7 @@ impl HookName {
         HookName::SendEmail,
     ];
 
+    /// The hook's name on the wire (`sign_in`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             HookName::SignIn => "sign_in",
@@ -43,6 +50,7 @@ pub struct HookRequest<D> {
     /// The hook's name (`sign_in`, `jwt`, `session`, `redirect`, `send_email`).
     #[serde(rename = "type")]
     pub hook: HookName,
+    /// The hook's arguments.
     pub data: D,
 }
 
@@ -72,9 +80,15 @@ pub struct SignInData {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "decision", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SignInAnswer {
+    /// Sign the user in.
     Allow,
+    /// Refuse the sign-in.
     Deny,
-    Redirect { url: String },
+    /// Send the user to `url` instead.
+    Redirect {
+        /// A path, or an absolute URL on the site's origin.
+        url: String,
+    },
 }
 
 /// `jwt` (v3's `callbacks.jwt`): claims in, claims out.
@@ -85,10 +99,13 @@ pub struct JwtData {
     /// At sign-in only (absent on a session read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<Value>,
+    /// At sign-in only: the account signed in with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<Value>,
+    /// At sign-in only: the provider's profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Value>,
+    /// At sign-in only: whether the user was just created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_new_user: Option<bool>,
 }
@@ -98,6 +115,7 @@ pub struct JwtData {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JwtAnswer {
+    /// The claims to encode.
     pub token: Map<String, Value>,
 }
 
@@ -114,6 +132,7 @@ pub struct SessionData {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionAnswer {
+    /// The session JSON to send.
     pub session: Map<String, Value>,
 }
 
@@ -133,6 +152,7 @@ pub struct RedirectData {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedirectAnswer {
+    /// Where to send the user.
     pub url: String,
 }
 
@@ -157,6 +177,7 @@ pub struct SendEmailData {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendEmailAnswer {
+    /// Whether the message was handed over.
     pub sent: bool,
 }
 

@@ -101,6 +101,7 @@ impl ReqwestHttpClient {
         })
     }
 
+    /// A client with `settings`; an error if it cannot be built.
     pub fn with_settings(settings: Settings) -> Result<Self, BuildError> {
         let mut builder = reqwest::Client::builder()
             .redirect(redirect::Policy::none())
@@ -115,6 +116,7 @@ impl ReqwestHttpClient {
         Ok(Self { client, settings })
     }
 
+    /// The settings the client was built with.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

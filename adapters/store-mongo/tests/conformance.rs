@@ -15,9 +15,9 @@ mod harness {
     use portcullis_store_mongo::MongoStore;
     use tokio::sync::OnceCell;
 
-    pub const DEFAULT_URL: &str = "mongodb://127.0.0.1:27018";
+    pub(crate) const DEFAULT_URL: &str = "mongodb://127.0.0.1:27018";
 
-    pub fn url() -> String {
+    pub(crate) fn url() -> String {
         std::env::var("MONGODB_URL")
             .ok()
             .filter(|u| !u.is_empty())
@@ -74,15 +74,15 @@ mod harness {
 
     /// A store in a database of its own, with the indexes; the database is dropped when
     /// the store is (at the end of the test, also when it panicked).
-    pub type TestStore = portcullis_store_conformance::WithCleanup<MongoStore, DropDatabase>;
+    pub(crate) type TestStore = portcullis_store_conformance::WithCleanup<MongoStore, DropDatabase>;
 
     /// Drops the test database when dropped.
-    pub struct DropDatabase {
+    pub(crate) struct DropDatabase {
         url: String,
         name: String,
     }
 
-    pub async fn fresh() -> TestStore {
+    pub(crate) async fn fresh() -> TestStore {
         let url = url();
         require_server(&url).await;
         let name = fresh_name();

@@ -6,6 +6,8 @@
 //! Run: `cargo bench -p portcullis-store-sled --bench sign_in`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// `criterion_group!` defines a public function it cannot document.
+#![allow(missing_docs)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

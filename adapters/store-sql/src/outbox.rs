@@ -93,6 +93,7 @@ fn millis(at: OffsetDateTime) -> i64 {
 }
 
 impl SqlOutbox {
+    /// The outbox in `store`'s database (`portcullis_outbox`).
     pub fn new(store: SqlStore) -> SqlOutbox {
         let statements = Statements::of(store.dialect());
         SqlOutbox { store, statements }

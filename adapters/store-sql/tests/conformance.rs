@@ -19,18 +19,18 @@ mod support {
     use sqlx::Connection;
     use tokio::sync::OnceCell;
 
-    pub const POSTGRES_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-    pub const MYSQL_DEFAULT: &str = "mysql://root@127.0.0.1:3306/test";
+    pub(crate) const POSTGRES_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+    pub(crate) const MYSQL_DEFAULT: &str = "mysql://root@127.0.0.1:3306/test";
     const PREFIX: &str = "portcullis_t_";
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Server {
+    pub(crate) enum Server {
         Postgres,
         MySql,
     }
 
     impl Server {
-        pub fn admin_url(self) -> String {
+        pub(crate) fn admin_url(self) -> String {
             let (var, default) = match self {
                 Server::Postgres => ("PORTCULLIS_TEST_POSTGRES_URL", POSTGRES_DEFAULT),
                 Server::MySql => ("PORTCULLIS_TEST_MYSQL_URL", MYSQL_DEFAULT),
@@ -51,7 +51,7 @@ mod support {
 
     /// A database that exists for one test: an empty SQLite file in a temporary
     /// directory, or a database on a server, dropped with this value.
-    pub enum TempDb {
+    pub(crate) enum TempDb {
         File(#[allow(dead_code)] tempfile::TempDir),
         Server { server: Server, name: String },
     }
@@ -176,7 +176,7 @@ mod support {
     }
 
     /// Creates an empty database on `server`; returns its URL and its guard.
-    pub async fn server_db(server: Server) -> (String, TempDb) {
+    pub(crate) async fn server_db(server: Server) -> (String, TempDb) {
         sweep(server).await;
         let admin_url = server.admin_url();
         let mut admin = admin(server).await.unwrap_or_else(|e| {
@@ -202,13 +202,13 @@ mod support {
     }
 
     /// An empty SQLite file's URL (the file does not exist yet: connect creates it).
-    pub fn sqlite_db() -> (String, TempDb) {
+    pub(crate) fn sqlite_db() -> (String, TempDb) {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let url = format!("sqlite://{}", dir.path().join("store.db").display());
         (url, TempDb::File(dir))
     }
 
-    pub fn options() -> SqlOptions {
+    pub(crate) fn options() -> SqlOptions {
         SqlOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(30),
@@ -216,14 +216,14 @@ mod support {
         }
     }
 
-    pub async fn connect(url: &str) -> SqlStore {
+    pub(crate) async fn connect(url: &str) -> SqlStore {
         SqlStore::connect(url, options())
             .await
             .unwrap_or_else(|e| panic!("connect: {e}"))
     }
 
     /// A migrated store on a fresh database, which lives as long as the store.
-    pub async fn fresh(server: Option<Server>) -> TestStore {
+    pub(crate) async fn fresh(server: Option<Server>) -> TestStore {
         let (url, db) = match server {
             Some(server) => server_db(server).await,
             None => sqlite_db(),
@@ -238,7 +238,7 @@ mod support {
 
     /// A store and its database: the database is dropped after the store.
     /// A store in a fresh database, dropped with it.
-    pub type TestStore = portcullis_store_conformance::WithCleanup<SqlStore, TempDb>;
+    pub(crate) type TestStore = portcullis_store_conformance::WithCleanup<SqlStore, TempDb>;
 }
 
 mod sqlite {

@@ -6,6 +6,8 @@
 //! Run: `cargo bench -p portcullis --bench session_check`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// `criterion_group!` defines a public function it cannot document.
+#![allow(missing_docs)]
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};

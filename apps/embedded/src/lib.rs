@@ -188,10 +188,12 @@ impl std::fmt::Debug for Portcullis {
 }
 
 impl Portcullis {
+    /// A builder: the site URL, the secret and the providers are what every app gives.
     pub fn builder() -> Builder {
         Builder::default()
     }
 
+    /// The engine's checked configuration.
     pub fn config(&self) -> &Config {
         self.engine.config()
     }
@@ -658,6 +660,8 @@ impl Builder {
         self
     }
 
+    /// The database for users, accounts, sessions and link tokens (e-mail sign-in and
+    /// database sessions need one).
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
@@ -676,16 +680,19 @@ impl Builder {
         self
     }
 
+    /// The clock (tests pin it; production reads the system time).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
     }
 
+    /// The randomness source; it must be a cryptographic RNG (production: the OS).
     pub fn entropy(mut self, entropy: Arc<dyn Entropy>) -> Self {
         self.entropy = Some(entropy);
         self
     }
 
+    /// Called with the declared transitions each request took (coverage, tracing).
     pub fn observe(mut self, observer: TransitionObserver) -> Self {
         self.observer = Some(observer);
         self
@@ -698,6 +705,7 @@ impl Builder {
         self
     }
 
+    /// Checks the configuration and attaches the ports.
     pub fn build(self) -> Result<Portcullis, ConfigError> {
         if let Some(error) = self.preset_error {
             return Err(error);

@@ -22,9 +22,13 @@ use crate::Portcullis;
 /// A provider access token that is valid now. `Debug` hides the token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProviderAccessToken {
+    /// The access token.
     pub access_token: SecretString,
+    /// When the provider said it expires; `None`: it did not say.
     pub expires: Option<OffsetDateTime>,
+    /// The provider's `token_type` (usually `Bearer`).
     pub token_type: Option<String>,
+    /// The scopes the provider granted.
     pub scope: Option<String>,
 }
 
@@ -41,20 +45,26 @@ impl std::fmt::Debug for ProviderAccessToken {
 /// Why no valid access token could be had. No variant holds a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessTokenError {
+    /// No store is configured.
     #[error("no store configured: provider tokens live on stored accounts")]
     NoStore,
+    /// The provider id names no configured OAuth 2 provider.
     #[error("{0:?} is not a configured OAuth 2 provider")]
     UnknownProvider(String),
+    /// The user has no account at this provider.
     #[error("the user has no account at this provider")]
     NotLinked,
+    /// The access token expired and there is no refresh token.
     #[error("the access token expired and no refresh token is held: sign in again")]
     NotRenewable,
     /// The provider refused the refresh (the user revoked access, the token was retired):
     /// the user must sign in again. v3 apps know this as `RefreshAccessTokenError`.
     #[error("the provider refused to renew the access token: {0}")]
     Refused(String),
+    /// The provider could not be reached.
     #[error("the provider could not be reached: {0}")]
     Unreachable(String),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }

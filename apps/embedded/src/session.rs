@@ -27,6 +27,7 @@ use crate::{Claims, JwtCall, Portcullis, StoreError};
 /// A signed-in user's session, as the app's handlers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
+    /// Who is signed in.
     pub user: SessionUser,
     /// When the session ends unless it is used (the `expires` of `GET /session`).
     pub expires: OffsetDateTime,
@@ -61,7 +62,7 @@ enum Source {
 
 impl Found {
     /// v3's default session JSON (before the `session` callback).
-    pub fn default_json(&self) -> Value {
+    pub(crate) fn default_json(&self) -> Value {
         match &self.source {
             Source::Jwt { claims, expires } => flows::jwt_session_json(claims, *expires),
             Source::Database { session, user } => flows::database_session_json(session, user),
@@ -69,7 +70,7 @@ impl Found {
     }
 
     /// The `session` callback's second argument: the JWT claims, or the stored user.
-    pub fn hook_token(&self) -> Value {
+    pub(crate) fn hook_token(&self) -> Value {
         match &self.source {
             Source::Jwt { claims, .. } => Value::Object(claims.clone()),
             Source::Database { user, .. } => serde_json::to_value(user).unwrap_or(Value::Null),
@@ -77,7 +78,7 @@ impl Found {
     }
 
     /// The JWT claims (JWT sessions only), for the `session` event.
-    pub fn into_claims(self) -> Option<Claims> {
+    pub(crate) fn into_claims(self) -> Option<Claims> {
         match self.source {
             Source::Jwt { claims, .. } => Some(claims),
             Source::Database { .. } => None,

@@ -39,6 +39,7 @@ pub struct AuthService {
 }
 
 impl AuthService {
+    /// A service that answers with `auth`.
     pub fn new(auth: Portcullis) -> Self {
         Self { auth }
     }

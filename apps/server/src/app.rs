@@ -25,7 +25,9 @@ pub const DEV_PROVIDER_ID: &str = "credentials";
 /// An engine and the store behind it (kept to flush or close it on shutdown).
 #[derive(Debug, Clone)]
 pub struct App {
+    /// The engine, configured.
     pub portcullis: Portcullis,
+    /// The store the engine uses, to flush or close on shutdown.
     pub store: AppStore,
     /// `[hooks.events]`, when configured: its worker runs from [`App::start_events`].
     pub events: Option<Arc<portcullis_hooks_http::events::Events>>,

@@ -24,10 +24,12 @@ pub const EXIT_FAILURE: u8 = 1;
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about)]
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
@@ -52,6 +54,7 @@ pub enum Command {
     Mail(MailCommand),
 }
 
+/// The `hooks` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum HooksCommand {
     /// Print the JSON Schema of every hook's request and answer, as one JSON object
@@ -59,6 +62,7 @@ pub enum HooksCommand {
     Schema,
 }
 
+/// The `mail` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum MailCommand {
     /// Render an e-mail provider's sign-in message (its template files, or the built-in
@@ -66,8 +70,10 @@ pub enum MailCommand {
     Preview(MailPreviewArgs),
 }
 
+/// The arguments of `mail preview`.
 #[derive(Debug, Args)]
 pub struct MailPreviewArgs {
+    /// Where the configuration is.
     #[command(flatten)]
     pub config: ConfigArg,
     /// The e-mail provider's id (default: the first e-mail provider).
@@ -75,6 +81,7 @@ pub struct MailPreviewArgs {
     pub provider: Option<String>,
 }
 
+/// The configuration file argument, shared by the subcommands that read one.
 #[derive(Debug, Args)]
 pub struct ConfigArg {
     /// Configuration file (TOML).
@@ -82,8 +89,10 @@ pub struct ConfigArg {
     pub config: Option<PathBuf>,
 }
 
+/// The arguments of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Where the configuration is.
     #[command(flatten)]
     pub config: ConfigArg,
     /// Address to listen on (overrides `listen` and PORTCULLIS_LISTEN).
@@ -100,6 +109,7 @@ pub struct ServeArgs {
     pub no_migrate: bool,
 }
 
+/// The `config` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print the JSON Schema of the configuration file.
@@ -108,6 +118,7 @@ pub enum ConfigCommand {
     Check(ConfigArg),
 }
 
+/// The arguments of `flows`.
 #[derive(Debug, Args)]
 pub struct FlowsArgs {
     /// Mermaid state diagrams (the default).

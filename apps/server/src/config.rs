@@ -259,6 +259,7 @@ impl std::fmt::Debug for Secrets {
 pub struct DatabaseUrl(String);
 
 impl DatabaseUrl {
+    /// Wraps a database URL.
     pub fn new(url: impl Into<String>) -> Self {
         Self(url.into())
     }
@@ -302,6 +303,7 @@ impl std::fmt::Debug for DatabaseUrl {
 pub struct JwkString(String);
 
 impl JwkString {
+    /// Wraps a JWK's JSON text.
     pub fn new(jwk: impl Into<String>) -> Self {
         Self(jwk.into())
     }
@@ -564,10 +566,12 @@ impl DatabasePoolSection {
 pub struct SmtpUrl(String);
 
 impl SmtpUrl {
+    /// Wraps an SMTP URL.
     pub fn new(url: impl Into<String>) -> Self {
         Self(url.into())
     }
 
+    /// The URL itself, password included.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -937,6 +941,7 @@ impl MetricsSection {
 pub struct MetricsToken(String);
 
 impl MetricsToken {
+    /// Wraps a bearer token.
     pub fn new(token: impl Into<String>) -> Self {
         Self(token.into())
     }
@@ -951,6 +956,7 @@ impl MetricsToken {
         self.0.len()
     }
 
+    /// Whether the token is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

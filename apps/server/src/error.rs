@@ -12,11 +12,21 @@ pub enum StartupError {
     /// The configuration file cannot be read as a configuration (the message names the
     /// line and the field).
     #[error("config file {}: {message}", path.display())]
-    ConfigFile { path: PathBuf, message: String },
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        message: String,
+    },
 
     /// An environment variable holds an unusable value.
     #[error("environment variable {var}: {message}")]
-    Env { var: &'static str, message: String },
+    Env {
+        /// The variable's name.
+        var: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
 
     /// The engine refuses the configuration (no secret, short secret, bad URL, cookies …).
     #[error("invalid configuration: {0}")]
@@ -29,23 +39,41 @@ pub enum StartupError {
 
     /// A users file cannot be used.
     #[error("users file {}: {message}", path.display())]
-    UsersFile { path: PathBuf, message: String },
+    UsersFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// A file or directory the server needs cannot be read or written.
     #[error("cannot {what} {}: {source}", path.display())]
     Io {
+        /// What was being done (`read`, `create` …).
         what: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
 
     /// The dev-mode secret file holds something unusable.
     #[error("secret file {}: {message}", path.display())]
-    SecretFile { path: PathBuf, message: String },
+    SecretFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// The store cannot be opened.
     #[error("store at {}: {source}", path.display())]
-    Store { path: PathBuf, source: StoreError },
+    Store {
+        /// Where the store lives.
+        path: PathBuf,
+        /// Why it cannot be opened.
+        source: StoreError,
+    },
 
     /// The database (`database` in the config) cannot be opened or migrated. The message
     /// never quotes the URL.
@@ -63,7 +91,9 @@ pub enum StartupError {
     /// The listening socket cannot be opened.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address.
         addr: SocketAddr,
+        /// The I/O error.
         source: std::io::Error,
     },
 }

@@ -214,6 +214,7 @@ pub struct TemplatedSender {
 }
 
 impl TemplatedSender {
+    /// A sender that renders with `templates` and sends through `mailer`.
     pub fn new(templates: Arc<MailTemplates>, mailer: Arc<dyn Mailer>) -> Self {
         Self { templates, mailer }
     }

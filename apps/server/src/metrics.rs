@@ -88,6 +88,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every metric at zero, named with the prefix `portcullis`.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("portcullis");
         let sign_ins = Family::<SignInLabels, Counter>::default();

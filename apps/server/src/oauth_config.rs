@@ -41,6 +41,7 @@ pub struct OAuthProviderConfig {
     /// Shown on the sign-in page. Default: the preset's name, else the id.
     #[serde(default)]
     pub name: Option<String>,
+    /// The client id the provider issued.
     pub client_id: String,
     /// Env: `PORTCULLIS_PROVIDER_<ID>_CLIENT_SECRET` (ID upper-cased, `-` as `_`), which
     /// keeps it out of the file.
@@ -50,8 +51,10 @@ pub struct OAuthProviderConfig {
     /// Env for the key: `PORTCULLIS_PROVIDER_<ID>_PRIVATE_KEY`.
     #[serde(default)]
     pub apple_key_id: Option<String>,
+    /// Apple: the team id.
     #[serde(default)]
     pub apple_team_id: Option<String>,
+    /// Apple: the PKCS#8 PEM private key.
     #[serde(default)]
     pub apple_private_key: Option<ProviderSecret>,
     /// Preset options: tenant host (Auth0, Okta, Cognito …).
@@ -75,12 +78,16 @@ pub struct OAuthProviderConfig {
     /// OpenID issuer: endpoints come from its discovery document, the ID token is verified.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// The authorisation endpoint.
     #[serde(default)]
     pub authorization_url: Option<String>,
+    /// The token endpoint.
     #[serde(default)]
     pub token_url: Option<String>,
+    /// The userinfo endpoint.
     #[serde(default)]
     pub userinfo_url: Option<String>,
+    /// The JWKS of the ID token's signing keys.
     #[serde(default)]
     pub jwks_uri: Option<String>,
     /// OAuth 1.0a only.
@@ -119,6 +126,7 @@ pub struct OAuthProviderConfig {
 pub struct ProviderSecret(String);
 
 impl ProviderSecret {
+    /// Wraps a provider secret.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
@@ -130,51 +138,70 @@ impl std::fmt::Debug for ProviderSecret {
     }
 }
 
+/// The OAuth protocol version (`protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProtocolName {
+    /// OAuth 2.0 (with OpenID Connect when there is an `issuer`).
     Oauth2,
+    /// OAuth 1.0a.
     Oauth1,
 }
 
+/// How the client authenticates at the token endpoint (`client_auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientAuthName {
+    /// `client_id` and `client_secret` in the form body.
     Post,
+    /// HTTP Basic authentication.
     Basic,
 }
 
+/// Where the profile comes from (`profile_source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProfileSourceName {
+    /// The userinfo endpoint.
     Userinfo,
+    /// The ID token's claims.
     IdToken,
+    /// The ID token's claims, then the userinfo endpoint's.
     IdTokenAndUserinfo,
 }
 
+/// The OAuth checks a provider runs (`checks`); unset ones keep their default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChecksConfig {
+    /// The `state` parameter.
     #[serde(default)]
     pub state: Option<bool>,
     /// PKCE (S256). Turn off only for a provider that breaks with it.
     #[serde(default)]
     pub pkce: Option<bool>,
+    /// The OpenID `nonce`.
     #[serde(default)]
     pub nonce: Option<bool>,
 }
 
+/// Dot paths into the raw profile for each user field (`profile`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePaths {
+    /// The user's `id`.
     #[serde(default)]
     pub id: Option<String>,
+    /// The user's `name`.
     #[serde(default)]
     pub name: Option<String>,
+    /// The user's `email`.
     #[serde(default)]
     pub email: Option<String>,
+    /// The user's `image`.
     #[serde(default)]
     pub image: Option<String>,
+    /// Whether the provider verified the e-mail address.
     #[serde(default)]
     pub email_verified: Option<String>,
 }

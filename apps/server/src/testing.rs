@@ -47,10 +47,13 @@ const CLIENT_PAGE_SCRIPT: &str = include_str!("testing/page.js");
 /// Why a browser could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum BrowserError {
+    /// Chromium or ChromeDriver could not be started.
     #[error("{0}")]
     Start(String),
+    /// ChromeDriver refused a session.
     #[error("starting a Chromium session: {0}")]
     Session(String),
+    /// A page could not be loaded or driven.
     #[error("{0}")]
     Page(String),
 }

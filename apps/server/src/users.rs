@@ -31,10 +31,13 @@ const DUMMY_HASH: &str =
 /// Why a password cannot be hashed or a hash cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
+    /// The password is empty.
     #[error("the password is empty")]
     Empty,
+    /// The hash is not an Argon2id PHC string.
     #[error("not an Argon2id PHC string (make one with `portcullis hash-password`)")]
     NotArgon2id,
+    /// Argon2 failed (its message).
     #[error("argon2: {0}")]
     Argon2(String),
 }
@@ -95,8 +98,10 @@ pub struct UserEntry {
     /// The user id in the session (default: the username).
     #[serde(default)]
     pub id: Option<String>,
+    /// The user's name in the session.
     #[serde(default)]
     pub name: Option<String>,
+    /// The user's e-mail address in the session.
     #[serde(default)]
     pub email: Option<String>,
 }
@@ -194,10 +199,12 @@ impl UserDirectory {
         }])
     }
 
+    /// How many users the file holds.
     pub fn len(&self) -> usize {
         self.users.len()
     }
 
+    /// Whether the file holds no user.
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
     }

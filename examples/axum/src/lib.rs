@@ -9,7 +9,9 @@ use subtle::ConstantTimeEq;
 
 /// The demo user's sign-in: a real app checks its own user table.
 pub const DEMO_USERNAME: &str = "ali";
+/// The demo user's password.
 pub const DEMO_PASSWORD: &str = "open sesame";
+/// The demo user's name.
 pub const DEMO_NAME: &str = "Ali Baba";
 
 /// The engine for a site at `url` (`NEXTAUTH_URL`: site URL and auth base path).

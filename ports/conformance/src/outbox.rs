@@ -55,6 +55,8 @@ async fn ids(outbox: &Arc<dyn Outbox>, now: OffsetDateTime, limit: usize) -> Vec
         .collect()
 }
 
+/// A taken message is leased: not taken again until the lease ends, then taken again with its
+/// attempts unchanged.
 pub async fn due_messages_are_leased_until_the_lease_ends(outbox: Arc<dyn Outbox>) {
     outbox.enqueue("msg_a", "{}", T0).await.unwrap();
     outbox.enqueue("msg_b", "{}", T0).await.unwrap();
@@ -72,6 +74,7 @@ pub async fn due_messages_are_leased_until_the_lease_ends(outbox: Arc<dyn Outbox
     assert_eq!(outbox.count().await.unwrap(), 2);
 }
 
+/// `ack` removes a message for good; acking an unknown id is fine.
 pub async fn acked_messages_are_gone(outbox: Arc<dyn Outbox>) {
     outbox.enqueue("msg_a", "{}", T0).await.unwrap();
     outbox.enqueue("msg_b", "{}", T0).await.unwrap();
@@ -82,6 +85,8 @@ pub async fn acked_messages_are_gone(outbox: Arc<dyn Outbox>) {
     assert_eq!(ids(&outbox, T0 + secs(3600), 10).await, ["msg_b"]);
 }
 
+/// A rescheduled message comes back when due, with the attempts given; a reschedule ends the lease
+/// early.
 pub async fn rescheduled_messages_come_back_when_due(outbox: Arc<dyn Outbox>) {
     outbox.enqueue("msg_a", "{}", T0).await.unwrap();
     assert_eq!(ids(&outbox, T0, 10).await, ["msg_a"]);
@@ -102,6 +107,7 @@ pub async fn rescheduled_messages_come_back_when_due(outbox: Arc<dyn Outbox>) {
     assert_eq!(back[0].attempts, 4);
 }
 
+/// `take_due` takes the earliest due first, and no more than its limit.
 pub async fn earliest_due_first_and_limited(outbox: Arc<dyn Outbox>) {
     outbox
         .enqueue("msg_late", "{}", T0 + secs(5))
@@ -124,6 +130,7 @@ pub async fn earliest_due_first_and_limited(outbox: Arc<dyn Outbox>) {
     );
 }
 
+/// A large, non-ASCII payload comes back byte for byte.
 pub async fn payloads_round_trip(outbox: Arc<dyn Outbox>) {
     let big = format!(
         r#"{{"type":"event","data":{{"name":"Zoë 🦀 \"quoted\"","pad":"{}"}}}}"#,
@@ -135,6 +142,7 @@ pub async fn payloads_round_trip(outbox: Arc<dyn Outbox>) {
     assert_eq!(taken[0].payload, big);
 }
 
+/// Concurrent takers never get the same message, and together get every one.
 pub async fn concurrent_takers_never_share_a_message(outbox: Arc<dyn Outbox>) {
     const N: usize = 24;
     for i in 0..N {

@@ -17,12 +17,12 @@ use crate::jose::b64;
 static KEYS: LazyLock<[RsaKeyPair; 2]> =
     LazyLock::new(|| [0, 1].map(|_| RS256.generate_key_pair(2048).expect("an RSA key pair")));
 
-pub fn kid(key: usize) -> String {
+pub(super) fn kid(key: usize) -> String {
     format!("k{key}")
 }
 
 /// The JWKS publishing `keys`.
-pub fn jwks(keys: &[usize]) -> Value {
+pub(super) fn jwks(keys: &[usize]) -> Value {
     let keys: Vec<Value> = keys
         .iter()
         .map(|&k| {
@@ -38,7 +38,7 @@ pub fn jwks(keys: &[usize]) -> Value {
 
 /// How the provider signs its ID tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signing {
+pub(crate) enum Signing {
     /// RS256 with this key, naming it by its `kid`.
     Key(usize),
     /// `alg: none`, no signature.
@@ -50,7 +50,7 @@ pub enum Signing {
 }
 
 /// A compact JWS of `claims`.
-pub fn mint(signing: &Signing, claims: &Map<String, Value>) -> String {
+pub(super) fn mint(signing: &Signing, claims: &Map<String, Value>) -> String {
     let payload = b64(&serde_json::to_vec(claims).expect("claims are JSON"));
     let (header, key) = match signing {
         Signing::Key(k) => (

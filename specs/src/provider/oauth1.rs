@@ -7,7 +7,7 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
 /// RFC 3986 percent-encoding of everything but the unreserved characters (RFC 5849 §3.6).
-pub fn encode(text: &str) -> String {
+pub(super) fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
@@ -47,7 +47,7 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// The `oauth_*` parameters of an `Authorization: OAuth …` header, decoded (no `realm`).
-pub fn header_params(header: &str) -> Option<Vec<(String, String)>> {
+pub(super) fn header_params(header: &str) -> Option<Vec<(String, String)>> {
     let rest = header.trim().strip_prefix("OAuth ")?;
     let mut params = Vec::new();
     for part in rest.split(',') {
@@ -63,7 +63,7 @@ pub fn header_params(header: &str) -> Option<Vec<(String, String)>> {
 /// Whether `signature` is the HMAC-SHA1 signature of the request: `method`, `base_uri`
 /// (scheme, host, port and path) and every parameter but `oauth_signature`, keyed with
 /// the consumer secret and the token secret.
-pub fn verify(
+pub(super) fn verify(
     method: &str,
     base_uri: &str,
     params: &[(String, String)],

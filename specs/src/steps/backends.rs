@@ -15,7 +15,7 @@ use crate::world::AuthWorld;
 
 /// A password table the scenario made, dropped when the world finishes.
 #[derive(Debug, Clone)]
-pub struct PasswordTable {
+pub(crate) struct PasswordTable {
     pub url: String,
     pub name: String,
 }
@@ -85,7 +85,7 @@ async fn fetch_hash(table: &PasswordTable) -> String {
 }
 
 /// Drops the tables the scenario made.
-pub async fn drop_tables(tables: Vec<PasswordTable>) {
+pub(crate) async fn drop_tables(tables: Vec<PasswordTable>) {
     for table in tables {
         if !table.url.starts_with("sqlite") {
             execute(
@@ -168,7 +168,7 @@ async fn table_holds(w: &mut AuthWorld, scheme: String) {
 }
 
 /// The scenario's credentials service, serving until the world drops it.
-pub struct CredentialsService {
+pub(crate) struct CredentialsService {
     calls: Arc<AtomicUsize>,
     _server: portcullis_server::ShutdownHandle,
 }
@@ -269,14 +269,14 @@ async fn service_called(w: &mut AuthWorld, times: usize) {
 /// to the real binary as the operator's service (`[providers.http]`): Jane / `correct
 /// horse` is Jane Doe (id 42), anything else is refused. Each call's credentials are
 /// recorded as the in-process backend records them.
-pub struct BackendService {
+pub(crate) struct BackendService {
     pub url: String,
     pub secret: String,
     _server: portcullis_server::ShutdownHandle,
 }
 
 impl BackendService {
-    pub async fn start(seen: crate::doubles::Seen) -> Self {
+    pub(crate) async fn start(seen: crate::doubles::Seen) -> Self {
         use warp::Filter as _;
         let secret = crate::webhooks::fresh_secret();
         let webhook = Arc::new(standardwebhooks::Webhook::new(&secret).expect("a webhook secret"));

@@ -83,7 +83,7 @@ async fn given_stored_user(w: &mut AuthWorld, name: String, email: String) {
 
 impl AuthWorld {
     /// `POST BASE/signin/email` as a browser's form does (CSRF token, no `json`).
-    pub async fn ask_for_link(&mut self, email: &str, client_ip: Option<&str>) -> Resp {
+    pub(crate) async fn ask_for_link(&mut self, email: &str, client_ip: Option<&str>) -> Resp {
         // A browser that lost its cookies fetches a new token first.
         let csrf_cookie = self.cookie_name(portcullis::CookieKey::CsrfToken).await;
         let csrf = match self.jar.get(&csrf_cookie) {
@@ -103,7 +103,7 @@ impl AuthWorld {
 
     /// Takes the mail delivered since the last look: waits (bounded) for at least `n`,
     /// fails when there are not exactly `n`.
-    pub async fn receive(&mut self, n: usize) -> Vec<Delivered> {
+    pub(crate) async fn receive(&mut self, n: usize) -> Vec<Delivered> {
         let mail = mailbox::wait_for(&self.mail_sender, n)
             .await
             .unwrap_or_else(|why| panic!("{why}"));
@@ -119,7 +119,7 @@ impl AuthWorld {
     }
 
     /// The last mail taken.
-    pub fn mail(&self) -> &Delivered {
+    pub(crate) fn mail(&self) -> &Delivered {
         self.mails
             .last()
             .expect("no mail was received yet: say `Then I receive one mail, sent to … only`")

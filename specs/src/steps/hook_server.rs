@@ -24,7 +24,7 @@ struct Script {
 }
 
 /// The scenario's hook server, serving until the world drops it.
-pub struct HookServer {
+pub(crate) struct HookServer {
     script: Arc<Mutex<Script>>,
     _server: portcullis_server::ShutdownHandle,
 }

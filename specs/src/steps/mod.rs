@@ -53,22 +53,22 @@ pub(crate) fn require_embedded(world: &AuthWorld, what: &str) {
 
 impl AuthWorld {
     /// `BASE` + `path`, as a request target (the base path of the configured site).
-    pub async fn route(&mut self, path: &str) -> String {
+    pub(crate) async fn route(&mut self, path: &str) -> String {
         let app = self.app().await;
         format!("{}{path}", app.config().site.base_path())
     }
 
-    pub async fn get(&mut self, target: &str) -> Resp {
+    pub(crate) async fn get(&mut self, target: &str) -> Resp {
         let target = self.expand(target);
         self.send(Req::new(Method::GET, &target)).await
     }
 
-    pub async fn post_form(&mut self, target: &str, body: String) -> Resp {
+    pub(crate) async fn post_form(&mut self, target: &str, body: String) -> Resp {
         self.send(Req::new(Method::POST, target).form(body)).await
     }
 
     /// `GET BASE/csrf`; the token becomes `{csrf}`.
-    pub async fn fetch_csrf(&mut self) -> String {
+    pub(crate) async fn fetch_csrf(&mut self) -> String {
         let target = self.route("/csrf").await;
         let resp = self.get(&target).await;
         assert_eq!(resp.status, 200, "GET {target}: {}", resp.body);
@@ -78,7 +78,7 @@ impl AuthWorld {
             .to_owned()
     }
 
-    pub async fn csrf_or_fetch(&mut self) -> String {
+    pub(crate) async fn csrf_or_fetch(&mut self) -> String {
         match &self.csrf {
             Some(token) => token.clone(),
             None => self.fetch_csrf().await,
@@ -86,7 +86,7 @@ impl AuthWorld {
     }
 
     /// Credentials sign-in with `json=true`.
-    pub async fn sign_in(&mut self, username: &str, password: &str) -> Resp {
+    pub(crate) async fn sign_in(&mut self, username: &str, password: &str) -> Resp {
         let csrf = self.csrf_or_fetch().await;
         let target = self.route("/callback/credentials").await;
         let body = form(&[
@@ -99,7 +99,7 @@ impl AuthWorld {
     }
 
     /// Signs Jane in as a browser would (no `json`): a 302 and a session cookie.
-    pub async fn signed_in(&mut self) {
+    pub(crate) async fn signed_in(&mut self) {
         let csrf = self.fetch_csrf().await;
         let target = self.route("/callback/credentials").await;
         let body = form(&[
@@ -116,14 +116,14 @@ impl AuthWorld {
         );
     }
 
-    pub async fn sign_out(&mut self) -> Resp {
+    pub(crate) async fn sign_out(&mut self) -> Resp {
         let csrf = self.csrf_or_fetch().await;
         let target = self.route("/signout").await;
         self.post_form(&target, form(&[("csrfToken", &csrf), ("json", "true")]))
             .await
     }
 
-    pub async fn read_session(&mut self) -> Resp {
+    pub(crate) async fn read_session(&mut self) -> Resp {
         let target = self.route("/session").await;
         let resp = self.get(&target).await;
         assert_eq!(resp.status, 200, "GET {target}: {resp:?}");
@@ -131,7 +131,7 @@ impl AuthWorld {
     }
 
     /// The session cookie's value in the jar.
-    pub async fn session_cookie(&mut self) -> String {
+    pub(crate) async fn session_cookie(&mut self) -> String {
         let name = self.cookie_name(CookieKey::SessionToken).await;
         self.jar
             .get(&name)
@@ -139,7 +139,7 @@ impl AuthWorld {
             .to_owned()
     }
 
-    pub async fn set_session_cookie(&mut self, value: &str) {
+    pub(crate) async fn set_session_cookie(&mut self, value: &str) {
         let name = self.cookie_name(CookieKey::SessionToken).await;
         self.jar.set(&name, value);
     }
@@ -165,7 +165,7 @@ pub(crate) async fn store_user(w: &mut AuthWorld, name: Option<&str>, email: &st
 impl AuthWorld {
     /// The request target of an absolute URL on this site (`Location`, a mail's link);
     /// panics when the URL leaves the site.
-    pub async fn on_site(&mut self, url: &str) -> String {
+    pub(crate) async fn on_site(&mut self, url: &str) -> String {
         let app = self.app().await;
         let base = app.config().site.base_url().to_owned();
         url.strip_prefix(&base)

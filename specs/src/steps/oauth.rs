@@ -431,7 +431,7 @@ async fn unreachable(w: &mut AuthWorld, role: String) {
 impl AuthWorld {
     /// `POST BASE/signin/<id>` as the sign-in page's button does; remembers where the site
     /// sends the browser.
-    pub async fn oauth_sign_in(
+    pub(crate) async fn oauth_sign_in(
         &mut self,
         id: &str,
         callback_url: Option<&str>,
@@ -467,7 +467,7 @@ impl AuthWorld {
 
     /// The browser at the provider's authorisation URL: the provider answers with a redirect
     /// to the site's callback (or, for `form_post`, a page that POSTs the answer there).
-    pub async fn consent(&mut self) {
+    pub(crate) async fn consent(&mut self) {
         let url = self
             .oauth
             .authorization_url
@@ -508,7 +508,7 @@ impl AuthWorld {
 
     /// The browser carries the provider's answer back to the site. A form POST comes from
     /// the provider's page, cross-site: it carries no SameSite=Lax cookie.
-    pub async fn go_back(&mut self) -> Resp {
+    pub(crate) async fn go_back(&mut self) -> Resp {
         let answer = self
             .oauth
             .back
@@ -543,7 +543,7 @@ impl AuthWorld {
     }
 
     /// Signs in at the provider all the way: the site, the provider, back to the site.
-    pub async fn oauth_round_trip(&mut self, id: &str, callback_url: Option<&str>) -> Resp {
+    pub(crate) async fn oauth_round_trip(&mut self, id: &str, callback_url: Option<&str>) -> Resp {
         let resp = self.oauth_sign_in(id, callback_url, false).await;
         assert!(
             self.oauth.authorization_url.is_some(),

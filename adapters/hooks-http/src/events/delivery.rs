@@ -25,7 +25,9 @@ const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// by every instance's retries at the same instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
+    /// The delay after the first failed attempt.
     pub initial: Duration,
+    /// The longest delay between attempts.
     pub max: Duration,
 }
 
@@ -60,7 +62,9 @@ impl Backoff {
 /// What one [`EventDelivery::deliver_due`] pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
+    /// Events the receiver accepted.
     pub delivered: usize,
+    /// Events whose delivery attempt failed in this pass.
     pub failed: usize,
 }
 

@@ -42,6 +42,7 @@ pub struct EventsSettings {
     pub secrets: WebhookSecrets,
     /// Bound on one delivery attempt.
     pub timeout: Duration,
+    /// Delays between retries of a failed delivery.
     pub backoff: Backoff,
     /// How often the worker looks for retries that have come due.
     pub poll: Duration,
@@ -65,6 +66,7 @@ impl std::fmt::Debug for Events {
 }
 
 impl Events {
+    /// The recorder and worker for `settings`, keeping pending events in `outbox`.
     pub fn new(
         settings: EventsSettings,
         outbox: Arc<dyn Outbox>,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use portcullis::Portcullis;
 
-pub struct Page {
+pub(crate) struct Page {
     pub status: u16,
     pub location: Option<String>,
     pub body: String,
@@ -14,31 +14,31 @@ pub struct Page {
     pub set_cookies: Vec<String>,
 }
 
-pub struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a Portcullis,
     jar: BTreeMap<String, String>,
 }
 
 impl<'a> Browser<'a> {
-    pub fn new(app: &'a Portcullis) -> Self {
+    pub(crate) fn new(app: &'a Portcullis) -> Self {
         Self {
             app,
             jar: BTreeMap::new(),
         }
     }
 
-    pub fn cookie(&self, name: &str) -> Option<&str> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
         self.jar.get(name).map(String::as_str)
     }
 
-    pub async fn get(&mut self, path_and_query: &str) -> Page {
+    pub(crate) async fn get(&mut self, path_and_query: &str) -> Page {
         let request = http::Request::get(path_and_query);
         self.send(request, Bytes::new(), true).await
     }
 
     /// A form POST; `with_cookies: false` is a cross-site POST, which carries no
     /// `SameSite=Lax` cookie.
-    pub async fn post_form(
+    pub(crate) async fn post_form(
         &mut self,
         path: &str,
         form: &[(&str, &str)],

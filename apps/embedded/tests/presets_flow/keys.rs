@@ -7,7 +7,7 @@ use josekit::jwt::JwtPayload;
 use serde_json::{json, Map, Value};
 
 /// One ID-token signing key and the key set that publishes its public half.
-pub struct IdTokenKey {
+pub(crate) struct IdTokenKey {
     pub alg: &'static str,
     private: Jwk,
     /// The JWKS document.
@@ -15,11 +15,11 @@ pub struct IdTokenKey {
 }
 
 impl IdTokenKey {
-    pub fn rs256() -> Self {
+    pub(crate) fn rs256() -> Self {
         Self::new("RS256", RS256.generate_key_pair(2048).unwrap())
     }
 
-    pub fn es256() -> Self {
+    pub(crate) fn es256() -> Self {
         Self::new("ES256", ES256.generate_key_pair().unwrap())
     }
 
@@ -40,7 +40,7 @@ impl IdTokenKey {
     }
 
     /// A signed JWT (header `alg`, `kid`) with these claims.
-    pub fn sign(&self, claims: Map<String, Value>) -> String {
+    pub(crate) fn sign(&self, claims: Map<String, Value>) -> String {
         let signer: Box<dyn JwsSigner> = match self.alg {
             "RS256" => Box::new(RS256.signer_from_jwk(&self.private).unwrap()),
             _ => Box::new(ES256.signer_from_jwk(&self.private).unwrap()),
@@ -53,13 +53,13 @@ impl IdTokenKey {
 }
 
 /// The site's "Sign in with Apple" key.
-pub struct AppleKey {
+pub(crate) struct AppleKey {
     pub private_pem: String,
     pub public_pem: Vec<u8>,
 }
 
 impl AppleKey {
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         let pair = ES256.generate_key_pair().unwrap();
         Self {
             private_pem: String::from_utf8(pair.to_pem_private_key()).unwrap(),
@@ -68,7 +68,10 @@ impl AppleKey {
     }
 
     /// The claims and header of `client_secret` when it is an ES256 JWT signed by this key.
-    pub fn open(&self, client_secret: &str) -> Result<(Map<String, Value>, JwsHeader), String> {
+    pub(crate) fn open(
+        &self,
+        client_secret: &str,
+    ) -> Result<(Map<String, Value>, JwsHeader), String> {
         let verifier = ES256.verifier_from_pem(&self.public_pem).unwrap();
         josekit::jwt::decode_with_verifier(client_secret, &verifier)
             .map(|(payload, header)| (payload.claims_set().clone(), header))

@@ -11,13 +11,13 @@ use warp::Filter;
 
 /// One canned JSON answer.
 #[derive(Clone)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub body: String,
 }
 
 impl Answer {
-    pub fn json(value: &serde_json::Value) -> Self {
+    pub(crate) fn json(value: &serde_json::Value) -> Self {
         Self {
             status: 200,
             body: value.to_string(),
@@ -27,7 +27,7 @@ impl Answer {
 
 /// A request as the provider saw it.
 #[derive(Clone, Debug)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub method: Method,
     pub path: String,
     /// The raw query, without `?` (empty when there is none).
@@ -39,20 +39,20 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    pub fn query_pairs(&self) -> Vec<(String, String)> {
+    pub(crate) fn query_pairs(&self) -> Vec<(String, String)> {
         pairs(self.query.as_bytes())
     }
 
-    pub fn form(&self) -> Vec<(String, String)> {
+    pub(crate) fn form(&self) -> Vec<(String, String)> {
         pairs(&self.body)
     }
 }
 
-pub fn pairs(encoded: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn pairs(encoded: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(encoded)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
@@ -64,7 +64,7 @@ struct State {
     log: Vec<Recorded>,
 }
 
-pub struct FixtureProvider {
+pub(crate) struct FixtureProvider {
     /// `http://127.0.0.1:<port>`.
     pub origin: String,
     state: Arc<Mutex<State>>,
@@ -73,7 +73,7 @@ pub struct FixtureProvider {
 }
 
 impl FixtureProvider {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
         let filter = warp::method()
@@ -124,7 +124,7 @@ impl FixtureProvider {
     }
 
     /// Answers every request to `path` (any method, any query) with `answer`.
-    pub fn serve(&self, path: &str, answer: Answer) {
+    pub(crate) fn serve(&self, path: &str, answer: Answer) {
         self.state
             .lock()
             .unwrap()
@@ -132,11 +132,11 @@ impl FixtureProvider {
             .insert(path.to_owned(), answer);
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.state.lock().unwrap().log.clone()
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.stop.send(());
         self.task.await.unwrap();
     }

@@ -12,13 +12,13 @@ use warp::Filter;
 use crate::server_support::{cheap_hash, PASSWORD, SECRET};
 
 /// The longest any awaited browser state may take before the test fails.
-pub const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 /// One browser test at a time: each runs a Chromium, and the machines have two cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A running site, its ChromeDriver and one open browser; dropped, all of them stop.
-pub struct Harness {
+pub(crate) struct Harness {
     pub addr: SocketAddr,
     pub browser: Browser,
     // Field order is drop order: the browser's session before its driver.
@@ -30,7 +30,7 @@ pub struct Harness {
 
 /// What a test changes in the site.
 #[derive(Default)]
-pub struct SiteOptions {
+pub(crate) struct SiteOptions {
     /// More TOML for the configuration (after `url`, `secret`, `data_dir`; before the
     /// providers).
     pub toml: String,
@@ -49,7 +49,7 @@ pub struct SiteOptions {
 impl Harness {
     /// The site with the `credentials` provider (`jane` / [`PASSWORD`]), the client test
     /// page, and `extra` routes before the engine's.
-    pub async fn start<F>(options: SiteOptions, extra: F) -> Self
+    pub(crate) async fn start<F>(options: SiteOptions, extra: F) -> Self
     where
         F: Filter<Extract = (http::Response<String>,), Error = warp::Rejection>
             + Clone
@@ -98,24 +98,24 @@ impl Harness {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// Opens `path` in a new window and switches to it; returns the window.
-    pub async fn new_window(&self, path: &str) -> fantoccini::wd::WindowHandle {
+    pub(crate) async fn new_window(&self, path: &str) -> fantoccini::wd::WindowHandle {
         let window = self.browser.new_window(false).await.unwrap().handle;
         self.browser.switch_to_window(window.clone()).await.unwrap();
         self.browser.goto(&self.url(path)).await.unwrap();
         window
     }
 
-    pub async fn switch_to(&self, window: &fantoccini::wd::WindowHandle) {
+    pub(crate) async fn switch_to(&self, window: &fantoccini::wd::WindowHandle) {
         self.browser.switch_to_window(window.clone()).await.unwrap();
     }
 
     /// The text of `#id` in the current window.
-    pub async fn text(&self, id: &str) -> String {
+    pub(crate) async fn text(&self, id: &str) -> String {
         self.browser
             .text(id)
             .await
@@ -123,13 +123,13 @@ impl Harness {
     }
 
     /// Waits (polling, at most [`WAIT`]) until `#id` reads `want`.
-    pub async fn wait_text(&self, id: &str, want: &str) {
+    pub(crate) async fn wait_text(&self, id: &str, want: &str) {
         let waited = self.browser.wait_text(id, want, WAIT).await;
         waited.unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Runs `script` (may return a promise) in the current window.
-    pub async fn run(&self, script: &str) -> serde_json::Value {
+    pub(crate) async fn run(&self, script: &str) -> serde_json::Value {
         self.browser
             .run(script)
             .await
@@ -137,12 +137,12 @@ impl Harness {
     }
 
     /// The session cookie as the browser holds it: (value, expiry as unix seconds).
-    pub async fn session_cookie(&self) -> Option<(String, i64)> {
+    pub(crate) async fn session_cookie(&self) -> Option<(String, i64)> {
         self.browser.cookie("next-auth.session-token").await
     }
 
     /// Signs Jane in through the client script of the current page (`redirect: false`).
-    pub async fn sign_in_with_client(&self) -> serde_json::Value {
+    pub(crate) async fn sign_in_with_client(&self) -> serde_json::Value {
         self.run(&format!(
             "return Portcullis.signIn('credentials', {{redirect: false, username: 'jane', password: {:?}}})",
             PASSWORD

@@ -12,10 +12,10 @@ use crate::support::{client, cookie_header, set_cookies, start, PASSWORD, SECRET
 
 /// Log output kept in memory.
 #[derive(Clone, Default)]
-pub struct Capture(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Capture(Arc<Mutex<Vec<u8>>>);
 
 impl Capture {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
@@ -41,7 +41,7 @@ impl<'a> MakeWriter<'a> for Capture {
 /// tracing-core (0.1.36) computes a new callsite's interest from the *registering
 /// thread's* default; a callsite first hit by a concurrent test (no subscriber) would then
 /// be disabled for this test's subscriber too, and its events lost.
-pub fn anchor_dispatchers() {
+pub(crate) fn anchor_dispatchers() {
     static ANCHOR: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
     ANCHOR.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
 }

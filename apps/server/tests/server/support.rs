@@ -12,11 +12,11 @@ use portcullis_server::config::{CredentialsProviderConfig, Secrets};
 use portcullis_server::{build_app, spawn, ProviderConfig, ServerConfig, ShutdownHandle};
 use tempfile::TempDir;
 
-pub const SECRET: &str = "test-secret-7Hq2xWm9Rk4vTz8Lp3Nc6BjYd5Fs";
-pub const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const SECRET: &str = "test-secret-7Hq2xWm9Rk4vTz8Lp3Nc6BjYd5Fs";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// Argon2id with the smallest parameters: the tests check behaviour, not cost.
-pub fn cheap_hash(password: &str) -> String {
+pub(crate) fn cheap_hash(password: &str) -> String {
     let params = Params::new(Params::MIN_M_COST, 1, 1, None).unwrap();
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
@@ -25,7 +25,7 @@ pub fn cheap_hash(password: &str) -> String {
 }
 
 /// A users file with `jane` (password [`PASSWORD`]) and `bob` (`bob-password`, no name).
-pub fn write_users(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn write_users(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("users.toml");
     let text = format!(
         r#"
@@ -49,7 +49,7 @@ password_hash = "{bob}"
 
 /// A configuration with a URL, a secret, a data directory and a credentials provider, all
 /// in `dir`; private networks allowed (the test providers are on loopback).
-pub fn config_in(dir: &Path) -> ServerConfig {
+pub(crate) fn config_in(dir: &Path) -> ServerConfig {
     let users_file = write_users(dir);
     ServerConfig {
         // Required outside `--dev`; the default a dev site would get.
@@ -72,19 +72,19 @@ pub fn config_in(dir: &Path) -> ServerConfig {
 }
 
 /// A running server on a free loopback port.
-pub struct Running {
+pub(crate) struct Running {
     pub addr: SocketAddr,
     pub handle: ShutdownHandle,
     pub _dir: TempDir,
 }
 
 impl Running {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 }
 
-pub async fn start() -> Running {
+pub(crate) async fn start() -> Running {
     let dir = TempDir::new().unwrap();
     let config = config_in(dir.path());
     let app = build_app(&config, false).unwrap();
@@ -96,7 +96,7 @@ pub async fn start() -> Running {
     }
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -104,7 +104,7 @@ pub fn client() -> reqwest::Client {
 }
 
 /// Cookies set by a response: name → value.
-pub fn set_cookies(response: &reqwest::Response) -> HashMap<String, String> {
+pub(crate) fn set_cookies(response: &reqwest::Response) -> HashMap<String, String> {
     response
         .headers()
         .get_all(reqwest::header::SET_COOKIE)
@@ -117,7 +117,7 @@ pub fn set_cookies(response: &reqwest::Response) -> HashMap<String, String> {
 }
 
 /// A `Cookie` header from name/value pairs.
-pub fn cookie_header(cookies: &HashMap<String, String>) -> String {
+pub(crate) fn cookie_header(cookies: &HashMap<String, String>) -> String {
     cookies
         .iter()
         .map(|(name, value)| format!("{name}={value}"))
