@@ -37,10 +37,17 @@ pub struct Env {
     pub client_ip: Option<core::net::IpAddr>,
 }
 
-/// What a run wants next.
-pub enum Step {
+/// What a run wants next: an effect performed, or its result. One idea at every level:
+/// the driver steps a run to its `http::Response`, a route flow to its [`Reply`], issuing
+/// a session to its cookie (or error code).
+// Returned by value once per step and never stored in bulk: boxing the effect would cost
+// an allocation on every step of the hot path to save a few hundred bytes of stack.
+#[allow(clippy::large_enum_variant)]
+pub enum Step<T = http::Response<String>> {
+    /// Perform this, then `resume` with its outcome.
     Effect(Effect),
-    Done(http::Response<String>),
+    /// Finished with this.
+    Done(T),
 }
 
 /// Shows a finished response's status only: its headers carry session cookies.
@@ -154,7 +161,7 @@ impl Run {
                 }
                 match next {
                     Next::Effect(effect) => Step::Effect(effect),
-                    Next::Reply(reply) => Step::Done(self.finish(reply)),
+                    Next::Done(reply) => Step::Done(self.finish(reply)),
                 }
             }
             Err(fault) => {

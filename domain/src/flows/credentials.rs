@@ -64,7 +64,7 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> 
     if !cx.csrf_verified {
         m.fire(E::CsrfRejected, &mut cx.trace)?;
         let target = format!("{}?csrf=true", cx.route("/signin"));
-        return Ok((Next::Reply(cx.redirect(target, StatusCode::OK)), None));
+        return Ok((Next::Done(cx.redirect(target, StatusCode::OK)), None));
     }
     m.fire(E::CsrfVerified, &mut cx.trace)?;
     // Every identifying field a backend may read: limiting only the first would let a
@@ -119,7 +119,7 @@ impl RouteFlow for Credentials {
             }
             (Waiting::Throttling { .. }, Outcome::Throttle(false)) => {
                 self.m.fire(E::OverLimit, &mut cx.trace)?;
-                Ok(Next::Reply(self.wrong_credentials(cx)))
+                Ok(Next::Done(self.wrong_credentials(cx)))
             }
             (Waiting::Authorizing, Outcome::Authorized(result)) => self.on_authorized(cx, result),
             (Waiting::CheckingSignIn(user), Outcome::SignIn(result)) => {
@@ -187,15 +187,15 @@ impl Credentials {
             }
             Ok(Some(_)) => {
                 self.m.fire(E::BackendFailed, &mut cx.trace)?;
-                Ok(Next::Reply(failure_reply(cx, HookFailure::NotConfigured)))
+                Ok(Next::Done(failure_reply(cx, HookFailure::NotConfigured)))
             }
             Ok(None) => {
                 self.m.fire(E::NoUser, &mut cx.trace)?;
-                Ok(Next::Reply(self.wrong_credentials(cx)))
+                Ok(Next::Done(self.wrong_credentials(cx)))
             }
             Err(failure) => {
                 self.m.fire(E::BackendFailed, &mut cx.trace)?;
-                Ok(Next::Reply(failure_reply(cx, failure)))
+                Ok(Next::Done(failure_reply(cx, failure)))
             }
         }
     }
@@ -211,7 +211,7 @@ impl Credentials {
                 refused.event(E::Denied, E::Redirected, E::HookFailed),
                 &mut cx.trace,
             )?;
-            return Ok(Next::Reply(refused.reply(cx, StatusCode::FORBIDDEN)));
+            return Ok(Next::Done(refused.reply(cx, StatusCode::FORBIDDEN)));
         }
         self.m.fire(E::Allowed, &mut cx.trace)?;
         let token = sign_in_claims(cx, &user);
@@ -240,7 +240,7 @@ impl Credentials {
             Err(failure) => {
                 // The app's callback refused (or its endpoint failed): its error, not a 500.
                 self.m.fire(E::HookFailed, &mut cx.trace)?;
-                return Ok(Next::Reply(failure_reply(cx, failure)));
+                return Ok(Next::Done(failure_reply(cx, failure)));
             }
         };
         let Some(jwt) = encoded else {
@@ -249,7 +249,7 @@ impl Credentials {
                 cx.error_url(&ErrorCode::Configuration),
                 StatusCode::INTERNAL_SERVER_ERROR,
             );
-            return Ok(Next::Reply(reply));
+            return Ok(Next::Done(reply));
         };
         self.m.fire(E::TokenReady, &mut cx.trace)?;
         let expires = cx.now + time::Duration::seconds(cx.config.session.max_age);
@@ -263,7 +263,7 @@ impl Credentials {
             account: self.account(),
             is_new_user: None,
         };
-        Ok(Next::Reply(super::issue::land(
+        Ok(Next::Done(super::issue::land(
             cx,
             cookie,
             vec![signed_in],

@@ -116,7 +116,7 @@ pub(super) fn start_request(
             cx.error_url(&ErrorCode::Configuration),
             StatusCode::INTERNAL_SERVER_ERROR,
         );
-        return Ok((Next::Reply(reply), None));
+        return Ok((Next::Done(reply), None));
     }
     let checked = canonicalize(cx.req.body_str("email").unwrap_or(""))
         .map_err(|refused| refused.code())
@@ -133,7 +133,7 @@ pub(super) fn start_request(
                 cx.error_url(&ErrorCode::EmailInvalid),
                 encode_uri_component(code)
             );
-            return Ok((Next::Reply(cx.redirect(target, StatusCode::OK)), None));
+            return Ok((Next::Done(cx.redirect(target, StatusCode::OK)), None));
         }
     };
     m.fire(RE::AddressAccepted, &mut cx.trace)?;
@@ -163,7 +163,7 @@ impl RouteFlow for LinkRequest {
             (RS::Throttling, Outcome::Throttle(true)) => self.next_check(cx),
             (RS::Throttling, Outcome::Throttle(false)) => {
                 self.m.fire(RE::OverLimit, &mut cx.trace)?;
-                Ok(Next::Reply(self.requested(cx)))
+                Ok(Next::Done(self.requested(cx)))
             }
             (RS::LookingUp, Outcome::Store(Ok(StoreReply::MaybeUser(user)))) => {
                 self.m.fire(RE::UserLoaded, &mut cx.trace)?;
@@ -182,7 +182,7 @@ impl RouteFlow for LinkRequest {
             }
             (RS::LookingUp, Outcome::Store(_)) => {
                 self.m.fire(RE::StoreFailed, &mut cx.trace)?;
-                Ok(Next::Reply(cx.redirect(
+                Ok(Next::Done(cx.redirect(
                     cx.error_url(&ErrorCode::EmailSignin),
                     StatusCode::OK,
                 )))
@@ -224,18 +224,18 @@ impl RouteFlow for LinkRequest {
             }
             (RS::Storing, Outcome::Store(Err(_))) => {
                 self.m.fire(RE::StoreFailed, &mut cx.trace)?;
-                Ok(Next::Reply(cx.redirect(
+                Ok(Next::Done(cx.redirect(
                     cx.error_url(&ErrorCode::EmailSignin),
                     StatusCode::OK,
                 )))
             }
             (RS::Sending, Outcome::Sent(Ok(()))) => {
                 self.m.fire(RE::Sent, &mut cx.trace)?;
-                Ok(Next::Reply(self.requested(cx)))
+                Ok(Next::Done(self.requested(cx)))
             }
             (RS::Sending, Outcome::Sent(Err(_))) => {
                 self.m.fire(RE::SendFailed, &mut cx.trace)?;
-                Ok(Next::Reply(cx.redirect(
+                Ok(Next::Done(cx.redirect(
                     cx.error_url(&ErrorCode::EmailSignin),
                     StatusCode::OK,
                 )))
@@ -270,7 +270,7 @@ impl LinkRequest {
                 refused.event(RE::Denied, RE::Redirected, RE::HookFailed),
                 &mut cx.trace,
             )?;
-            return Ok(Next::Reply(refused.reply(cx, StatusCode::OK)));
+            return Ok(Next::Done(refused.reply(cx, StatusCode::OK)));
         }
         self.m.fire(RE::Allowed, &mut cx.trace)?;
         self.token = match cx.config.token_generator.clone() {
@@ -357,7 +357,7 @@ pub(super) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
             cx.error_url(&ErrorCode::Configuration),
             StatusCode::INTERNAL_SERVER_ERROR,
         );
-        return Ok((Next::Reply(reply), None));
+        return Ok((Next::Done(reply), None));
     }
     let email = cx.req.query_str("email").and_then(|e| canonicalize(e).ok());
     let token = cx
@@ -367,7 +367,7 @@ pub(super) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
     let (Some(email), Some(token)) = (email, token) else {
         m.fire(CE::LinkIncomplete, &mut cx.trace)?;
         return Ok((
-            Next::Reply(cx.redirect(cx.error_url(&ErrorCode::Verification), StatusCode::OK)),
+            Next::Done(cx.redirect(cx.error_url(&ErrorCode::Verification), StatusCode::OK)),
             None,
         ));
     };
@@ -407,7 +407,7 @@ impl RouteFlow for LinkRedemption {
             (Waiting::Redeeming, Outcome::Store(Ok(R::MaybeVerificationToken(Some(row))))) => {
                 if row.expires <= cx.now {
                     self.m.fire(CE::Expired, &mut cx.trace)?;
-                    return Ok(Next::Reply(
+                    return Ok(Next::Done(
                         cx.redirect(cx.error_url(&ErrorCode::Verification), StatusCode::OK),
                     ));
                 }
@@ -419,7 +419,7 @@ impl RouteFlow for LinkRedemption {
             }
             (Waiting::Redeeming, Outcome::Store(Ok(R::MaybeVerificationToken(None)))) => {
                 self.m.fire(CE::Unknown, &mut cx.trace)?;
-                Ok(Next::Reply(cx.redirect(
+                Ok(Next::Done(cx.redirect(
                     cx.error_url(&ErrorCode::Verification),
                     StatusCode::OK,
                 )))
@@ -528,9 +528,7 @@ impl LinkRedemption {
 
     fn fail(&mut self, cx: &mut Cx, event: CE, code: ErrorCode) -> Result<Next, Fault> {
         self.m.fire(event, &mut cx.trace)?;
-        Ok(Next::Reply(
-            cx.redirect(cx.error_url(&code), StatusCode::OK),
-        ))
+        Ok(Next::Done(cx.redirect(cx.error_url(&code), StatusCode::OK)))
     }
 
     /// `signIn` with the user the link signs in (or `{email}` for a new one).
@@ -571,7 +569,7 @@ impl LinkRedemption {
                 refused.event(CE::Denied, CE::Redirected, CE::HookFailed),
                 &mut cx.trace,
             )?;
-            return Ok(Next::Reply(refused.reply(cx, StatusCode::OK)));
+            return Ok(Next::Done(refused.reply(cx, StatusCode::OK)));
         }
         match holder {
             Holder::Existing(mut user) => {
@@ -610,10 +608,10 @@ impl LinkRedemption {
                     is_new_user,
                     saved,
                 };
-                Ok(Next::Effect(*effect))
+                Ok(Next::Effect(effect))
             }
-            Issue::Failed(code) => self.fail(cx, CE::IssueFailed, code),
-            Issue::Issued(cookie) => {
+            Issue::Done(Err(code)) => self.fail(cx, CE::IssueFailed, code),
+            Issue::Done(Ok(cookie)) => {
                 self.m.fire(CE::Issued, &mut cx.trace)?;
                 let signed_in = AuthEvent::SignIn {
                     user: issue.user().clone(),
@@ -621,7 +619,7 @@ impl LinkRedemption {
                     is_new_user: Some(is_new_user),
                 };
                 let events = vec![saved, signed_in];
-                Ok(Next::Reply(land(cx, cookie, events, is_new_user)))
+                Ok(Next::Done(land(cx, cookie, events, is_new_user)))
             }
         }
     }

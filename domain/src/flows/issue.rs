@@ -38,14 +38,9 @@ crate::flow! {
 
 use session_issue::Event as E;
 
-/// What issuing wants next.
-pub(super) enum Issue {
-    Effect(Box<Effect>),
-    /// The `Set-Cookie` line of the new session.
-    Issued(String),
-    /// The error code to redirect to.
-    Failed(ErrorCode),
-}
+/// What issuing wants next: an effect, or the new session's `Set-Cookie` line (or the
+/// error code to redirect to).
+pub(super) type Issue = crate::engine::Step<Result<String, ErrorCode>>;
 
 /// The sign-in being turned into a session.
 pub(super) struct SessionIssue {
@@ -97,13 +92,13 @@ impl SessionIssue {
                 }
                 if cx.config.hooks.jwt {
                     issue.waiting = Waiting::Token;
-                    Issue::Effect(Box::new(Effect::Hook(HookCall::Jwt {
+                    Issue::Effect(Effect::Hook(HookCall::Jwt {
                         token,
                         user: Some(issue.user.clone()),
                         account: Some(issue.account.clone()),
                         profile: Some(issue.profile.clone()),
                         is_new_user: issue.is_new_user,
-                    })))
+                    }))
                 } else {
                     issue.on_token(cx, Ok(token))?
                 }
@@ -114,7 +109,7 @@ impl SessionIssue {
                     Some(previous) => {
                         issue.m.fire(E::DatabaseStrategyReplacing, &mut cx.trace)?;
                         issue.waiting = Waiting::Replacing;
-                        Issue::Effect(Box::new(Effect::Store(StoreOp::DeleteSession(previous))))
+                        Issue::Effect(Effect::Store(StoreOp::DeleteSession(previous)))
                     }
                     None => {
                         issue.m.fire(E::DatabaseStrategy, &mut cx.trace)?;
@@ -142,11 +137,11 @@ impl SessionIssue {
                     token.expose(),
                     Lifetime::Until(session.expires),
                 );
-                Ok(Issue::Issued(cookie))
+                Ok(Issue::Done(Ok(cookie)))
             }
             (Waiting::Creating(_), Outcome::Store(_)) => {
                 self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                Ok(Issue::Failed(ErrorCode::Callback))
+                Ok(Issue::Done(Err(ErrorCode::Callback)))
             }
             _ => Err(Fault::Unexpected(
                 "session_issue: outcome does not answer the effect",
@@ -164,15 +159,15 @@ impl SessionIssue {
             .and_then(|claims| cx.encode_new_session(&claims).ok())
         else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
-            return Ok(Issue::Failed(ErrorCode::Configuration));
+            return Ok(Issue::Done(Err(ErrorCode::Configuration)));
         };
         self.m.fire(E::TokenReady, &mut cx.trace)?;
         let expires = cx.now + time::Duration::seconds(cx.config.session.max_age);
-        Ok(Issue::Issued(set_cookie(
+        Ok(Issue::Done(Ok(set_cookie(
             &cx.config.cookies.session_token,
             &jwt,
             Lifetime::Until(expires),
-        )))
+        ))))
     }
 
     fn create(&mut self, cx: &mut Cx) -> Issue {
@@ -186,7 +181,7 @@ impl SessionIssue {
             access_token: SecretString::new(cx.random_hex(32)),
             created: Some(cx.now),
         };
-        Issue::Effect(Box::new(Effect::Store(StoreOp::CreateSession(session))))
+        Issue::Effect(Effect::Store(StoreOp::CreateSession(session)))
     }
 
     pub(super) fn user(&self) -> &Value {

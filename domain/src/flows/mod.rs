@@ -22,7 +22,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::config::{Config, SessionStrategy};
-use crate::effect::{Effect, Outcome};
+use crate::effect::Outcome;
 use crate::engine::Env;
 use crate::flow::{IllegalMove, Taken, TransitionInfo};
 use crate::jwt::{Claims, DecodeContext, EncodeContext, JwtError};
@@ -89,11 +89,8 @@ pub enum Fault {
     Unexpected(&'static str),
 }
 
-/// What a flow does next.
-pub enum Next {
-    Effect(Effect),
-    Reply(Reply),
-}
+/// What a route flow does next: an effect, or the reply that ends the request.
+pub type Next = crate::engine::Step<Reply>;
 
 /// A route flow waiting for the outcome of an effect.
 pub trait RouteFlow: Send {
@@ -288,7 +285,7 @@ pub fn start(cx: &mut Cx) -> Result<Started, Fault> {
 pub fn dispatch(cx: &mut Cx) -> Result<Started, Fault> {
     let method = cx.req.method.clone();
     let action = cx.req.action().to_owned();
-    let reply = |r: Reply| Ok((Next::Reply(r), None));
+    let reply = |r: Reply| Ok((Next::Done(r), None));
     match (method, action.as_str()) {
         (Method::GET, "providers") => reply(pages::list_providers(cx)?),
         (Method::GET, "csrf") => reply(

@@ -139,7 +139,7 @@ fn request_token(response: HttpResponse) -> Option<(String, String)> {
 impl OAuthSignIn {
     fn fail(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
         self.m.fire(E::ProviderFailed, &mut cx.trace)?;
-        Ok(Next::Reply(cx.redirect(
+        Ok(Next::Done(cx.redirect(
             cx.error_url(&ErrorCode::OAuthSignin),
             StatusCode::OK,
         )))
@@ -210,7 +210,7 @@ impl OAuthSignIn {
         );
         let Ok(url) = url else {
             // Validated configuration makes this unreachable; fail closed all the same.
-            return Ok(Next::Reply(
+            return Ok(Next::Done(
                 cx.redirect(cx.error_url(&ErrorCode::OAuthSignin), StatusCode::OK),
             ));
         };
@@ -218,7 +218,7 @@ impl OAuthSignIn {
         for cookie in cookies {
             reply = reply.with_cookie(cookie);
         }
-        Ok(Next::Reply(reply))
+        Ok(Next::Done(reply))
     }
 
     /// The signed request-token call; `None` if it cannot be signed.
@@ -273,6 +273,6 @@ impl OAuthSignIn {
             .redirect(String::from(url), StatusCode::OK)
             .no_store()
             .with_cookie(cookie);
-        Ok(Next::Reply(reply))
+        Ok(Next::Done(reply))
     }
 }

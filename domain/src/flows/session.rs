@@ -83,7 +83,7 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
     let mut m = session_jwt::machine();
     let Some(cookie) = cx.session_cookie().map(str::to_owned) else {
         m.fire(E::NoCookie, &mut cx.trace)?;
-        return Ok((Next::Reply(super::no_session()), None));
+        return Ok((Next::Done(super::no_session()), None));
     };
     let decoded = cx.decode_session(&cookie).and_then(|token| {
         let auth_time = super::session_auth_time(&token)?;
@@ -91,7 +91,7 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
     });
     let Ok((mut token, auth_time)) = decoded else {
         m.fire(E::TokenInvalid, &mut cx.trace)?;
-        return Ok((Next::Reply(super::no_session_cleared(cx)), None));
+        return Ok((Next::Done(super::no_session_cleared(cx)), None));
     };
     // A token from before the claim (or from v3) gets its `iat` as sign-in time; at the
     // second it was issued the renewed `iat` says the same, so it stays byte-identical.
@@ -110,7 +110,7 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
         let Some((check, ask)) = revocation::ask(&flow.token) else {
             // A token without a `jti` could never be revoked: not accepted.
             flow.m.fire(E::TokenInvalid, &mut cx.trace)?;
-            return Ok((Next::Reply(super::no_session_cleared(cx)), None));
+            return Ok((Next::Done(super::no_session_cleared(cx)), None));
         };
         flow.waiting = Waiting::Revocation(check);
         return Ok((Next::Effect(ask), Some(Box::new(flow))));
@@ -140,11 +140,11 @@ impl SessionRead {
             Revocation::Live => self.go_on(cx),
             Revocation::Revoked => {
                 self.m.fire(E::TokenInvalid, &mut cx.trace)?;
-                Ok(Next::Reply(super::no_session_cleared(cx)))
+                Ok(Next::Done(super::no_session_cleared(cx)))
             }
             Revocation::Unknown => {
                 self.m.fire(E::RevocationUnknown, &mut cx.trace)?;
-                Ok(Next::Reply(super::no_session()))
+                Ok(Next::Done(super::no_session()))
             }
         }
     }
@@ -324,7 +324,7 @@ impl SessionRead {
     ) -> Result<Next, Fault> {
         let Ok(mut token) = result else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
-            return Ok(Next::Reply(super::no_session_cleared(cx)));
+            return Ok(Next::Done(super::no_session_cleared(cx)));
         };
         self.m.fire(E::TokenReady, &mut cx.trace)?;
         if self.stamp {
@@ -364,7 +364,7 @@ impl SessionRead {
         };
         let Some((session, jwt)) = encoded else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
-            return Ok(Next::Reply(super::no_session_cleared(cx)));
+            return Ok(Next::Done(super::no_session_cleared(cx)));
         };
         self.m.fire(E::SessionReady, &mut cx.trace)?;
         let cookie = set_cookie(
@@ -378,7 +378,7 @@ impl SessionRead {
                 token: Some(self.token.clone()),
             });
         }
-        Ok(Next::Reply(
+        Ok(Next::Done(
             Reply::json(session).with_cookie(cookie).no_store(),
         ))
     }

@@ -63,13 +63,13 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
     let mut m = session_database::machine();
     let Some(token) = cx.session_cookie().map(str::to_owned) else {
         m.fire(E::NoCookie, &mut cx.trace)?;
-        return Ok((Next::Reply(super::no_session()), None));
+        return Ok((Next::Done(super::no_session()), None));
     };
     m.fire(E::CookieSent, &mut cx.trace)?;
     let Some(keys) = SessionKeys::for_cookie(&token) else {
         // A stored key's shape: no session of ours, and never looked up (session_key).
         m.fire(E::NotFound, &mut cx.trace)?;
-        return Ok((Next::Reply(super::no_session_cleared(cx)), None));
+        return Ok((Next::Done(super::no_session_cleared(cx)), None));
     };
     let flow = DatabaseSessionRead {
         m,
@@ -88,7 +88,7 @@ impl RouteFlow for DatabaseSessionRead {
             }
             (Waiting::Loading, Outcome::Store(Err(_))) => {
                 self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                Ok(Next::Reply(super::no_session()))
+                Ok(Next::Done(super::no_session()))
             }
             (Waiting::Expiring, Outcome::Store(result)) => {
                 let event = if result.is_ok() {
@@ -97,7 +97,7 @@ impl RouteFlow for DatabaseSessionRead {
                     E::StoreFailed
                 };
                 self.m.fire(event, &mut cx.trace)?;
-                Ok(Next::Reply(super::no_session_cleared(cx)))
+                Ok(Next::Done(super::no_session_cleared(cx)))
             }
             (Waiting::Extending(found), Outcome::Store(Ok(_))) => {
                 self.m.fire(E::Extended, &mut cx.trace)?;
@@ -105,7 +105,7 @@ impl RouteFlow for DatabaseSessionRead {
             }
             (Waiting::Extending(_), Outcome::Store(Err(_))) => {
                 self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                Ok(Next::Reply(super::no_session()))
+                Ok(Next::Done(super::no_session()))
             }
             (Waiting::Shaping(found), Outcome::Session(result)) => {
                 self.on_session(cx, &found.0, result)
@@ -121,7 +121,7 @@ impl DatabaseSessionRead {
     fn on_loaded(&mut self, cx: &mut Cx, found: Option<(Session, User)>) -> Result<Next, Fault> {
         let Some((mut session, user)) = found else {
             self.m.fire(E::NotFound, &mut cx.trace)?;
-            return Ok(Next::Reply(super::no_session_cleared(cx)));
+            return Ok(Next::Done(super::no_session_cleared(cx)));
         };
         match super::judge_database_session(&cx.config.session, &session, cx.now) {
             DatabaseSessionState::Expired => {
@@ -171,7 +171,7 @@ impl DatabaseSessionRead {
     ) -> Result<Next, Fault> {
         let Ok(shaped) = result else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
-            return Ok(Next::Reply(super::no_session()));
+            return Ok(Next::Done(super::no_session()));
         };
         self.m.fire(E::SessionReady, &mut cx.trace)?;
         let cookie = set_cookie(
@@ -185,7 +185,7 @@ impl DatabaseSessionRead {
                 token: None,
             });
         }
-        Ok(Next::Reply(
+        Ok(Next::Done(
             Reply::json(shaped).with_cookie(cookie).no_store(),
         ))
     }

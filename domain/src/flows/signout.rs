@@ -55,7 +55,7 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
     if !cx.csrf_verified {
         m.fire(E::CsrfRejected, &mut cx.trace)?;
         let target = format!("{}?csrf=true", cx.route("/signout"));
-        return Ok((Next::Reply(cx.redirect(target, StatusCode::OK)), None));
+        return Ok((Next::Done(cx.redirect(target, StatusCode::OK)), None));
     }
     let cookie = cx.session_cookie().map(str::to_owned);
     // A cookie with a stored key's shape is no session of ours (session_key): not looked up.
@@ -155,5 +155,5 @@ fn signed_out(m: &mut signout::Machine, cx: &mut Cx) -> Result<Next, Fault> {
     let reply = cx
         .redirect(cx.callback_url.clone(), StatusCode::OK)
         .with_cookie(clear);
-    Ok(Next::Reply(reply))
+    Ok(Next::Done(reply))
 }

@@ -119,7 +119,7 @@ pub(super) fn start(
         },
     };
     if let Some(reply) = checks::reroute_form_post(&mut cb, cx)? {
-        return Ok((Next::Reply(reply), None));
+        return Ok((Next::Done(reply), None));
     }
     let go = match cb.provider.protocol {
         Protocol::OAuth2 => checks::oauth2(&mut cb, cx)?,
@@ -178,7 +178,7 @@ impl OAuthCallback {
                 for cookie in self.cb.cleared.drain(..) {
                     reply = reply.with_cookie(cookie);
                 }
-                Next::Reply(reply)
+                Next::Done(reply)
             }
         }
     }
