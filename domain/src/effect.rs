@@ -23,6 +23,47 @@ pub enum Effect {
     Http(crate::http::HttpCall),
 }
 
+impl Effect {
+    /// What kind of answer this effect asks for.
+    pub fn question(&self) -> Question {
+        match self {
+            Effect::Store(_) => Question::Store,
+            Effect::Authorize(_) => Question::Authorize,
+            Effect::Hook(HookCall::SignIn { .. }) => Question::SignIn,
+            Effect::Hook(HookCall::Jwt { .. }) => Question::Jwt,
+            Effect::Hook(HookCall::Session { .. }) => Question::Session,
+            Effect::Hook(HookCall::Redirect { .. }) => Question::Redirect,
+            Effect::Throttle(_) => Question::Throttle,
+            Effect::SendVerification(_) => Question::Send,
+            Effect::Http(_) => Question::Http,
+        }
+    }
+}
+
+/// The kind of answer an [`Effect`] asks for: the engine hands a flow only an [`Outcome`]
+/// of the kind its effect asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Question {
+    /// [`Outcome::Store`].
+    Store,
+    /// [`Outcome::Authorized`].
+    Authorize,
+    /// [`Outcome::SignIn`].
+    SignIn,
+    /// [`Outcome::Token`].
+    Jwt,
+    /// [`Outcome::Session`].
+    Session,
+    /// [`Outcome::Redirect`].
+    Redirect,
+    /// [`Outcome::Throttle`].
+    Throttle,
+    /// [`Outcome::Sent`].
+    Send,
+    /// [`Outcome::Http`].
+    Http,
+}
+
 /// One attempt to count against a limit: at most `limit` per `window_seconds` per key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleCheck {
@@ -219,6 +260,24 @@ pub enum Outcome {
     /// Whether the magic link went out (the error text names no secret).
     Sent(Result<(), String>),
     Http(Result<crate::http::HttpResponse, crate::http::HttpFailure>),
+}
+
+impl Outcome {
+    /// Whether this is an answer of the kind `question` asks for.
+    pub fn answers(&self, question: Question) -> bool {
+        matches!(
+            (question, self),
+            (Question::Store, Outcome::Store(_))
+                | (Question::Authorize, Outcome::Authorized(_))
+                | (Question::SignIn, Outcome::SignIn(_))
+                | (Question::Jwt, Outcome::Token(_))
+                | (Question::Session, Outcome::Session(_))
+                | (Question::Redirect, Outcome::Redirect(_))
+                | (Question::Throttle, Outcome::Throttle(_))
+                | (Question::Send, Outcome::Sent(_))
+                | (Question::Http, Outcome::Http(_))
+        )
+    }
 }
 
 /// The `signIn` callback's answer.

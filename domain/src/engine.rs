@@ -20,7 +20,7 @@ use rand_core::CryptoRngCore;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::effect::{Effect, Outcome};
+use crate::effect::{Effect, Outcome, Question};
 use crate::flow::Taken;
 use crate::flows::{self, Cx, Next, RouteFlow};
 use crate::request::{AuthRequest, RequestError};
@@ -89,6 +89,7 @@ impl Engine {
             cx: Some(cx),
             route: None,
             pending: None,
+            asked: None,
             fault: None,
         };
         run.advance(first);
@@ -101,6 +102,8 @@ pub struct Run {
     cx: Option<Cx>,
     route: Option<Box<dyn RouteFlow>>,
     pending: Option<Step>,
+    /// What the effect handed out last asks for; `resume` takes only such an answer.
+    asked: Option<Question>,
     fault: Option<String>,
 }
 
@@ -116,6 +119,7 @@ impl Run {
             cx: None,
             route: None,
             pending: Some(Step::Done(reply.into_http(&[]))),
+            asked: None,
             fault: None,
         }
     }
@@ -127,11 +131,16 @@ impl Run {
             .unwrap_or_else(|| Step::Done(internal_error().into_http(&[])))
     }
 
-    /// Feeds the outcome of the effect `step` returned.
+    /// Feeds the outcome of the effect `step` returned. An outcome of another kind than
+    /// the effect asked for ends the run on a fault here, so no flow ever receives it.
     pub fn resume(&mut self, outcome: Outcome) {
-        let next = match (self.route.as_mut(), self.cx.as_mut()) {
-            (Some(route), Some(cx)) => route.resume(cx, outcome),
-            _ => Err(flows::Fault::Unexpected("resume without a pending effect")),
+        let next = match (self.asked.take(), self.route.as_mut(), self.cx.as_mut()) {
+            (Some(asked), Some(route), Some(cx)) if outcome.answers(asked) => {
+                route.resume(cx, outcome)
+            }
+            _ => Err(flows::Fault::Unexpected(
+                "the driver's outcome does not answer a pending effect",
+            )),
         };
         self.advance(next.map(|n| (n, None)));
     }
@@ -160,7 +169,10 @@ impl Run {
                     self.route = route;
                 }
                 match next {
-                    Next::Effect(effect) => Step::Effect(effect),
+                    Next::Effect(effect) => {
+                        self.asked = Some(effect.question());
+                        Step::Effect(effect)
+                    }
                     Next::Done(reply) => Step::Done(self.finish(reply)),
                 }
             }
