@@ -153,6 +153,9 @@ impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> Machine
 
 /// Declares a flow: a module with `State`, `Event` and the `FLOW` declaration.
 ///
+/// The module's visibility is also its items': `pub` for a flow other crates may name,
+/// `pub(crate)` for one only the domain runs.
+///
 /// ```text
 /// flow! {
 ///     /// What the flow does.
@@ -168,7 +171,7 @@ impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> Machine
 macro_rules! flow {
     (
         $(#[$meta:meta])*
-        pub mod $module:ident = $name:literal {
+        $vis:vis mod $module:ident = $name:literal {
             states { $($state:ident),+ $(,)? }
             events { $($event:ident),+ $(,)? }
             initial $initial:ident;
@@ -176,14 +179,27 @@ macro_rules! flow {
         }
     ) => {
         $(#[$meta])*
-        pub mod $module {
+        $vis mod $module {
+            #[doc = concat!("Where a `", $name, "` run stands; its moves are declared in [`FLOW`].")]
             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-            pub enum State { $($state),+ }
+            $vis enum State {
+                $(
+                    #[doc = concat!("State `", stringify!($state), "`; see [`FLOW`] for the moves into and out of it.")]
+                    $state
+                ),+
+            }
 
+            #[doc = concat!("What moves a `", $name, "` run; each is raised when its guard in [`FLOW`] holds.")]
             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-            pub enum Event { $($event),+ }
+            $vis enum Event {
+                $(
+                    #[doc = concat!("Event `", stringify!($event), "`; see [`FLOW`] for its guards.")]
+                    $event
+                ),+
+            }
 
-            pub static FLOW: $crate::flow::FlowDef<State, Event> = $crate::flow::FlowDef {
+            #[doc = concat!("The `", $name, "` flow's declaration: every transition it may take.")]
+            $vis static FLOW: $crate::flow::FlowDef<State, Event> = $crate::flow::FlowDef {
                 name: $name,
                 initial: State::$initial,
                 transitions: &[
@@ -197,9 +213,11 @@ macro_rules! flow {
                 ],
             };
 
-            pub type Machine = $crate::flow::Machine<State, Event>;
+            #[doc = concat!("A running `", $name, "` flow.")]
+            $vis type Machine = $crate::flow::Machine<State, Event>;
 
-            pub fn machine() -> Machine {
+            #[doc = concat!("Starts a `", $name, "` run in its initial state.")]
+            $vis fn machine() -> Machine {
                 $crate::flow::Machine::start(&FLOW)
             }
         }
@@ -210,7 +228,7 @@ macro_rules! flow {
 mod tests {
     crate::flow! {
         /// A door.
-        pub mod door = "door" {
+        pub(crate) mod door = "door" {
             states { Closed, Open }
             events { Push, Pull }
             initial Closed;

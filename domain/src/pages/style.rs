@@ -72,13 +72,13 @@ impl Rgb {
 }
 
 /// The CSS text and its CSP source expression, `'sha256-…'`.
-pub struct Stylesheet {
-    pub css: String,
-    pub source: String,
+pub(crate) struct Stylesheet {
+    pub(crate) css: String,
+    pub(crate) source: String,
 }
 
 /// `brands`: the page's branded buttons; only their rules are included, once each.
-pub fn stylesheet(theme: Theme, accent: Option<Rgb>, brands: &[Brand]) -> Stylesheet {
+pub(crate) fn stylesheet(theme: Theme, accent: Option<Rgb>, brands: &[Brand]) -> Stylesheet {
     let mut css = String::with_capacity(BASE.len() + LIGHT.len() + DARK.len() + 128);
     match theme {
         Theme::Light => css.push_str(LIGHT),
