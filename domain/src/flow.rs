@@ -10,8 +10,11 @@ use std::fmt::{self, Write as _};
 /// One declared transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transition<S: 'static, E: 'static> {
+    /// The state the transition leaves.
     pub from: S,
+    /// The event that takes it.
     pub event: E,
+    /// The state it arrives in.
     pub to: S,
     /// The condition that raises the event, in words (`"csrfToken matches the cookie"`).
     pub guard: &'static str,
@@ -22,20 +25,30 @@ pub struct Transition<S: 'static, E: 'static> {
 /// A flow's declaration.
 #[derive(Debug)]
 pub struct FlowDef<S: 'static, E: 'static> {
+    /// The flow's name in diagrams, traces and `IllegalMove` (`"csrf"`).
     pub name: &'static str,
+    /// Where every run starts.
     pub initial: S,
+    /// Every allowed move; a run's trace indexes into this.
     pub transitions: &'static [Transition<S, E>],
 }
 
 /// A declared transition, with names instead of types (for diagrams and coverage).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TransitionInfo {
+    /// The flow's name.
     pub flow: &'static str,
+    /// Position in the flow's declaration, from 0.
     pub index: usize,
+    /// The state left, as its variant name.
     pub from: String,
+    /// The event, as its variant name.
     pub event: String,
+    /// The state reached, as its variant name.
     pub to: String,
+    /// The guard, in words.
     pub guard: &'static str,
+    /// The effect, in words, or "".
     pub effect: &'static str,
 }
 
@@ -94,7 +107,9 @@ impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> FlowDef
 /// A transition a run took: `(flow, index into its declaration)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Taken {
+    /// The flow's name.
     pub flow: &'static str,
+    /// Position in the flow's declaration, from 0.
     pub index: usize,
 }
 
@@ -102,8 +117,11 @@ pub struct Taken {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("flow {flow}: no transition from {state} on {event}")]
 pub struct IllegalMove {
+    /// The flow's name.
     pub flow: &'static str,
+    /// The state the run was in, as its variant name.
     pub state: String,
+    /// The event no transition from that state takes, as its variant name.
     pub event: String,
 }
 
@@ -115,6 +133,7 @@ pub struct Machine<S: 'static, E: 'static> {
 }
 
 impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> Machine<S, E> {
+    /// A run in the declaration's initial state.
     pub fn start(def: &'static FlowDef<S, E>) -> Self {
         Self {
             state: def.initial,
@@ -122,6 +141,7 @@ impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> Machine
         }
     }
 
+    /// Where the run stands now.
     pub fn state(&self) -> S {
         self.state
     }

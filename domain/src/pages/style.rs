@@ -18,6 +18,7 @@ const DARK: &str = include_str!("../../templates/style/dark.css");
 pub struct Rgb(pub u8, pub u8, pub u8);
 
 impl Rgb {
+    /// Parses `#rgb` or `#rrggbb` (either case); anything else is `None`.
     pub fn parse(text: &str) -> Option<Self> {
         let hex = text.strip_prefix('#')?;
         if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
