@@ -30,9 +30,12 @@ pub const DEFAULT_LINK_MAX_AUTH_AGE: i64 = 10 * 60;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Theme {
+    /// Light or dark, following the browser's `prefers-color-scheme` (the default).
     #[default]
     Auto,
+    /// Always light.
     Light,
+    /// Always dark.
     Dark,
 }
 
@@ -86,10 +89,18 @@ impl Branding {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Pages {
+    /// Where `GET /signin` sends the browser, with `callbackUrl` and `error` (v3's
+    /// `pages.signIn`); `None`: the built-in page.
     pub sign_in: Option<String>,
+    /// Where `GET /signout` sends the browser; `None`: the built-in page.
     pub sign_out: Option<String>,
+    /// Where `GET /error` sends the browser, with `error`; `None`: the built-in page.
     pub error: Option<String>,
+    /// Where `GET /verify-request` ("check your e-mail") sends the browser; `None`: the
+    /// built-in page.
     pub verify_request: Option<String>,
+    /// Where a user's first sign-in lands, with `callbackUrl` (v3's `pages.newUser`);
+    /// `None`: the callback URL, as for every sign-in.
     pub new_user: Option<String>,
 }
 
@@ -97,9 +108,13 @@ pub struct Pages {
 /// runs its default inline, so it costs nothing on the hot path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookSet {
+    /// `signIn`: may allow or refuse a sign-in, or name where to send the browser instead.
     pub sign_in: bool,
+    /// `jwt`: shapes the JWT claims at sign-in (and on reads, see `jwt_on_read`).
     pub jwt: bool,
+    /// `session`: shapes the session JSON `GET /session` returns.
     pub session: bool,
+    /// `events`: told of each [`crate::effect::AuthEvent`]; cannot change the response.
     pub events: bool,
     /// `redirect` (v3's `callbacks.redirect`): asked where a `callbackUrl` given on the
     /// request leads. Its answer is still held to the redirect policy (the outer bound).
@@ -137,6 +152,7 @@ pub enum SessionStrategy {
 /// Session strategy and lifetimes (spec §6.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionSettings {
+    /// Whether the session is a JWT in the cookie or a row in the store.
     pub strategy: SessionStrategy,
     /// Seconds a session lives without use: the cookie's `Expires` and the JSON `expires`.
     pub max_age: i64,
@@ -187,7 +203,9 @@ pub const DEFAULT_ABSOLUTE_MAX_AGE: i64 = 90 * 24 * 60 * 60;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
+    /// Attempts allowed within one window.
     pub limit: u32,
+    /// The window's length in seconds.
     pub window_seconds: i64,
 }
 
@@ -260,6 +278,7 @@ where
 /// Makes e-mail sign-in tokens (v3's `generateVerificationToken`). The default draws 256
 /// bits from the request's CSPRNG.
 pub trait TokenGenerator: Send + Sync {
+    /// A fresh token; `rng` is the request's random source.
     fn generate(&self, rng: &mut dyn rand_core::RngCore) -> String;
 }
 
@@ -305,10 +324,13 @@ fn check_token_generator(generator: &dyn TokenGenerator) -> Result<(), ConfigErr
 /// Everything the flows need to know, validated.
 #[derive(Clone)]
 pub struct Config {
+    /// The site's public base URL (`NEXTAUTH_URL`).
     pub site: SiteUrl,
     /// The first signs; all verify (rotation).
     pub secrets: Vec<SecretString>,
+    /// Session strategy and lifetimes.
     pub session: SessionSettings,
+    /// Session-token lifetime and encryption.
     pub jwt: JwtSettings,
     /// JWT sessions keep the provider's access and refresh token (encrypted) and renew the
     /// access token on session read (v3's "refresh token rotation" recipe, built in).
@@ -318,23 +340,37 @@ pub struct Config {
     pub encrypt_provider_tokens: bool,
     /// The provider-token keys of every secret (the first encrypts).
     pub token_cipher: Arc<crate::token_cipher::TokenCipher>,
+    /// The keys that sign and encrypt session tokens, derived from the secrets.
     pub jwt_keys: Arc<JwtKeys>,
+    /// Encodes and decodes session tokens (v3's `jwt.encode`/`jwt.decode`; default [`V3Codec`]).
     pub codec: Arc<dyn SessionCodec>,
+    /// Every cookie's name and attributes.
     pub cookies: CookieTable,
+    /// The sign-in providers, in the order the sign-in page lists them.
     pub providers: Vec<Provider>,
+    /// Custom pages the built-in GET routes redirect to.
     pub pages: Pages,
+    /// Look of the built-in pages.
     pub theme: Theme,
+    /// Name, logo and accent colour of the built-in pages.
     pub branding: Branding,
+    /// Where a `callbackUrl` may lead (default: the site's origin only).
     pub redirect: Arc<dyn RedirectPolicy>,
+    /// A rule e-mail addresses must pass, after canonicalisation; `None`: any valid address.
     pub address_rule: Option<Arc<dyn AddressRule>>,
+    /// Makes e-mail sign-in tokens; `None`: 256 bits from the request's CSPRNG.
     pub token_generator: Option<Arc<dyn TokenGenerator>>,
+    /// Which user callbacks are registered.
     pub hooks: HookSet,
+    /// Where to go after sign-in when neither the request nor its cookie names a callback
+    /// URL; `None`: the site's base URL.
     pub default_callback_url: Option<String>,
     /// Whether a store is attached (e-mail sign-in and database sessions need one).
     pub store: bool,
     /// JWT sign-out revokes the token's `jti` in the store until the token expires, and
     /// every read asks the store (`jwt.revocable`; needs a store).
     pub jwt_revocable: bool,
+    /// Rate limits on magic links and password checks.
     pub throttle: ThrottleSettings,
     /// Seconds after signing in during which an OAuth sign-in may link a new account to the
     /// signed-in user (ASVS 3.7.1); later, the user signs in again first.
@@ -369,10 +405,12 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
+    /// A builder with nothing set.
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder::default()
     }
 
+    /// The provider with this id, if configured.
     pub fn provider(&self, id: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.id == id)
     }
@@ -387,40 +425,70 @@ impl Config {
 /// Why a configuration cannot run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// No app secret was given.
     #[error("no secret: set NEXTAUTH_SECRET (or `secret` in the config file) to at least {MIN_SECRET_BYTES} random bytes, e.g. `openssl rand -base64 32`")]
     NoSecret,
+    /// An app secret under [`MIN_SECRET_BYTES`].
     #[error("secret number {index} is {len} bytes; at least {MIN_SECRET_BYTES} are needed (e.g. `openssl rand -base64 32`)")]
-    WeakSecret { index: usize, len: usize },
+    WeakSecret {
+        /// Which secret, from 0.
+        index: usize,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The site URL cannot be used.
     #[error(transparent)]
     SiteUrl(#[from] crate::site::SiteUrlError),
+    /// A cookie setting cannot be used.
     #[error("cookies: {0}")]
     Cookie(String),
+    /// A provider (by id) is misconfigured, and why.
     #[error("provider {0:?}: {1}")]
     Provider(String, String),
+    /// A lifetime or limit (named) is zero or negative.
     #[error("{0} must be positive")]
     NonPositive(&'static str),
+    /// A feature (named) that needs a store, with none attached.
     #[error("{0} needs a store: configure a database, or the embedded sled store")]
     NeedsStore(&'static str),
+    /// Provider tokens in the JWT were asked for without JWT encryption.
     #[error("provider tokens in the JWT need JWT encryption: set jwt encryption = true (the refresh token must not be readable in the cookie)")]
     ProviderTokensNeedEncryption,
+    /// The session-token keys cannot be derived.
     #[error("jwt keys: {0}")]
     Keys(String),
     /// An explicit JWT key (v3's `jwt.signingKey` / `jwt.encryptionKey`) that cannot be used;
     /// `key` is the setting's name, the message never quotes the key.
     #[error("{key}: {why}")]
-    Jwk { key: &'static str, why: String },
+    Jwk {
+        /// The setting, e.g. `jwt.signing_key`.
+        key: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A `jwt.secret` under [`MIN_SECRET_BYTES`].
     #[error("jwt.secret number {index} is {len} bytes; at least {MIN_SECRET_BYTES} are needed (or allow_short_secret for an existing v3 secret)")]
-    WeakJwtSecret { index: usize, len: usize },
+    WeakJwtSecret {
+        /// Which secret, from 0.
+        index: usize,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// Long enough but guessable (a repeated character, a padded word, a repeated
     /// pattern). `key` is `secret` or `jwt.secret`; the message never quotes the secret.
     #[error("{key} number {index} is easy to guess: estimated at {bits} bits, at least {MIN_SECRET_BITS} are needed (a repeated character, pattern or padded word is not random); use `openssl rand -base64 32` (or allow_short_secret for an existing v3 secret)")]
     GuessableSecret {
+        /// The setting: `secret` or `jwt.secret`.
         key: &'static str,
+        /// Which of the setting's secrets, from 0.
         index: usize,
+        /// The estimated entropy.
         bits: u32,
     },
+    /// The branding cannot be used (bad logo URL or colour).
     #[error("branding: {0}")]
     Branding(String),
+    /// The token generator's output looks guessable.
     #[error("token_generator: {0}")]
     WeakTokenGenerator(String),
 }
@@ -541,11 +609,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Seconds a session lives without use (default [`DEFAULT_MAX_AGE`], 30 days).
     pub fn session_max_age(mut self, seconds: i64) -> Self {
         self.session_max_age = Some(seconds);
         self
     }
 
+    /// Seconds between writes that extend a database session (default a day).
     pub fn session_update_age(mut self, seconds: i64) -> Self {
         self.session_update_age = Some(seconds);
         self
@@ -575,12 +645,12 @@ impl ConfigBuilder {
         self
     }
 
+    /// Session-token lifetime in seconds (default [`DEFAULT_MAX_AGE`], 30 days).
     pub fn jwt_max_age(mut self, seconds: i64) -> Self {
         self.jwt_max_age = Some(seconds);
         self
     }
 
-    /// Wraps the session JWS in a JWE (dir, A256GCM).
     /// Keep the provider's tokens in the (encrypted) JWT and renew the access token when a
     /// session read finds it expired. Needs `jwt_encryption(true)`: the refresh token must
     /// not sit readable in a cookie.
@@ -598,6 +668,7 @@ impl ConfigBuilder {
         self
     }
 
+    /// Wraps the session JWS in a JWE (dir, A256GCM).
     pub fn jwt_encryption(mut self, on: bool) -> Self {
         self.jwt_encryption = on;
         self
@@ -630,16 +701,19 @@ impl ConfigBuilder {
         self
     }
 
+    /// Adds a sign-in provider; the sign-in page lists them in the order added.
     pub fn provider(mut self, provider: Provider) -> Self {
         self.providers.push(provider);
         self
     }
 
+    /// Custom pages the built-in GET routes redirect to.
     pub fn pages(mut self, pages: Pages) -> Self {
         self.pages = pages;
         self
     }
 
+    /// Look of the built-in pages (default [`Theme::Auto`]).
     pub fn theme(mut self, theme: Theme) -> Self {
         self.theme = theme;
         self
@@ -651,6 +725,7 @@ impl ConfigBuilder {
         self
     }
 
+    /// Where a `callbackUrl` may lead (default [`crate::redirect::SameOrigin`]).
     pub fn redirect_policy(mut self, policy: Arc<dyn RedirectPolicy>) -> Self {
         self.redirect = Some(policy);
         self
@@ -674,11 +749,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// Which user callbacks the embedding registered.
     pub fn hooks(mut self, hooks: HookSet) -> Self {
         self.hooks = hooks;
         self
     }
 
+    /// Where to go after sign-in when neither the request nor its cookie names a callback
+    /// URL (default the site's base URL).
     pub fn default_callback_url(mut self, url: impl Into<String>) -> Self {
         self.default_callback_url = Some(url.into());
         self
@@ -715,6 +793,7 @@ impl ConfigBuilder {
             .map_err(|e| ConfigError::Keys(e.to_string()))
     }
 
+    /// Validates everything and derives the keys.
     pub fn build(self) -> Result<Config, ConfigError> {
         let site = SiteUrl::parse(self.url.as_deref().unwrap_or(""))?;
         if self.secrets.is_empty() {

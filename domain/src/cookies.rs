@@ -16,9 +16,13 @@ use time::OffsetDateTime;
 /// The cookies Portcullis sets, by their key in the `cookies` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CookieKey {
+    /// The session: a JWT or a database session token.
     SessionToken,
+    /// The callback URL a sign-in returns to.
     CallbackUrl,
+    /// The CSRF token and its hash (double submit).
     CsrfToken,
+    /// OAuth 2 PKCE verifier (sealed, 15 minutes, single use).
     PkceCodeVerifier,
     /// OAuth 2 `state` (sealed, 15 minutes, single use).
     State,
@@ -32,8 +36,11 @@ pub enum CookieKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SameSite {
+    /// Sent on same-site requests only.
     Strict,
+    /// Also sent on top-level cross-site navigations (v3's default).
     Lax,
+    /// Sent on every request; needs `Secure`.
     None,
 }
 
@@ -95,12 +102,19 @@ fn root() -> String {
 /// The policy of every cookie, v3's defaults overlaid by the user's replacements.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CookieTable {
+    /// The session cookie.
     pub session_token: CookiePolicy,
+    /// The callback URL cookie.
     pub callback_url: CookiePolicy,
+    /// The CSRF cookie.
     pub csrf_token: CookiePolicy,
+    /// The OAuth 2 PKCE verifier cookie.
     pub pkce_code_verifier: CookiePolicy,
+    /// The OAuth 2 `state` cookie.
     pub state: CookiePolicy,
+    /// The OpenID `nonce` cookie.
     pub nonce: CookiePolicy,
+    /// The OAuth 1.0a request-token secret cookie.
     pub oauth_token_secret: CookiePolicy,
 }
 
@@ -148,6 +162,7 @@ impl CookieTable {
         }
     }
 
+    /// The policy of the cookie with this key.
     pub fn get(&self, key: CookieKey) -> &CookiePolicy {
         match key {
             CookieKey::SessionToken => &self.session_token,
@@ -160,6 +175,7 @@ impl CookieTable {
         }
     }
 
+    /// Replaces the policy of the cookie with this key.
     pub fn set(&mut self, key: CookieKey, policy: CookiePolicy) {
         match key {
             CookieKey::SessionToken => self.session_token = policy,
@@ -241,7 +257,10 @@ pub enum Lifetime {
     /// Until this instant (`Expires=`).
     Until(OffsetDateTime),
     /// Delete now (`Max-Age=0; Expires=<now>`).
-    Delete { now: OffsetDateTime },
+    Delete {
+        /// The request's time, written as `Expires`.
+        now: OffsetDateTime,
+    },
 }
 
 /// One `Set-Cookie` header value, formatted exactly as v3 does (spec §2.2).
@@ -339,6 +358,7 @@ impl RequestCookies {
             .map(|(_, value)| value)
     }
 
+    /// The value of the cookie with this name, if one was sent.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }

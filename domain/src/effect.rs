@@ -69,7 +69,9 @@ pub enum Question {
 pub struct ThrottleCheck {
     /// e.g. `email:addr:jane@example.com`, `email:ip:203.0.113.7`.
     pub key: String,
+    /// Attempts allowed per window.
     pub limit: u32,
+    /// The window's length in seconds.
     pub window_seconds: i64,
 }
 
@@ -77,9 +79,11 @@ pub struct ThrottleCheck {
 /// are passwords.
 #[derive(Clone, PartialEq)]
 pub struct AuthorizeCall {
+    /// The credentials provider's id, to pick its `authorize` callback.
     pub provider_id: String,
     /// The whole parsed request body, as v3 passes it.
     pub credentials: Map<String, Value>,
+    /// What the callback may know of the request.
     pub request: RequestInfo,
 }
 
@@ -87,8 +91,11 @@ pub struct AuthorizeCall {
 /// `Authorization` header are left out: a credentials check has no business with them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestInfo {
+    /// The HTTP method (`POST`).
     pub method: String,
+    /// The query string, parsed.
     pub query: Map<String, Value>,
+    /// The headers, in order, less `Cookie`, `Authorization` and values that are not UTF-8.
     pub headers: Vec<(String, String)>,
 }
 
@@ -98,24 +105,42 @@ pub struct RequestInfo {
 pub enum HookCall {
     /// May this user sign in? Answer with [`Outcome::SignIn`].
     SignIn {
+        /// The user who would sign in (v3's `user`).
         user: Value,
+        /// The provider account (v3's `account`).
         account: Value,
+        /// The provider's profile; for credentials, the request body.
         profile: Value,
     },
     /// Shape the JWT; answer with [`Outcome::Token`]. At sign-in every argument is given;
     /// on a session read only `token`.
     Jwt {
+        /// The claims so far.
         token: Claims,
+        /// The signed-in user, at sign-in only.
         user: Option<Value>,
+        /// The provider account, at sign-in only.
         account: Option<Value>,
+        /// The provider's profile, at sign-in only.
         profile: Option<Value>,
+        /// Whether the sign-in created the user, at sign-in only.
         is_new_user: Option<bool>,
     },
     /// Shape the session JSON; answer with [`Outcome::Session`]. `token` is the JWT claims.
-    Session { session: Value, token: Value },
+    Session {
+        /// The session JSON so far.
+        session: Value,
+        /// The JWT claims (JWT sessions), or the stored user (database sessions).
+        token: Value,
+    },
     /// Where may a requested callback URL lead? (v3's `redirect(url, baseUrl)`.) Answer
     /// with [`Outcome::Redirect`]; the answer is then held to the redirect policy.
-    Redirect { url: String, base_url: String },
+    Redirect {
+        /// The callback URL the request asked for.
+        url: String,
+        /// The site's base URL.
+        base_url: String,
+    },
 }
 
 impl std::fmt::Debug for AuthorizeCall {
@@ -220,38 +245,61 @@ impl std::fmt::Debug for Redacted<'_> {
 /// Events (spec §12.5): listeners are told, and cannot change the response.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuthEvent {
+    /// Someone signed in.
     SignIn {
+        /// The user who signed in.
         user: Value,
+        /// The provider account they signed in with.
         account: Value,
+        /// Whether the sign-in created the user; `None` where unknown (credentials).
         is_new_user: Option<bool>,
     },
     /// The decoded session token (JWT sessions) or the stored session (database
     /// sessions); both `None` without a valid session.
     SignOut {
+        /// The decoded session token, for JWT sessions.
         token: Option<Claims>,
+        /// The stored session, for database sessions.
         session: Option<crate::model::Session>,
     },
     /// `token`: the JWT claims (JWT sessions only).
     Session {
+        /// The session JSON `GET /session` returns.
         session: Value,
+        /// The JWT claims, for JWT sessions.
         token: Option<Claims>,
     },
     /// A user was created (first e-mail or OAuth sign-in).
-    CreateUser { user: Value },
+    CreateUser {
+        /// The new user.
+        user: Value,
+    },
     /// A user was updated (e-mail verified).
-    UpdateUser { user: Value },
+    UpdateUser {
+        /// The user as updated.
+        user: Value,
+    },
     /// A provider account was linked to a user (`account` holds no tokens).
-    LinkAccount { user: Value, account: Value },
+    LinkAccount {
+        /// The user the account now belongs to.
+        user: Value,
+        /// The account linked, without its tokens.
+        account: Value,
+    },
 }
 
 /// The answer to an [`Effect`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
+    /// The store's answer to an [`Effect::Store`].
     Store(Result<StoreReply, StoreError>),
     /// The user object `authorize` returned, `None` for "wrong credentials".
     Authorized(Result<Option<Value>, HookFailure>),
+    /// The `signIn` callback's answer.
     SignIn(Result<SignInDecision, HookFailure>),
+    /// The `jwt` callback's claims.
     Token(Result<Claims, HookFailure>),
+    /// The `session` callback's session JSON.
     Session(Result<Value, HookFailure>),
     /// The `redirect` callback's answer: the URL to send the user to (before the policy).
     Redirect(Result<String, HookFailure>),
@@ -259,6 +307,7 @@ pub enum Outcome {
     Throttle(bool),
     /// Whether the magic link went out (the error text names no secret).
     Sent(Result<(), String>),
+    /// The provider's response to an [`Effect::Http`].
     Http(Result<crate::http::HttpResponse, crate::http::HttpFailure>),
 }
 
@@ -283,7 +332,9 @@ impl Outcome {
 /// The `signIn` callback's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignInDecision {
+    /// Sign in.
     Allow,
+    /// Refuse: the user is sent to the error page with `AccessDenied`.
     Deny,
     /// Do not sign in; send the user here instead.
     Redirect(String),

@@ -98,36 +98,51 @@ const MAX_INPUT_BYTES: usize = 4096;
 /// and specs use it. The messages never repeat the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum AddressError {
+    /// Nothing left once surrounding spaces are trimmed.
     #[error("no e-mail address was given")]
     Empty,
+    /// Over [`MAX_ADDRESS_BYTES`], or a part before the `@` over [`MAX_LOCAL_PART_BYTES`].
     #[error("the e-mail address is too long")]
     TooLong,
+    /// A control, invisible (soft hyphen, zero-width …) or text-direction character.
     #[error("the e-mail address contains a control, invisible or text-direction character")]
     ControlCharacter,
     #[error(
         "a name with the address (\"Name <address>\") is not accepted: give the address alone"
     )]
+    /// `Name <address>`: an angle bracket.
     DisplayName,
+    /// A `,` or `;`: more than one address.
     #[error("only one e-mail address is accepted")]
     List,
+    /// A `"`: quoted local parts are valid but refused.
     #[error("quoted e-mail addresses are not accepted")]
     QuotedLocalPart,
+    /// A `(` or `)`: RFC 5322 comments are refused.
     #[error("comments in parentheses are not accepted in an e-mail address")]
     Comment,
+    /// Whitespace inside the address.
     #[error("the e-mail address contains a space")]
     Whitespace,
+    /// A character outside ASCII (internationalised addresses are refused).
     #[error("the e-mail address contains a character outside ASCII")]
     NonAscii,
+    /// A full-width or compatibility character that looks like ASCII.
     #[error("the e-mail address contains a look-alike (full-width or compatibility) character: type it in plain ASCII")]
     Confusable,
+    /// No `@`.
     #[error("the e-mail address has no @")]
     MissingAt,
+    /// More than one `@`.
     #[error("the e-mail address has more than one @")]
     MultipleAt,
+    /// The part before the `@` is not a dot-atom.
     #[error("the part before the @ is not a valid mailbox name")]
     InvalidLocalPart,
+    /// The part after the `@` is not a host name.
     #[error("the part after the @ is not a valid domain name")]
     InvalidDomain,
+    /// A domain literal (`[192.0.2.1]`).
     #[error("addresses at an IP address ([…]) are not accepted")]
     IpLiteral,
 }

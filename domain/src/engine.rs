@@ -28,6 +28,7 @@ use crate::response::Reply;
 
 /// What a run gets from outside: the time and a source of randomness.
 pub struct Env {
+    /// The request's time.
     pub now: OffsetDateTime,
     /// A cryptographic RNG: it mints CSRF tokens, OAuth checks and IVs. `OsRng` in
     /// production; a seeded ChaCha in tests.
@@ -67,12 +68,14 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine that serves every request under `config`.
     pub fn new(config: Config) -> Self {
         Self {
             config: Arc::new(config),
         }
     }
 
+    /// The configuration it serves under.
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -5,17 +5,29 @@ use std::fmt;
 /// A code in `BASE/error?error=<code>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorCode {
+    /// The server is misconfigured, or failed in a way the user cannot fix.
     Configuration,
+    /// The `signIn` callback refused the sign-in.
     AccessDenied,
+    /// The magic link expired or was used already.
     Verification,
+    /// A sign-in failed for a reason no other code names.
     Signin,
+    /// Starting an OAuth sign-in failed (building the authorisation URL).
     OAuthSignin,
+    /// The provider's callback failed a check, or the provider's answer is unusable.
     OAuthCallback,
+    /// The user for an OAuth sign-in could not be created.
     OAuthCreateAccount,
+    /// The user for an e-mail sign-in could not be created.
     EmailCreateAccount,
+    /// A callback route failed otherwise (store or hook errors).
     Callback,
+    /// The address belongs to a user who signed in another way; the account is not linked.
     OAuthAccountNotLinked,
+    /// The magic link could not be sent.
     EmailSignin,
+    /// `authorize` turned the credentials down.
     CredentialsSignin,
     /// Portcullis: the submitted address is not exactly one valid mailbox.
     EmailInvalid,
@@ -24,6 +36,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code for this `?error=` value; an unknown one is kept as [`ErrorCode::Other`].
     pub fn parse(code: &str) -> Self {
         match code {
             "Configuration" => Self::Configuration,
@@ -43,6 +56,7 @@ impl ErrorCode {
         }
     }
 
+    /// The `?error=` value.
     pub fn as_str(&self) -> &str {
         match self {
             Self::Other(text) => text,

@@ -10,8 +10,11 @@ use std::fmt::{self, Write as _};
 /// One declared transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transition<S: 'static, E: 'static> {
+    /// The state the transition leaves.
     pub from: S,
+    /// The event that takes it.
     pub event: E,
+    /// The state it arrives in.
     pub to: S,
     /// The condition that raises the event, in words (`"csrfToken matches the cookie"`).
     pub guard: &'static str,
@@ -22,20 +25,30 @@ pub struct Transition<S: 'static, E: 'static> {
 /// A flow's declaration.
 #[derive(Debug)]
 pub struct FlowDef<S: 'static, E: 'static> {
+    /// The flow's name in diagrams, traces and `IllegalMove` (`"csrf"`).
     pub name: &'static str,
+    /// Where every run starts.
     pub initial: S,
+    /// Every allowed move; a run's trace indexes into this.
     pub transitions: &'static [Transition<S, E>],
 }
 
 /// A declared transition, with names instead of types (for diagrams and coverage).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TransitionInfo {
+    /// The flow's name.
     pub flow: &'static str,
+    /// Position in the flow's declaration, from 0.
     pub index: usize,
+    /// The state left, as its variant name.
     pub from: String,
+    /// The event, as its variant name.
     pub event: String,
+    /// The state reached, as its variant name.
     pub to: String,
+    /// The guard, in words.
     pub guard: &'static str,
+    /// The effect, in words, or "".
     pub effect: &'static str,
 }
 
@@ -94,7 +107,9 @@ impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> FlowDef
 /// A transition a run took: `(flow, index into its declaration)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Taken {
+    /// The flow's name.
     pub flow: &'static str,
+    /// Position in the flow's declaration, from 0.
     pub index: usize,
 }
 
@@ -102,8 +117,11 @@ pub struct Taken {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("flow {flow}: no transition from {state} on {event}")]
 pub struct IllegalMove {
+    /// The flow's name.
     pub flow: &'static str,
+    /// The state the run was in, as its variant name.
     pub state: String,
+    /// The event no transition from that state takes, as its variant name.
     pub event: String,
 }
 
@@ -115,6 +133,7 @@ pub struct Machine<S: 'static, E: 'static> {
 }
 
 impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> Machine<S, E> {
+    /// A run in the declaration's initial state.
     pub fn start(def: &'static FlowDef<S, E>) -> Self {
         Self {
             state: def.initial,
@@ -122,6 +141,7 @@ impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> Machine
         }
     }
 
+    /// Where the run stands now.
     pub fn state(&self) -> S {
         self.state
     }
@@ -153,6 +173,9 @@ impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> Machine
 
 /// Declares a flow: a module with `State`, `Event` and the `FLOW` declaration.
 ///
+/// The module's visibility is also its items': `pub` for a flow other crates may name,
+/// `pub(crate)` for one only the domain runs.
+///
 /// ```text
 /// flow! {
 ///     /// What the flow does.
@@ -168,7 +191,7 @@ impl<S: fmt::Debug + Copy + PartialEq, E: fmt::Debug + Copy + PartialEq> Machine
 macro_rules! flow {
     (
         $(#[$meta:meta])*
-        pub mod $module:ident = $name:literal {
+        $vis:vis mod $module:ident = $name:literal {
             states { $($state:ident),+ $(,)? }
             events { $($event:ident),+ $(,)? }
             initial $initial:ident;
@@ -176,14 +199,27 @@ macro_rules! flow {
         }
     ) => {
         $(#[$meta])*
-        pub mod $module {
+        $vis mod $module {
+            #[doc = concat!("Where a `", $name, "` run stands; its moves are declared in [`FLOW`].")]
             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-            pub enum State { $($state),+ }
+            $vis enum State {
+                $(
+                    #[doc = concat!("State `", stringify!($state), "`; see [`FLOW`] for the moves into and out of it.")]
+                    $state
+                ),+
+            }
 
+            #[doc = concat!("What moves a `", $name, "` run; each is raised when its guard in [`FLOW`] holds.")]
             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-            pub enum Event { $($event),+ }
+            $vis enum Event {
+                $(
+                    #[doc = concat!("Event `", stringify!($event), "`; see [`FLOW`] for its guards.")]
+                    $event
+                ),+
+            }
 
-            pub static FLOW: $crate::flow::FlowDef<State, Event> = $crate::flow::FlowDef {
+            #[doc = concat!("The `", $name, "` flow's declaration: every transition it may take.")]
+            $vis static FLOW: $crate::flow::FlowDef<State, Event> = $crate::flow::FlowDef {
                 name: $name,
                 initial: State::$initial,
                 transitions: &[
@@ -197,9 +233,11 @@ macro_rules! flow {
                 ],
             };
 
-            pub type Machine = $crate::flow::Machine<State, Event>;
+            #[doc = concat!("A running `", $name, "` flow.")]
+            $vis type Machine = $crate::flow::Machine<State, Event>;
 
-            pub fn machine() -> Machine {
+            #[doc = concat!("Starts a `", $name, "` run in its initial state.")]
+            $vis fn machine() -> Machine {
                 $crate::flow::Machine::start(&FLOW)
             }
         }
@@ -210,7 +248,7 @@ macro_rules! flow {
 mod tests {
     crate::flow! {
         /// A door.
-        pub mod door = "door" {
+        pub(crate) mod door = "door" {
             states { Closed, Open }
             events { Push, Pull }
             initial Closed;

@@ -10,7 +10,9 @@ use crate::secret::SecretString;
 /// The two methods OAuth needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpMethod {
+    /// `GET`.
     Get,
+    /// `POST`.
     Post,
 }
 
@@ -34,6 +36,7 @@ pub enum Cache {
 /// One request to a provider.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpCall {
+    /// `GET` or `POST`.
     pub method: HttpMethod,
     /// Absolute `https://` (or loopback `http://`) URL, query included.
     pub url: String,
@@ -41,10 +44,12 @@ pub struct HttpCall {
     pub headers: Vec<(String, SecretString)>,
     /// A form-encoded (or empty) body; may hold a client secret or a code.
     pub body: Option<SecretString>,
+    /// Whether the driver may answer from its cache (default [`Cache::Bypass`]).
     pub cache: Cache,
 }
 
 impl HttpCall {
+    /// A `GET` of `url` with no headers, never cached.
     pub fn get(url: impl Into<String>) -> Self {
         Self {
             method: HttpMethod::Get,
@@ -55,6 +60,7 @@ impl HttpCall {
         }
     }
 
+    /// A `POST` of `form`, form-encoded, to `url`; never cached.
     pub fn post_form(url: impl Into<String>, form: &[(&str, &str)]) -> Self {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
@@ -71,11 +77,13 @@ impl HttpCall {
         }
     }
 
+    /// Adds a header; the name is lower-cased.
     pub fn header(mut self, name: &str, value: impl Into<SecretString>) -> Self {
         self.headers.push((name.to_ascii_lowercase(), value.into()));
         self
     }
 
+    /// Sets whether the driver may answer from its cache.
     pub fn cache(mut self, cache: Cache) -> Self {
         self.cache = cache;
         self
@@ -103,6 +111,7 @@ impl std::fmt::Debug for HttpCall {
 /// A provider's answer (any status: redirects are returned, not followed).
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpResponse {
+    /// The HTTP status code.
     pub status: u16,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
@@ -114,6 +123,7 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
+    /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -148,8 +158,10 @@ impl std::fmt::Debug for HttpResponse {
 /// Why no answer came back. The text names no secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HttpFailure {
+    /// No answer within the driver's time limit.
     #[error("timed out")]
     Timeout,
+    /// No connection could be made to the host.
     #[error("could not connect")]
     Connect,
     /// The body passed the size limit.
@@ -162,6 +174,7 @@ pub enum HttpFailure {
     /// `allow_private_network` is off.
     #[error("refused: the host is on a loopback, link-local or private address (allow_private_network is off)")]
     PrivateAddress,
+    /// Any other transport error, in words.
     #[error("transport: {0}")]
     Transport(String),
 }

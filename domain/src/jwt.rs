@@ -360,22 +360,31 @@ fn check_times(claims: &Claims, max_age: i64, now_unix: i64) -> Result<(), JwtEr
 /// Pluggable encode/decode for session tokens (claims C18, spec §5.7). The built-in is
 /// [`V3Codec`].
 pub trait SessionCodec: Send + Sync {
+    /// The session token for `claims`.
     fn encode(&self, claims: &Claims, ctx: &mut EncodeContext<'_>) -> Result<String, JwtError>;
+    /// The claims of `token`, once verified (and decrypted) and checked against `ctx`'s time.
     fn decode(&self, token: &str, ctx: &DecodeContext<'_>) -> Result<Claims, JwtError>;
 }
 
 /// What a [`SessionCodec`] gets to encode with.
 pub struct EncodeContext<'a> {
+    /// The keys derived from the secrets (the current key signs).
     pub keys: &'a JwtKeys,
+    /// Token lifetime and whether to encrypt.
     pub settings: &'a JwtSettings,
+    /// The request's time, Unix seconds.
     pub now_unix: i64,
+    /// The request's random source (the JWE's IV).
     pub rng: &'a mut dyn rand_core::RngCore,
 }
 
 /// What a [`SessionCodec`] gets to decode with.
 pub struct DecodeContext<'a> {
+    /// The keys derived from the secrets (any may verify).
     pub keys: &'a JwtKeys,
+    /// Token lifetime and whether to expect encryption.
     pub settings: &'a JwtSettings,
+    /// The request's time, Unix seconds.
     pub now_unix: i64,
 }
 

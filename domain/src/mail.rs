@@ -11,7 +11,9 @@ pub struct VerificationRequest {
     pub url: String,
     /// The site's host, e.g. `example.com`.
     pub host: String,
+    /// The e-mail provider's id.
     pub provider_id: String,
+    /// The e-mail provider's display name.
     pub provider_name: String,
     /// When the link stops working.
     pub expires: time::OffsetDateTime,
@@ -34,8 +36,11 @@ impl std::fmt::Debug for VerificationRequest {
 pub struct MailMessage {
     /// The canonical address (one RCPT TO).
     pub to: String,
+    /// The `Subject` header.
     pub subject: String,
+    /// The `text/plain` part.
     pub text: String,
+    /// The `text/html` part.
     pub html: String,
 }
 

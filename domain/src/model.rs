@@ -11,22 +11,32 @@ use crate::secret::SecretString;
 /// A person who can sign in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
+    /// The store's id for the user (the JWT's `sub`).
     pub id: String,
+    /// Display name, as the provider gave it.
     pub name: Option<String>,
     /// Canonical (lower-cased) address; unique among users when present.
     pub email: Option<String>,
+    /// When the address was proven (a magic link, or a provider that vouches for it);
+    /// `None`: never.
     #[serde(with = "time::serde::rfc3339::option")]
     pub email_verified: Option<OffsetDateTime>,
+    /// Avatar URL, as the provider gave it.
     pub image: Option<String>,
 }
 
 /// A user before the store gave it an id.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct NewUser {
+    /// Display name, as the provider gave it.
     pub name: Option<String>,
+    /// Canonical (lower-cased) address.
     pub email: Option<String>,
+    /// When the address was proven (a magic link, or a provider that vouches for it);
+    /// `None`: never.
     #[serde(with = "time::serde::rfc3339::option")]
     pub email_verified: Option<OffsetDateTime>,
+    /// Avatar URL, as the provider gave it.
     pub image: Option<String>,
 }
 
@@ -46,18 +56,26 @@ impl NewUser {
 /// A user's identity at one provider (one row per provider account).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
+    /// The [`User::id`] of the account's owner.
     pub user_id: String,
     /// `oauth`, `email`, `credentials`.
     pub provider_type: String,
+    /// The provider's id (`github`).
     pub provider_id: String,
+    /// The account's id at that provider (its `sub`, or its user id).
     pub provider_account_id: String,
+    /// Renews the access token; `None` when the provider gave none.
     pub refresh_token: Option<SecretString>,
+    /// The provider's access token, if it gave one.
     pub access_token: Option<SecretString>,
+    /// When the access token expires; `None`: not said.
     #[serde(with = "time::serde::rfc3339::option")]
     pub access_token_expires: Option<OffsetDateTime>,
     /// Beyond v3: token fields v3 dropped.
     pub token_type: Option<String>,
+    /// The scopes the provider granted, space-separated.
     pub scope: Option<String>,
+    /// The OpenID Connect ID token, if the provider gave one.
     pub id_token: Option<SecretString>,
 }
 
@@ -72,12 +90,18 @@ impl Account {
 /// (`Store::update_account_tokens`), every field at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountTokens {
+    /// The provider's access token, if it gave one.
     pub access_token: Option<SecretString>,
+    /// Renews the access token; `None` when the provider gave none.
     pub refresh_token: Option<SecretString>,
+    /// When the access token expires; `None`: not said.
     #[serde(with = "time::serde::rfc3339::option")]
     pub access_token_expires: Option<OffsetDateTime>,
+    /// Usually `bearer`.
     pub token_type: Option<String>,
+    /// The scopes the provider granted, space-separated.
     pub scope: Option<String>,
+    /// The OpenID Connect ID token, if the provider gave one.
     pub id_token: Option<SecretString>,
 }
 
@@ -122,8 +146,12 @@ pub fn compound_id(provider_id: &str, provider_account_id: &str) -> String {
 /// A database session (spec §6.3): the cookie carries `session_token`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
+    /// The key the session is stored under: `sha256:<hex>` of the cookie's token, or (v3
+    /// rows) the token itself.
     pub session_token: SecretString,
+    /// The [`User::id`] of the session's user.
     pub user_id: String,
+    /// When the session ends unless used again.
     #[serde(with = "time::serde::rfc3339")]
     pub expires: OffsetDateTime,
     /// v3's second random identifier, exposed in the session JSON.
@@ -138,9 +166,11 @@ pub struct Session {
 /// A pending e-mail sign-in: only the hash of the token is stored (spec §8.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerificationToken {
+    /// The canonical address the link was sent to.
     pub identifier: String,
     /// `hex(sha256(token + secret))`.
     pub token_hash: String,
+    /// When the link stops working.
     #[serde(with = "time::serde::rfc3339")]
     pub expires: OffsetDateTime,
 }

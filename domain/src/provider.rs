@@ -9,13 +9,18 @@ pub struct Provider {
     pub id: String,
     /// Shown to people: "Sign in with <name>".
     pub name: String,
+    /// What kind of sign-in it is, with its settings.
     pub kind: ProviderKind,
 }
 
+/// The kinds of sign-in, with what each needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderKind {
     /// A username/password (or any fields) form checked by the app's own backend (spec §9).
-    Credentials { fields: Vec<CredentialField> },
+    Credentials {
+        /// The form's inputs, in order.
+        fields: Vec<CredentialField>,
+    },
     /// A magic link sent by e-mail (spec §8); needs a store for its single-use tokens.
     Email {
         /// Seconds a link stays valid. v3's default is 24 h; OWASP ASVS 2.7.2 asks for
@@ -35,18 +40,22 @@ pub const DEFAULT_EMAIL_MAX_AGE: i64 = 24 * 60 * 60;
 pub struct CredentialField {
     /// Form field name.
     pub name: String,
+    /// Text before the input; `None`: the field name.
     #[serde(default)]
     pub label: Option<String>,
     /// Input type: `text` (default), `password`, `email` …
     #[serde(default, rename = "type")]
     pub input_type: Option<String>,
+    /// Hint shown in the empty input; `None`: none.
     #[serde(default)]
     pub placeholder: Option<String>,
+    /// The input's initial value; `None`: empty.
     #[serde(default)]
     pub value: Option<String>,
 }
 
 impl CredentialField {
+    /// A field with a label and an input type, no placeholder or initial value.
     pub fn new(name: &str, label: &str, input_type: &str) -> Self {
         Self {
             name: name.into(),
@@ -59,6 +68,7 @@ impl CredentialField {
 }
 
 impl Provider {
+    /// A credentials provider; one without fields is left off the sign-in page.
     pub fn credentials(id: &str, name: &str, fields: Vec<CredentialField>) -> Self {
         Self {
             id: id.into(),

@@ -12,6 +12,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A request under the base path, parsed.
 #[derive(Debug, Clone)]
 pub struct AuthRequest {
+    /// The HTTP method.
     pub method: Method,
     /// Path segments after the base path, percent-decoded (`["callback", "credentials"]`).
     pub segments: Vec<String>,
@@ -19,19 +20,25 @@ pub struct AuthRequest {
     pub query: Map<String, Value>,
     /// The body (form-urlencoded or JSON object); other content types read as empty.
     pub body: Map<String, Value>,
+    /// The `Cookie` header, parsed.
     pub cookies: RequestCookies,
+    /// Every header, as received.
     pub headers: HeaderMap,
 }
 
 /// Why a request cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
+    /// The path is not under the site's base path.
     #[error("not under the base path")]
     NotUnderBasePath,
+    /// The body is over [`MAX_BODY_BYTES`].
     #[error("request body too large")]
     BodyTooLarge,
+    /// A JSON body that does not parse as JSON.
     #[error("request body is not valid JSON")]
     InvalidJson,
+    /// The path is not valid UTF-8 once percent-decoded.
     #[error("request path is not valid UTF-8")]
     BadPath,
 }

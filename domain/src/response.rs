@@ -8,10 +8,13 @@ use serde_json::Value;
 /// The response a flow builds up; `into_http` turns it into bytes on the wire.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
+    /// The HTTP status.
     pub status: StatusCode,
     /// `Set-Cookie` lines, in the order they were set.
     pub cookies: Vec<String>,
+    /// The `Location` header, for a redirect.
     pub location: Option<String>,
+    /// The body, with its content type.
     pub body: Body,
     /// `Cache-Control: no-store`: the response carries a token or a session.
     pub no_store: bool,
@@ -19,23 +22,31 @@ pub struct Reply {
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
+/// A reply's body; the variant sets the `Content-Type`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
+    /// No body.
     Empty,
+    /// `application/json`.
     Json(Value),
+    /// `text/html`.
     Html(String),
+    /// `text/plain`, as v3's error texts.
     Text(String),
 }
 
 impl Reply {
+    /// `200 OK` with a JSON body.
     pub fn json(value: Value) -> Self {
         Self::with_body(StatusCode::OK, Body::Json(value))
     }
 
+    /// An HTML page with this status.
     pub fn html(status: StatusCode, html: String) -> Self {
         Self::with_body(status, Body::Html(html))
     }
 
+    /// A plain-text body with this status.
     pub fn text(status: StatusCode, text: impl Into<String>) -> Self {
         Self::with_body(status, Body::Text(text.into()))
     }
@@ -84,16 +95,19 @@ impl Reply {
             )
     }
 
+    /// Adds a `Set-Cookie` line after those set already.
     pub fn with_cookie(mut self, set_cookie: String) -> Self {
         self.cookies.push(set_cookie);
         self
     }
 
+    /// Marks the reply `Cache-Control: no-store`.
     pub fn no_store(mut self) -> Self {
         self.no_store = true;
         self
     }
 
+    /// Adds a header.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self

@@ -31,6 +31,7 @@ impl PartialEq for SecretString {
 }
 
 impl SecretString {
+    /// Wraps `value`; `Debug` shows it redacted from here on.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
@@ -40,6 +41,7 @@ impl SecretString {
         &self.0
     }
 
+    /// Whether the secret is the empty string.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -77,6 +79,7 @@ macro_rules! secret_newtype {
         pub struct $name(SecretString);
 
         impl $name {
+            /// Wraps `value`; `Debug` shows it redacted from here on.
             pub fn new(value: impl Into<String>) -> Self {
                 Self(SecretString::new(value))
             }

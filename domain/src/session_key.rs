@@ -79,6 +79,7 @@ impl SessionKeys {
         Self(vec![key.clone()])
     }
 
+    /// The candidate keys, hashed first.
     pub fn keys(&self) -> &[SecretString] {
         &self.0
     }

@@ -87,10 +87,12 @@ impl SiteUrl {
         format!("{}{}{}", self.base_url, self.base_path, path)
     }
 
+    /// Whether the site is served over `https://` (cookies then get `Secure`).
     pub fn is_https(&self) -> bool {
         self.base_url.starts_with("https://")
     }
 
+    /// The site's origin, for same-origin checks.
     pub fn origin(&self) -> &url::Origin {
         &self.origin
     }

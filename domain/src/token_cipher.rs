@@ -34,7 +34,9 @@ const NONCE_LEN: usize = 12;
 /// Which token of an account a value is (part of the additional data).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenField {
+    /// An account's `access_token`.
     AccessToken,
+    /// An account's `refresh_token`.
     RefreshToken,
 }
 
@@ -50,18 +52,23 @@ impl TokenField {
 /// Why a stored token could not be read. Never holds the token or a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenCipherError {
+    /// No secret is configured.
     #[error("no secret to derive the provider token key from")]
     NoSecret,
     #[error(
         "the provider token was encrypted with a secret that is no longer configured (key id {0})"
     )]
+    /// The token's key id (its first 8 characters) matches no configured secret.
     UnknownKey(String),
+    /// Not `enc:v1:<kid>:<nonce+ciphertext>`, or not base64.
     #[error("the stored provider token is malformed")]
     Malformed,
     #[error(
         "the stored provider token does not decrypt (tampered, or moved from another account)"
     )]
+    /// The ciphertext fails authentication.
     Invalid,
+    /// Key derivation or the random source failed.
     #[error("key derivation or the random source failed")]
     Crypto,
 }

@@ -14,7 +14,7 @@ use crate::jwt::Claims;
 use crate::response::Reply;
 crate::flow! {
     /// Sign in with credentials checked by the provider's `authorize` backend.
-    pub mod credentials = "credentials" {
+    pub(crate) mod credentials = "credentials" {
         states { Received, Throttling, Authorizing, CheckingSignIn, IssuingToken, SignedIn, Rejected, Failed }
         events { CsrfRejected, CsrfVerified, WithinLimits, OverLimit, UserReturned, NoUser, BackendFailed, Allowed, Denied, Redirected, HookFailed, TokenReady }
         initial Received;

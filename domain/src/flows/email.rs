@@ -24,7 +24,7 @@ use crate::store::{StoreOp, StoreReply};
 
 crate::flow! {
     /// Ask for a magic link.
-    pub mod email_request = "email_request" {
+    pub(crate) mod email_request = "email_request" {
         states { Received, Throttling, LookingUp, CheckingSignIn, Storing, Sending, Requested, Quiet, Failed }
         events { NoStore, AddressRefused, AddressAccepted, WithinLimits, OverLimit, UserLoaded, StoreFailed, Allowed, Denied, Redirected, HookFailed, Stored, Sent, SendFailed }
         initial Received;
@@ -48,7 +48,7 @@ crate::flow! {
 
 crate::flow! {
     /// Redeem a magic link: single use, bound to its address, expiring.
-    pub mod email_callback = "email_callback" {
+    pub(crate) mod email_callback = "email_callback" {
         states { Received, Throttling, Redeeming, LookingUp, Vetting, CheckingSignIn, Updating, Detaching, Creating, Issuing, SignedIn, Failed }
         events { NoStore, LinkIncomplete, LinkGiven, WithinLimits, OverLimit, Redeemed, Unknown, Expired, StoreFailed, UserLoaded, Unproven, Owned, NotOwned, AllowedExisting, AllowedReclaim, AllowedNew, Denied, Redirected, HookFailed, Saved, Issued, IssueFailed }
         initial Received;

@@ -21,7 +21,7 @@ use http::StatusCode;
 
 crate::flow! {
     /// Turn a signed-in user into a session cookie.
-    pub mod session_issue = "session_issue" {
+    pub(crate) mod session_issue = "session_issue" {
         states { Received, Encoding, Replacing, Creating, Issued, Failed }
         events { JwtStrategy, DatabaseStrategy, DatabaseStrategyReplacing, TokenReady, HookFailed, Replaced, Created, StoreFailed }
         initial Received;

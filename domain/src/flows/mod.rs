@@ -83,8 +83,11 @@ pub fn mermaid_each() -> Vec<String> {
 /// A bug, not bad input: an undeclared move, or an outcome that does not answer the effect.
 #[derive(Debug, thiserror::Error)]
 pub enum Fault {
+    /// A move the flow's declaration does not allow.
     #[error(transparent)]
     Illegal(#[from] IllegalMove),
+    /// A step the flow cannot take (in words): an outcome that does not answer its effect,
+    /// or a resume with nothing pending.
     #[error("unexpected: {0}")]
     Unexpected(&'static str),
 }
@@ -94,6 +97,7 @@ pub type Next = crate::engine::Step<Reply>;
 
 /// A route flow waiting for the outcome of an effect.
 pub trait RouteFlow: Send {
+    /// Takes the flow one step on with `outcome`, the answer to its last effect.
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault>;
 }
 
@@ -102,9 +106,13 @@ pub type Started = (Next, Option<Box<dyn RouteFlow>>);
 
 /// One request's context.
 pub struct Cx {
+    /// The configuration the request runs under.
     pub config: Arc<Config>,
+    /// The request's time, from the driver's clock.
     pub now: OffsetDateTime,
+    /// The request's random source, from the driver.
     pub rng: Box<dyn CryptoRngCore + Send>,
+    /// The request being served, parsed.
     pub req: AuthRequest,
     /// The CSRF token for this request (from the cookie, or new).
     pub csrf_token: CsrfToken,
@@ -114,7 +122,10 @@ pub struct Cx {
     pub callback_url: String,
     /// Cookies the prelude set; they go first on the response.
     pub prelude_cookies: Vec<String>,
+    /// The declared transitions this run took, in order.
     pub trace: Vec<Taken>,
+    /// The client's address: the peer, or the hop the trusted proxies name
+    /// ([`crate::client_ip::resolve`]); `None`: unknown.
     pub client_ip: Option<core::net::IpAddr>,
     /// Events for the app's listeners, drained by the driver once the run is done: they
     /// cannot change the response, so no flow waits on them.
@@ -122,6 +133,8 @@ pub struct Cx {
 }
 
 impl Cx {
+    /// The context of `req`. Until the prelude runs, the callback URL is the site's base
+    /// URL and the CSRF token is empty.
     pub fn new(config: Arc<Config>, req: AuthRequest, env: Env) -> Self {
         // The one place the client's address is decided, whatever the driver.
         let client_ip = crate::client_ip::resolve(
@@ -176,6 +189,7 @@ impl Cx {
         self.encode_session(&claims)
     }
 
+    /// Encodes a session token with the configured codec and keys.
     pub fn encode_session(&mut self, claims: &Claims) -> Result<String, JwtError> {
         let config = self.config.clone();
         let mut ctx = EncodeContext {
@@ -187,6 +201,7 @@ impl Cx {
         config.codec.encode(claims, &mut ctx)
     }
 
+    /// Decodes and verifies a session token at the request's time.
     pub fn decode_session(&self, token: &str) -> Result<Claims, JwtError> {
         decode_session_token(&self.config, token, self.now)
     }

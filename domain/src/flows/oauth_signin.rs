@@ -16,7 +16,7 @@ use crate::secret::{Nonce, OAuthState, PkceVerifier};
 
 crate::flow! {
     /// Start an OAuth sign-in: to the provider's authorisation page.
-    pub mod oauth_signin = "oauth_signin" {
+    pub(crate) mod oauth_signin = "oauth_signin" {
         states { Received, Discovering, RequestingToken, Redirected, Failed }
         events { Ready, NeedsDiscovery, Discovered, OAuth1, TokenReceived, ProviderFailed }
         initial Received;

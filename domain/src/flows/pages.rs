@@ -13,7 +13,7 @@ use crate::response::Reply;
 
 crate::flow! {
     /// `GET /providers`: every configured provider, in configuration order.
-    pub mod providers = "providers" {
+    pub(crate) mod providers = "providers" {
         states { Received, Served }
         events { Listed }
         initial Received;
@@ -23,7 +23,7 @@ crate::flow! {
 
 crate::flow! {
     /// `POST /signin/<provider>`: starts a sign-in (OAuth and e-mail arrive as provider kinds).
-    pub mod signin = "signin" {
+    pub(crate) mod signin = "signin" {
         states { Received, Rejected, Redirected, Delegated }
         events { CsrfRejected, UnknownProvider, CredentialsProvider, EmailProvider, OAuthProvider }
         initial Received;
@@ -37,7 +37,7 @@ crate::flow! {
 
 crate::flow! {
     /// `GET /signin`, `/signout`, `/verify-request`, `/error`: a built-in page or a redirect.
-    pub mod pages = "pages" {
+    pub(crate) mod pages = "pages" {
         states { Received, Redirected, Rendered }
         events { CustomPageSet, SignInErrorCode, BuiltIn }
         initial Received;

@@ -12,7 +12,7 @@ use crate::store::{StoreOp, StoreReply};
 
 crate::flow! {
     /// Ask the store whether a JWT session was revoked (with `jwt.revocable`).
-    pub mod jwt_revocation = "jwt_revocation" {
+    pub(crate) mod jwt_revocation = "jwt_revocation" {
         states { Asking, Live, Revoked, Unknown }
         events { NotRevoked, Revoked, StoreFailed }
         initial Asking;

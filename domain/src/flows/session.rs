@@ -14,7 +14,7 @@ use crate::response::Reply;
 
 crate::flow! {
     /// Read a JWT session and slide its expiry.
-    pub mod session_jwt = "session_jwt" {
+    pub(crate) mod session_jwt = "session_jwt" {
         states { Received, Anonymous, Renewing, Refreshing, Shaping, Served, Cleared, Failed }
         events { NoCookie, TokenInvalid, TokenValid, AccessTokenExpired, Discovered, Renewed, RenewFailed, TokenReady, SessionReady, HookFailed, RevocationUnknown }
         initial Received;
@@ -34,7 +34,7 @@ crate::flow! {
 }
 
 /// The error a session carries when its provider refused to renew the access token.
-pub const REFRESH_ACCESS_TOKEN_ERROR: &str = "RefreshAccessTokenError";
+pub(crate) const REFRESH_ACCESS_TOKEN_ERROR: &str = "RefreshAccessTokenError";
 
 /// Copies the provider's tokens from the sign-in account into the JWT claims.
 pub(super) fn keep_provider_tokens(token: &mut Claims, account: &Value) {

@@ -14,7 +14,7 @@ use crate::store::{StoreOp, StoreReply};
 
 crate::flow! {
     /// Read a database session; extend it when due; delete it when expired.
-    pub mod session_database = "session_database" {
+    pub(crate) mod session_database = "session_database" {
         states { Received, Anonymous, Loading, Expiring, Extending, Shaping, Served, Cleared, Failed }
         events { NoCookie, CookieSent, NotFound, Expired, Fresh, DueForExtension, Deleted, Extended, SessionReady, HookFailed, StoreFailed }
         initial Received;

@@ -15,15 +15,20 @@ use crate::model::{Session, User};
 pub struct SessionUser {
     /// The user's id: the JWT's `sub`, or the stored user's id.
     pub id: String,
+    /// Display name, if the user has one.
     pub name: Option<String>,
+    /// E-mail address, if the user has one.
     pub email: Option<String>,
+    /// Avatar URL, if the user has one.
     pub image: Option<String>,
 }
 
 /// A valid session: who, and until when (the expiry `GET /session` answers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionView {
+    /// Who is signed in.
     pub user: SessionUser,
+    /// When the session ends unless used again.
     pub expires: OffsetDateTime,
 }
 

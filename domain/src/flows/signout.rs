@@ -13,7 +13,7 @@ use crate::store::{StoreOp, StoreReply};
 
 crate::flow! {
     /// Sign out: end the session wherever it lives.
-    pub mod signout = "signout" {
+    pub(crate) mod signout = "signout" {
         states { Received, Loading, Deleting, Revoking, Notifying, SignedOut, Rejected }
         events { CsrfRejected, CsrfVerified, DatabaseSession, RevocableJwt, Loaded, Deleted, Revoked, StoreFailed, Notified }
         initial Received;

@@ -16,10 +16,13 @@ pub const LIFETIME_SECS: i64 = 15_552_000;
 /// Why no client secret could be made. The messages never contain the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AppleKeyError {
+    /// The key is not a PEM-encoded P-256 PKCS#8 private key.
     #[error("the Apple private key is not a PEM-encoded P-256 (ES256) private key")]
     InvalidKey,
+    /// The clock is before 1970, or `now` plus the lifetime overflows.
     #[error("the clock is before 1970 or too far in the future for an Apple client secret")]
     InvalidTime,
+    /// Signing failed.
     #[error("signing the Apple client secret failed")]
     Signing,
 }

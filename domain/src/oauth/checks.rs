@@ -18,9 +18,13 @@ pub const CHECK_MAX_AGE_SECONDS: i64 = 15 * 60;
 /// What a check cookie is for; each has its own key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
+    /// The OAuth 2 `state` parameter.
     State,
+    /// The PKCE code verifier.
     Pkce,
+    /// The OpenID `nonce`.
     Nonce,
+    /// The OAuth 1.0a request-token secret.
     TokenSecret,
 }
 
@@ -38,10 +42,13 @@ impl Purpose {
 /// Which sign-in a check belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
+    /// The provider the sign-in went to.
     #[serde(rename = "p")]
     pub provider_id: String,
+    /// The client id it used there.
     #[serde(rename = "c")]
     pub client_id: String,
+    /// The callback URL it gave.
     #[serde(rename = "r")]
     pub redirect_uri: String,
     /// A hash of the session the sign-in started from (none: not signed in). Sealed, and
@@ -53,7 +60,9 @@ pub struct Binding {
 /// An opened check: its value and the session its sign-in started from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
+    /// The value sealed in the cookie (a state, verifier, nonce or token secret).
     pub value: SecretString,
+    /// The sign-in's [`Binding::session`].
     pub session: Option<String>,
 }
 
@@ -69,14 +78,20 @@ struct Sealed {
 /// Why a check failed. Every variant ends the sign-in with `OAuthCallback`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CheckError {
+    /// The request carries no such cookie.
     #[error("{0:?} cookie missing")]
     Missing(Purpose),
+    /// The cookie does not decrypt under any secret, or does not parse.
     #[error("{0:?} cookie does not open")]
     Unreadable(Purpose),
+    /// The cookie is older than [`CHECK_MAX_AGE_SECONDS`].
     #[error("{0:?} cookie expired")]
     Expired(Purpose),
+    /// The cookie was sealed for another provider, client or callback URL.
     #[error("{0:?} cookie was made for another provider or client")]
     OtherSignIn(Purpose),
+    /// The value the callback brought back (its `state`, the ID token's `nonce`) is not
+    /// the cookie's.
     #[error("{0:?} does not match")]
     Mismatch(Purpose),
 }

@@ -11,18 +11,25 @@ use crate::secret::{AuthorizationCode, Nonce, OAuthState, PkceVerifier, SecretSt
 /// Why a provider's answer (or our request to it) is unusable. No variant holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
+    /// The provider answered with this non-success status.
     #[error("provider answered HTTP {0}")]
     Status(u16),
+    /// The answer is not the JSON (or form) expected.
     #[error("provider answer does not parse")]
     Unparsable,
+    /// The answer lacks a required field (named).
     #[error("provider answer lacks {0}")]
     Missing(&'static str),
+    /// The provider refused: its `error` (at most 64 characters), or Slack's `ok: false`.
     #[error("provider said {0:?}")]
     Provider(String),
+    /// The discovery document is unusable, and why.
     #[error("discovery: {0}")]
     Discovery(String),
+    /// The endpoint (named) is not configured, or not a URL.
     #[error("endpoint {0} is not configured")]
     NoEndpoint(&'static str),
+    /// Apple's client secret could not be made.
     #[error("client secret: {0}")]
     ClientSecret(String),
 }
@@ -97,9 +104,11 @@ pub fn discovered(
 /// The one-time values of a sign-in that go into the authorisation URL.
 #[derive(Default)]
 pub struct SignInChecks<'a> {
+    /// The OAuth 2 `state` to send, when the provider checks it.
     pub state: Option<&'a OAuthState>,
     /// Public: the S256 hash of the PKCE verifier.
     pub code_challenge: Option<&'a str>,
+    /// The OpenID `nonce` to send, when the provider checks it.
     pub nonce: Option<&'a Nonce>,
 }
 
@@ -259,11 +268,17 @@ fn grant_call<'a>(
 /// A token endpoint's answer. `Debug` names the fields present, never their values.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenSet {
+    /// The access token.
     pub access_token: SecretString,
+    /// Renews the access token; `None` when the provider gave none.
     pub refresh_token: Option<SecretString>,
+    /// When the access token expires, from `expires_in` (capped at ten years); `None`: not said.
     pub expires_at: Option<OffsetDateTime>,
+    /// Usually `bearer`.
     pub token_type: Option<String>,
+    /// The scopes the provider granted, space-separated.
     pub scope: Option<String>,
+    /// The OpenID Connect ID token, if the provider gave one.
     pub id_token: Option<SecretString>,
     /// Every other non-secret scalar field (e.g. Bungie's `membership_id`).
     pub extra: Map<String, Value>,

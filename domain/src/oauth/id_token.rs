@@ -15,31 +15,43 @@ pub const LEEWAY_SECONDS: i64 = 60;
 /// What the token must say.
 #[derive(Debug, Clone)]
 pub struct Expectations<'a> {
+    /// The provider's issuer: the token's `iss` must equal it.
     pub issuer: &'a str,
+    /// This site's client id: the token's `aud` must hold it.
     pub client_id: &'a str,
     /// The nonce sealed at sign-in, when the provider uses one.
     pub nonce: Option<&'a Nonce>,
+    /// The request's time, Unix seconds, for `exp` and `iat`.
     pub now_unix: i64,
 }
 
 /// Why an ID token was refused. No variant carries the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdTokenError {
+    /// Not a JWS: its header does not parse or names no `alg`.
     #[error("not a signed JWT")]
     Malformed,
+    /// An `alg` outside the allowed asymmetric algorithms (`none` and HMAC included).
     #[error("algorithm {0:?} is not allowed")]
     Algorithm(String),
+    /// A header member that would let the token bring its own key (`jku`, `jwk`, `x5u`,
+    /// `x5c`), or `crit`.
     #[error("header member {0:?} is not allowed")]
     Header(&'static str),
     /// The key set has no key with the token's `kid`: refetch the set once.
     #[error("unknown key id")]
     UnknownKey,
+    /// The provider's key set is not a JWKS.
     #[error("the key set does not parse")]
     KeySet,
+    /// No usable key verifies the signature.
     #[error("bad signature")]
     Signature,
+    /// A claim (named) is missing or wrong: `iss`, `sub`, `aud`, `azp`, `exp`, `iat` or
+    /// `nonce`.
     #[error("claim {0} is missing or wrong")]
     Claim(&'static str),
+    /// `exp` is past, beyond [`LEEWAY_SECONDS`].
     #[error("expired")]
     Expired,
 }

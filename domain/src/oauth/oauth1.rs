@@ -10,21 +10,29 @@ use crate::secret::SecretString;
 
 /// One signed call's inputs.
 pub struct Signing<'a> {
+    /// The client id (OAuth 1.0a's consumer key).
     pub consumer_key: &'a str,
+    /// The client secret: the first half of the HMAC-SHA1 key.
     pub consumer_secret: &'a str,
     /// The request token (access-token call) or access token (resource calls).
     pub token: Option<(&'a str, &'a str)>,
+    /// `oauth_callback`: where the provider sends the browser (request-token call only).
     pub callback: Option<&'a str>,
+    /// `oauth_verifier` from the provider's callback (access-token call only).
     pub verifier: Option<&'a str>,
+    /// `oauth_nonce`: random, once per call.
     pub nonce: &'a str,
+    /// `oauth_timestamp`, Unix seconds.
     pub timestamp: u64,
 }
 
 /// Why a call could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignError {
+    /// The call's URL does not parse.
     #[error("not a URL")]
     Url,
+    /// The timestamp is 0.
     #[error("timestamp must be positive")]
     Timestamp,
 }

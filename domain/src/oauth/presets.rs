@@ -17,7 +17,9 @@ use crate::secret::SecretString;
 /// What a preset needs from the site's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresetOptions {
+    /// The client id the provider issued to the site.
     pub client_id: String,
+    /// The client secret, or Apple's signing key.
     pub client_secret: ClientSecret,
     /// Host of a tenant-specific service (Auth0, Cognito, Okta, FusionAuth …).
     pub domain: Option<String>,
@@ -34,14 +36,18 @@ pub struct PresetOptions {
 /// Why a preset cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PresetError {
+    /// No preset has this id.
     #[error("no built-in provider {0:?}")]
     Unknown(String),
+    /// The preset needs this option (e.g. `domain`), and it is not set.
     #[error("option {0:?} is required for this provider")]
     MissingOption(&'static str),
     /// The value is not repeated: it may be pasted from a secret store by mistake.
     #[error("option {option:?} is invalid: {reason}")]
     InvalidOption {
+        /// The option's name.
         option: &'static str,
+        /// What a valid value looks like.
         reason: &'static str,
     },
 }
@@ -49,8 +55,11 @@ pub enum PresetError {
 /// A built-in provider: its display name and how to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preset {
+    /// The preset's id, e.g. `github`.
     pub id: &'static str,
+    /// Display name for the sign-in page, e.g. `GitHub`.
     pub name: &'static str,
+    /// How to talk to the provider, the options applied.
     pub provider: OAuthProvider,
 }
 

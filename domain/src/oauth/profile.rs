@@ -9,9 +9,13 @@ use super::provider::Profile;
 /// How each profile field is read from the raw profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileMap {
+    /// Where the provider's account id is; it must give a value.
     pub id: Field,
+    /// Where the display name is.
     pub name: Field,
+    /// Where the e-mail address is.
     pub email: Field,
+    /// Where the avatar URL is.
     pub image: Field,
     /// Read as a boolean: `true` or `"true"`.
     pub email_verified: Field,
@@ -57,6 +61,7 @@ pub fn path(p: &str) -> Field {
 /// Why a raw profile could not be mapped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProfileError {
+    /// The id field gives no value.
     #[error("the profile has no account id")]
     NoId,
 }

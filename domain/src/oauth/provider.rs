@@ -9,9 +9,13 @@ use crate::secret::SecretString;
 /// Everything the OAuth flows need to know about one provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthProvider {
+    /// OAuth 2.0 (with or without OpenID Connect) or OAuth 1.0a.
     pub protocol: Protocol,
+    /// The client id the provider issued to this site.
     pub client_id: String,
+    /// How the client proves itself at the token endpoint.
     pub client_secret: ClientSecret,
+    /// Where to send the browser and the back-channel requests.
     pub endpoints: Endpoints,
     /// Sent as one `scope` parameter; `None` sends none.
     pub scope: Option<String>,
@@ -22,13 +26,17 @@ pub struct OAuthProvider {
     pub token_params: Vec<(String, String)>,
     /// Extra headers of the token and userinfo requests (v3's `headers`).
     pub headers: Vec<(String, String)>,
+    /// Which one-time checks (state, PKCE, nonce) bind the callback to its sign-in.
     pub checks: Checks,
     /// How the client authenticates at the token endpoint.
     pub client_auth: ClientAuth,
     /// Where the token endpoint's answer keeps the access token.
     pub token_shape: TokenShape,
+    /// Whether the profile comes from userinfo, the ID token, or both.
     pub profile_source: ProfileSource,
+    /// How the userinfo request is made.
     pub userinfo: UserinfoRequest,
+    /// Where in the provider's profile the id, name, e-mail and image are.
     pub profile: ProfileMap,
     /// The provider answers the callback with a form POST (Apple).
     pub form_post: bool,
@@ -41,6 +49,7 @@ pub struct OAuthProvider {
     pub preset: Option<&'static str>,
 }
 
+/// The protocol a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     /// OAuth 2.0 authorisation code flow (OpenID Connect when an `issuer` is known and
@@ -54,9 +63,13 @@ pub enum Protocol {
 /// client secret is made for each token request (spec §7.9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientSecret {
+    /// A plain client secret.
     Secret(SecretString),
+    /// Apple's Sign in with Apple key.
     AppleKey {
+        /// The key's id (the client secret's `kid`).
         key_id: String,
+        /// The Apple developer team id (the client secret's `iss`).
         team_id: String,
         /// PKCS#8 PEM of the P-256 key.
         private_key: SecretString,
@@ -64,6 +77,7 @@ pub enum ClientSecret {
 }
 
 impl ClientSecret {
+    /// The plain secret; `None` for a signing key.
     pub fn plain(&self) -> Option<&SecretString> {
         match self {
             ClientSecret::Secret(secret) => Some(secret),
@@ -83,9 +97,13 @@ pub struct Endpoints {
     /// OpenID issuer identifier; also what the ID token's `iss` and RFC 9207's `iss`
     /// response parameter must equal.
     pub issuer: Option<String>,
+    /// The authorisation URL the browser is sent to.
     pub authorization: Option<String>,
+    /// The token endpoint (or OAuth 1.0a's access-token URL).
     pub token: Option<String>,
+    /// The userinfo (profile) endpoint.
     pub userinfo: Option<String>,
+    /// The keys that verify ID tokens.
     pub jwks_uri: Option<String>,
     /// OAuth 1.0a only.
     pub request_token: Option<String>,
@@ -126,9 +144,11 @@ fn rebase_url(url: &str, origin: &str) -> String {
 /// The callback checks. PKCE and state are on by default; `nonce` for OpenID providers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checks {
+    /// Send a sealed single-use `state` and require it back.
     pub state: bool,
     /// PKCE with S256 (never `plain`).
     pub pkce: bool,
+    /// Send an OpenID `nonce` and require it in the ID token.
     pub nonce: bool,
 }
 
@@ -142,6 +162,7 @@ impl Default for Checks {
     }
 }
 
+/// How the client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClientAuth {
     /// `client_id` and `client_secret` as form fields (v3's only way).
@@ -151,6 +172,7 @@ pub enum ClientAuth {
     Basic,
 }
 
+/// Where a token endpoint's answer keeps the access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TokenShape {
     /// RFC 6749 §5.1: `access_token`, `token_type`, `expires_in`, `refresh_token`, `scope`.
@@ -176,10 +198,12 @@ pub enum ProfileSource {
 /// How the userinfo (profile) request is made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserinfoRequest {
+    /// `GET` or `POST`.
     pub method: crate::http::HttpMethod,
     /// Also send the access token as `?access_token=` (Mail.ru, VK) or only there
     /// (`useAuthTokenHeader: false`).
     pub token_in_query: bool,
+    /// Send the access token as `Authorization: Bearer` (default true).
     pub token_in_header: bool,
     /// Send `Client-ID: <client id>` (Twitch).
     pub client_id_header: bool,
@@ -205,9 +229,11 @@ impl Default for UserinfoRequest {
 pub struct Profile {
     /// The provider's account id (numbers become their decimal string).
     pub id: String,
+    /// Display name, if the profile has one.
     pub name: Option<String>,
     /// Lower-cased.
     pub email: Option<String>,
+    /// Avatar URL, if the profile has one.
     pub image: Option<String>,
     /// The provider asserts it verified `email` (OpenID's `email_verified`).
     pub email_verified: bool,

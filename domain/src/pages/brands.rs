@@ -18,6 +18,7 @@ pub struct Brand {
     pub class: &'static str,
     /// The mark: one `<svg>` element, decorative (`aria-hidden`), sized by its attributes.
     pub logo: &'static str,
+    /// The button's background colour.
     pub background: Rgb,
     /// The label's colour, also the mark's `currentColor`.
     pub text: Rgb,

@@ -17,19 +17,19 @@ pub fn origin_of(url: &str) -> Option<String> {
 }
 
 /// Builds the policy; sources equal to the site's origin are left to `'self'`.
-pub struct Policy<'a> {
-    pub site_origin: String,
-    pub style: &'a str,
-    pub logo_url: Option<&'a str>,
+pub(crate) struct Policy<'a> {
+    pub(crate) site_origin: String,
+    pub(crate) style: &'a str,
+    pub(crate) logo_url: Option<&'a str>,
     /// Where the page's forms lead, redirects included: Chrome and Safari check
     /// `form-action` against every redirect that follows a submission, so a sign-in that
     /// POSTs to `/signin/github` and is sent on to github.com needs github.com here.
     /// `None`: the page has no form (`form-action 'none'`).
-    pub form_targets: Option<Vec<String>>,
+    pub(crate) form_targets: Option<Vec<String>>,
 }
 
 impl Policy<'_> {
-    pub fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         let mut img = vec!["'self'".to_owned()];
         self.push_origin(&mut img, self.logo_url);
         let form = match &self.form_targets {

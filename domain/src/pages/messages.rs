@@ -27,8 +27,11 @@ pub fn sign_in_message(code: &ErrorCode) -> &'static str {
 
 /// The error page's status and words for one code.
 pub struct ErrorText {
+    /// The HTTP status the page answers with.
     pub status: StatusCode,
+    /// The page's heading.
     pub heading: &'static str,
+    /// The paragraphs under it.
     pub lines: &'static [&'static str],
     /// A "Sign in" button; otherwise a link back to the site.
     pub sign_in_button: bool,

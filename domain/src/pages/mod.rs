@@ -23,20 +23,27 @@ pub use style::Rgb;
 
 /// A page to render.
 pub enum Page<'a> {
+    /// `GET /signin`: a button or form per provider.
     SignIn {
+        /// The providers to offer, in order.
         providers: &'a [Provider],
         /// The validated callback URL: OAuth buttons send it along.
         callback_url: &'a str,
         /// Prefills the e-mail form (`?email=`).
         email: Option<&'a str>,
+        /// Why the last sign-in failed (`?error=`), shown above the forms.
         error: Option<&'a ErrorCode>,
     },
+    /// `GET /signout`: asks to confirm.
     SignOut {
         /// Where sign-out lands (the callback-url cookie): its origin joins `form-action`.
         callback_url: &'a str,
     },
+    /// `GET /verify-request`: "check your e-mail".
     VerifyRequest,
+    /// `GET /error`.
     Error {
+        /// The `?error=` code; `None` or an unknown one gets the generic text.
         code: Option<&'a ErrorCode>,
     },
 }
@@ -44,8 +51,11 @@ pub enum Page<'a> {
 /// A rendered page: status, HTML and the policy that lets its stylesheet apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedPage {
+    /// The HTTP status (the error page's depends on its code).
     pub status: StatusCode,
+    /// The whole document.
     pub html: String,
+    /// The `Content-Security-Policy` header value.
     pub content_security_policy: String,
 }
 

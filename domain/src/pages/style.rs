@@ -18,6 +18,7 @@ const DARK: &str = include_str!("../../templates/style/dark.css");
 pub struct Rgb(pub u8, pub u8, pub u8);
 
 impl Rgb {
+    /// Parses `#rgb` or `#rrggbb` (either case); anything else is `None`.
     pub fn parse(text: &str) -> Option<Self> {
         let hex = text.strip_prefix('#')?;
         if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -72,13 +73,13 @@ impl Rgb {
 }
 
 /// The CSS text and its CSP source expression, `'sha256-…'`.
-pub struct Stylesheet {
-    pub css: String,
-    pub source: String,
+pub(crate) struct Stylesheet {
+    pub(crate) css: String,
+    pub(crate) source: String,
 }
 
 /// `brands`: the page's branded buttons; only their rules are included, once each.
-pub fn stylesheet(theme: Theme, accent: Option<Rgb>, brands: &[Brand]) -> Stylesheet {
+pub(crate) fn stylesheet(theme: Theme, accent: Option<Rgb>, brands: &[Brand]) -> Stylesheet {
     let mut css = String::with_capacity(BASE.len() + LIGHT.len() + DARK.len() + 128);
     match theme {
         Theme::Light => css.push_str(LIGHT),

@@ -20,7 +20,7 @@ use crate::store::{StoreError, StoreOp, StoreReply};
 
 crate::flow! {
     /// An OAuth callback's account resolution (spec §11.2) and the signIn decision.
-    pub mod oauth_account = "oauth_account" {
+    pub(crate) mod oauth_account = "oauth_account" {
         states { Received, Resolving, CheckingSignIn, Decided, Failed }
         events { NoStore, StoreAttached, Loaded, Resolved, NotLinked, StoreFailed, Allowed, Denied, Redirected, HookFailed }
         initial Received;

@@ -13,7 +13,7 @@ use crate::secret::{AuthorizationCode, Nonce, PkceVerifier, SecretString};
 
 crate::flow! {
     /// An OAuth callback's checks (state, PKCE, nonce, OAuth 1.0a token secret, `iss`).
-    pub mod oauth_checks = "oauth_checks" {
+    pub(crate) mod oauth_checks = "oauth_checks" {
         states { Received, Rerouted, Verified, Failed }
         events { FormPostRerouted, ProviderError, ChecksFailed, OAuth2Verified, OAuth1Verified }
         initial Received;

@@ -16,7 +16,7 @@ use crate::secret::{AuthorizationCode, Nonce, PkceVerifier, SecretString};
 
 crate::flow! {
     /// An OAuth callback's token exchange (after the checks).
-    pub mod oauth_exchange = "oauth_exchange" {
+    pub(crate) mod oauth_exchange = "oauth_exchange" {
         states { Received, Discovering, Exchanging, Exchanged, Failed }
         events { EndpointsKnown, NeedsDiscovery, OAuth1, Discovered, ProviderFailed, TokensReceived }
         initial Received;
@@ -32,7 +32,7 @@ crate::flow! {
 
 crate::flow! {
     /// An OAuth callback's profile: the ID token verified against the JWKS, and/or userinfo.
-    pub mod oauth_profile = "oauth_profile" {
+    pub(crate) mod oauth_profile = "oauth_profile" {
         states { Received, FetchingKeys, RefetchingKeys, FetchingProfile, Profiled, Failed }
         events { IdTokenReceived, UserinfoWanted, UnknownKey, IdTokenVerified, IdTokenProfile, IdTokenRejected, ProfileMapped, ProfileRejected }
         initial Received;

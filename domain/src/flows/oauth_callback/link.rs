@@ -16,7 +16,7 @@ use crate::store::{StoreError, StoreOp, StoreReply};
 
 crate::flow! {
     /// An OAuth callback's account writes, then the session.
-    pub mod oauth_link = "oauth_link" {
+    pub(crate) mod oauth_link = "oauth_link" {
         states { Received, Updating, Creating, Linking, Issuing, SignedIn, Failed }
         events { ProfileOnly, Existing, Link, New, Saved, StoreFailed, CreateFailed, Issued, IssueFailed }
         initial Received;

@@ -33,10 +33,10 @@ use crate::oauth::client::TokenSet;
 use crate::oauth::{OAuthProvider, Profile, Protocol};
 use crate::response::Reply;
 
-pub use account::oauth_account;
-pub use checks::oauth_checks;
-pub use exchange::{oauth_exchange, oauth_profile};
-pub use link::oauth_link;
+pub(crate) use account::oauth_account;
+pub(crate) use checks::oauth_checks;
+pub(crate) use exchange::{oauth_exchange, oauth_profile};
+pub(crate) use link::oauth_link;
 
 /// Longest code, state or token we read back from a provider.
 const MAX_PARAM_LEN: usize = 4096;
