@@ -291,7 +291,7 @@ where
     }
 }
 
-/// Entropy an e-mail token must carry, as [`entropy::estimate_bits`] estimates it.
+/// Entropy an e-mail token must carry, as [`crate::entropy::estimate_bits`] estimates it.
 pub const MIN_TOKEN_BITS: f64 = 128.0;
 
 /// Samples a custom token generator (from a fixed seed: `build` is pure) and refuses it

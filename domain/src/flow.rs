@@ -1,6 +1,6 @@
 //! Flows as declared state machines.
 //!
-//! Each flow declares its states, events, guards and effects once, with [`flow!`]. The
+//! Each flow declares its states, events, guards and effects once, with [`flow!`](crate::flow!). The
 //! declaration is data ([`FlowDef`]): `portcullis flows --mermaid` prints it, the spec run
 //! checks every transition was taken, and at run time a [`Machine`] moves only along
 //! declared transitions — an undeclared move is a typed [`IllegalMove`], never a panic.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub struct Provider {
     /// URL segment: `/signin/<id>`, `/callback/<id>`.
     pub id: String,
-    /// Shown to people: "Sign in with <name>".
+    /// Shown to people: "Sign in with `<name>`".
     pub name: String,
     /// What kind of sign-in it is, with its settings.
     pub kind: ProviderKind,
