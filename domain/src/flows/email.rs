@@ -19,7 +19,7 @@ use crate::effect::{
 use crate::email_address::canonicalize;
 use crate::mail::VerificationRequest;
 use crate::model::{NewUser, User, VerificationToken};
-use crate::secret::hash_with_secret;
+use crate::secret::{hash_with_secret, SecretString};
 use crate::store::{StoreOp, StoreReply};
 
 crate::flow! {
@@ -91,7 +91,7 @@ fn account(provider_id: &str, email: &str) -> Value {
 // ---------------------------------------------------------------------------------------
 // Request a link
 
-use email_request::{Event as RE, State as RS};
+use email_request::Event as RE;
 
 struct LinkRequest {
     m: email_request::Machine,
@@ -99,9 +99,23 @@ struct LinkRequest {
     /// Seconds a link stays valid (the provider's `max_age`).
     max_age: i64,
     email: String,
-    /// Throttle checks still to run.
-    checks: std::collections::VecDeque<ThrottleCheck>,
-    token: String,
+    waiting: Requesting,
+}
+
+/// What the link request waits for, with what that state needs.
+enum Requesting {
+    /// A rate-limit check: the ones still to run.
+    Throttling(std::collections::VecDeque<ThrottleCheck>),
+    /// The user holding the address, if any.
+    LookingUp,
+    /// The `signIn` callback.
+    CheckingSignIn,
+    /// The token row stored: the link's token, which only the e-mail will carry.
+    Storing(SecretString),
+    /// The message handed to the mailer.
+    Sending,
+    /// Nothing: answered.
+    Done,
 }
 
 pub(super) fn start_request(
@@ -150,28 +164,33 @@ pub(super) fn start_request(
         provider_id,
         max_age,
         email,
-        checks,
-        token: String::new(),
+        waiting: Requesting::Done,
     };
-    let next = flow.next_check(cx)?;
+    let next = flow.next_check(cx, checks)?;
     Ok((next, Some(Box::new(flow))))
 }
 
 impl RouteFlow for LinkRequest {
     fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        match (self.m.state(), outcome) {
-            (RS::Throttling, Outcome::Throttle(true)) => self.next_check(cx),
-            (RS::Throttling, Outcome::Throttle(false)) => {
+        match (
+            std::mem::replace(&mut self.waiting, Requesting::Done),
+            outcome,
+        ) {
+            (Requesting::Throttling(checks), Outcome::Throttle(true)) => {
+                self.next_check(cx, checks)
+            }
+            (Requesting::Throttling(_), Outcome::Throttle(false)) => {
                 self.m.fire(RE::OverLimit, &mut cx.trace)?;
                 Ok(Next::Done(self.requested(cx)))
             }
-            (RS::LookingUp, Outcome::Store(Ok(StoreReply::MaybeUser(user)))) => {
+            (Requesting::LookingUp, Outcome::Store(Ok(StoreReply::MaybeUser(user)))) => {
                 self.m.fire(RE::UserLoaded, &mut cx.trace)?;
                 let user = user
                     .as_ref()
                     .map(user_json)
                     .unwrap_or_else(|| json!({ "email": self.email }));
                 if cx.config.hooks.sign_in {
+                    self.waiting = Requesting::CheckingSignIn;
                     return Ok(Next::Effect(Effect::Hook(HookCall::SignIn {
                         user,
                         account: account(&self.provider_id, &self.email),
@@ -180,15 +199,15 @@ impl RouteFlow for LinkRequest {
                 }
                 self.on_sign_in(cx, Ok(SignInDecision::Allow))
             }
-            (RS::LookingUp, Outcome::Store(_)) => {
+            (Requesting::LookingUp, Outcome::Store(_)) => {
                 self.m.fire(RE::StoreFailed, &mut cx.trace)?;
                 Ok(Next::Done(cx.redirect(
                     cx.error_url(&ErrorCode::EmailSignin),
                     StatusCode::OK,
                 )))
             }
-            (RS::CheckingSignIn, Outcome::SignIn(result)) => self.on_sign_in(cx, result),
-            (RS::Storing, Outcome::Store(Ok(_))) => {
+            (Requesting::CheckingSignIn, Outcome::SignIn(result)) => self.on_sign_in(cx, result),
+            (Requesting::Storing(token), Outcome::Store(Ok(_))) => {
                 self.m.fire(RE::Stored, &mut cx.trace)?;
                 let url = format!(
                     "{}?email={}&token={}",
@@ -197,7 +216,7 @@ impl RouteFlow for LinkRequest {
                         encode_uri_component(&self.provider_id)
                     )),
                     encode_uri_component(&self.email),
-                    encode_uri_component(&self.token)
+                    encode_uri_component(token.expose())
                 );
                 let provider_name = cx
                     .config
@@ -211,6 +230,7 @@ impl RouteFlow for LinkRequest {
                     .split_once("://")
                     .map(|(_, h)| h.to_owned())
                     .unwrap_or_default();
+                self.waiting = Requesting::Sending;
                 Ok(Next::Effect(Effect::SendVerification(
                     VerificationRequest {
                         identifier: self.email.clone(),
@@ -222,18 +242,18 @@ impl RouteFlow for LinkRequest {
                     },
                 )))
             }
-            (RS::Storing, Outcome::Store(Err(_))) => {
+            (Requesting::Storing(_), Outcome::Store(Err(_))) => {
                 self.m.fire(RE::StoreFailed, &mut cx.trace)?;
                 Ok(Next::Done(cx.redirect(
                     cx.error_url(&ErrorCode::EmailSignin),
                     StatusCode::OK,
                 )))
             }
-            (RS::Sending, Outcome::Sent(Ok(()))) => {
+            (Requesting::Sending, Outcome::Sent(Ok(()))) => {
                 self.m.fire(RE::Sent, &mut cx.trace)?;
                 Ok(Next::Done(self.requested(cx)))
             }
-            (RS::Sending, Outcome::Sent(Err(_))) => {
+            (Requesting::Sending, Outcome::Sent(Err(_))) => {
                 self.m.fire(RE::SendFailed, &mut cx.trace)?;
                 Ok(Next::Done(cx.redirect(
                     cx.error_url(&ErrorCode::EmailSignin),
@@ -248,16 +268,20 @@ impl RouteFlow for LinkRequest {
 }
 
 impl LinkRequest {
-    fn next_check(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
-        match self.checks.pop_front() {
-            Some(check) => Ok(Next::Effect(Effect::Throttle(check))),
-            None => {
-                self.m.fire(RE::WithinLimits, &mut cx.trace)?;
-                Ok(Next::Effect(Effect::Store(StoreOp::GetUserByEmail(
-                    self.email.clone(),
-                ))))
-            }
+    fn next_check(
+        &mut self,
+        cx: &mut Cx,
+        mut checks: std::collections::VecDeque<ThrottleCheck>,
+    ) -> Result<Next, Fault> {
+        if let Some(check) = checks.pop_front() {
+            self.waiting = Requesting::Throttling(checks);
+            return Ok(Next::Effect(Effect::Throttle(check)));
         }
+        self.m.fire(RE::WithinLimits, &mut cx.trace)?;
+        self.waiting = Requesting::LookingUp;
+        Ok(Next::Effect(Effect::Store(StoreOp::GetUserByEmail(
+            self.email.clone(),
+        ))))
     }
 
     fn on_sign_in(
@@ -273,15 +297,16 @@ impl LinkRequest {
             return Ok(Next::Done(refused.reply(cx, StatusCode::OK)));
         }
         self.m.fire(RE::Allowed, &mut cx.trace)?;
-        self.token = match cx.config.token_generator.clone() {
+        let token = match cx.config.token_generator.clone() {
             Some(generator) => generator.generate(&mut *cx.rng),
             None => cx.random_hex(32),
         };
         let row = VerificationToken {
             identifier: self.email.clone(),
-            token_hash: hash_with_secret(&self.token, cx.config.signing_secret()),
+            token_hash: hash_with_secret(&token, cx.config.signing_secret()),
             expires: cx.now + time::Duration::seconds(self.max_age),
         };
+        self.waiting = Requesting::Storing(SecretString::new(token));
         Ok(Next::Effect(Effect::Store(
             StoreOp::CreateVerificationToken(row),
         )))
