@@ -21,7 +21,8 @@ use sled::transaction::{ConflictableTransactionError, Transactional};
 use sled::Tree;
 use time::OffsetDateTime;
 
-use crate::{backend, decode, encode, from_transaction, SledStore};
+use crate::keys::{backend, decode, encode, from_transaction};
+use crate::SledStore;
 
 const OUTBOX: &str = "portcullis.v1.outbox";
 const OUTBOX_DUE: &str = "portcullis.v1.outbox_due";
