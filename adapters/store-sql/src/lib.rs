@@ -85,6 +85,7 @@
 
 mod error;
 mod limit;
+mod migrate;
 mod options;
 mod outbox;
 mod schema;
