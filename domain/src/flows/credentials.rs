@@ -5,8 +5,8 @@ use crate::error::ErrorCode;
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
+use super::issue::{Issue, IssueFailure, SessionIssue};
 use super::{Cx, Fault, Next, RouteFlow, Started};
-use crate::cookies::{set_cookie, Lifetime};
 use crate::effect::{
     AuthEvent, AuthorizeCall, Effect, HookCall, HookFailure, Outcome, RequestInfo, SignInDecision,
 };
@@ -53,8 +53,8 @@ enum Waiting {
     Authorizing,
     /// The `signIn` callback, about the user the backend returned.
     CheckingSignIn(Value),
-    /// The `jwt` callback, for that user.
-    IssuingToken(Value),
+    /// The session being issued (the `jwt` callback), for that user.
+    Issuing(Box<SessionIssue>),
     /// Nothing: answered.
     Done,
 }
@@ -125,8 +125,9 @@ impl RouteFlow for Credentials {
             (Waiting::CheckingSignIn(user), Outcome::SignIn(result)) => {
                 self.on_sign_in(cx, user, result)
             }
-            (Waiting::IssuingToken(user), Outcome::Token(result)) => {
-                self.on_token(cx, &user, result)
+            (Waiting::Issuing(mut issue), outcome) => {
+                let step = issue.resume(cx, outcome)?;
+                self.on_issue(cx, issue, step)
             }
             _ => Err(Fault::Unexpected(
                 "credentials: outcome does not answer the effect",
@@ -214,53 +215,45 @@ impl Credentials {
             return Ok(Next::Done(refused.reply(cx, StatusCode::FORBIDDEN)));
         }
         self.m.fire(E::Allowed, &mut cx.trace)?;
-        let token = sign_in_claims(cx, &user);
-        if cx.config.hooks.jwt {
-            let call = HookCall::Jwt {
-                token,
-                user: Some(user.clone()),
-                account: Some(self.account()),
-                profile: Some(user.clone()),
-                is_new_user: Some(false),
-            };
-            self.waiting = Waiting::IssuingToken(user);
-            return Ok(Next::Effect(Effect::Hook(call)));
-        }
-        self.on_token(cx, &user, Ok(token))
+        // Only database sessions store the id; credentials sign in to JWT sessions only.
+        let user_id = match &user["id"] {
+            Value::String(id) => id.clone(),
+            other => other.to_string(),
+        };
+        let profile = user.clone();
+        let account = self.account();
+        let (issue, step) = SessionIssue::start(cx, user, user_id, account, profile, Some(false))?;
+        self.on_issue(cx, Box::new(issue), step)
     }
 
-    fn on_token(
+    fn on_issue(
         &mut self,
         cx: &mut Cx,
-        user: &Value,
-        result: Result<Claims, HookFailure>,
+        issue: Box<SessionIssue>,
+        step: Issue,
     ) -> Result<Next, Fault> {
-        let encoded = match result {
-            Ok(claims) => cx.encode_new_session(&claims).ok(),
-            Err(failure) => {
-                // The app's callback refused (or its endpoint failed): its error, not a 500.
+        let cookie = match step {
+            Issue::Effect(effect) => {
+                self.waiting = Waiting::Issuing(issue);
+                return Ok(Next::Effect(effect));
+            }
+            Issue::Done(Ok(cookie)) => cookie,
+            Issue::Done(Err(failure)) => {
                 self.m.fire(E::HookFailed, &mut cx.trace)?;
-                return Ok(Next::Done(failure_reply(cx, failure)));
+                return Ok(Next::Done(match failure {
+                    // The app's callback refused (or its endpoint failed): its error, not a 500.
+                    IssueFailure::Hook(failure) => failure_reply(cx, failure),
+                    IssueFailure::Encoding | IssueFailure::Store => cx.redirect(
+                        cx.error_url(&ErrorCode::Configuration),
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                    ),
+                }));
             }
         };
-        let Some(jwt) = encoded else {
-            self.m.fire(E::HookFailed, &mut cx.trace)?;
-            let reply = cx.redirect(
-                cx.error_url(&ErrorCode::Configuration),
-                StatusCode::INTERNAL_SERVER_ERROR,
-            );
-            return Ok(Next::Done(reply));
-        };
         self.m.fire(E::TokenReady, &mut cx.trace)?;
-        let expires = cx.now + time::Duration::seconds(cx.config.session.max_age);
-        let cookie = set_cookie(
-            &cx.config.cookies.session_token,
-            &jwt,
-            Lifetime::Until(expires),
-        );
         let signed_in = AuthEvent::SignIn {
-            user: user.clone(),
-            account: self.account(),
+            user: issue.user().clone(),
+            account: issue.account().clone(),
             is_new_user: None,
         };
         Ok(Next::Done(super::issue::land(

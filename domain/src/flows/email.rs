@@ -635,7 +635,7 @@ impl LinkRedemption {
                 };
                 Ok(Next::Effect(effect))
             }
-            Issue::Done(Err(code)) => self.fail(cx, CE::IssueFailed, code),
+            Issue::Done(Err(failure)) => self.fail(cx, CE::IssueFailed, failure.code()),
             Issue::Done(Ok(cookie)) => {
                 self.m.fire(CE::Issued, &mut cx.trace)?;
                 let signed_in = AuthEvent::SignIn {

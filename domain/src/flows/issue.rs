@@ -40,7 +40,28 @@ use session_issue::Event as E;
 
 /// What issuing wants next: an effect, or the new session's `Set-Cookie` line (or the
 /// error code to redirect to).
-pub(super) type Issue = crate::engine::Step<Result<String, ErrorCode>>;
+pub(super) type Issue = crate::engine::Step<Result<String, IssueFailure>>;
+
+/// Why no session could be issued.
+pub(super) enum IssueFailure {
+    /// The `jwt` callback failed.
+    Hook(HookFailure),
+    /// The token did not encode.
+    Encoding,
+    /// The store did not take the new session.
+    Store,
+}
+
+impl IssueFailure {
+    /// The error code an e-mail or OAuth sign-in answers with (credentials answers a
+    /// failed callback with the callback's own error, as v3 does).
+    pub(super) fn code(&self) -> ErrorCode {
+        match self {
+            Self::Store => ErrorCode::Callback,
+            Self::Hook(_) | Self::Encoding => ErrorCode::Configuration,
+        }
+    }
+}
 
 /// The sign-in being turned into a session.
 pub(super) struct SessionIssue {
@@ -141,7 +162,7 @@ impl SessionIssue {
             }
             (Waiting::Creating(_), Outcome::Store(_)) => {
                 self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                Ok(Issue::Done(Err(ErrorCode::Callback)))
+                Ok(Issue::Done(Err(IssueFailure::Store)))
             }
             _ => Err(Fault::Unexpected(
                 "session_issue: outcome does not answer the effect",
@@ -154,12 +175,18 @@ impl SessionIssue {
         cx: &mut Cx,
         result: Result<Claims, HookFailure>,
     ) -> Result<Issue, Fault> {
-        let Some(jwt) = result
-            .ok()
-            .and_then(|claims| cx.encode_new_session(&claims).ok())
-        else {
-            self.m.fire(E::HookFailed, &mut cx.trace)?;
-            return Ok(Issue::Done(Err(ErrorCode::Configuration)));
+        let encoded = match result {
+            Ok(claims) => cx
+                .encode_new_session(&claims)
+                .map_err(|_| IssueFailure::Encoding),
+            Err(failure) => Err(IssueFailure::Hook(failure)),
+        };
+        let jwt = match encoded {
+            Ok(jwt) => jwt,
+            Err(failure) => {
+                self.m.fire(E::HookFailed, &mut cx.trace)?;
+                return Ok(Issue::Done(Err(failure)));
+            }
         };
         self.m.fire(E::TokenReady, &mut cx.trace)?;
         let expires = cx.now + time::Duration::seconds(cx.config.session.max_age);

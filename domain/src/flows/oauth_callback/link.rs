@@ -299,7 +299,7 @@ impl Issuing {
     fn on_step(mut self, cb: &mut Callback, cx: &mut Cx, step: Issue) -> Result<Go, Fault> {
         match step {
             Issue::Effect(effect) => Ok(Go::Wait(effect, Box::new(Stage::Issuing(self)))),
-            Issue::Done(Err(code)) => failed(cb, cx, E::IssueFailed, code),
+            Issue::Done(Err(failure)) => failed(cb, cx, E::IssueFailed, failure.code()),
             Issue::Done(Ok(cookie)) => {
                 cb.m.link.fire(E::Issued, &mut cx.trace)?;
                 self.events.push(AuthEvent::SignIn {
