@@ -3,14 +3,13 @@
 use super::common::{failure_reply, Refused};
 use crate::error::ErrorCode;
 use http::StatusCode;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::issue::{Issue, IssueFailure, SessionIssue};
 use super::{Cx, Fault, Next, RouteFlow, Started};
 use crate::effect::{
     AuthEvent, AuthorizeCall, Effect, HookCall, HookFailure, Outcome, RequestInfo, SignInDecision,
 };
-use crate::jwt::Claims;
 use crate::response::Reply;
 crate::flow! {
     /// Sign in with credentials checked by the provider's `authorize` backend.
@@ -263,39 +262,6 @@ impl Credentials {
             false,
         )))
     }
-}
-
-/// The claims of a new session token: v3's defaults, a random `jti`, so every sign-in
-/// gets a token of its own even within the same second (ASVS 3.2.1), and `auth_time`.
-pub(crate) fn sign_in_claims(cx: &mut Cx, user: &Value) -> Claims {
-    let mut claims = default_claims(user);
-    claims.insert("jti".into(), Value::String(cx.random_hex(16)));
-    claims.insert(
-        super::AUTH_TIME.into(),
-        Value::from(cx.now.unix_timestamp()),
-    );
-    claims
-}
-
-/// v3's claims for a freshly signed-in user (spec §5.4): `name`, `email`, `picture`,
-/// `sub`; absent members omitted, `null` kept.
-pub(crate) fn default_claims(user: &Value) -> Claims {
-    let mut claims = Map::new();
-    for (claim, field) in [("name", "name"), ("email", "email"), ("picture", "image")] {
-        if let Some(value) = user.get(field) {
-            claims.insert(claim.into(), value.clone());
-        }
-    }
-    match user.get("id") {
-        Some(Value::String(id)) => {
-            claims.insert("sub".into(), Value::String(id.clone()));
-        }
-        Some(Value::Number(id)) => {
-            claims.insert("sub".into(), Value::String(id.to_string()));
-        }
-        _ => {}
-    }
-    claims
 }
 
 fn has_id(user: &Value) -> bool {

@@ -3,9 +3,8 @@
 //! session the browser already had is deleted first.
 
 use crate::error::ErrorCode;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::credentials::sign_in_claims;
 use super::{Cx, Fault};
 use crate::config::SessionStrategy;
 use crate::cookies::encode_uri_component;
@@ -218,6 +217,39 @@ impl SessionIssue {
     pub(super) fn account(&self) -> &Value {
         &self.account
     }
+}
+
+/// The claims of a new session token: v3's defaults, a random `jti`, so every sign-in
+/// gets a token of its own even within the same second (ASVS 3.2.1), and `auth_time`.
+fn sign_in_claims(cx: &mut Cx, user: &Value) -> Claims {
+    let mut claims = default_claims(user);
+    claims.insert("jti".into(), Value::String(cx.random_hex(16)));
+    claims.insert(
+        super::AUTH_TIME.into(),
+        Value::from(cx.now.unix_timestamp()),
+    );
+    claims
+}
+
+/// v3's claims for a freshly signed-in user (spec §5.4): `name`, `email`, `picture`,
+/// `sub`; absent members omitted, `null` kept.
+fn default_claims(user: &Value) -> Claims {
+    let mut claims = Map::new();
+    for (claim, field) in [("name", "name"), ("email", "email"), ("picture", "image")] {
+        if let Some(value) = user.get(field) {
+            claims.insert(claim.into(), value.clone());
+        }
+    }
+    match user.get("id") {
+        Some(Value::String(id)) => {
+            claims.insert("sub".into(), Value::String(id.clone()));
+        }
+        Some(Value::Number(id)) => {
+            claims.insert("sub".into(), Value::String(id.to_string()));
+        }
+        _ => {}
+    }
+    claims
 }
 
 /// The end of every sign-in, once the session is issued: the events go to the app's
