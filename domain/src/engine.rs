@@ -30,8 +30,8 @@ use crate::response::Reply;
 pub struct Env {
     /// The request's time.
     pub now: OffsetDateTime,
-    /// A cryptographic RNG: it mints CSRF tokens, OAuth checks and IVs. `OsRng` in
-    /// production; a seeded ChaCha in tests.
+    /// A cryptographic RNG: it mints CSRF tokens, OAuth checks and IVs. The operating
+    /// system's in production (the driver's `Entropy` port); a seeded ChaCha in tests.
     pub rng: Box<dyn CryptoRngCore + Send>,
     /// The socket peer's address, for per-IP rate limits. Behind trusted proxies
     /// (`Config::trusted_proxies`) the engine reads the client's from the forwarding header.

@@ -6,8 +6,8 @@
 //! `expose()`, where it goes on the wire.
 //!
 //! Why not the `oauth2` crate's types: with its default features off it still brings
-//! `chrono` (with the `clock` feature), `rand` 0.8 with `thread_rng` (its `new_random`
-//! constructors draw from the OS, which this sans-IO core never does) and
+//! `chrono` (with the `clock` feature), `rand` 0.8 with its thread-local generator (its
+//! `new_random` constructors draw from the OS, which this sans-IO core never does) and
 //! `serde_path_to_error`. Its secret types have no equality unless the
 //! `timing-resistant-secret-traits` feature is on, and then only against their own type,
 //! whereas a check compares a sealed value with a received `&str`; `PkceCodeChallenge`

@@ -569,3 +569,21 @@ fn preset_buttons_carry_their_brand() {
     assert!(!page.html.contains(" style="));
     assert!(!page.content_security_policy.contains("unsafe"));
 }
+
+/// Every file in `templates/logos/` is some preset's mark (the domain reads no files:
+/// the directory is listed here, outside it).
+#[test]
+fn every_mark_file_belongs_to_a_brand() {
+    let classes: Vec<&str> = portcullis_domain::oauth::PRESET_IDS
+        .iter()
+        .filter_map(|id| portcullis_domain::pages::brands::of_preset(id))
+        .map(|brand| brand.class)
+        .collect();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates/logos");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let mark = name.strip_suffix(".svg").unwrap_or(&name);
+        let class = format!("brand-{mark}");
+        assert!(classes.contains(&class.as_str()), "unused: {name}");
+    }
+}
