@@ -150,7 +150,9 @@ impl SessionRead {
     }
 
     fn jwt_hook(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
-        let token = self.token.clone();
+        // Moved, not copied (this is every session read): `on_token` puts back the
+        // claims the callback answers, or these.
+        let token = std::mem::take(&mut self.token);
         if cx.config.hooks.jwt && cx.config.hooks.jwt_on_read {
             self.waiting = Waiting::Refreshing;
             return Ok(Next::Effect(Effect::Hook(HookCall::Jwt {
