@@ -23,47 +23,6 @@ pub enum Effect {
     Http(crate::http::HttpCall),
 }
 
-impl Effect {
-    /// What kind of answer this effect asks for.
-    pub fn question(&self) -> Question {
-        match self {
-            Effect::Store(_) => Question::Store,
-            Effect::Authorize(_) => Question::Authorize,
-            Effect::Hook(HookCall::SignIn { .. }) => Question::SignIn,
-            Effect::Hook(HookCall::Jwt { .. }) => Question::Jwt,
-            Effect::Hook(HookCall::Session { .. }) => Question::Session,
-            Effect::Hook(HookCall::Redirect { .. }) => Question::Redirect,
-            Effect::Throttle(_) => Question::Throttle,
-            Effect::SendVerification(_) => Question::Send,
-            Effect::Http(_) => Question::Http,
-        }
-    }
-}
-
-/// The kind of answer an [`Effect`] asks for: the engine hands a flow only an [`Outcome`]
-/// of the kind its effect asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Question {
-    /// [`Outcome::Store`].
-    Store,
-    /// [`Outcome::Authorized`].
-    Authorize,
-    /// [`Outcome::SignIn`].
-    SignIn,
-    /// [`Outcome::Token`].
-    Jwt,
-    /// [`Outcome::Session`].
-    Session,
-    /// [`Outcome::Redirect`].
-    Redirect,
-    /// [`Outcome::Throttle`].
-    Throttle,
-    /// [`Outcome::Sent`].
-    Send,
-    /// [`Outcome::Http`].
-    Http,
-}
-
 /// One attempt to count against a limit: at most `limit` per `window_seconds` per key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleCheck {
@@ -309,24 +268,6 @@ pub enum Outcome {
     Sent(Result<(), String>),
     /// The provider's response to an [`Effect::Http`].
     Http(Result<crate::http::HttpResponse, crate::http::HttpFailure>),
-}
-
-impl Outcome {
-    /// Whether this is an answer of the kind `question` asks for.
-    pub fn answers(&self, question: Question) -> bool {
-        matches!(
-            (question, self),
-            (Question::Store, Outcome::Store(_))
-                | (Question::Authorize, Outcome::Authorized(_))
-                | (Question::SignIn, Outcome::SignIn(_))
-                | (Question::Jwt, Outcome::Token(_))
-                | (Question::Session, Outcome::Session(_))
-                | (Question::Redirect, Outcome::Redirect(_))
-                | (Question::Throttle, Outcome::Throttle(_))
-                | (Question::Send, Outcome::Sent(_))
-                | (Question::Http, Outcome::Http(_))
-        )
-    }
 }
 
 /// The `signIn` callback's answer.

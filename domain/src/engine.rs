@@ -20,9 +20,9 @@ use rand_core::CryptoRngCore;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::effect::{Effect, Outcome, Question};
+use crate::effect::{Effect, Outcome};
 use crate::flow::Taken;
-use crate::flows::{self, Cx, Next, RouteFlow};
+use crate::flows::{self, Cx, Flow, Waiting};
 use crate::request::{AuthRequest, RequestError};
 use crate::response::Reply;
 
@@ -90,9 +90,8 @@ impl Engine {
         let first = flows::start(&mut cx);
         let mut run = Run {
             cx: Some(cx),
-            route: None,
+            waiting: None,
             pending: None,
-            asked: None,
             fault: None,
         };
         run.advance(first);
@@ -103,10 +102,9 @@ impl Engine {
 /// A request being handled.
 pub struct Run {
     cx: Option<Cx>,
-    route: Option<Box<dyn RouteFlow>>,
+    /// The step waiting for the outcome of the effect handed out last.
+    waiting: Option<Box<dyn Waiting<Reply>>>,
     pending: Option<Step>,
-    /// What the effect handed out last asks for; `resume` takes only such an answer.
-    asked: Option<Question>,
     fault: Option<String>,
 }
 
@@ -120,9 +118,8 @@ impl Run {
     fn finished(reply: Reply, _env: Env) -> Self {
         Self {
             cx: None,
-            route: None,
+            waiting: None,
             pending: Some(Step::Done(reply.into_http(&[]))),
-            asked: None,
             fault: None,
         }
     }
@@ -134,18 +131,17 @@ impl Run {
             .unwrap_or_else(|| Step::Done(internal_error().into_http(&[])))
     }
 
-    /// Feeds the outcome of the effect `step` returned. An outcome of another kind than
-    /// the effect asked for ends the run on a fault here, so no flow ever receives it.
+    /// Feeds the outcome of the effect `step` returned to the step waiting for it. The
+    /// waiting step takes only an answer to the question it asked ([`flows::ask`]); any
+    /// other outcome, or one with nothing waiting, ends the run on a fault.
     pub fn resume(&mut self, outcome: Outcome) {
-        let next = match (self.asked.take(), self.route.as_mut(), self.cx.as_mut()) {
-            (Some(asked), Some(route), Some(cx)) if outcome.answers(asked) => {
-                route.resume(cx, outcome)
-            }
+        let next = match (self.waiting.take(), self.cx.as_mut()) {
+            (Some(waiting), Some(cx)) => waiting.resume(cx, outcome),
             _ => Err(flows::Fault::Unexpected(
-                "the driver's outcome does not answer a pending effect",
+                "the driver's outcome comes with no effect pending",
             )),
         };
-        self.advance(next.map(|n| (n, None)));
+        self.advance(next);
     }
 
     /// The events this run produced for the app's listeners, in order; the driver delivers
@@ -165,20 +161,13 @@ impl Run {
             .unwrap_or(&[])
     }
 
-    fn advance(&mut self, next: Result<(Next, Option<Box<dyn RouteFlow>>), flows::Fault>) {
+    fn advance(&mut self, next: Result<Flow<Reply>, flows::Fault>) {
         let step = match next {
-            Ok((next, route)) => {
-                if route.is_some() {
-                    self.route = route;
-                }
-                match next {
-                    Next::Effect(effect) => {
-                        self.asked = Some(effect.question());
-                        Step::Effect(effect)
-                    }
-                    Next::Done(reply) => Step::Done(self.finish(reply)),
-                }
+            Ok(Flow::Ask(effect, waiting)) => {
+                self.waiting = Some(waiting);
+                Step::Effect(effect)
             }
+            Ok(Flow::Done(reply)) => Step::Done(self.finish(reply)),
             Err(fault) => {
                 self.fault = Some(fault.to_string());
                 Step::Done(self.finish(internal_error()))
@@ -188,7 +177,7 @@ impl Run {
     }
 
     fn finish(&mut self, reply: Reply) -> http::Response<String> {
-        self.route = None;
+        self.waiting = None;
         match &self.cx {
             Some(cx) => reply.into_http(&cx.prelude_cookies),
             None => reply.into_http(&[]),

@@ -5,12 +5,12 @@ use crate::error::ErrorCode;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::issue::{Issue, IssueFailure, SessionIssue};
-use super::{Cx, Fault, Next, RouteFlow, Started};
-use crate::effect::{
-    AuthEvent, AuthorizeCall, Effect, HookCall, HookFailure, Outcome, RequestInfo, SignInDecision,
-};
+use super::ask::SignInCall;
+use super::issue::{self, IssueFailure, SignIn};
+use super::{ask, Cx, Fault, Flow};
+use crate::effect::{AuthEvent, AuthorizeCall, HookFailure, RequestInfo, SignInDecision};
 use crate::response::Reply;
+
 crate::flow! {
     /// Sign in with credentials checked by the provider's `authorize` backend.
     pub(crate) mod credentials = "credentials" {
@@ -35,35 +35,21 @@ crate::flow! {
 
 use credentials::Event as E;
 
+/// An attempt past the CSRF check: what every later state needs.
 struct Credentials {
     m: credentials::Machine,
     provider_id: String,
-    waiting: Waiting,
 }
 
-/// What the attempt waits for, with what that state needs.
-enum Waiting {
-    /// A rate-limit check: the ones still to run, then the backend call they guard.
-    Throttling {
-        checks: std::collections::VecDeque<crate::effect::ThrottleCheck>,
-        call: AuthorizeCall,
-    },
-    /// The backend's answer.
-    Authorizing,
-    /// The `signIn` callback, about the user the backend returned.
-    CheckingSignIn(Value),
-    /// The session being issued (the `jwt` callback), for that user.
-    Issuing(Box<SessionIssue>),
-    /// Nothing: answered.
-    Done,
-}
+/// The rate-limit checks still to run.
+type Checks = std::collections::VecDeque<crate::effect::ThrottleCheck>;
 
-pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> {
+pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Flow<Reply>, Fault> {
     let mut m = credentials::machine();
     if !cx.csrf_verified {
         m.fire(E::CsrfRejected, &mut cx.trace)?;
         let target = format!("{}?csrf=true", cx.route("/signin"));
-        return Ok((Next::Done(cx.redirect(target, StatusCode::OK)), None));
+        return Ok(Flow::Done(cx.redirect(target, StatusCode::OK)));
     }
     m.fire(E::CsrfVerified, &mut cx.trace)?;
     // Every identifying field a backend may read: limiting only the first would let a
@@ -101,54 +87,28 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> 
                 .collect(),
         },
     };
-    let mut flow = Credentials {
-        m,
-        provider_id,
-        waiting: Waiting::Done,
-    };
-    let next = flow.next_check(cx, checks, call)?;
-    Ok((next, Some(Box::new(flow))))
-}
-
-impl RouteFlow for Credentials {
-    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        match (std::mem::replace(&mut self.waiting, Waiting::Done), outcome) {
-            (Waiting::Throttling { checks, call }, Outcome::Throttle(true)) => {
-                self.next_check(cx, checks, call)
-            }
-            (Waiting::Throttling { .. }, Outcome::Throttle(false)) => {
-                self.m.fire(E::OverLimit, &mut cx.trace)?;
-                Ok(Next::Done(self.wrong_credentials(cx)))
-            }
-            (Waiting::Authorizing, Outcome::Authorized(result)) => self.on_authorized(cx, result),
-            (Waiting::CheckingSignIn(user), Outcome::SignIn(result)) => {
-                self.on_sign_in(cx, user, result)
-            }
-            (Waiting::Issuing(mut issue), outcome) => {
-                let step = issue.resume(cx, outcome)?;
-                self.on_issue(cx, issue, step)
-            }
-            _ => Err(Fault::Unexpected(
-                "credentials: outcome does not answer the effect",
-            )),
-        }
-    }
+    Credentials { m, provider_id }.next_check(cx, checks, call)
 }
 
 impl Credentials {
+    /// The next rate-limit check; when all passed, the backend call they guard.
     fn next_check(
-        &mut self,
+        mut self,
         cx: &mut Cx,
-        mut checks: std::collections::VecDeque<crate::effect::ThrottleCheck>,
+        mut checks: Checks,
         call: AuthorizeCall,
-    ) -> Result<Next, Fault> {
+    ) -> Result<Flow<Reply>, Fault> {
         if let Some(check) = checks.pop_front() {
-            self.waiting = Waiting::Throttling { checks, call };
-            return Ok(Next::Effect(Effect::Throttle(check)));
+            return Ok(ask(check, move |cx, within| {
+                if within {
+                    return self.next_check(cx, checks, call);
+                }
+                self.m.fire(E::OverLimit, &mut cx.trace)?;
+                Ok(Flow::Done(self.wrong_credentials(cx)))
+            }));
         }
         self.m.fire(E::WithinLimits, &mut cx.trace)?;
-        self.waiting = Waiting::Authorizing;
-        Ok(Next::Effect(Effect::Authorize(call)))
+        Ok(ask(call, move |cx, result| self.on_authorized(cx, result)))
     }
 
     /// 401 and `CredentialsSignin`: the same for wrong credentials and for throttling.
@@ -166,52 +126,53 @@ impl Credentials {
     }
 
     fn on_authorized(
-        &mut self,
+        mut self,
         cx: &mut Cx,
         result: Result<Option<Value>, HookFailure>,
-    ) -> Result<Next, Fault> {
+    ) -> Result<Flow<Reply>, Fault> {
         match result {
             // A user must have an id: it becomes the session's `sub`.
             Ok(Some(user)) if user.is_object() && has_id(&user) => {
                 self.m.fire(E::UserReturned, &mut cx.trace)?;
                 if cx.config.hooks.sign_in {
-                    let call = HookCall::SignIn {
+                    let question = SignInCall {
                         user: user.clone(),
                         account: self.account(),
                         profile: Value::Object(cx.req.body.clone()),
                     };
-                    self.waiting = Waiting::CheckingSignIn(user);
-                    return Ok(Next::Effect(Effect::Hook(call)));
+                    return Ok(ask(question, move |cx, decision| {
+                        self.on_sign_in(cx, user, decision)
+                    }));
                 }
                 self.on_sign_in(cx, user, Ok(SignInDecision::Allow))
             }
             Ok(Some(_)) => {
                 self.m.fire(E::BackendFailed, &mut cx.trace)?;
-                Ok(Next::Done(failure_reply(cx, HookFailure::NotConfigured)))
+                Ok(Flow::Done(failure_reply(cx, HookFailure::NotConfigured)))
             }
             Ok(None) => {
                 self.m.fire(E::NoUser, &mut cx.trace)?;
-                Ok(Next::Done(self.wrong_credentials(cx)))
+                Ok(Flow::Done(self.wrong_credentials(cx)))
             }
             Err(failure) => {
                 self.m.fire(E::BackendFailed, &mut cx.trace)?;
-                Ok(Next::Done(failure_reply(cx, failure)))
+                Ok(Flow::Done(failure_reply(cx, failure)))
             }
         }
     }
 
     fn on_sign_in(
-        &mut self,
+        mut self,
         cx: &mut Cx,
         user: Value,
-        result: Result<SignInDecision, HookFailure>,
-    ) -> Result<Next, Fault> {
-        if let Some(refused) = Refused::of(result) {
+        decision: Result<SignInDecision, HookFailure>,
+    ) -> Result<Flow<Reply>, Fault> {
+        if let Some(refused) = Refused::of(decision) {
             self.m.fire(
                 refused.event(E::Denied, E::Redirected, E::HookFailed),
                 &mut cx.trace,
             )?;
-            return Ok(Next::Done(refused.reply(cx, StatusCode::FORBIDDEN)));
+            return Ok(Flow::Done(refused.reply(cx, StatusCode::FORBIDDEN)));
         }
         self.m.fire(E::Allowed, &mut cx.trace)?;
         // Only database sessions store the id; credentials sign in to JWT sessions only.
@@ -219,48 +180,40 @@ impl Credentials {
             Value::String(id) => id.clone(),
             other => other.to_string(),
         };
-        let profile = user.clone();
-        let account = self.account();
-        let (issue, step) = SessionIssue::start(cx, user, user_id, account, profile, Some(false))?;
-        self.on_issue(cx, Box::new(issue), step)
-    }
-
-    fn on_issue(
-        &mut self,
-        cx: &mut Cx,
-        issue: Box<SessionIssue>,
-        step: Issue,
-    ) -> Result<Next, Fault> {
-        let cookie = match step {
-            Issue::Effect(effect) => {
-                self.waiting = Waiting::Issuing(issue);
-                return Ok(Next::Effect(effect));
-            }
-            Issue::Done(Ok(cookie)) => cookie,
-            Issue::Done(Err(failure)) => {
-                self.m.fire(E::HookFailed, &mut cx.trace)?;
-                return Ok(Next::Done(match failure {
-                    // The app's callback refused (or its endpoint failed): its error, not a 500.
-                    IssueFailure::Hook(failure) => failure_reply(cx, failure),
-                    IssueFailure::Encoding | IssueFailure::Store => cx.redirect(
-                        cx.error_url(&ErrorCode::Configuration),
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                    ),
-                }));
-            }
-        };
-        self.m.fire(E::TokenReady, &mut cx.trace)?;
         let signed_in = AuthEvent::SignIn {
-            user: issue.user().clone(),
-            account: issue.account().clone(),
+            user: user.clone(),
+            account: self.account(),
             is_new_user: None,
         };
-        Ok(Next::Done(super::issue::land(
-            cx,
-            cookie,
-            vec![signed_in],
-            false,
-        )))
+        let who = SignIn {
+            profile: user.clone(),
+            user,
+            user_id,
+            account: self.account(),
+            is_new_user: Some(false),
+        };
+        let mut m = self.m;
+        issue::sign_in(cx, who, vec![signed_in], false)?.then(cx, move |cx, landed| {
+            let reply = match landed {
+                Ok(reply) => {
+                    m.fire(E::TokenReady, &mut cx.trace)?;
+                    reply
+                }
+                Err(failure) => {
+                    m.fire(E::HookFailed, &mut cx.trace)?;
+                    match failure {
+                        // The app's callback refused (or its endpoint failed): its error,
+                        // not a 500.
+                        IssueFailure::Hook(failure) => failure_reply(cx, failure),
+                        IssueFailure::Encoding | IssueFailure::Store => cx.redirect(
+                            cx.error_url(&ErrorCode::Configuration),
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                        ),
+                    }
+                }
+            };
+            Ok(Flow::Done(reply))
+        })
     }
 }
 

@@ -5,17 +5,16 @@
 use crate::error::ErrorCode;
 use serde_json::{Map, Value};
 
-use super::{Cx, Fault};
+use super::ask::JwtCall;
+use super::{ask, stored, Cx, Fault, Flow};
 use crate::config::SessionStrategy;
-use crate::cookies::encode_uri_component;
-use crate::cookies::{set_cookie, Lifetime};
-use crate::effect::AuthEvent;
-use crate::effect::{Effect, HookCall, HookFailure, Outcome};
+use crate::cookies::{encode_uri_component, set_cookie, Lifetime};
+use crate::effect::{AuthEvent, HookFailure};
 use crate::jwt::Claims;
 use crate::model::Session;
+use crate::response::Reply;
 use crate::secret::SecretString;
 use crate::session_key::SessionKeys;
-use crate::store::{StoreOp, StoreReply};
 use http::StatusCode;
 
 crate::flow! {
@@ -36,10 +35,6 @@ crate::flow! {
 }
 
 use session_issue::Event as E;
-
-/// What issuing wants next: an effect, or the new session's `Set-Cookie` line (or the
-/// error code to redirect to).
-pub(super) type Issue = crate::engine::Step<Result<String, IssueFailure>>;
 
 /// Why no session could be issued.
 pub(super) enum IssueFailure {
@@ -62,161 +57,128 @@ impl IssueFailure {
     }
 }
 
-/// The sign-in being turned into a session.
-pub(super) struct SessionIssue {
-    m: session_issue::Machine,
-    user: Value,
-    user_id: String,
-    account: Value,
-    profile: Value,
-    is_new_user: Option<bool>,
-    waiting: Waiting,
+/// Who signs in, as the `jwt` callback sees them.
+pub(super) struct SignIn {
+    pub(super) user: Value,
+    /// The stored user's id (a database session's `userId`).
+    pub(super) user_id: String,
+    pub(super) account: Value,
+    pub(super) profile: Value,
+    pub(super) is_new_user: Option<bool>,
 }
 
-/// What issuing waits for, with what that state needs.
-enum Waiting {
-    /// The `jwt` callback's claims.
-    Token,
-    /// The delete of the session the browser had.
-    Replacing,
-    /// The new row: the new session's cookie value (the store keeps its `stored_key`).
-    Creating(SecretString),
-    /// Nothing: the session is issued or failed.
-    Done,
+/// The end of every sign-in, once the user is known and allowed: a fresh session is
+/// issued, `events` go to the app's listeners (drained by the driver after the run), and
+/// the browser lands on the callback URL — or, for a new user, the new-user page — with
+/// the session cookie. `Err`: no session could be issued; each flow answers that its way.
+pub(super) fn sign_in(
+    cx: &mut Cx,
+    who: SignIn,
+    events: Vec<AuthEvent>,
+    new_user: bool,
+) -> Result<Flow<Result<Reply, IssueFailure>>, Fault> {
+    issue(cx, who)?.then(cx, move |cx, issued| {
+        Ok(Flow::Done(
+            issued.map(|cookie| land(cx, cookie, events, new_user)),
+        ))
+    })
 }
 
-impl SessionIssue {
-    pub(super) fn start(
-        cx: &mut Cx,
-        user: Value,
-        user_id: String,
-        account: Value,
-        profile: Value,
-        is_new_user: Option<bool>,
-    ) -> Result<(Self, Issue), Fault> {
-        let mut issue = Self {
-            m: session_issue::machine(),
-            user,
-            user_id,
-            account,
-            profile,
-            is_new_user,
-            waiting: Waiting::Done,
-        };
-        let step = match cx.config.session.strategy {
-            SessionStrategy::Jwt => {
-                issue.m.fire(E::JwtStrategy, &mut cx.trace)?;
-                let mut token = sign_in_claims(cx, &issue.user);
-                if cx.config.provider_tokens_in_jwt {
-                    super::session::keep_provider_tokens(&mut token, &issue.account);
-                }
-                if cx.config.hooks.jwt {
-                    issue.waiting = Waiting::Token;
-                    Issue::Effect(Effect::Hook(HookCall::Jwt {
-                        token,
-                        user: Some(issue.user.clone()),
-                        account: Some(issue.account.clone()),
-                        profile: Some(issue.profile.clone()),
-                        is_new_user: issue.is_new_user,
-                    }))
-                } else {
-                    issue.on_token(cx, Ok(token))?
-                }
+/// Issues a session for `who`: the new session's `Set-Cookie` line, or why not.
+fn issue(cx: &mut Cx, who: SignIn) -> Result<Flow<Result<String, IssueFailure>>, Fault> {
+    let mut m = session_issue::machine();
+    match cx.config.session.strategy {
+        SessionStrategy::Jwt => {
+            m.fire(E::JwtStrategy, &mut cx.trace)?;
+            let mut token = sign_in_claims(cx, &who.user);
+            if cx.config.provider_tokens_in_jwt {
+                super::session::keep_provider_tokens(&mut token, &who.account);
             }
-            // A cookie with a stored key's shape is none of ours (session_key): not deleted.
-            SessionStrategy::Database => {
-                match cx.session_cookie().and_then(SessionKeys::for_cookie) {
-                    Some(previous) => {
-                        issue.m.fire(E::DatabaseStrategyReplacing, &mut cx.trace)?;
-                        issue.waiting = Waiting::Replacing;
-                        Issue::Effect(Effect::Store(StoreOp::DeleteSession(previous)))
-                    }
-                    None => {
-                        issue.m.fire(E::DatabaseStrategy, &mut cx.trace)?;
-                        issue.create(cx)
-                    }
-                }
+            if !cx.config.hooks.jwt {
+                return encoded(m, cx, Ok(token));
             }
-        };
-        Ok((issue, step))
-    }
-
-    pub(super) fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Issue, Fault> {
-        match (std::mem::replace(&mut self.waiting, Waiting::Done), outcome) {
-            (Waiting::Token, Outcome::Token(result)) => self.on_token(cx, result),
-            (Waiting::Replacing, Outcome::Store(_)) => {
-                // A failed delete leaves a row that expires by itself; the new session is
-                // what matters.
-                self.m.fire(E::Replaced, &mut cx.trace)?;
-                Ok(self.create(cx))
-            }
-            (Waiting::Creating(token), Outcome::Store(Ok(StoreReply::Session(session)))) => {
-                self.m.fire(E::Created, &mut cx.trace)?;
-                let cookie = set_cookie(
-                    &cx.config.cookies.session_token,
-                    token.expose(),
-                    Lifetime::Until(session.expires),
-                );
-                Ok(Issue::Done(Ok(cookie)))
-            }
-            (Waiting::Creating(_), Outcome::Store(_)) => {
-                self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                Ok(Issue::Done(Err(IssueFailure::Store)))
-            }
-            _ => Err(Fault::Unexpected(
-                "session_issue: outcome does not answer the effect",
-            )),
+            let question = JwtCall {
+                token,
+                user: Some(who.user),
+                account: Some(who.account),
+                profile: Some(who.profile),
+                is_new_user: who.is_new_user,
+            };
+            Ok(ask(question, move |cx, claims| encoded(m, cx, claims)))
         }
-    }
-
-    fn on_token(
-        &mut self,
-        cx: &mut Cx,
-        result: Result<Claims, HookFailure>,
-    ) -> Result<Issue, Fault> {
-        let encoded = match result {
-            Ok(claims) => cx
-                .encode_new_session(&claims)
-                .map_err(|_| IssueFailure::Encoding),
-            Err(failure) => Err(IssueFailure::Hook(failure)),
-        };
-        let jwt = match encoded {
-            Ok(jwt) => jwt,
-            Err(failure) => {
-                self.m.fire(E::HookFailed, &mut cx.trace)?;
-                return Ok(Issue::Done(Err(failure)));
+        // A cookie with a stored key's shape is none of ours (session_key): not deleted.
+        SessionStrategy::Database => match cx.session_cookie().and_then(SessionKeys::for_cookie) {
+            Some(previous) => {
+                m.fire(E::DatabaseStrategyReplacing, &mut cx.trace)?;
+                Ok(ask(stored::delete_session(previous), move |cx, _| {
+                    // A failed delete leaves a row that expires by itself; the new session
+                    // is what matters.
+                    m.fire(E::Replaced, &mut cx.trace)?;
+                    Ok(create(m, cx, who.user_id))
+                }))
             }
+            None => {
+                m.fire(E::DatabaseStrategy, &mut cx.trace)?;
+                Ok(create(m, cx, who.user_id))
+            }
+        },
+    }
+}
+
+/// The `jwt` callback's claims (or the defaults) encoded into the session cookie.
+fn encoded(
+    mut m: session_issue::Machine,
+    cx: &mut Cx,
+    claims: Result<Claims, HookFailure>,
+) -> Result<Flow<Result<String, IssueFailure>>, Fault> {
+    let encoded = match claims {
+        Ok(claims) => cx
+            .encode_new_session(&claims)
+            .map_err(|_| IssueFailure::Encoding),
+        Err(failure) => Err(IssueFailure::Hook(failure)),
+    };
+    let jwt = match encoded {
+        Ok(jwt) => jwt,
+        Err(failure) => {
+            m.fire(E::HookFailed, &mut cx.trace)?;
+            return Ok(Flow::Done(Err(failure)));
+        }
+    };
+    m.fire(E::TokenReady, &mut cx.trace)?;
+    let expires = cx.now + time::Duration::seconds(cx.config.session.max_age);
+    Ok(Flow::Done(Ok(set_cookie(
+        &cx.config.cookies.session_token,
+        &jwt,
+        Lifetime::Until(expires),
+    ))))
+}
+
+/// A new database session row; the cookie carries its token, the store its `stored_key`.
+fn create(
+    mut m: session_issue::Machine,
+    cx: &mut Cx,
+    user_id: String,
+) -> Flow<Result<String, IssueFailure>> {
+    let token = SecretString::new(cx.random_hex(32));
+    let session = Session {
+        session_token: cx.config.session.token_storage.stored_key(token.expose()),
+        user_id,
+        expires: cx.config.session.expiry(cx.now, cx.now),
+        access_token: SecretString::new(cx.random_hex(32)),
+        created: Some(cx.now),
+    };
+    ask(stored::create_session(session), move |cx, created| {
+        let Ok(session) = created else {
+            m.fire(E::StoreFailed, &mut cx.trace)?;
+            return Ok(Flow::Done(Err(IssueFailure::Store)));
         };
-        self.m.fire(E::TokenReady, &mut cx.trace)?;
-        let expires = cx.now + time::Duration::seconds(cx.config.session.max_age);
-        Ok(Issue::Done(Ok(set_cookie(
+        m.fire(E::Created, &mut cx.trace)?;
+        Ok(Flow::Done(Ok(set_cookie(
             &cx.config.cookies.session_token,
-            &jwt,
-            Lifetime::Until(expires),
+            token.expose(),
+            Lifetime::Until(session.expires),
         ))))
-    }
-
-    fn create(&mut self, cx: &mut Cx) -> Issue {
-        let token = cx.random_hex(32);
-        let stored_key = cx.config.session.token_storage.stored_key(&token);
-        self.waiting = Waiting::Creating(SecretString::new(token));
-        let session = Session {
-            session_token: stored_key,
-            user_id: self.user_id.clone(),
-            expires: cx.config.session.expiry(cx.now, cx.now),
-            access_token: SecretString::new(cx.random_hex(32)),
-            created: Some(cx.now),
-        };
-        Issue::Effect(Effect::Store(StoreOp::CreateSession(session)))
-    }
-
-    pub(super) fn user(&self) -> &Value {
-        &self.user
-    }
-
-    pub(super) fn account(&self) -> &Value {
-        &self.account
-    }
+    })
 }
 
 /// The claims of a new session token: v3's defaults, a random `jti`, so every sign-in
@@ -252,10 +214,8 @@ fn default_claims(user: &Value) -> Claims {
     claims
 }
 
-/// The end of every sign-in, once the session is issued: the events go to the app's
-/// listeners (drained by the driver after the run), and the browser is sent to the
-/// callback URL (or, for a new user, the new-user page) with the session cookie.
-pub(super) fn land(
+/// Once the session is issued: the events out, and the browser sent on with the cookie.
+fn land(
     cx: &mut Cx,
     cookie: String,
     events: Vec<AuthEvent>,

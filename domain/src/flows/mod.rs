@@ -1,5 +1,6 @@
 //! The flows: every request runs the prelude (CSRF, callback URL), then one route flow.
 
+mod ask;
 mod common;
 mod credentials;
 mod email;
@@ -13,6 +14,7 @@ mod session;
 mod session_database;
 mod session_read;
 mod signout;
+mod stored;
 
 use std::sync::Arc;
 
@@ -22,7 +24,6 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::config::{Config, SessionStrategy};
-use crate::effect::Outcome;
 use crate::engine::Env;
 use crate::flow::{IllegalMove, Taken, TransitionInfo};
 use crate::jwt::{Claims, DecodeContext, EncodeContext, JwtError};
@@ -92,17 +93,7 @@ pub enum Fault {
     Unexpected(&'static str),
 }
 
-/// What a route flow does next: an effect, or the reply that ends the request.
-pub type Next = crate::engine::Step<Reply>;
-
-/// A route flow waiting for the outcome of an effect.
-pub trait RouteFlow: Send {
-    /// Takes the flow one step on with `outcome`, the answer to its last effect.
-    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault>;
-}
-
-/// What `dispatch` starts: the first step and, when it waits on an effect, the flow.
-pub type Started = (Next, Option<Box<dyn RouteFlow>>);
+pub(crate) use ask::{ask, Flow, Waiting};
 
 /// One request's context.
 pub struct Cx {
@@ -288,19 +279,16 @@ pub fn session_auth_time(claims: &Claims) -> Result<i64, JwtError> {
 /// Runs the prelude every request gets (spec §1.2 steps 9–10), then routes the request.
 /// With a `redirect` hook and a `callbackUrl` on the request, the hook is asked first and
 /// the request is routed once it answered.
-pub fn start(cx: &mut Cx) -> Result<Started, Fault> {
+pub(crate) fn start(cx: &mut Cx) -> Result<Flow<Reply>, Fault> {
     prelude::run_csrf(cx)?;
-    match prelude::run_callback_url(cx)? {
-        None => dispatch(cx),
-        Some((effect, ask)) => Ok((Next::Effect(effect), Some(Box::new(ask)))),
-    }
+    prelude::run_callback_url(cx)
 }
 
 /// Routes the request (spec §1.3).
-pub fn dispatch(cx: &mut Cx) -> Result<Started, Fault> {
+pub(crate) fn dispatch(cx: &mut Cx) -> Result<Flow<Reply>, Fault> {
     let method = cx.req.method.clone();
     let action = cx.req.action().to_owned();
-    let reply = |r: Reply| Ok((Next::Done(r), None));
+    let reply = |r: Reply| Ok(Flow::Done(r));
     match (method, action.as_str()) {
         (Method::GET, "providers") => reply(pages::list_providers(cx)?),
         (Method::GET, "csrf") => reply(

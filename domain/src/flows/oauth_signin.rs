@@ -5,13 +5,13 @@ use crate::error::ErrorCode;
 use http::StatusCode;
 use serde_json::Value;
 
-use super::{Cx, Fault, Next, RouteFlow, Started};
+use super::{ask, Cx, Fault, Flow};
 use crate::config::SessionStrategy;
-use crate::effect::{Effect, Outcome};
 use crate::http::{HttpCall, HttpResponse};
 use crate::oauth::checks::{self, Binding, Purpose};
 use crate::oauth::client::{self, SignInChecks};
 use crate::oauth::{oauth1, Endpoints, OAuthProvider, Protocol};
+use crate::response::Reply;
 use crate::secret::{Nonce, OAuthState, PkceVerifier};
 
 crate::flow! {
@@ -30,7 +30,7 @@ crate::flow! {
     }
 }
 
-use oauth_signin::{Event as E, State as S};
+use oauth_signin::Event as E;
 
 pub(super) fn binding(cx: &Cx, provider_id: &str, provider: &OAuthProvider) -> Binding {
     Binding {
@@ -72,7 +72,7 @@ pub(super) fn start(
     cx: &mut Cx,
     provider_id: String,
     provider: OAuthProvider,
-) -> Result<Started, Fault> {
+) -> Result<Flow<Reply>, Fault> {
     let mut flow = OAuthSignIn {
         m: oauth_signin::machine(),
         provider_id,
@@ -80,46 +80,33 @@ pub(super) fn start(
     };
     if flow.provider.protocol == Protocol::OAuth1 {
         flow.m.fire(E::OAuth1, &mut cx.trace)?;
-        return match flow.request_token_call(cx) {
-            Some(call) => Ok((Next::Effect(Effect::Http(call)), Some(Box::new(flow)))),
-            None => Ok((flow.fail(cx)?, None)),
+        let Some(call) = flow.request_token_call(cx) else {
+            return flow.fail(cx);
         };
+        return Ok(ask(call, move |cx, answer| {
+            match answer.ok().and_then(request_token) {
+                Some((token, secret)) => flow.redirect_to_oauth1(cx, &token, &secret),
+                None => flow.fail(cx),
+            }
+        }));
     }
     if flow.provider.endpoints.needs_discovery() {
         flow.m.fire(E::NeedsDiscovery, &mut cx.trace)?;
         let issuer = flow.provider.endpoints.issuer.clone().unwrap_or_default();
         let call = client::discovery_call(&issuer);
-        return Ok((Next::Effect(Effect::Http(call)), Some(Box::new(flow))));
+        return Ok(ask(call, move |cx, answer| {
+            match client::discovered(&flow.provider, answer) {
+                Some(endpoints) => {
+                    flow.m.fire(E::Discovered, &mut cx.trace)?;
+                    flow.redirect_to_provider(cx, &endpoints)
+                }
+                None => flow.fail(cx),
+            }
+        }));
     }
     flow.m.fire(E::Ready, &mut cx.trace)?;
     let endpoints = flow.provider.endpoints.clone();
-    let reply = flow.redirect_to_provider(cx, &endpoints)?;
-    Ok((reply, None))
-}
-
-impl RouteFlow for OAuthSignIn {
-    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        match (self.m.state(), outcome) {
-            (S::Discovering, Outcome::Http(answer)) => {
-                match client::discovered(&self.provider, answer) {
-                    Some(endpoints) => {
-                        self.m.fire(E::Discovered, &mut cx.trace)?;
-                        self.redirect_to_provider(cx, &endpoints)
-                    }
-                    None => self.fail(cx),
-                }
-            }
-            (S::RequestingToken, Outcome::Http(answer)) => {
-                match answer.ok().and_then(request_token) {
-                    Some((token, secret)) => self.redirect_to_oauth1(cx, &token, &secret),
-                    None => self.fail(cx),
-                }
-            }
-            _ => Err(Fault::Unexpected(
-                "oauth_signin: outcome does not answer the effect",
-            )),
-        }
-    }
+    flow.redirect_to_provider(cx, &endpoints)
 }
 
 /// `oauth_token` and `oauth_token_secret` of a confirmed request-token answer.
@@ -137,9 +124,9 @@ fn request_token(response: HttpResponse) -> Option<(String, String)> {
 }
 
 impl OAuthSignIn {
-    fn fail(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
+    fn fail(&mut self, cx: &mut Cx) -> Result<Flow<Reply>, Fault> {
         self.m.fire(E::ProviderFailed, &mut cx.trace)?;
-        Ok(Next::Done(cx.redirect(
+        Ok(Flow::Done(cx.redirect(
             cx.error_url(&ErrorCode::OAuthSignin),
             StatusCode::OK,
         )))
@@ -158,7 +145,11 @@ impl OAuthSignIn {
             .collect()
     }
 
-    fn redirect_to_provider(&mut self, cx: &mut Cx, endpoints: &Endpoints) -> Result<Next, Fault> {
+    fn redirect_to_provider(
+        &mut self,
+        cx: &mut Cx,
+        endpoints: &Endpoints,
+    ) -> Result<Flow<Reply>, Fault> {
         let binding = binding(cx, &self.provider_id, &self.provider);
         let wanted = self.provider.checks;
         let mut cookies = Vec::new();
@@ -210,7 +201,7 @@ impl OAuthSignIn {
         );
         let Ok(url) = url else {
             // Validated configuration makes this unreachable; fail closed all the same.
-            return Ok(Next::Done(
+            return Ok(Flow::Done(
                 cx.redirect(cx.error_url(&ErrorCode::OAuthSignin), StatusCode::OK),
             ));
         };
@@ -218,7 +209,7 @@ impl OAuthSignIn {
         for cookie in cookies {
             reply = reply.with_cookie(cookie);
         }
-        Ok(Next::Done(reply))
+        Ok(Flow::Done(reply))
     }
 
     /// The signed request-token call; `None` if it cannot be signed.
@@ -243,7 +234,7 @@ impl OAuthSignIn {
         cx: &mut Cx,
         token: &str,
         secret: &str,
-    ) -> Result<Next, Fault> {
+    ) -> Result<Flow<Reply>, Fault> {
         let base = self
             .provider
             .endpoints
@@ -273,6 +264,6 @@ impl OAuthSignIn {
             .redirect(String::from(url), StatusCode::OK)
             .no_store()
             .with_cookie(cookie);
-        Ok(Next::Done(reply))
+        Ok(Flow::Done(reply))
     }
 }

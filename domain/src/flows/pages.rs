@@ -66,7 +66,7 @@ pub(super) fn list_providers(cx: &mut Cx) -> Result<Reply, Fault> {
     Ok(Reply::json(Value::Object(out)))
 }
 
-pub(super) fn post_signin(cx: &mut Cx) -> Result<super::Started, Fault> {
+pub(super) fn post_signin(cx: &mut Cx) -> Result<super::Flow<Reply>, Fault> {
     let mut m = signin::machine();
     let provider = cx
         .req
@@ -74,7 +74,7 @@ pub(super) fn post_signin(cx: &mut Cx) -> Result<super::Started, Fault> {
         .and_then(|id| cx.config.provider(id))
         .cloned();
     let csrf_retry = format!("{}?csrf=true", cx.route("/signin"));
-    let reply = |r: Reply| Ok((super::Next::Done(r), None));
+    let reply = |r: Reply| Ok(super::Flow::Done(r));
     if !cx.csrf_verified {
         m.fire(signin::Event::CsrfRejected, &mut cx.trace)?;
         return reply(cx.redirect(csrf_retry, StatusCode::OK));

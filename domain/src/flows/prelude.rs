@@ -2,10 +2,12 @@
 
 use http::Method;
 
-use super::{Cx, Fault, Next, RouteFlow};
+use super::ask::RedirectCall;
+use super::{ask, Cx, Fault, Flow};
 use crate::cookies::{set_cookie, Lifetime};
 use crate::csrf as token;
-use crate::effect::{Effect, HookCall, HookFailure, Outcome};
+use crate::effect::HookFailure;
+use crate::response::Reply;
 use crate::secret::CsrfToken;
 
 crate::flow! {
@@ -80,63 +82,38 @@ pub(super) fn run_csrf(cx: &mut Cx) -> Result<(), Fault> {
     Ok(())
 }
 
-/// The `redirect` hook's turn in the prelude: asked where the requested URL leads, then
-/// the request goes on to its route flow, which this one continues as.
-pub(super) struct AskRedirect {
-    m: callback_url::Machine,
-    /// The route flow, once the callback URL is chosen and the request dispatched.
-    route: Option<Box<dyn RouteFlow>>,
-}
-
-impl AskRedirect {
-    fn chosen(&mut self, cx: &mut Cx, answer: Result<String, HookFailure>) -> Result<(), Fault> {
-        let site = &cx.config.site;
-        let base = site.base_url().to_owned();
-        let chosen = match answer {
-            Ok(url) => {
-                // The static policy is the outer bound: the hook may narrow or rewrite,
-                // never widen.
-                let bounded = cx.config.redirect.redirect(&url, site);
-                let event = if bounded != base || url == base {
-                    callback_url::Event::HookAnswerAllowed
-                } else {
-                    callback_url::Event::HookAnswerRefused
-                };
-                self.m.fire(event, &mut cx.trace)?;
-                bounded
-            }
-            Err(_) => {
-                self.m
-                    .fire(callback_url::Event::HookFailed, &mut cx.trace)?;
-                base
-            }
-        };
-        remember(cx, &mut self.m, chosen)
-    }
-}
-
-impl RouteFlow for AskRedirect {
-    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        if let Some(route) = self.route.as_mut() {
-            return route.resume(cx, outcome);
+/// The `redirect` hook's answer: the callback URL it leads to, held to the static policy
+/// (the outer bound: the hook may narrow or rewrite, never widen); a failed hook leaves the
+/// base URL.
+fn hook_answer(
+    cx: &mut Cx,
+    m: &mut callback_url::Machine,
+    answer: Result<String, HookFailure>,
+) -> Result<String, Fault> {
+    let site = &cx.config.site;
+    let base = site.base_url().to_owned();
+    Ok(match answer {
+        Ok(url) => {
+            let bounded = cx.config.redirect.redirect(&url, site);
+            let event = if bounded != base || url == base {
+                callback_url::Event::HookAnswerAllowed
+            } else {
+                callback_url::Event::HookAnswerRefused
+            };
+            m.fire(event, &mut cx.trace)?;
+            bounded
         }
-        match (self.m.state(), outcome) {
-            (callback_url::State::Asking, Outcome::Redirect(answer)) => {
-                self.chosen(cx, answer)?;
-                let (next, route) = super::dispatch(cx)?;
-                self.route = route;
-                Ok(next)
-            }
-            _ => Err(Fault::Unexpected(
-                "callback_url: outcome does not answer the redirect hook",
-            )),
+        Err(_) => {
+            m.fire(callback_url::Event::HookFailed, &mut cx.trace)?;
+            base
         }
-    }
+    })
 }
 
-/// Chooses the callback URL (`cx.callback_url`, and its cookie when it changed), or, when
-/// the `redirect` hook must be asked first, returns the effect and the flow that waits.
-pub(super) fn run_callback_url(cx: &mut Cx) -> Result<Option<(Effect, AskRedirect)>, Fault> {
+/// Chooses the callback URL (`cx.callback_url`, and its cookie when it changed), then
+/// routes the request; when the `redirect` hook must be asked first, it is asked, and the
+/// request is routed once it answered.
+pub(super) fn run_callback_url(cx: &mut Cx) -> Result<Flow<Reply>, Fault> {
     let mut m = callback_url::machine();
     let site = &cx.config.site;
     let param = cx
@@ -152,11 +129,15 @@ pub(super) fn run_callback_url(cx: &mut Cx) -> Result<Option<(Effect, AskRedirec
     let chosen = match (param, cookie) {
         (Some(param), _) if cx.config.hooks.redirect => {
             m.fire(callback_url::Event::ParamGivenToHook, &mut cx.trace)?;
-            let effect = Effect::Hook(HookCall::Redirect {
+            let question = RedirectCall {
                 url: param.to_owned(),
                 base_url: site.base_url().to_owned(),
-            });
-            return Ok(Some((effect, AskRedirect { m, route: None })));
+            };
+            return Ok(ask(question, move |cx, answer| {
+                let chosen = hook_answer(cx, &mut m, answer)?;
+                remember(cx, &mut m, chosen)?;
+                super::dispatch(cx)
+            }));
         }
         (Some(param), _) => {
             m.fire(callback_url::Event::ParamGiven, &mut cx.trace)?;
@@ -175,7 +156,7 @@ pub(super) fn run_callback_url(cx: &mut Cx) -> Result<Option<(Effect, AskRedirec
         }
     };
     remember(cx, &mut m, chosen)?;
-    Ok(None)
+    super::dispatch(cx)
 }
 
 /// Sets the chosen callback URL, and its cookie when the browser's differs.

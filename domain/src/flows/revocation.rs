@@ -5,10 +5,10 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::stored::{self, Stored};
 use super::{Cx, Fault};
-use crate::effect::{Effect, Outcome};
 use crate::jwt::Claims;
-use crate::store::{StoreOp, StoreReply};
+use crate::store::StoreError;
 
 crate::flow! {
     /// Ask the store whether a JWT session was revoked (with `jwt.revocable`).
@@ -32,7 +32,7 @@ pub(super) enum Revocation {
     Unknown,
 }
 
-/// A question to the store, waiting for its answer.
+/// A question to the store about one token, waiting for its answer.
 pub(super) struct Check {
     m: jwt_revocation::Machine,
 }
@@ -47,25 +47,25 @@ pub fn jti(claims: &Claims) -> Option<&str> {
 
 /// Starts asking whether `claims` were revoked; `None` for a token without a `jti`, which
 /// no revocation could ever name.
-pub(super) fn ask(claims: &Claims) -> Option<(Check, Effect)> {
+pub(super) fn check(claims: &Claims) -> Option<(Check, Stored<bool>)> {
     let jti = jti(claims)?;
     let check = Check {
         m: jwt_revocation::machine(),
     };
-    Some((check, Effect::Store(StoreOp::IsJwtRevoked(jti.to_owned()))))
+    Some((check, stored::is_jwt_revoked(jti.to_owned())))
 }
 
 impl Check {
-    pub(super) fn answer(mut self, cx: &mut Cx, outcome: Outcome) -> Result<Revocation, Fault> {
-        let (event, revocation) = match outcome {
-            Outcome::Store(Ok(StoreReply::Revoked(false))) => (E::NotRevoked, Revocation::Live),
-            Outcome::Store(Ok(StoreReply::Revoked(true))) => (E::Revoked, Revocation::Revoked),
-            Outcome::Store(Err(_)) => (E::StoreFailed, Revocation::Unknown),
-            _ => {
-                return Err(Fault::Unexpected(
-                    "jwt_revocation: outcome does not answer the effect",
-                ))
-            }
+    /// The store's answer. When it cannot say, the token is not trusted (fail closed).
+    pub(super) fn answer(
+        mut self,
+        cx: &mut Cx,
+        answer: Result<bool, StoreError>,
+    ) -> Result<Revocation, Fault> {
+        let (event, revocation) = match answer {
+            Ok(false) => (E::NotRevoked, Revocation::Live),
+            Ok(true) => (E::Revoked, Revocation::Revoked),
+            Err(_) => (E::StoreFailed, Revocation::Unknown),
         };
         self.m.fire(event, &mut cx.trace)?;
         Ok(revocation)
@@ -75,12 +75,12 @@ impl Check {
 /// The store operation that revokes `claims` until they expire; `None` for a token without
 /// a `jti`. A token without `exp` (a codec of the app's own) is revoked for the configured
 /// token lifetime.
-pub(super) fn revoke(claims: &Claims, now: OffsetDateTime, max_age: i64) -> Option<StoreOp> {
+pub(super) fn revoke(claims: &Claims, now: OffsetDateTime, max_age: i64) -> Option<Stored<()>> {
     let jti = jti(claims)?.to_owned();
     let expires = claims
         .get("exp")
         .and_then(Value::as_i64)
         .and_then(|exp| OffsetDateTime::from_unix_timestamp(exp).ok())
         .unwrap_or_else(|| now.saturating_add(time::Duration::seconds(max_age)));
-    Some(StoreOp::RevokeJwt { jti, expires, now })
+    Some(stored::revoke_jwt(jti, expires, now))
 }

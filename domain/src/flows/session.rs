@@ -4,10 +4,11 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::ask::{JwtCall, SessionCall};
 use super::revocation::{self, Revocation};
-use super::{Cx, Fault, Next, RouteFlow, Started};
+use super::{ask, Cx, Fault, Flow};
 use crate::cookies::{set_cookie, Lifetime};
-use crate::effect::{AuthEvent, Effect, HookCall, HookFailure, Outcome};
+use crate::effect::{AuthEvent, HookFailure};
 use crate::jwt::Claims;
 use crate::oauth::{renewal, OAuthProvider};
 use crate::response::Reply;
@@ -52,10 +53,10 @@ pub(super) fn keep_provider_tokens(token: &mut Claims, account: &Value) {
 
 use session_jwt::Event as E;
 
+/// A valid session token being read, with what every later state needs.
 struct SessionRead {
     m: session_jwt::Machine,
     token: Claims,
-    waiting: Waiting,
     /// When this session signed in (Unix seconds): kept through renewal, whatever the
     /// `jwt` callback returns.
     auth_time: i64,
@@ -63,27 +64,11 @@ struct SessionRead {
     stamp: bool,
 }
 
-/// What the read waits for, with what that state needs.
-enum Waiting {
-    /// With `jwt.revocable`: the store's answer, whether the token was revoked.
-    Revocation(revocation::Check),
-    /// This provider's discovery document, for its token endpoint.
-    Discovering(Box<OAuthProvider>),
-    /// This provider's answer to the refresh grant.
-    Renewing(Box<OAuthProvider>),
-    /// The `jwt` callback.
-    Refreshing,
-    /// The `session` callback.
-    Shaping,
-    /// Nothing: answered.
-    Done,
-}
-
-pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
+pub(super) fn start(cx: &mut Cx) -> Result<Flow<Reply>, Fault> {
     let mut m = session_jwt::machine();
     let Some(cookie) = cx.session_cookie().map(str::to_owned) else {
         m.fire(E::NoCookie, &mut cx.trace)?;
-        return Ok((Next::Done(super::no_session()), None));
+        return Ok(Flow::Done(super::no_session()));
     };
     let decoded = cx.decode_session(&cookie).and_then(|token| {
         let auth_time = super::session_auth_time(&token)?;
@@ -91,7 +76,7 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
     });
     let Ok((mut token, auth_time)) = decoded else {
         m.fire(E::TokenInvalid, &mut cx.trace)?;
-        return Ok((Next::Done(super::no_session_cleared(cx)), None));
+        return Ok(Flow::Done(super::no_session_cleared(cx)));
     };
     // A token from before the claim (or from v3) gets its `iat` as sign-in time; at the
     // second it was issued the renewed `iat` says the same, so it stays byte-identical.
@@ -99,77 +84,77 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
     if stamp {
         token.insert(super::AUTH_TIME.into(), auth_time.into());
     }
-    let mut flow = SessionRead {
+    let mut read = SessionRead {
         m,
         token,
-        waiting: Waiting::Done,
         auth_time,
         stamp,
     };
     if cx.config.jwt_revocable {
-        let Some((check, ask)) = revocation::ask(&flow.token) else {
+        let Some((check, question)) = revocation::check(&read.token) else {
             // A token without a `jti` could never be revoked: not accepted.
-            flow.m.fire(E::TokenInvalid, &mut cx.trace)?;
-            return Ok((Next::Done(super::no_session_cleared(cx)), None));
+            read.m.fire(E::TokenInvalid, &mut cx.trace)?;
+            return Ok(Flow::Done(super::no_session_cleared(cx)));
         };
-        flow.waiting = Waiting::Revocation(check);
-        return Ok((Next::Effect(ask), Some(Box::new(flow))));
+        return Ok(ask(question, move |cx, answer| {
+            match check.answer(cx, answer)? {
+                Revocation::Live => read.go_on(cx),
+                Revocation::Revoked => {
+                    read.m.fire(E::TokenInvalid, &mut cx.trace)?;
+                    Ok(Flow::Done(super::no_session_cleared(cx)))
+                }
+                Revocation::Unknown => {
+                    read.m.fire(E::RevocationUnknown, &mut cx.trace)?;
+                    Ok(Flow::Done(super::no_session()))
+                }
+            }
+        }));
     }
-    let next = flow.go_on(cx)?;
-    Ok((next, Some(Box::new(flow))))
+    read.go_on(cx)
 }
 
 impl SessionRead {
     /// A valid (and, if asked, unrevoked) token: renew the provider's access token if it
     /// expired, else run the `jwt` callback.
-    fn go_on(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
-        if let Some(next) = self.renew_if_expired(cx)? {
-            return Ok(next);
+    fn go_on(mut self, cx: &mut Cx) -> Result<Flow<Reply>, Fault> {
+        let Some(provider) = self.expired_access_token(cx) else {
+            self.m.fire(E::TokenValid, &mut cx.trace)?;
+            return self.jwt_hook(cx);
+        };
+        self.m.fire(E::AccessTokenExpired, &mut cx.trace)?;
+        if provider.endpoints.token.is_none() {
+            let issuer = provider.endpoints.issuer.clone().unwrap_or_default();
+            let discovery = crate::oauth::client::discovery_call(&issuer);
+            return Ok(ask(discovery, move |cx, answer| {
+                self.on_discovery(cx, provider, answer)
+            }));
         }
-        self.m.fire(E::TokenValid, &mut cx.trace)?;
-        self.jwt_hook(cx)
+        let endpoints = provider.endpoints.clone();
+        self.refresh_call(cx, provider, &endpoints)
     }
 
-    fn on_revocation(
-        &mut self,
-        cx: &mut Cx,
-        check: revocation::Check,
-        outcome: Outcome,
-    ) -> Result<Next, Fault> {
-        match check.answer(cx, outcome)? {
-            Revocation::Live => self.go_on(cx),
-            Revocation::Revoked => {
-                self.m.fire(E::TokenInvalid, &mut cx.trace)?;
-                Ok(Next::Done(super::no_session_cleared(cx)))
-            }
-            Revocation::Unknown => {
-                self.m.fire(E::RevocationUnknown, &mut cx.trace)?;
-                Ok(Next::Done(super::no_session()))
-            }
-        }
-    }
-
-    fn jwt_hook(&mut self, cx: &mut Cx) -> Result<Next, Fault> {
+    fn jwt_hook(mut self, cx: &mut Cx) -> Result<Flow<Reply>, Fault> {
         // Moved, not copied (this is every session read): `on_token` puts back the
         // claims the callback answers, or these.
         let token = std::mem::take(&mut self.token);
         if cx.config.hooks.jwt && cx.config.hooks.jwt_on_read {
-            self.waiting = Waiting::Refreshing;
-            return Ok(Next::Effect(Effect::Hook(HookCall::Jwt {
+            let question = JwtCall {
                 token,
                 user: None,
                 account: None,
                 profile: None,
                 is_new_user: None,
-            })));
+            };
+            return Ok(ask(question, move |cx, result| self.on_token(cx, result)));
         }
         self.on_token(cx, Ok(token))
     }
 
-    /// With provider tokens kept: starts renewing an expired access token.
-    fn renew_if_expired(&mut self, cx: &mut Cx) -> Result<Option<Next>, Fault> {
+    /// With provider tokens kept: the provider to renew an expired access token at, when
+    /// it expired and a refresh token is held.
+    fn expired_access_token(&self, cx: &Cx) -> Option<Box<OAuthProvider>> {
         if !cx.config.provider_tokens_in_jwt {
-            return Ok(None);
+            return None;
         }
         let expires_ms = self.token.get("accessTokenExpires").and_then(Value::as_i64);
         let due = expires_ms.is_some_and(|ms| {
@@ -184,30 +169,19 @@ impl SessionRead {
             .token
             .get("provider")
             .and_then(Value::as_str)
-            .and_then(|id| renewal::renewable_provider(&cx.config, id))
-            .cloned();
-        let (true, Some(_), Some(provider)) = (due, refresh, provider) else {
-            return Ok(None);
-        };
-        self.m.fire(E::AccessTokenExpired, &mut cx.trace)?;
-        let provider = Box::new(provider);
-        if provider.endpoints.token.is_none() {
-            let issuer = provider.endpoints.issuer.clone().unwrap_or_default();
-            self.waiting = Waiting::Discovering(provider);
-            return Ok(Some(Next::Effect(Effect::Http(
-                crate::oauth::client::discovery_call(&issuer),
-            ))));
+            .and_then(|id| renewal::renewable_provider(&cx.config, id));
+        match (due, refresh, provider) {
+            (true, Some(_), Some(provider)) => Some(Box::new(provider.clone())),
+            _ => None,
         }
-        let endpoints = provider.endpoints.clone();
-        Ok(Some(self.refresh_call(cx, provider, &endpoints)?))
     }
 
     fn refresh_call(
-        &mut self,
+        self,
         cx: &mut Cx,
         provider: Box<OAuthProvider>,
         endpoints: &crate::oauth::Endpoints,
-    ) -> Result<Next, Fault> {
+    ) -> Result<Flow<Reply>, Fault> {
         let call = self
             .token
             .get("refreshToken")
@@ -217,21 +191,23 @@ impl SessionRead {
                 renewal::refresh_request(&provider, endpoints, &refresh, cx.now).ok()
             });
         match call {
-            Some(call) => {
-                self.waiting = Waiting::Renewing(provider);
-                Ok(Next::Effect(Effect::Http(call)))
-            }
+            Some(call) => Ok(ask(call, move |cx, answer| {
+                let tokens = answer
+                    .ok()
+                    .and_then(|r| crate::oauth::client::parse_tokens(&provider, &r, cx.now).ok());
+                self.renewed(cx, tokens)
+            })),
             None => self.renewed(cx, None),
         }
     }
 
     /// The discovery answer: now the refresh grant at the endpoint it names.
     fn on_discovery(
-        &mut self,
+        mut self,
         cx: &mut Cx,
         provider: Box<OAuthProvider>,
         answer: Result<crate::http::HttpResponse, crate::http::HttpFailure>,
-    ) -> Result<Next, Fault> {
+    ) -> Result<Flow<Reply>, Fault> {
         let endpoints = answer
             .ok()
             .and_then(|r| crate::oauth::client::apply_discovery(&provider, &r).ok());
@@ -244,24 +220,12 @@ impl SessionRead {
         }
     }
 
-    fn on_renewal(
-        &mut self,
-        cx: &mut Cx,
-        provider: &OAuthProvider,
-        answer: Result<crate::http::HttpResponse, crate::http::HttpFailure>,
-    ) -> Result<Next, Fault> {
-        let tokens = answer
-            .ok()
-            .and_then(|r| crate::oauth::client::parse_tokens(provider, &r, cx.now).ok());
-        self.renewed(cx, tokens)
-    }
-
     /// Records the renewal's result in the token, then runs the `jwt` callback.
     fn renewed(
-        &mut self,
+        mut self,
         cx: &mut Cx,
         tokens: Option<crate::oauth::client::TokenSet>,
-    ) -> Result<Next, Fault> {
+    ) -> Result<Flow<Reply>, Fault> {
         match tokens {
             Some(tokens) => {
                 self.m.fire(E::Renewed, &mut cx.trace)?;
@@ -289,30 +253,7 @@ impl SessionRead {
         }
         self.jwt_hook(cx)
     }
-}
 
-impl RouteFlow for SessionRead {
-    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        match (std::mem::replace(&mut self.waiting, Waiting::Done), outcome) {
-            (Waiting::Revocation(check), outcome @ Outcome::Store(_)) => {
-                self.on_revocation(cx, check, outcome)
-            }
-            (Waiting::Discovering(provider), Outcome::Http(answer)) => {
-                self.on_discovery(cx, provider, answer)
-            }
-            (Waiting::Renewing(provider), Outcome::Http(answer)) => {
-                self.on_renewal(cx, &provider, answer)
-            }
-            (Waiting::Refreshing, Outcome::Token(result)) => self.on_token(cx, result),
-            (Waiting::Shaping, Outcome::Session(result)) => self.on_session(cx, result),
-            _ => Err(Fault::Unexpected(
-                "session: outcome does not answer the effect",
-            )),
-        }
-    }
-}
-
-impl SessionRead {
     /// The renewed session's expiry: `maxAge` from now, but never past the absolute
     /// lifetime counted from sign-in.
     fn expires(&self, cx: &Cx) -> time::OffsetDateTime {
@@ -320,13 +261,13 @@ impl SessionRead {
     }
 
     fn on_token(
-        &mut self,
+        mut self,
         cx: &mut Cx,
         result: Result<Claims, HookFailure>,
-    ) -> Result<Next, Fault> {
+    ) -> Result<Flow<Reply>, Fault> {
         let Ok(mut token) = result else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
-            return Ok(Next::Done(super::no_session_cleared(cx)));
+            return Ok(Flow::Done(super::no_session_cleared(cx)));
         };
         self.m.fire(E::TokenReady, &mut cx.trace)?;
         if self.stamp {
@@ -343,20 +284,20 @@ impl SessionRead {
         }
         self.token = token;
         if cx.config.hooks.session {
-            self.waiting = Waiting::Shaping;
-            return Ok(Next::Effect(Effect::Hook(HookCall::Session {
+            let question = SessionCall {
                 session,
                 token: Value::Object(self.token.clone()),
-            })));
+            };
+            return Ok(ask(question, move |cx, result| self.on_session(cx, result)));
         }
         self.on_session(cx, Ok(session))
     }
 
     fn on_session(
-        &mut self,
+        mut self,
         cx: &mut Cx,
         result: Result<Value, HookFailure>,
-    ) -> Result<Next, Fault> {
+    ) -> Result<Flow<Reply>, Fault> {
         let encoded = match result {
             Ok(session) => cx
                 .encode_session(&self.token)
@@ -366,7 +307,7 @@ impl SessionRead {
         };
         let Some((session, jwt)) = encoded else {
             self.m.fire(E::HookFailed, &mut cx.trace)?;
-            return Ok(Next::Done(super::no_session_cleared(cx)));
+            return Ok(Flow::Done(super::no_session_cleared(cx)));
         };
         self.m.fire(E::SessionReady, &mut cx.trace)?;
         let cookie = set_cookie(
@@ -377,10 +318,10 @@ impl SessionRead {
         if cx.config.hooks.events {
             cx.emit(AuthEvent::Session {
                 session: session.clone(),
-                token: Some(self.token.clone()),
+                token: Some(self.token),
             });
         }
-        Ok(Next::Done(
+        Ok(Flow::Done(
             Reply::json(session).with_cookie(cookie).no_store(),
         ))
     }

@@ -4,13 +4,14 @@
 
 use serde_json::Value;
 
-use super::{Cx, DatabaseSessionState, Fault, Next, RouteFlow, Started};
+use super::ask::SessionCall;
+use super::{ask, stored, Cx, DatabaseSessionState, Fault, Flow};
 use crate::cookies::{set_cookie, Lifetime};
-use crate::effect::{AuthEvent, Effect, HookCall, HookFailure, Outcome};
+use crate::effect::{AuthEvent, HookFailure};
 use crate::model::{Session, User};
 use crate::response::Reply;
 use crate::session_key::SessionKeys;
-use crate::store::{StoreOp, StoreReply};
+use crate::store::StoreError;
 
 crate::flow! {
     /// Read a database session; extend it when due; delete it when expired.
@@ -36,142 +37,98 @@ crate::flow! {
 
 use session_database::Event as E;
 
-struct DatabaseSessionRead {
+/// The read's machine and the cookie's token: what every state of the read carries.
+struct Read {
     m: session_database::Machine,
     token: String,
-    waiting: Waiting,
 }
 
-/// What the read waits for, with what that state needs.
-enum Waiting {
-    /// The session and its user.
-    Loading,
-    /// The delete of the expired session.
-    Expiring,
-    /// The new expiry written; then this session (already extended) is served.
-    Extending(Found),
-    /// The `session` callback, about this session.
-    Shaping(Found),
-    /// Nothing: answered.
-    Done,
-}
-
-/// The session row and its user.
-type Found = Box<(Session, User)>;
-
-pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
+pub(super) fn start(cx: &mut Cx) -> Result<Flow<Reply>, Fault> {
     let mut m = session_database::machine();
     let Some(token) = cx.session_cookie().map(str::to_owned) else {
         m.fire(E::NoCookie, &mut cx.trace)?;
-        return Ok((Next::Done(super::no_session()), None));
+        return Ok(Flow::Done(super::no_session()));
     };
     m.fire(E::CookieSent, &mut cx.trace)?;
     let Some(keys) = SessionKeys::for_cookie(&token) else {
         // A stored key's shape: no session of ours, and never looked up (session_key).
         m.fire(E::NotFound, &mut cx.trace)?;
-        return Ok((Next::Done(super::no_session_cleared(cx)), None));
+        return Ok(Flow::Done(super::no_session_cleared(cx)));
     };
-    let flow = DatabaseSessionRead {
-        m,
-        token,
-        waiting: Waiting::Loading,
-    };
-    let effect = Effect::Store(StoreOp::GetSessionAndUser(keys));
-    Ok((Next::Effect(effect), Some(Box::new(flow))))
+    let read = Read { m, token };
+    Ok(ask(stored::get_session_and_user(keys), move |cx, found| {
+        read.loaded(cx, found)
+    }))
 }
 
-impl RouteFlow for DatabaseSessionRead {
-    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        match (std::mem::replace(&mut self.waiting, Waiting::Done), outcome) {
-            (Waiting::Loading, Outcome::Store(Ok(StoreReply::MaybeSessionAndUser(found)))) => {
-                self.on_loaded(cx, found)
-            }
-            (Waiting::Loading, Outcome::Store(Err(_))) => {
-                self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                Ok(Next::Done(super::no_session()))
-            }
-            (Waiting::Expiring, Outcome::Store(result)) => {
-                let event = if result.is_ok() {
-                    E::Deleted
-                } else {
-                    E::StoreFailed
-                };
-                self.m.fire(event, &mut cx.trace)?;
-                Ok(Next::Done(super::no_session_cleared(cx)))
-            }
-            (Waiting::Extending(found), Outcome::Store(Ok(_))) => {
-                self.m.fire(E::Extended, &mut cx.trace)?;
-                self.shape(cx, found)
-            }
-            (Waiting::Extending(_), Outcome::Store(Err(_))) => {
-                self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                Ok(Next::Done(super::no_session()))
-            }
-            (Waiting::Shaping(found), Outcome::Session(result)) => {
-                self.on_session(cx, &found.0, result)
-            }
-            _ => Err(Fault::Unexpected(
-                "session_database: outcome does not answer the effect",
-            )),
-        }
-    }
-}
-
-impl DatabaseSessionRead {
-    fn on_loaded(&mut self, cx: &mut Cx, found: Option<(Session, User)>) -> Result<Next, Fault> {
+impl Read {
+    fn loaded(
+        mut self,
+        cx: &mut Cx,
+        found: Result<Option<(Session, User)>, StoreError>,
+    ) -> Result<Flow<Reply>, Fault> {
+        let Ok(found) = found else {
+            return self.failed(cx, E::StoreFailed);
+        };
         let Some((mut session, user)) = found else {
             self.m.fire(E::NotFound, &mut cx.trace)?;
-            return Ok(Next::Done(super::no_session_cleared(cx)));
+            return Ok(Flow::Done(super::no_session_cleared(cx)));
         };
         match super::judge_database_session(&cx.config.session, &session, cx.now) {
             DatabaseSessionState::Expired => {
                 self.m.fire(E::Expired, &mut cx.trace)?;
-                self.waiting = Waiting::Expiring;
-                Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(
-                    SessionKeys::stored(&session.session_token),
-                ))))
+                let delete = stored::delete_session(SessionKeys::stored(&session.session_token));
+                Ok(ask(delete, move |cx, deleted| {
+                    let event = match deleted {
+                        Ok(_) => E::Deleted,
+                        Err(_) => E::StoreFailed,
+                    };
+                    self.m.fire(event, &mut cx.trace)?;
+                    Ok(Flow::Done(super::no_session_cleared(cx)))
+                }))
             }
             DatabaseSessionState::Extend(expires) => {
                 self.m.fire(E::DueForExtension, &mut cx.trace)?;
                 session.expires = expires;
-                let stored_key = session.session_token.clone();
-                self.waiting = Waiting::Extending(Box::new((session, user)));
-                Ok(Next::Effect(Effect::Store(StoreOp::UpdateSessionExpiry {
-                    session_token: stored_key,
-                    expires,
-                })))
+                let extend = stored::update_session_expiry(session.session_token.clone(), expires);
+                Ok(ask(extend, move |cx, extended| match extended {
+                    Ok(_) => {
+                        self.m.fire(E::Extended, &mut cx.trace)?;
+                        self.shape(cx, session, user)
+                    }
+                    Err(_) => self.failed(cx, E::StoreFailed),
+                }))
             }
             DatabaseSessionState::Fresh => {
                 self.m.fire(E::Fresh, &mut cx.trace)?;
-                self.shape(cx, Box::new((session, user)))
+                self.shape(cx, session, user)
             }
         }
     }
 
     /// v3's default session object for a database session, then the session callback.
-    fn shape(&mut self, cx: &mut Cx, found: Found) -> Result<Next, Fault> {
-        let (session, user) = &*found;
-        let default = super::database_session_json(session, user);
+    fn shape(self, cx: &mut Cx, session: Session, user: User) -> Result<Flow<Reply>, Fault> {
+        let default = super::database_session_json(&session, &user);
         if cx.config.hooks.session {
-            let user = serde_json::to_value(user).unwrap_or(Value::Null);
-            self.waiting = Waiting::Shaping(found);
-            return Ok(Next::Effect(Effect::Hook(HookCall::Session {
+            let question = SessionCall {
                 session: default,
-                token: user,
-            })));
+                token: serde_json::to_value(&user).unwrap_or(Value::Null),
+            };
+            return Ok(ask(question, move |cx, shaped| {
+                self.served(cx, &session, shaped)
+            }));
         }
-        self.on_session(cx, &found.0, Ok(default))
+        self.served(cx, &session, Ok(default))
     }
 
-    fn on_session(
-        &mut self,
+    fn served(
+        mut self,
         cx: &mut Cx,
         session: &Session,
-        result: Result<Value, HookFailure>,
-    ) -> Result<Next, Fault> {
-        let Ok(shaped) = result else {
-            self.m.fire(E::HookFailed, &mut cx.trace)?;
-            return Ok(Next::Done(super::no_session()));
+        shaped: Result<Value, HookFailure>,
+    ) -> Result<Flow<Reply>, Fault> {
+        let Ok(shaped) = shaped else {
+            return self.failed(cx, E::HookFailed);
         };
         self.m.fire(E::SessionReady, &mut cx.trace)?;
         let cookie = set_cookie(
@@ -185,8 +142,14 @@ impl DatabaseSessionRead {
                 token: None,
             });
         }
-        Ok(Next::Done(
+        Ok(Flow::Done(
             Reply::json(shaped).with_cookie(cookie).no_store(),
         ))
+    }
+
+    /// No session in the answer; the cookie is kept (the failure may pass).
+    fn failed(mut self, cx: &mut Cx, event: E) -> Result<Flow<Reply>, Fault> {
+        self.m.fire(event, &mut cx.trace)?;
+        Ok(Flow::Done(super::no_session()))
     }
 }

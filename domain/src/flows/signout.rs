@@ -4,12 +4,13 @@
 
 use http::StatusCode;
 
-use super::{Cx, Fault, Next, RouteFlow, Started};
+use super::{ask, stored, Cx, Fault, Flow};
 use crate::config::SessionStrategy;
-use crate::effect::{AuthEvent, Effect, Outcome};
-use crate::model::Session;
+use crate::effect::AuthEvent;
+use crate::model::{Session, User};
+use crate::response::Reply;
 use crate::session_key::SessionKeys;
-use crate::store::{StoreOp, StoreReply};
+use crate::store::StoreError;
 
 crate::flow! {
     /// Sign out: end the session wherever it lives.
@@ -33,29 +34,12 @@ crate::flow! {
 
 use signout::Event as E;
 
-/// A sign-out waiting on the store, with what its state needs and nothing else.
-struct SignOut {
-    m: signout::Machine,
-    waiting: Waiting,
-}
-
-enum Waiting {
-    /// Reading the cookie's session (for the event) under the keys it may be stored under.
-    Loading(SessionKeys),
-    /// Deleting the session: the row, when it was found.
-    Deleting(Option<Session>),
-    /// Revoking this JWT session's `jti`: its claims, for the event.
-    Revoking(crate::jwt::Claims),
-    /// Answered: no outcome is expected.
-    Done,
-}
-
-pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
+pub(super) fn start(cx: &mut Cx) -> Result<Flow<Reply>, Fault> {
     let mut m = signout::machine();
     if !cx.csrf_verified {
         m.fire(E::CsrfRejected, &mut cx.trace)?;
         let target = format!("{}?csrf=true", cx.route("/signout"));
-        return Ok((Next::Done(cx.redirect(target, StatusCode::OK)), None));
+        return Ok(Flow::Done(cx.redirect(target, StatusCode::OK)));
     }
     let cookie = cx.session_cookie().map(str::to_owned);
     // A cookie with a stored key's shape is no session of ours (session_key): not looked up.
@@ -63,9 +47,8 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
     match (cx.config.session.strategy, keys) {
         (SessionStrategy::Database, Some(keys)) => {
             m.fire(E::DatabaseSession, &mut cx.trace)?;
-            let effect = Effect::Store(StoreOp::GetSessionAndUser(keys.clone()));
-            let waiting = Waiting::Loading(keys);
-            Ok((Next::Effect(effect), Some(Box::new(SignOut { m, waiting }))))
+            let lookup = stored::get_session_and_user(keys.clone());
+            Ok(ask(lookup, move |cx, found| loaded(m, cx, keys, found)))
         }
         (strategy, _) => {
             let token = cookie
@@ -74,86 +57,78 @@ pub(super) fn start(cx: &mut Cx) -> Result<Started, Fault> {
             let revoke = token
                 .as_ref()
                 .filter(|_| cx.config.jwt_revocable)
-                .and_then(|t| {
-                    super::revocation::revoke(t, cx.now, cx.config.jwt.max_age).map(|op| (op, t))
-                });
-            if let Some((revoke, token)) = revoke {
-                m.fire(E::RevocableJwt, &mut cx.trace)?;
-                let waiting = Waiting::Revoking(token.clone());
-                let flow = SignOut { m, waiting };
-                return Ok((Next::Effect(Effect::Store(revoke)), Some(Box::new(flow))));
+                .and_then(|t| super::revocation::revoke(t, cx.now, cx.config.jwt.max_age));
+            match (revoke, token) {
+                (Some(revoke), Some(token)) => {
+                    m.fire(E::RevocableJwt, &mut cx.trace)?;
+                    Ok(ask(revoke, move |cx, revoked| {
+                        m.fire(written(&revoked, E::Revoked), &mut cx.trace)?;
+                        cx.emit(AuthEvent::SignOut {
+                            token: Some(token),
+                            session: None,
+                        });
+                        signed_out(m, cx)
+                    }))
+                }
+                (_, token) => {
+                    m.fire(E::CsrfVerified, &mut cx.trace)?;
+                    cx.emit(AuthEvent::SignOut {
+                        token,
+                        session: None,
+                    });
+                    signed_out(m, cx)
+                }
             }
-            m.fire(E::CsrfVerified, &mut cx.trace)?;
-            cx.emit(AuthEvent::SignOut {
-                token,
-                session: None,
-            });
-            Ok((signed_out(&mut m, cx)?, None))
         }
     }
 }
 
-impl RouteFlow for SignOut {
-    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        match (std::mem::replace(&mut self.waiting, Waiting::Done), outcome) {
-            (Waiting::Loading(keys), Outcome::Store(result)) => {
-                let session = match result {
-                    Ok(StoreReply::MaybeSessionAndUser(found)) => {
-                        self.m.fire(E::Loaded, &mut cx.trace)?;
-                        found.map(|(session, _)| session)
-                    }
-                    _ => {
-                        self.m.fire(E::StoreFailed, &mut cx.trace)?;
-                        None
-                    }
-                };
-                // By the key that matched; every candidate when the lookup failed.
-                let keys = match &session {
-                    Some(session) => SessionKeys::stored(&session.session_token),
-                    None => keys,
-                };
-                self.waiting = Waiting::Deleting(session);
-                Ok(Next::Effect(Effect::Store(StoreOp::DeleteSession(keys))))
-            }
-            (Waiting::Deleting(session), Outcome::Store(result)) => {
-                let event = if result.is_ok() {
-                    E::Deleted
-                } else {
-                    E::StoreFailed
-                };
-                self.m.fire(event, &mut cx.trace)?;
-                cx.emit(AuthEvent::SignOut {
-                    token: None,
-                    session,
-                });
-                signed_out(&mut self.m, cx)
-            }
-            (Waiting::Revoking(token), Outcome::Store(result)) => {
-                let event = if result.is_ok() {
-                    E::Revoked
-                } else {
-                    E::StoreFailed
-                };
-                self.m.fire(event, &mut cx.trace)?;
-                cx.emit(AuthEvent::SignOut {
-                    token: Some(token),
-                    session: None,
-                });
-                signed_out(&mut self.m, cx)
-            }
-            _ => Err(Fault::Unexpected(
-                "signout: outcome does not answer the effect",
-            )),
+/// The cookie's session was looked up (for the event): delete it, by the key that matched,
+/// or by every candidate when the lookup failed.
+fn loaded(
+    mut m: signout::Machine,
+    cx: &mut Cx,
+    keys: SessionKeys,
+    found: Result<Option<(Session, User)>, StoreError>,
+) -> Result<Flow<Reply>, Fault> {
+    let session = match found {
+        Ok(found) => {
+            m.fire(E::Loaded, &mut cx.trace)?;
+            found.map(|(session, _)| session)
         }
+        Err(_) => {
+            m.fire(E::StoreFailed, &mut cx.trace)?;
+            None
+        }
+    };
+    let keys = match &session {
+        Some(session) => SessionKeys::stored(&session.session_token),
+        None => keys,
+    };
+    Ok(ask(stored::delete_session(keys), move |cx, deleted| {
+        m.fire(written(&deleted, E::Deleted), &mut cx.trace)?;
+        cx.emit(AuthEvent::SignOut {
+            token: None,
+            session,
+        });
+        signed_out(m, cx)
+    }))
+}
+
+/// `done` when the store took the write; a failed one is logged and sign-out goes on.
+fn written(result: &Result<(), StoreError>, done: E) -> E {
+    match result {
+        Ok(_) => done,
+        Err(_) => E::StoreFailed,
     }
 }
 
 /// The cookie cleared and the user sent to the callback URL.
-fn signed_out(m: &mut signout::Machine, cx: &mut Cx) -> Result<Next, Fault> {
+fn signed_out(mut m: signout::Machine, cx: &mut Cx) -> Result<Flow<Reply>, Fault> {
     m.fire(E::Notified, &mut cx.trace)?;
     let clear = cx.clear_session_cookie();
     let reply = cx
         .redirect(cx.callback_url.clone(), StatusCode::OK)
         .with_cookie(clear);
-    Ok(Next::Done(reply))
+    Ok(Flow::Done(reply))
 }

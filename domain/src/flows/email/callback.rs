@@ -6,15 +6,16 @@ use crate::flows::common::{user_json, Refused};
 use http::StatusCode;
 use serde_json::json;
 
-use crate::effect::{
-    AuthEvent, Effect, HookCall, HookFailure, Outcome, SignInDecision, ThrottleCheck,
-};
+use crate::effect::{AuthEvent, HookFailure, SignInDecision, ThrottleCheck};
 use crate::email_address::canonicalize;
-use crate::flows::issue::{land, Issue, SessionIssue};
-use crate::flows::{Cx, Fault, Next, RouteFlow, Started};
-use crate::model::{NewUser, User};
+use crate::flows::ask::SignInCall;
+use crate::flows::issue::{self, SignIn};
+use crate::flows::stored::{self, Stored};
+use crate::flows::{ask, Cx, Fault, Flow};
+use crate::model::{Account, NewUser, User, VerificationToken};
+use crate::response::Reply;
 use crate::secret::hash_with_secret;
-use crate::store::{StoreOp, StoreReply};
+use crate::store::StoreError;
 
 use super::account;
 
@@ -58,40 +59,11 @@ crate::flow! {
 
 use email_callback::Event as CE;
 
+/// A link being redeemed for a canonical address: what every later state needs.
 struct LinkRedemption {
     m: email_callback::Machine,
     provider_id: String,
     email: String,
-    waiting: Waiting,
-}
-
-/// What the redemption waits for, with what that state needs.
-enum Waiting {
-    /// A rate-limit check: the ones still to run, then the redemption they guard.
-    Throttling {
-        checks: std::collections::VecDeque<ThrottleCheck>,
-        take: StoreOp,
-    },
-    /// The token row, taken.
-    Redeeming,
-    /// The user holding the address.
-    LookingUp,
-    /// Whether this user, who never proved the address, signed in with a provider.
-    Vetting(User),
-    /// The `signIn` callback, about whoever the link signs in.
-    CheckingSignIn(Holder),
-    /// The address taken off the user who never proved it, before a new user gets it.
-    Detaching,
-    /// The saved user: an existing one (now verified), or (`true`) a new one.
-    Saving { is_new_user: bool },
-    /// The session, for the user saved with this event.
-    Issuing {
-        issue: Box<SessionIssue>,
-        is_new_user: bool,
-        saved: AuthEvent,
-    },
-    /// Nothing: answered.
-    Done,
 }
 
 /// Who a redeemed link signs in.
@@ -105,7 +77,7 @@ enum Holder {
 /// Longest token read from a link (ours are 64 hex characters).
 const MAX_TOKEN_LEN: usize = 512;
 
-pub(crate) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started, Fault> {
+pub(crate) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Flow<Reply>, Fault> {
     let mut m = email_callback::machine();
     if !cx.config.store {
         m.fire(CE::NoStore, &mut cx.trace)?;
@@ -113,7 +85,7 @@ pub(crate) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
             cx.error_url(&ErrorCode::Configuration),
             StatusCode::INTERNAL_SERVER_ERROR,
         );
-        return Ok((Next::Done(reply), None));
+        return Ok(Flow::Done(reply));
     }
     let email = cx.req.query_str("email").and_then(|e| canonicalize(e).ok());
     let token = cx
@@ -122,16 +94,15 @@ pub(crate) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
         .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN);
     let (Some(email), Some(token)) = (email, token) else {
         m.fire(CE::LinkIncomplete, &mut cx.trace)?;
-        return Ok((
-            Next::Done(cx.redirect(cx.error_url(&ErrorCode::Verification), StatusCode::OK)),
-            None,
+        return Ok(Flow::Done(
+            cx.redirect(cx.error_url(&ErrorCode::Verification), StatusCode::OK),
         ));
     };
     m.fire(CE::LinkGiven, &mut cx.trace)?;
-    let take = StoreOp::UseVerificationToken {
-        identifier: email.as_str().to_owned(),
-        token_hash: hash_with_secret(token, cx.config.signing_secret()),
-    };
+    let take = stored::use_verification_token(
+        email.as_str().to_owned(),
+        hash_with_secret(token, cx.config.signing_secret()),
+    );
     let limit = cx.config.throttle.email_callback_per_ip;
     let checks = crate::flows::throttle_checks(
         cx,
@@ -140,55 +111,68 @@ pub(crate) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Started
         limit,
         limit,
     );
-    let mut flow = LinkRedemption {
+    let redemption = LinkRedemption {
         m,
         provider_id,
         email: email.as_str().to_owned(),
-        waiting: Waiting::Done,
     };
-    let next = flow.next_check(cx, checks, take)?;
-    Ok((next, Some(Box::new(flow))))
+    redemption.next_check(cx, checks, take)
 }
 
-impl RouteFlow for LinkRedemption {
-    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        use StoreReply as R;
-        match (std::mem::replace(&mut self.waiting, Waiting::Done), outcome) {
-            (Waiting::Throttling { checks, take }, Outcome::Throttle(true)) => {
-                self.next_check(cx, checks, take)
+impl LinkRedemption {
+    /// The next rate-limit check; when all passed, the redemption they guard.
+    fn next_check(
+        mut self,
+        cx: &mut Cx,
+        mut checks: std::collections::VecDeque<ThrottleCheck>,
+        take: Stored<Option<VerificationToken>>,
+    ) -> Result<Flow<Reply>, Fault> {
+        if let Some(check) = checks.pop_front() {
+            return Ok(ask(check, move |cx, within| match within {
+                true => self.next_check(cx, checks, take),
+                false => self.fail(cx, CE::OverLimit, ErrorCode::Verification),
+            }));
+        }
+        self.m.fire(CE::WithinLimits, &mut cx.trace)?;
+        Ok(ask(take, move |cx, taken| self.on_redeemed(cx, taken)))
+    }
+
+    fn on_redeemed(
+        mut self,
+        cx: &mut Cx,
+        taken: Result<Option<VerificationToken>, StoreError>,
+    ) -> Result<Flow<Reply>, Fault> {
+        match taken {
+            Ok(Some(row)) if row.expires <= cx.now => {
+                self.fail(cx, CE::Expired, ErrorCode::Verification)
             }
-            (Waiting::Throttling { .. }, Outcome::Throttle(false)) => {
-                self.fail(cx, CE::OverLimit, ErrorCode::Verification)
-            }
-            (Waiting::Redeeming, Outcome::Store(Ok(R::MaybeVerificationToken(Some(row))))) => {
-                if row.expires <= cx.now {
-                    self.m.fire(CE::Expired, &mut cx.trace)?;
-                    return Ok(Next::Done(
-                        cx.redirect(cx.error_url(&ErrorCode::Verification), StatusCode::OK),
-                    ));
-                }
+            Ok(Some(_)) => {
                 self.m.fire(CE::Redeemed, &mut cx.trace)?;
-                self.waiting = Waiting::LookingUp;
-                Ok(Next::Effect(Effect::Store(StoreOp::GetUserByEmail(
-                    self.email.clone(),
-                ))))
+                let lookup = stored::get_user_by_email(self.email.clone());
+                Ok(ask(lookup, move |cx, found| self.on_lookup(cx, found)))
             }
-            (Waiting::Redeeming, Outcome::Store(Ok(R::MaybeVerificationToken(None)))) => {
-                self.m.fire(CE::Unknown, &mut cx.trace)?;
-                Ok(Next::Done(cx.redirect(
-                    cx.error_url(&ErrorCode::Verification),
-                    StatusCode::OK,
-                )))
-            }
-            (Waiting::LookingUp, Outcome::Store(Ok(R::MaybeUser(Some(user)))))
-                if user.email_verified.is_none() =>
-            {
+            Ok(None) => self.fail(cx, CE::Unknown, ErrorCode::Verification),
+            Err(_) => self.fail(cx, CE::StoreFailed, ErrorCode::Callback),
+        }
+    }
+
+    fn on_lookup(
+        mut self,
+        cx: &mut Cx,
+        found: Result<Option<User>, StoreError>,
+    ) -> Result<Flow<Reply>, Fault> {
+        let Ok(user) = found else {
+            return self.fail(cx, CE::StoreFailed, ErrorCode::Callback);
+        };
+        match user {
+            Some(user) if user.email_verified.is_none() => {
                 self.m.fire(CE::Unproven, &mut cx.trace)?;
-                let id = user.id.clone();
-                self.waiting = Waiting::Vetting(user);
-                Ok(Next::Effect(Effect::Store(StoreOp::GetAccountsForUser(id))))
+                let accounts = stored::get_accounts_for_user(user.id.clone());
+                Ok(ask(accounts, move |cx, found| {
+                    self.on_vetted(cx, user, found)
+                }))
             }
-            (Waiting::LookingUp, Outcome::Store(Ok(R::MaybeUser(user)))) => {
+            user => {
                 self.m.fire(CE::UserLoaded, &mut cx.trace)?;
                 let holder = match user {
                     Some(user) => Holder::Existing(user),
@@ -196,151 +180,90 @@ impl RouteFlow for LinkRedemption {
                 };
                 self.ask_sign_in(cx, holder)
             }
-            (Waiting::Vetting(user), Outcome::Store(Ok(R::Accounts(accounts)))) => {
-                let holder = if accounts.is_empty() {
-                    self.m.fire(CE::Owned, &mut cx.trace)?;
-                    Holder::Existing(user)
-                } else {
-                    // Made by an OAuth sign-in whose provider did not vouch for the address:
-                    // whoever signed in there does not own it, the link's holder does.
-                    self.m.fire(CE::NotOwned, &mut cx.trace)?;
-                    Holder::New {
-                        unproven: Some(user),
-                    }
-                };
-                self.ask_sign_in(cx, holder)
-            }
-            (Waiting::Detaching, Outcome::Store(Ok(R::User(_)))) => {
-                self.m.fire(CE::Saved, &mut cx.trace)?;
-                Ok(self.create_user(cx))
-            }
-            (Waiting::CheckingSignIn(holder), Outcome::SignIn(result)) => {
-                self.on_sign_in(cx, holder, result)
-            }
-            (Waiting::Saving { is_new_user }, Outcome::Store(Ok(R::User(user)))) => {
-                self.m.fire(CE::Saved, &mut cx.trace)?;
-                let saved = match is_new_user {
-                    true => AuthEvent::CreateUser {
-                        user: user_json(&user),
-                    },
-                    false => AuthEvent::UpdateUser {
-                        user: user_json(&user),
-                    },
-                };
-                let (issue, step) = SessionIssue::start(
-                    cx,
-                    user_json(&user),
-                    user.id.clone(),
-                    account(&self.provider_id, &self.email),
-                    json!({ "email": self.email }),
-                    Some(is_new_user),
-                )?;
-                self.on_issue(cx, Box::new(issue), is_new_user, saved, step)
-            }
-            (Waiting::Saving { is_new_user: true }, Outcome::Store(_)) => {
-                self.fail(cx, CE::StoreFailed, ErrorCode::EmailCreateAccount)
-            }
-            (
-                Waiting::Redeeming
-                | Waiting::LookingUp
-                | Waiting::Vetting(_)
-                | Waiting::Detaching
-                | Waiting::Saving { .. },
-                Outcome::Store(_),
-            ) => self.fail(cx, CE::StoreFailed, ErrorCode::Callback),
-            (
-                Waiting::Issuing {
-                    mut issue,
-                    is_new_user,
-                    saved,
-                },
-                outcome,
-            ) => {
-                let step = issue.resume(cx, outcome)?;
-                self.on_issue(cx, issue, is_new_user, saved, step)
-            }
-            _ => Err(Fault::Unexpected(
-                "email_callback: outcome does not answer the effect",
-            )),
         }
     }
-}
 
-impl LinkRedemption {
-    fn next_check(
-        &mut self,
+    /// Whether this user, who never proved the address, signed in with a provider.
+    fn on_vetted(
+        mut self,
         cx: &mut Cx,
-        mut checks: std::collections::VecDeque<ThrottleCheck>,
-        take: StoreOp,
-    ) -> Result<Next, Fault> {
-        if let Some(check) = checks.pop_front() {
-            self.waiting = Waiting::Throttling { checks, take };
-            return Ok(Next::Effect(Effect::Throttle(check)));
-        }
-        self.m.fire(CE::WithinLimits, &mut cx.trace)?;
-        self.waiting = Waiting::Redeeming;
-        Ok(Next::Effect(Effect::Store(take)))
+        user: User,
+        found: Result<Vec<Account>, StoreError>,
+    ) -> Result<Flow<Reply>, Fault> {
+        let Ok(accounts) = found else {
+            return self.fail(cx, CE::StoreFailed, ErrorCode::Callback);
+        };
+        let holder = if accounts.is_empty() {
+            self.m.fire(CE::Owned, &mut cx.trace)?;
+            Holder::Existing(user)
+        } else {
+            // Made by an OAuth sign-in whose provider did not vouch for the address:
+            // whoever signed in there does not own it, the link's holder does.
+            self.m.fire(CE::NotOwned, &mut cx.trace)?;
+            Holder::New {
+                unproven: Some(user),
+            }
+        };
+        self.ask_sign_in(cx, holder)
     }
 
-    fn fail(&mut self, cx: &mut Cx, event: CE, code: ErrorCode) -> Result<Next, Fault> {
+    fn fail(mut self, cx: &mut Cx, event: CE, code: ErrorCode) -> Result<Flow<Reply>, Fault> {
         self.m.fire(event, &mut cx.trace)?;
-        Ok(Next::Done(cx.redirect(cx.error_url(&code), StatusCode::OK)))
+        Ok(Flow::Done(cx.redirect(cx.error_url(&code), StatusCode::OK)))
     }
 
     /// `signIn` with the user the link signs in (or `{email}` for a new one).
-    fn ask_sign_in(&mut self, cx: &mut Cx, holder: Holder) -> Result<Next, Fault> {
+    fn ask_sign_in(self, cx: &mut Cx, holder: Holder) -> Result<Flow<Reply>, Fault> {
         if cx.config.hooks.sign_in {
             let user = match &holder {
                 Holder::Existing(user) => user_json(user),
                 Holder::New { .. } => json!({ "email": self.email }),
             };
-            let call = HookCall::SignIn {
+            let question = SignInCall {
                 user,
                 account: account(&self.provider_id, &self.email),
                 profile: json!({ "email": self.email }),
             };
-            self.waiting = Waiting::CheckingSignIn(holder);
-            return Ok(Next::Effect(Effect::Hook(call)));
+            return Ok(ask(question, move |cx, decision| {
+                self.on_sign_in(cx, holder, decision)
+            }));
         }
         self.on_sign_in(cx, holder, Ok(SignInDecision::Allow))
     }
 
-    fn create_user(&mut self, cx: &Cx) -> Next {
-        self.waiting = Waiting::Saving { is_new_user: true };
-        Next::Effect(Effect::Store(StoreOp::CreateUser(NewUser {
-            email: Some(self.email.clone()),
-            email_verified: Some(cx.now),
-            ..NewUser::default()
-        })))
-    }
-
     fn on_sign_in(
-        &mut self,
+        mut self,
         cx: &mut Cx,
         holder: Holder,
-        result: Result<SignInDecision, HookFailure>,
-    ) -> Result<Next, Fault> {
-        if let Some(refused) = Refused::of(result) {
+        decision: Result<SignInDecision, HookFailure>,
+    ) -> Result<Flow<Reply>, Fault> {
+        if let Some(refused) = Refused::of(decision) {
             self.m.fire(
                 refused.event(CE::Denied, CE::Redirected, CE::HookFailed),
                 &mut cx.trace,
             )?;
-            return Ok(Next::Done(refused.reply(cx, StatusCode::OK)));
+            return Ok(Flow::Done(refused.reply(cx, StatusCode::OK)));
         }
         match holder {
             Holder::Existing(mut user) => {
                 self.m.fire(CE::AllowedExisting, &mut cx.trace)?;
                 user.email_verified = Some(cx.now);
-                self.waiting = Waiting::Saving { is_new_user: false };
-                Ok(Next::Effect(Effect::Store(StoreOp::UpdateUser(user))))
+                Ok(ask(stored::update_user(user), move |cx, saved| {
+                    self.on_saved(cx, false, saved)
+                }))
             }
             Holder::New {
                 unproven: Some(mut unproven),
             } => {
                 self.m.fire(CE::AllowedReclaim, &mut cx.trace)?;
                 unproven.email = None;
-                self.waiting = Waiting::Detaching;
-                Ok(Next::Effect(Effect::Store(StoreOp::UpdateUser(unproven))))
+                Ok(ask(stored::update_user(unproven), move |cx, detached| {
+                    let Ok(_) = detached else {
+                        return self.fail(cx, CE::StoreFailed, ErrorCode::Callback);
+                    };
+                    self.m.fire(CE::Saved, &mut cx.trace)?;
+                    Ok(self.create_user(cx))
+                }))
             }
             Holder::New { unproven: None } => {
                 self.m.fire(CE::AllowedNew, &mut cx.trace)?;
@@ -349,34 +272,61 @@ impl LinkRedemption {
         }
     }
 
-    fn on_issue(
-        &mut self,
+    fn create_user(self, cx: &Cx) -> Flow<Reply> {
+        let user = NewUser {
+            email: Some(self.email.clone()),
+            email_verified: Some(cx.now),
+            ..NewUser::default()
+        };
+        ask(stored::create_user(user), move |cx, saved| {
+            self.on_saved(cx, true, saved)
+        })
+    }
+
+    /// The user saved (verified now, or new): sign them in.
+    fn on_saved(
+        mut self,
         cx: &mut Cx,
-        issue: Box<SessionIssue>,
         is_new_user: bool,
-        saved: AuthEvent,
-        step: Issue,
-    ) -> Result<Next, Fault> {
-        match step {
-            Issue::Effect(effect) => {
-                self.waiting = Waiting::Issuing {
-                    issue,
-                    is_new_user,
-                    saved,
-                };
-                Ok(Next::Effect(effect))
+        saved: Result<User, StoreError>,
+    ) -> Result<Flow<Reply>, Fault> {
+        let user = match saved {
+            Ok(user) => user,
+            Err(_) if is_new_user => {
+                return self.fail(cx, CE::StoreFailed, ErrorCode::EmailCreateAccount)
             }
-            Issue::Done(Err(failure)) => self.fail(cx, CE::IssueFailed, failure.code()),
-            Issue::Done(Ok(cookie)) => {
+            Err(_) => return self.fail(cx, CE::StoreFailed, ErrorCode::Callback),
+        };
+        self.m.fire(CE::Saved, &mut cx.trace)?;
+        let user_json = user_json(&user);
+        let account = account(&self.provider_id, &self.email);
+        let saved = match is_new_user {
+            true => AuthEvent::CreateUser {
+                user: user_json.clone(),
+            },
+            false => AuthEvent::UpdateUser {
+                user: user_json.clone(),
+            },
+        };
+        let signed_in = AuthEvent::SignIn {
+            user: user_json.clone(),
+            account: account.clone(),
+            is_new_user: Some(is_new_user),
+        };
+        let who = SignIn {
+            user: user_json,
+            user_id: user.id,
+            account,
+            profile: json!({ "email": self.email }),
+            is_new_user: Some(is_new_user),
+        };
+        let events = vec![saved, signed_in];
+        issue::sign_in(cx, who, events, is_new_user)?.then(cx, move |cx, landed| match landed {
+            Ok(reply) => {
                 self.m.fire(CE::Issued, &mut cx.trace)?;
-                let signed_in = AuthEvent::SignIn {
-                    user: issue.user().clone(),
-                    account: issue.account().clone(),
-                    is_new_user: Some(is_new_user),
-                };
-                let events = vec![saved, signed_in];
-                Ok(Next::Done(land(cx, cookie, events, is_new_user)))
+                Ok(Flow::Done(reply))
             }
-        }
+            Err(failure) => self.fail(cx, CE::IssueFailed, failure.code()),
+        })
     }
 }

@@ -8,13 +8,15 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::cookies::encode_uri_component;
-use crate::effect::{Effect, HookCall, HookFailure, Outcome, SignInDecision, ThrottleCheck};
+use crate::effect::{HookFailure, SignInDecision, ThrottleCheck};
 use crate::email_address::canonicalize;
-use crate::flows::{Cx, Fault, Next, RouteFlow, Started};
+use crate::flows::ask::SignInCall;
+use crate::flows::{ask, stored, Cx, Fault, Flow};
 use crate::mail::VerificationRequest;
-use crate::model::VerificationToken;
+use crate::model::{User, VerificationToken};
+use crate::response::Reply;
 use crate::secret::{hash_with_secret, SecretString};
-use crate::store::{StoreOp, StoreReply};
+use crate::store::StoreError;
 
 use super::account;
 
@@ -44,36 +46,20 @@ crate::flow! {
 
 use email_request::Event as RE;
 
+/// A link request for an accepted address: what every later state needs.
 struct LinkRequest {
     m: email_request::Machine,
     provider_id: String,
     /// Seconds a link stays valid (the provider's `max_age`).
     max_age: i64,
     email: String,
-    waiting: Requesting,
-}
-
-/// What the link request waits for, with what that state needs.
-enum Requesting {
-    /// A rate-limit check: the ones still to run.
-    Throttling(std::collections::VecDeque<ThrottleCheck>),
-    /// The user holding the address, if any.
-    LookingUp,
-    /// The `signIn` callback.
-    CheckingSignIn,
-    /// The token row stored: the link's token, which only the e-mail will carry.
-    Storing(SecretString),
-    /// The message handed to the mailer.
-    Sending,
-    /// Nothing: answered.
-    Done,
 }
 
 pub(crate) fn start_request(
     cx: &mut Cx,
     provider_id: String,
     max_age: i64,
-) -> Result<Started, Fault> {
+) -> Result<Flow<Reply>, Fault> {
     let mut m = email_request::machine();
     if !cx.config.store {
         m.fire(RE::NoStore, &mut cx.trace)?;
@@ -81,7 +67,7 @@ pub(crate) fn start_request(
             cx.error_url(&ErrorCode::Configuration),
             StatusCode::INTERNAL_SERVER_ERROR,
         );
-        return Ok((Next::Done(reply), None));
+        return Ok(Flow::Done(reply));
     }
     let checked = canonicalize(cx.req.body_str("email").unwrap_or(""))
         .map_err(|refused| refused.code())
@@ -98,7 +84,7 @@ pub(crate) fn start_request(
                 cx.error_url(&ErrorCode::EmailInvalid),
                 encode_uri_component(code)
             );
-            return Ok((Next::Done(cx.redirect(target, StatusCode::OK)), None));
+            return Ok(Flow::Done(cx.redirect(target, StatusCode::OK)));
         }
     };
     m.fire(RE::AddressAccepted, &mut cx.trace)?;
@@ -110,142 +96,73 @@ pub(crate) fn start_request(
         limits.email_per_address,
         limits.email_per_ip,
     );
-    let mut flow = LinkRequest {
+    let request = LinkRequest {
         m,
         provider_id,
         max_age,
         email,
-        waiting: Requesting::Done,
     };
-    let next = flow.next_check(cx, checks)?;
-    Ok((next, Some(Box::new(flow))))
-}
-
-impl RouteFlow for LinkRequest {
-    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        match (
-            std::mem::replace(&mut self.waiting, Requesting::Done),
-            outcome,
-        ) {
-            (Requesting::Throttling(checks), Outcome::Throttle(true)) => {
-                self.next_check(cx, checks)
-            }
-            (Requesting::Throttling(_), Outcome::Throttle(false)) => {
-                self.m.fire(RE::OverLimit, &mut cx.trace)?;
-                Ok(Next::Done(self.requested(cx)))
-            }
-            (Requesting::LookingUp, Outcome::Store(Ok(StoreReply::MaybeUser(user)))) => {
-                self.m.fire(RE::UserLoaded, &mut cx.trace)?;
-                let user = user
-                    .as_ref()
-                    .map(user_json)
-                    .unwrap_or_else(|| json!({ "email": self.email }));
-                if cx.config.hooks.sign_in {
-                    self.waiting = Requesting::CheckingSignIn;
-                    return Ok(Next::Effect(Effect::Hook(HookCall::SignIn {
-                        user,
-                        account: account(&self.provider_id, &self.email),
-                        profile: json!({ "email": self.email, "verificationRequest": true }),
-                    })));
-                }
-                self.on_sign_in(cx, Ok(SignInDecision::Allow))
-            }
-            (Requesting::LookingUp, Outcome::Store(_)) => {
-                self.m.fire(RE::StoreFailed, &mut cx.trace)?;
-                Ok(Next::Done(cx.redirect(
-                    cx.error_url(&ErrorCode::EmailSignin),
-                    StatusCode::OK,
-                )))
-            }
-            (Requesting::CheckingSignIn, Outcome::SignIn(result)) => self.on_sign_in(cx, result),
-            (Requesting::Storing(token), Outcome::Store(Ok(_))) => {
-                self.m.fire(RE::Stored, &mut cx.trace)?;
-                let url = format!(
-                    "{}?email={}&token={}",
-                    cx.route(&format!(
-                        "/callback/{}",
-                        encode_uri_component(&self.provider_id)
-                    )),
-                    encode_uri_component(&self.email),
-                    encode_uri_component(token.expose())
-                );
-                let provider_name = cx
-                    .config
-                    .provider(&self.provider_id)
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
-                let host = cx
-                    .config
-                    .site
-                    .base_url()
-                    .split_once("://")
-                    .map(|(_, h)| h.to_owned())
-                    .unwrap_or_default();
-                self.waiting = Requesting::Sending;
-                Ok(Next::Effect(Effect::SendVerification(
-                    VerificationRequest {
-                        identifier: self.email.clone(),
-                        url,
-                        host,
-                        provider_id: self.provider_id.clone(),
-                        provider_name,
-                        expires: cx.now + time::Duration::seconds(self.max_age),
-                    },
-                )))
-            }
-            (Requesting::Storing(_), Outcome::Store(Err(_))) => {
-                self.m.fire(RE::StoreFailed, &mut cx.trace)?;
-                Ok(Next::Done(cx.redirect(
-                    cx.error_url(&ErrorCode::EmailSignin),
-                    StatusCode::OK,
-                )))
-            }
-            (Requesting::Sending, Outcome::Sent(Ok(()))) => {
-                self.m.fire(RE::Sent, &mut cx.trace)?;
-                Ok(Next::Done(self.requested(cx)))
-            }
-            (Requesting::Sending, Outcome::Sent(Err(_))) => {
-                self.m.fire(RE::SendFailed, &mut cx.trace)?;
-                Ok(Next::Done(cx.redirect(
-                    cx.error_url(&ErrorCode::EmailSignin),
-                    StatusCode::OK,
-                )))
-            }
-            _ => Err(Fault::Unexpected(
-                "email_request: outcome does not answer the effect",
-            )),
-        }
-    }
+    request.next_check(cx, checks)
 }
 
 impl LinkRequest {
+    /// The next rate-limit check; when all passed, who holds the address.
     fn next_check(
-        &mut self,
+        mut self,
         cx: &mut Cx,
         mut checks: std::collections::VecDeque<ThrottleCheck>,
-    ) -> Result<Next, Fault> {
+    ) -> Result<Flow<Reply>, Fault> {
         if let Some(check) = checks.pop_front() {
-            self.waiting = Requesting::Throttling(checks);
-            return Ok(Next::Effect(Effect::Throttle(check)));
+            return Ok(ask(check, move |cx, within| {
+                if within {
+                    return self.next_check(cx, checks);
+                }
+                self.m.fire(RE::OverLimit, &mut cx.trace)?;
+                Ok(Flow::Done(self.requested(cx)))
+            }));
         }
         self.m.fire(RE::WithinLimits, &mut cx.trace)?;
-        self.waiting = Requesting::LookingUp;
-        Ok(Next::Effect(Effect::Store(StoreOp::GetUserByEmail(
-            self.email.clone(),
-        ))))
+        let lookup = stored::get_user_by_email(self.email.clone());
+        Ok(ask(lookup, move |cx, found| self.on_lookup(cx, found)))
+    }
+
+    fn on_lookup(
+        mut self,
+        cx: &mut Cx,
+        found: Result<Option<User>, StoreError>,
+    ) -> Result<Flow<Reply>, Fault> {
+        let Ok(user) = found else {
+            return self.failed(cx, RE::StoreFailed);
+        };
+        self.m.fire(RE::UserLoaded, &mut cx.trace)?;
+        let user = user
+            .as_ref()
+            .map(user_json)
+            .unwrap_or_else(|| json!({ "email": self.email }));
+        if cx.config.hooks.sign_in {
+            let question = SignInCall {
+                user,
+                account: account(&self.provider_id, &self.email),
+                profile: json!({ "email": self.email, "verificationRequest": true }),
+            };
+            return Ok(ask(question, move |cx, decision| {
+                self.on_sign_in(cx, decision)
+            }));
+        }
+        self.on_sign_in(cx, Ok(SignInDecision::Allow))
     }
 
     fn on_sign_in(
-        &mut self,
+        mut self,
         cx: &mut Cx,
-        result: Result<SignInDecision, HookFailure>,
-    ) -> Result<Next, Fault> {
-        if let Some(refused) = Refused::of(result) {
+        decision: Result<SignInDecision, HookFailure>,
+    ) -> Result<Flow<Reply>, Fault> {
+        if let Some(refused) = Refused::of(decision) {
             self.m.fire(
                 refused.event(RE::Denied, RE::Redirected, RE::HookFailed),
                 &mut cx.trace,
             )?;
-            return Ok(Next::Done(refused.reply(cx, StatusCode::OK)));
+            return Ok(Flow::Done(refused.reply(cx, StatusCode::OK)));
         }
         self.m.fire(RE::Allowed, &mut cx.trace)?;
         let token = match cx.config.token_generator.clone() {
@@ -257,13 +174,68 @@ impl LinkRequest {
             token_hash: hash_with_secret(&token, cx.config.signing_secret()),
             expires: cx.now + time::Duration::seconds(self.max_age),
         };
-        self.waiting = Requesting::Storing(SecretString::new(token));
-        Ok(Next::Effect(Effect::Store(
-            StoreOp::CreateVerificationToken(row),
+        // The link's token: only the e-mail carries it; the store keeps its hash.
+        let token = SecretString::new(token);
+        Ok(ask(
+            stored::create_verification_token(row),
+            move |cx, stored| match stored {
+                Ok(_) => self.send(cx, &token),
+                Err(_) => self.failed(cx, RE::StoreFailed),
+            },
+        ))
+    }
+
+    /// The stored link, mailed to the canonical address.
+    fn send(mut self, cx: &mut Cx, token: &SecretString) -> Result<Flow<Reply>, Fault> {
+        self.m.fire(RE::Stored, &mut cx.trace)?;
+        let url = format!(
+            "{}?email={}&token={}",
+            cx.route(&format!(
+                "/callback/{}",
+                encode_uri_component(&self.provider_id)
+            )),
+            encode_uri_component(&self.email),
+            encode_uri_component(token.expose())
+        );
+        let provider_name = cx
+            .config
+            .provider(&self.provider_id)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        let host = cx
+            .config
+            .site
+            .base_url()
+            .split_once("://")
+            .map(|(_, h)| h.to_owned())
+            .unwrap_or_default();
+        let message = VerificationRequest {
+            identifier: self.email.clone(),
+            url,
+            host,
+            provider_id: self.provider_id.clone(),
+            provider_name,
+            expires: cx.now + time::Duration::seconds(self.max_age),
+        };
+        Ok(ask(message, move |cx, sent| match sent {
+            Ok(()) => {
+                self.m.fire(RE::Sent, &mut cx.trace)?;
+                Ok(Flow::Done(self.requested(cx)))
+            }
+            Err(_) => self.failed(cx, RE::SendFailed),
+        }))
+    }
+
+    /// `error?error=EmailSignin`.
+    fn failed(mut self, cx: &mut Cx, event: RE) -> Result<Flow<Reply>, Fault> {
+        self.m.fire(event, &mut cx.trace)?;
+        Ok(Flow::Done(cx.redirect(
+            cx.error_url(&ErrorCode::EmailSignin),
+            StatusCode::OK,
         )))
     }
 
-    fn requested(&self, cx: &Cx) -> crate::response::Reply {
+    fn requested(&self, cx: &Cx) -> Reply {
         let target = format!(
             "{}?provider={}&type=email",
             cx.route("/verify-request"),

@@ -9,14 +9,15 @@ use http::StatusCode;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{link, profile_user, user_json, Authenticated, Callback, Go, Stage};
+use super::{link, profile_user, user_json, wait, Authenticated, Callback, Go};
 use crate::config::SessionStrategy;
-use crate::effect::{Effect, HookCall, HookFailure, SignInDecision};
+use crate::effect::{HookFailure, SignInDecision};
+use crate::flows::ask::SignInCall;
+use crate::flows::stored;
 use crate::flows::{Cx, Fault};
 use crate::model::User;
 use crate::secret::SecretString;
 use crate::session_key::SessionKeys;
-use crate::store::{StoreError, StoreOp, StoreReply};
 
 crate::flow! {
     /// An OAuth callback's account resolution (spec §11.2) and the signIn decision.
@@ -128,16 +129,15 @@ struct Found {
     by_email: Option<User>,
 }
 
-/// Waiting for the answer to `asked`.
-pub(super) struct Resolving {
+/// Asking the store, one lookup after another; `queue` holds the lookups still to ask.
+struct Resolving {
     auth: Authenticated,
-    asked: Lookup,
     queue: VecDeque<Lookup>,
     found: Found,
 }
 
 /// Waiting for the `signIn` hook.
-pub(super) struct CheckingSignIn {
+struct CheckingSignIn {
     auth: Authenticated,
     plan: Plan,
 }
@@ -183,90 +183,102 @@ pub(super) fn start(cb: &mut Callback, cx: &mut Cx, auth: Authenticated) -> Resu
         }
     }
     queue.push_back(Lookup::Linked);
-    let asked = queue.pop_front().unwrap_or(Lookup::Linked);
-    Ok(Resolving {
-        auth,
-        asked,
-        queue,
-        found,
-    }
-    .ask(cb))
+    let first = queue.pop_front().unwrap_or(Lookup::Linked);
+    Ok(Resolving { auth, queue, found }.ask(cb, first))
 }
 
 impl Resolving {
-    fn ask(self, cb: &Callback) -> Go {
+    /// Asks `lookup`, each with its own answer's type.
+    fn ask(mut self, cb: &Callback, lookup: Lookup) -> Go {
         let account = || (cb.provider_id.clone(), self.auth.profile.id.clone());
-        let op = match &self.asked {
-            Lookup::JwtRevoked(jti) => StoreOp::IsJwtRevoked(jti.clone()),
-            Lookup::SignedInByJwt(sub) => StoreOp::GetUser(sub.clone()),
-            Lookup::SignedInByDatabase(keys) => StoreOp::GetSessionAndUser(keys.clone()),
-            Lookup::Linked => {
-                let (provider_id, provider_account_id) = account();
-                StoreOp::GetUserByAccount {
-                    provider_id,
-                    provider_account_id,
-                }
-            }
-            Lookup::LinkedAccount => {
-                let (provider_id, provider_account_id) = account();
-                StoreOp::GetAccount {
-                    provider_id,
-                    provider_account_id,
-                }
-            }
-            Lookup::ByEmail(email) => StoreOp::GetUserByEmail(email.clone()),
-        };
-        Go::Wait(Effect::Store(op), Box::new(Stage::Resolving(self)))
-    }
-
-    pub(super) fn on_lookup(
-        mut self,
-        cb: &mut Callback,
-        cx: &mut Cx,
-        result: Result<StoreReply, StoreError>,
-    ) -> Result<Go, Fault> {
-        let found = &mut self.found;
-        match (&self.asked, result) {
-            (Lookup::JwtRevoked(_), Ok(StoreReply::Revoked(revoked))) => {
+        match lookup {
+            Lookup::JwtRevoked(jti) => wait(stored::is_jwt_revoked(jti), move |cb, cx, revoked| {
+                let Ok(revoked) = revoked else {
+                    return lost(cb, cx);
+                };
                 if revoked {
                     self.queue
                         .retain(|l| !matches!(l, Lookup::SignedInByJwt(_)));
-                    found.signed_in_at = None;
+                    self.found.signed_in_at = None;
                 }
+                self.go_on(cb, cx)
+            }),
+            Lookup::SignedInByJwt(sub) => wait(stored::get_user(sub), move |cb, cx, user| {
+                let Ok(user) = user else {
+                    return lost(cb, cx);
+                };
+                self.found.signed_in = user;
+                self.go_on(cb, cx)
+            }),
+            Lookup::SignedInByDatabase(keys) => {
+                wait(stored::get_session_and_user(keys), move |cb, cx, row| {
+                    let Ok(row) = row else {
+                        return lost(cb, cx);
+                    };
+                    let settings = cx.config.session;
+                    let row = row.filter(|(session, _)| {
+                        session.expires > cx.now
+                            && !settings.outlived(settings.signed_in(session), cx.now)
+                    });
+                    self.found.signed_in_at =
+                        row.as_ref().map(|(session, _)| settings.signed_in(session));
+                    self.found.signed_in = row.map(|(_, user)| user);
+                    self.go_on(cb, cx)
+                })
             }
-            (Lookup::SignedInByJwt(_), Ok(StoreReply::MaybeUser(user))) => found.signed_in = user,
-            (Lookup::SignedInByDatabase(_), Ok(StoreReply::MaybeSessionAndUser(row))) => {
-                let settings = cx.config.session;
-                let row = row.filter(|(session, _)| {
-                    session.expires > cx.now
-                        && !settings.outlived(settings.signed_in(session), cx.now)
-                });
-                found.signed_in_at = row.as_ref().map(|(session, _)| settings.signed_in(session));
-                found.signed_in = row.map(|(_, user)| user);
+            Lookup::Linked => {
+                let (provider_id, provider_account_id) = account();
+                let lookup = stored::get_user_by_account(provider_id, provider_account_id);
+                wait(lookup, move |cb, cx, user| {
+                    let Ok(user) = user else {
+                        return lost(cb, cx);
+                    };
+                    let email = self.auth.profile.email.clone();
+                    if user.is_some() {
+                        self.queue.push_back(Lookup::LinkedAccount);
+                    } else if let (None, Some(email)) = (&self.found.signed_in, email) {
+                        self.queue.push_back(Lookup::ByEmail(email));
+                    }
+                    self.found.linked = user;
+                    self.go_on(cb, cx)
+                })
             }
-            (Lookup::Linked, Ok(StoreReply::MaybeUser(user))) => {
-                let email = self.auth.profile.email.clone();
-                if user.is_some() {
-                    self.queue.push_back(Lookup::LinkedAccount);
-                } else if let (None, Some(email)) = (&found.signed_in, email) {
-                    self.queue.push_back(Lookup::ByEmail(email));
-                }
-                found.linked = user;
+            Lookup::LinkedAccount => {
+                let (provider_id, provider_account_id) = account();
+                let lookup = stored::get_account(provider_id, provider_account_id);
+                wait(lookup, move |cb, cx, linked| {
+                    let Ok(linked) = linked else {
+                        return lost(cb, cx);
+                    };
+                    self.found.stored_refresh = linked.and_then(|a| a.refresh_token);
+                    self.go_on(cb, cx)
+                })
             }
-            (Lookup::LinkedAccount, Ok(StoreReply::MaybeAccount(account))) => {
-                found.stored_refresh = account.and_then(|a| a.refresh_token);
-            }
-            (Lookup::ByEmail(_), Ok(StoreReply::MaybeUser(user))) => found.by_email = user,
-            _ => {
-                cb.m.account.fire(E::StoreFailed, &mut cx.trace)?;
-                return Ok(cb.error(cx, ErrorCode::Callback));
+            Lookup::ByEmail(email) => {
+                wait(stored::get_user_by_email(email), move |cb, cx, user| {
+                    let Ok(user) = user else {
+                        return lost(cb, cx);
+                    };
+                    self.found.by_email = user;
+                    self.go_on(cb, cx)
+                })
             }
         }
-        if let Some(next) = self.queue.pop_front() {
-            cb.m.account.fire(E::Loaded, &mut cx.trace)?;
-            self.asked = next;
-            return Ok(self.ask(cb));
+    }
+
+    /// One lookup answered: the next one, or, when none is left, the decision.
+    fn go_on(mut self, cb: &mut Callback, cx: &mut Cx) -> Result<Go, Fault> {
+        match self.queue.pop_front() {
+            Some(next) => {
+                cb.m.account.fire(E::Loaded, &mut cx.trace)?;
+                Ok(self.ask(cb, next))
+            }
+            None => self.decide(cb, cx),
         }
+    }
+
+    /// Spec §11.2 on what the lookups found ([`decide`]), then `signIn`.
+    fn decide(self, cb: &mut Callback, cx: &mut Cx) -> Result<Go, Fault> {
         let Resolving { auth, found, .. } = self;
         let window = time::Duration::seconds(cx.config.link_max_auth_age);
         // Linking into the signed-in user needs the session that started this sign-in (not
@@ -303,6 +315,12 @@ impl Resolving {
     }
 }
 
+/// A lookup failed: `?error=Callback`.
+fn lost(cb: &mut Callback, cx: &mut Cx) -> Result<Go, Fault> {
+    cb.m.account.fire(E::StoreFailed, &mut cx.trace)?;
+    Ok(cb.error(cx, ErrorCode::Callback))
+}
+
 /// `signIn(user, account, profile)`, or straight on when the app has no such hook.
 fn ask_sign_in(
     cb: &mut Callback,
@@ -318,19 +336,18 @@ fn ask_sign_in(
         Plan::Existing { user, .. } => user_json(user),
         _ => profile_user(&waiting.auth.profile),
     };
-    let call = HookCall::SignIn {
+    let question = SignInCall {
         user,
         account: cb.hook_account(&waiting.auth),
         profile: waiting.auth.profile.raw.clone(),
     };
-    Ok(Go::Wait(
-        Effect::Hook(call),
-        Box::new(Stage::CheckingSignIn(waiting)),
-    ))
+    Ok(wait(question, move |cb, cx, decision| {
+        waiting.on_sign_in(cb, cx, decision)
+    }))
 }
 
 impl CheckingSignIn {
-    pub(super) fn on_sign_in(
+    fn on_sign_in(
         self,
         cb: &mut Callback,
         cx: &mut Cx,

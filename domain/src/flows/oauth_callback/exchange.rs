@@ -5,8 +5,7 @@ use crate::error::ErrorCode;
 use serde_json::{Map, Value};
 
 use super::checks::{Grant, Verified};
-use super::{account, Authenticated, Callback, Go, Stage};
-use crate::effect::Effect;
+use super::{account, wait, Authenticated, Callback, Go};
 use crate::flows::{Cx, Fault};
 use crate::http::{Cache, HttpCall, HttpFailure, HttpResponse};
 use crate::oauth::client::{self, TokenSet};
@@ -64,12 +63,12 @@ struct CodeGrant {
 }
 
 /// Waiting for the discovery document.
-pub(super) struct Discovering {
+struct Discovering {
     grant: CodeGrant,
 }
 
 /// Waiting for the token answer.
-pub(super) struct Exchanging {
+struct Exchanging {
     endpoints: Endpoints,
     /// The ID token's expected nonce.
     nonce: Option<Nonce>,
@@ -77,7 +76,7 @@ pub(super) struct Exchanging {
 }
 
 /// Tokens in hand.
-pub(super) struct Exchanged {
+struct Exchanged {
     endpoints: Endpoints,
     nonce: Option<Nonce>,
     tokens: TokenSet,
@@ -85,13 +84,13 @@ pub(super) struct Exchanged {
 }
 
 /// Waiting for the JWKS to verify `id_token` with.
-pub(super) struct Keys {
+struct Keys {
     exchanged: Exchanged,
     id_token: SecretString,
 }
 
 /// Waiting for userinfo; `id_claims` when an ID token was verified first.
-pub(super) struct Userinfo {
+struct Userinfo {
     exchanged: Exchanged,
     id_claims: Option<Map<String, Value>>,
 }
@@ -130,10 +129,9 @@ pub(super) fn start(cb: &mut Callback, cx: &mut Cx, verified: Verified) -> Resul
                 started_from: verified.started_from,
             };
             return match signed {
-                Some(call) => Ok(Go::Wait(
-                    Effect::Http(call),
-                    Box::new(Stage::Exchanging(exchanging)),
-                )),
+                Some(call) => Ok(wait(call, move |cb, cx, answer| {
+                    exchanging.on_tokens(cb, cx, answer)
+                })),
                 None => failed(cb, cx, X::ProviderFailed),
             };
         }
@@ -141,9 +139,10 @@ pub(super) fn start(cb: &mut Callback, cx: &mut Cx, verified: Verified) -> Resul
     if endpoints.needs_discovery() {
         cb.m.exchange.fire(X::NeedsDiscovery, &mut cx.trace)?;
         let issuer = endpoints.issuer.clone().unwrap_or_default();
-        return Ok(Go::Wait(
-            Effect::Http(client::discovery_call(&issuer)),
-            Box::new(Stage::Discovering(Discovering { grant })),
+        let discovering = Discovering { grant };
+        return Ok(wait(
+            client::discovery_call(&issuer),
+            move |cb, cx, answer| discovering.on_document(cb, cx, answer),
         ));
     }
     cb.m.exchange.fire(X::EndpointsKnown, &mut cx.trace)?;
@@ -184,14 +183,16 @@ fn token_request(
         )
     });
     match call {
-        Ok(call) => Ok(Go::Wait(
-            Effect::Http(call),
-            Box::new(Stage::Exchanging(Exchanging {
+        Ok(call) => {
+            let exchanging = Exchanging {
                 endpoints,
                 nonce,
                 started_from,
-            })),
-        )),
+            };
+            Ok(wait(call, move |cb, cx, answer| {
+                exchanging.on_tokens(cb, cx, answer)
+            }))
+        }
         // Only a broken Apple key gets here: it fails like a refused exchange.
         Err(_) => failed(cb, cx, X::ProviderFailed),
     }
@@ -220,12 +221,7 @@ fn sign_oauth1(
 }
 
 impl Discovering {
-    pub(super) fn on_document(
-        self,
-        cb: &mut Callback,
-        cx: &mut Cx,
-        answer: Answer,
-    ) -> Result<Go, Fault> {
+    fn on_document(self, cb: &mut Callback, cx: &mut Cx, answer: Answer) -> Result<Go, Fault> {
         match client::discovered(&cb.provider, answer) {
             Some(endpoints) => {
                 cb.m.exchange.fire(X::Discovered, &mut cx.trace)?;
@@ -237,12 +233,7 @@ impl Discovering {
 }
 
 impl Exchanging {
-    pub(super) fn on_tokens(
-        self,
-        cb: &mut Callback,
-        cx: &mut Cx,
-        answer: Answer,
-    ) -> Result<Go, Fault> {
+    fn on_tokens(self, cb: &mut Callback, cx: &mut Cx, answer: Answer) -> Result<Go, Fault> {
         let Ok(response) = answer else {
             return failed(cb, cx, X::ProviderFailed);
         };
@@ -271,12 +262,13 @@ impl Exchanging {
             };
             cb.m.exchange.fire(X::TokensReceived, &mut cx.trace)?;
             cb.m.profile.fire(P::IdTokenReceived, &mut cx.trace)?;
-            return Ok(Go::Wait(
-                Effect::Http(HttpCall::get(jwks).cache(Cache::Use)),
-                Box::new(Stage::FetchingKeys(Keys {
-                    exchanged,
-                    id_token,
-                })),
+            let keys = Keys {
+                exchanged,
+                id_token,
+            };
+            return Ok(wait(
+                HttpCall::get(jwks).cache(Cache::Use),
+                move |cb, cx, answer| keys.on_keys(cb, cx, answer, true),
             ));
         }
         cb.m.exchange.fire(X::TokensReceived, &mut cx.trace)?;
@@ -315,20 +307,22 @@ fn userinfo_request(
         }
     };
     match call {
-        Some(call) => Ok(Go::Wait(
-            Effect::Http(call),
-            Box::new(Stage::FetchingProfile(Userinfo {
+        Some(call) => {
+            let userinfo = Userinfo {
                 exchanged,
                 id_claims,
-            })),
-        )),
+            };
+            Ok(wait(call, move |cb, cx, answer| {
+                userinfo.on_profile(cb, cx, answer)
+            }))
+        }
         None => rejected(cb, cx, P::ProfileRejected),
     }
 }
 
 impl Keys {
     /// The JWKS answer; `first_try` in `FetchingKeys`, not in `RefetchingKeys`.
-    pub(super) fn on_keys(
+    fn on_keys(
         self,
         cb: &mut Callback,
         cx: &mut Cx,
@@ -366,9 +360,9 @@ impl Keys {
             Err(IdTokenError::UnknownKey) if first_try => {
                 cb.m.profile.fire(P::UnknownKey, &mut cx.trace)?;
                 let url = endpoints.jwks_uri.clone().unwrap_or_default();
-                Ok(Go::Wait(
-                    Effect::Http(HttpCall::get(url).cache(Cache::Refresh)),
-                    Box::new(Stage::RefetchingKeys(self)),
+                Ok(wait(
+                    HttpCall::get(url).cache(Cache::Refresh),
+                    move |cb, cx, answer| self.on_keys(cb, cx, answer, false),
                 ))
             }
             Err(_) => rejected(cb, cx, P::IdTokenRejected),
@@ -377,12 +371,7 @@ impl Keys {
 }
 
 impl Userinfo {
-    pub(super) fn on_profile(
-        self,
-        cb: &mut Callback,
-        cx: &mut Cx,
-        answer: Answer,
-    ) -> Result<Go, Fault> {
+    fn on_profile(self, cb: &mut Callback, cx: &mut Cx, answer: Answer) -> Result<Go, Fault> {
         let Some(mut raw) = answer.ok().and_then(|r| client::json_object(&r).ok()) else {
             return rejected(cb, cx, P::ProfileRejected);
         };

@@ -6,13 +6,14 @@ use crate::error::ErrorCode;
 use serde_json::Value;
 
 use super::account::Plan;
-use super::{profile_user, user_json, Authenticated, Callback, Go, Stage};
-use crate::effect::{AuthEvent, Effect, Outcome};
-use crate::flows::issue::{land, Issue, SessionIssue};
+use super::{follow, profile_user, user_json, wait, Authenticated, Callback, Go};
+use crate::effect::AuthEvent;
+use crate::flows::issue::{self, SignIn};
+use crate::flows::stored;
 use crate::flows::{Cx, Fault};
 use crate::model::{Account, AccountTokens, NewUser, User};
 use crate::secret::SecretString;
-use crate::store::{StoreError, StoreOp, StoreReply};
+use crate::store::StoreError;
 
 crate::flow! {
     /// An OAuth callback's account writes, then the session.
@@ -37,33 +38,23 @@ crate::flow! {
 
 use oauth_link::Event as E;
 
-type Answer = Result<StoreReply, StoreError>;
-
 /// Waiting for the token update on the linked account.
-pub(super) struct Updating {
+struct Updating {
     auth: Authenticated,
     user: User,
 }
 
 /// Waiting for the new user.
-pub(super) struct Creating {
+struct Creating {
     auth: Authenticated,
 }
 
 /// Waiting for the account link.
-pub(super) struct Linking {
+struct Linking {
     auth: Authenticated,
     user: User,
     is_new_user: bool,
     /// Events gathered before the session is issued.
-    events: Vec<AuthEvent>,
-}
-
-/// Issuing the session.
-pub(super) struct Issuing {
-    issue: SessionIssue,
-    profile_id: String,
-    is_new_user: bool,
     events: Vec<AuthEvent>,
 }
 
@@ -103,10 +94,10 @@ pub(super) fn start(
                 email_verified: vouched.then_some(cx.now),
                 image: p.image.clone(),
             };
-            Ok(Go::Wait(
-                Effect::Store(StoreOp::CreateUser(user)),
-                Box::new(Stage::Creating(Creating { auth })),
-            ))
+            let creating = Creating { auth };
+            Ok(wait(stored::create_user(user), move |cb, cx, answer| {
+                creating.on_created(cb, cx, answer)
+            }))
         }
     }
 }
@@ -143,17 +134,17 @@ fn update_tokens(
     else {
         return failed(cb, cx, E::StoreFailed, ErrorCode::Callback);
     };
-    let op = StoreOp::UpdateAccountTokens {
-        provider_id: cb.provider_id.clone(),
+    let op = stored::update_account_tokens(
+        cb.provider_id.clone(),
         provider_account_id,
         // As stored (encrypted or not): the store compares it byte for byte.
-        expected_refresh_token: stored_refresh,
-        tokens: tokens_to_store,
-    };
-    Ok(Go::Wait(
-        Effect::Store(op),
-        Box::new(Stage::Updating(Updating { auth, user })),
-    ))
+        stored_refresh,
+        tokens_to_store,
+    );
+    let updating = Updating { auth, user };
+    Ok(wait(op, move |cb, cx, answer| {
+        updating.on_saved(cb, cx, answer)
+    }))
 }
 
 /// Link the account, with its (sealed) tokens, to `user`.
@@ -188,64 +179,65 @@ fn link(
         return failed(cb, cx, E::StoreFailed, ErrorCode::Callback);
     };
     let account = sealed.apply_to(account);
-    Ok(Go::Wait(
-        Effect::Store(StoreOp::LinkAccount(account)),
-        Box::new(Stage::Linking(Linking {
-            auth,
-            user,
-            is_new_user,
-            events,
-        })),
+    let linking = Linking {
+        auth,
+        user,
+        is_new_user,
+        events,
+    };
+    Ok(wait(
+        stored::link_account(account),
+        move |cb, cx, answer| linking.on_linked(cb, cx, answer),
     ))
 }
 
 impl Updating {
     /// `None`: a concurrent sign-in stored newer tokens; either way the sign-in stands.
-    pub(super) fn on_saved(
+    fn on_saved(
         self,
         cb: &mut Callback,
         cx: &mut Cx,
-        answer: Answer,
+        answer: Result<Option<Account>, StoreError>,
     ) -> Result<Go, Fault> {
         match answer {
-            Ok(StoreReply::MaybeAccount(_)) => {
+            Ok(_) => {
                 cb.m.link.fire(E::Saved, &mut cx.trace)?;
                 issue(cb, cx, self.auth, Some(self.user), false, Vec::new())
             }
-            _ => failed(cb, cx, E::StoreFailed, ErrorCode::Callback),
+            Err(_) => failed(cb, cx, E::StoreFailed, ErrorCode::Callback),
         }
     }
 }
 
 impl Creating {
-    pub(super) fn on_created(
+    fn on_created(
         self,
         cb: &mut Callback,
         cx: &mut Cx,
-        answer: Answer,
+        answer: Result<User, StoreError>,
     ) -> Result<Go, Fault> {
         match answer {
-            Ok(StoreReply::User(user)) => {
+            Ok(user) => {
                 cb.m.link.fire(E::Saved, &mut cx.trace)?;
                 let events = vec![AuthEvent::CreateUser {
                     user: user_json(&user),
                 }];
                 link(cb, cx, self.auth, user, true, events)
             }
-            _ => failed(cb, cx, E::CreateFailed, ErrorCode::OAuthCreateAccount),
+            Err(_) => failed(cb, cx, E::CreateFailed, ErrorCode::OAuthCreateAccount),
         }
     }
 }
 
 impl Linking {
-    pub(super) fn on_linked(
+    fn on_linked(
         self,
         cb: &mut Callback,
         cx: &mut Cx,
-        answer: Answer,
+        answer: Result<Account, StoreError>,
     ) -> Result<Go, Fault> {
         match answer {
-            Ok(StoreReply::Account(_)) => {
+            Ok(_) => {
                 cb.m.link.fire(E::Saved, &mut cx.trace)?;
                 let mut events = self.events;
                 events.push(AuthEvent::LinkAccount {
@@ -254,63 +246,46 @@ impl Linking {
                 });
                 issue(cb, cx, self.auth, Some(self.user), self.is_new_user, events)
             }
-            _ => failed(cb, cx, E::StoreFailed, ErrorCode::Callback),
+            Err(_) => failed(cb, cx, E::StoreFailed, ErrorCode::Callback),
         }
     }
 }
 
-/// Starts `session_issue` for `user` (or, without a store, the profile).
+/// The sign-in tail for `user` (or, without a store, the profile): the session issued,
+/// the events out, and the browser landed.
 fn issue(
     cb: &mut Callback,
     cx: &mut Cx,
     auth: Authenticated,
     user: Option<User>,
     is_new_user: bool,
-    events: Vec<AuthEvent>,
+    mut events: Vec<AuthEvent>,
 ) -> Result<Go, Fault> {
     let (user_value, user_id): (Value, String) = match &user {
         Some(user) => (user_json(user), user.id.clone()),
         None => (profile_user(&auth.profile), auth.profile.id.clone()),
     };
     let is_new = cx.config.store.then_some(is_new_user);
-    let account = cb.hook_account(&auth);
-    let Authenticated { profile, .. } = auth;
-    let (issue, step) = SessionIssue::start(cx, user_value, user_id, account, profile.raw, is_new)?;
-    Issuing {
-        issue,
-        profile_id: profile.id,
-        is_new_user,
-        events,
-    }
-    .on_step(cb, cx, step)
-}
-
-impl Issuing {
-    pub(super) fn resume(
-        mut self,
-        cb: &mut Callback,
-        cx: &mut Cx,
-        outcome: Outcome,
-    ) -> Result<Go, Fault> {
-        let step = self.issue.resume(cx, outcome)?;
-        self.on_step(cb, cx, step)
-    }
-
-    fn on_step(mut self, cb: &mut Callback, cx: &mut Cx, step: Issue) -> Result<Go, Fault> {
-        match step {
-            Issue::Effect(effect) => Ok(Go::Wait(effect, Box::new(Stage::Issuing(self)))),
-            Issue::Done(Err(failure)) => failed(cb, cx, E::IssueFailed, failure.code()),
-            Issue::Done(Ok(cookie)) => {
-                cb.m.link.fire(E::Issued, &mut cx.trace)?;
-                self.events.push(AuthEvent::SignIn {
-                    user: self.issue.user().clone(),
-                    account: cb.public_account(&self.profile_id),
-                    is_new_user: cx.config.store.then_some(self.is_new_user),
-                });
-                Ok(Go::Reply(land(cx, cookie, self.events, self.is_new_user)))
-            }
+    events.push(AuthEvent::SignIn {
+        user: user_value.clone(),
+        account: cb.public_account(&auth.profile.id),
+        is_new_user: is_new,
+    });
+    let who = SignIn {
+        user: user_value,
+        user_id,
+        account: cb.hook_account(&auth),
+        profile: auth.profile.raw,
+        is_new_user: is_new,
+    };
+    let landing = issue::sign_in(cx, who, events, is_new_user)?;
+    follow(cb, cx, landing, |cb, cx, landed| match landed {
+        Ok(reply) => {
+            cb.m.link.fire(E::Issued, &mut cx.trace)?;
+            Ok(Go::Reply(reply))
         }
-    }
+        Err(failure) => failed(cb, cx, E::IssueFailed, failure.code()),
+    })
 }
 
 /// The provider tokens as they are to be stored: encrypted when `encrypt_provider_tokens`

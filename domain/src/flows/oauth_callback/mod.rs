@@ -9,9 +9,9 @@
 //! - [`account`]: who signs in (spec §11.2, [`account::decide`]) and the `signIn` hook;
 //! - [`link`]: update, link or create, then issue the session and land.
 //!
-//! Each waiting state is a struct that carries exactly the data valid in it ([`Stage`]);
-//! a step consumes it and returns the next one ([`Go`]). The declared machines still check
-//! every move (`Machine::fire`), so code that takes an undeclared edge fails.
+//! Each step waits on one typed question ([`wait`]) and owns exactly the data valid in its
+//! state; it consumes that data and returns the next step ([`Go`]). The declared machines
+//! still check every move (`Machine::fire`), so code that takes an undeclared edge fails.
 //!
 //! Every check cookie the callback reads is cleared on the response, whatever the outcome.
 
@@ -24,7 +24,10 @@ use http::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::oauth_signin::binding;
-use super::{Cx, Fault, Next, RouteFlow, Started};
+use std::marker::PhantomData;
+
+use super::ask::{self, Question};
+use super::{Cx, Fault, Flow, Waiting};
 use crate::effect::{Effect, Outcome};
 use crate::error::ErrorCode;
 use crate::model::User;
@@ -68,42 +71,99 @@ struct Authenticated {
     started_from: Option<String>,
 }
 
-/// The state waiting on an outcome, with the data valid in it. One lives per request, and
-/// it is boxed where it moves ([`Go`]), so its variants' sizes may differ.
-#[allow(clippy::large_enum_variant)]
-enum Stage {
-    Discovering(exchange::Discovering),
-    Exchanging(exchange::Exchanging),
-    FetchingKeys(exchange::Keys),
-    RefetchingKeys(exchange::Keys),
-    FetchingProfile(exchange::Userinfo),
-    Resolving(account::Resolving),
-    CheckingSignIn(account::CheckingSignIn),
-    Updating(link::Updating),
-    Creating(link::Creating),
-    Linking(link::Linking),
-    Issuing(link::Issuing),
-    /// Answered (or a step is running): no outcome is expected.
-    Done,
-}
-
-/// What a step leads to: wait on an effect in a state, or answer.
+/// What a step leads to: wait for the answer to a question, or answer.
 enum Go {
-    Wait(Effect, Box<Stage>),
+    Wait(Effect, Box<dyn Step>),
     /// The answer (the check cookies are cleared on it).
     Reply(Reply),
 }
 
+/// A step parked on a question: it takes the answer, and the callback's constants with it.
+/// The data of the state it waits in is what it owns.
+trait Step: Send {
+    fn take(self: Box<Self>, cb: &mut Callback, cx: &mut Cx, outcome: Outcome)
+        -> Result<Go, Fault>;
+}
+
+/// Waits for the answer to `question`; `then` takes it.
+fn wait<Q, F>(question: Q, then: F) -> Go
+where
+    Q: Question + 'static,
+    F: FnOnce(&mut Callback, &mut Cx, Q::Answer) -> Result<Go, Fault> + Send + 'static,
+{
+    Go::Wait(
+        question.effect(),
+        Box::new(Waits::<Q, F> {
+            then,
+            question: PhantomData,
+        }),
+    )
+}
+
+struct Waits<Q, F> {
+    then: F,
+    question: PhantomData<fn() -> Q>,
+}
+
+impl<Q, F> Step for Waits<Q, F>
+where
+    Q: Question,
+    F: FnOnce(&mut Callback, &mut Cx, Q::Answer) -> Result<Go, Fault> + Send,
+{
+    fn take(
+        self: Box<Self>,
+        cb: &mut Callback,
+        cx: &mut Cx,
+        outcome: Outcome,
+    ) -> Result<Go, Fault> {
+        (self.then)(cb, cx, ask::answer::<Q>(outcome)?)
+    }
+}
+
+/// Runs a sub-flow (issuing the session) to its end; `then` takes its result.
+fn follow<T, F>(cb: &mut Callback, cx: &mut Cx, flow: Flow<T>, then: F) -> Result<Go, Fault>
+where
+    T: 'static,
+    F: FnOnce(&mut Callback, &mut Cx, T) -> Result<Go, Fault> + Send + 'static,
+{
+    match flow {
+        Flow::Done(result) => then(cb, cx, result),
+        Flow::Ask(effect, waiting) => Ok(Go::Wait(effect, Box::new(Following { waiting, then }))),
+    }
+}
+
+struct Following<T, F> {
+    waiting: Box<dyn Waiting<T>>,
+    then: F,
+}
+
+impl<T, F> Step for Following<T, F>
+where
+    T: 'static,
+    F: FnOnce(&mut Callback, &mut Cx, T) -> Result<Go, Fault> + Send + 'static,
+{
+    fn take(
+        self: Box<Self>,
+        cb: &mut Callback,
+        cx: &mut Cx,
+        outcome: Outcome,
+    ) -> Result<Go, Fault> {
+        let next = self.waiting.resume(cx, outcome)?;
+        follow(cb, cx, next, self.then)
+    }
+}
+
+/// The callback waiting on a step.
 struct OAuthCallback {
     cb: Callback,
-    stage: Box<Stage>,
+    step: Box<dyn Step>,
 }
 
 pub(super) fn start(
     cx: &mut Cx,
     provider_id: String,
     provider: OAuthProvider,
-) -> Result<Started, Fault> {
+) -> Result<Flow<Reply>, Fault> {
     let binding = binding(cx, &provider_id, &provider);
     let mut cb = Callback {
         provider_id,
@@ -119,7 +179,7 @@ pub(super) fn start(
         },
     };
     if let Some(reply) = checks::reroute_form_post(&mut cb, cx)? {
-        return Ok((Next::Done(reply), None));
+        return Ok(Flow::Done(reply));
     }
     let go = match cb.provider.protocol {
         Protocol::OAuth2 => checks::oauth2(&mut cb, cx)?,
@@ -129,57 +189,27 @@ pub(super) fn start(
         Ok(verified) => exchange::start(&mut cb, cx, verified)?,
         Err(reply) => Go::Reply(reply),
     };
-    let mut flow = OAuthCallback {
-        cb,
-        stage: Box::new(Stage::Done),
-    };
-    let next = flow.settle(go);
-    let waiting = matches!(next, Next::Effect(_));
-    Ok((next, waiting.then(|| Box::new(flow) as Box<dyn RouteFlow>)))
+    Ok(settle(cb, go))
 }
 
-impl RouteFlow for OAuthCallback {
-    fn resume(&mut self, cx: &mut Cx, outcome: Outcome) -> Result<Next, Fault> {
-        let cb = &mut self.cb;
-        let stage = std::mem::replace(&mut *self.stage, Stage::Done);
-        let go = match (stage, outcome) {
-            (Stage::Discovering(s), Outcome::Http(answer)) => s.on_document(cb, cx, answer)?,
-            (Stage::Exchanging(s), Outcome::Http(answer)) => s.on_tokens(cb, cx, answer)?,
-            (Stage::FetchingKeys(s), Outcome::Http(answer)) => s.on_keys(cb, cx, answer, true)?,
-            (Stage::RefetchingKeys(s), Outcome::Http(answer)) => {
-                s.on_keys(cb, cx, answer, false)?
-            }
-            (Stage::FetchingProfile(s), Outcome::Http(answer)) => s.on_profile(cb, cx, answer)?,
-            (Stage::Resolving(s), Outcome::Store(result)) => s.on_lookup(cb, cx, result)?,
-            (Stage::CheckingSignIn(s), Outcome::SignIn(result)) => s.on_sign_in(cb, cx, result)?,
-            (Stage::Updating(s), Outcome::Store(result)) => s.on_saved(cb, cx, result)?,
-            (Stage::Creating(s), Outcome::Store(result)) => s.on_created(cb, cx, result)?,
-            (Stage::Linking(s), Outcome::Store(result)) => s.on_linked(cb, cx, result)?,
-            (Stage::Issuing(s), outcome) => s.resume(cb, cx, outcome)?,
-            // The driver answered another question than the one asked.
-            _ => {
-                return Err(Fault::Unexpected(
-                    "oauth_callback: outcome does not answer the effect",
-                ))
-            }
-        };
-        Ok(self.settle(go))
+impl Waiting<Reply> for OAuthCallback {
+    fn resume(self: Box<Self>, cx: &mut Cx, outcome: Outcome) -> Result<Flow<Reply>, Fault> {
+        let OAuthCallback { mut cb, step } = *self;
+        let go = step.take(&mut cb, cx, outcome)?;
+        Ok(settle(cb, go))
     }
 }
 
-impl OAuthCallback {
-    fn settle(&mut self, go: Go) -> Next {
-        match go {
-            Go::Wait(effect, stage) => {
-                self.stage = stage;
-                Next::Effect(effect)
+/// The callback's next step as a route flow's: waiting, or the reply with every check
+/// cookie cleared.
+fn settle(mut cb: Callback, go: Go) -> Flow<Reply> {
+    match go {
+        Go::Wait(effect, step) => Flow::Ask(effect, Box::new(OAuthCallback { cb, step })),
+        Go::Reply(mut reply) => {
+            for cookie in cb.cleared.drain(..) {
+                reply = reply.with_cookie(cookie);
             }
-            Go::Reply(mut reply) => {
-                for cookie in self.cb.cleared.drain(..) {
-                    reply = reply.with_cookie(cookie);
-                }
-                Next::Done(reply)
-            }
+            Flow::Done(reply)
         }
     }
 }
