@@ -1,13 +1,17 @@
 //! [`MongoStore`]: the [`Store`] port on MongoDB.
 
+mod accounts;
+mod sessions;
+mod tokens;
+mod users;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
-use mongodb::options::{Acknowledgment, ClientOptions, ReturnDocument, WriteConcern};
+use mongodb::bson::{doc, Document};
+use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Collection, Database};
 use portcullis_domain::model::{
     compound_id, Account, AccountTokens, NewUser, Session, User, VerificationToken,
@@ -16,12 +20,9 @@ use portcullis_domain::store::StoreError;
 use portcullis_ports::Store;
 use time::OffsetDateTime;
 
-use crate::error::{backend, is_duplicate_key, write_error};
+use crate::error::backend;
 use crate::schema::{collection, field};
-use crate::types::{
-    decode_account, decode_session, decode_user, decode_user_fields, decode_verification, opt_date,
-    opt_secret, opt_str, parse_id, refers_to, set_user_fields, to_bson_date, user_oid_or_not_found,
-};
+use crate::types::{decode_account, decode_user, refers_to};
 
 /// A [`Store`] in one MongoDB database. Cloning is cheap and shares the connection pool.
 #[derive(Clone)]
@@ -169,40 +170,20 @@ impl MongoStore {
     }
 }
 
+// The port: each operation is written in the module of its area (users, accounts,
+// sessions, tokens).
 #[async_trait]
 impl Store for MongoStore {
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
-        let id = ObjectId::new();
-        let mut document = doc! { field::ID: id };
-        set_user_fields(
-            &mut document,
-            user.name.as_deref(),
-            user.email.as_deref(),
-            user.email_verified,
-            user.image.as_deref(),
-            BsonDateTime::now(),
-        )?;
-        self.users
-            .insert_one(&document)
-            .await
-            .map_err(|e| write_error("create a user", "e-mail is taken", &e))?;
-        Ok(user.with_id(id.to_hex()))
+        users::create_user(self, user).await
     }
 
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        match parse_id(id) {
-            Some(oid) => self.user_by_oid(oid).await,
-            None => Ok(None),
-        }
+        users::get_user(self, id).await
     }
 
     async fn get_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        self.users
-            .find_one(doc! { field::EMAIL: email })
-            .await
-            .map_err(|e| backend("find a user by e-mail", &e))?
-            .map(|d| decode_user(&d))
-            .transpose()
+        users::get_user_by_email(self, email).await
     }
 
     async fn get_user_by_account(
@@ -210,95 +191,19 @@ impl Store for MongoStore {
         provider_id: &str,
         provider_account_id: &str,
     ) -> Result<Option<User>, StoreError> {
-        let Some((_, account)) = self.account_doc(provider_id, provider_account_id).await? else {
-            return Ok(None);
-        };
-        self.get_user(&account.user_id).await
+        users::get_user_by_account(self, provider_id, provider_account_id).await
     }
 
     async fn update_user(&self, user: User) -> Result<User, StoreError> {
-        let not_found = || StoreError::NotFound("user".to_owned());
-        let oid = parse_id(&user.id).ok_or_else(not_found)?;
-        let mut document = self
-            .users
-            .find_one(doc! { field::ID: oid })
-            .await
-            .map_err(|e| backend("find a user", &e))?
-            .ok_or_else(not_found)?;
-        set_user_fields(
-            &mut document,
-            user.name.as_deref(),
-            user.email.as_deref(),
-            user.email_verified,
-            user.image.as_deref(),
-            BsonDateTime::now(),
-        )?;
-        let result = self
-            .users
-            .replace_one(doc! { field::ID: oid }, &document)
-            .await
-            .map_err(|e| write_error("update a user", "e-mail is taken", &e))?;
-        if result.matched_count == 0 {
-            return Err(not_found());
-        }
-        Ok(user)
+        users::update_user(self, user).await
     }
 
     async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
-        let Some(oid) = parse_id(id) else {
-            return Ok(());
-        };
-        // Sessions first (they grant access), then accounts, then the user: a crash midway
-        // leaves no session or account whose user is gone.
-        self.sessions
-            .delete_many(doc! { field::USER_ID: refers_to(oid) })
-            .await
-            .map_err(|e| backend("delete a user's sessions", &e))?;
-        self.accounts
-            .delete_many(doc! { field::USER_ID: refers_to(oid) })
-            .await
-            .map_err(|e| backend("delete a user's accounts", &e))?;
-        self.users
-            .delete_one(doc! { field::ID: oid })
-            .await
-            .map_err(|e| backend("delete a user", &e))?;
-        Ok(())
+        users::delete_user(self, id).await
     }
 
     async fn link_account(&self, account: Account) -> Result<Account, StoreError> {
-        let user_id = user_oid_or_not_found(&account.user_id)?;
-        let now = BsonDateTime::now();
-        let cid = account.compound_id();
-        let document = doc! {
-            field::ID: ObjectId::new(),
-            field::COMPOUND_ID: &cid,
-            field::USER_ID: user_id,
-            field::PROVIDER_TYPE: &account.provider_type,
-            field::PROVIDER_ID: &account.provider_id,
-            field::PROVIDER_ACCOUNT_ID: &account.provider_account_id,
-            field::REFRESH_TOKEN: opt_secret(account.refresh_token.as_ref()),
-            field::ACCESS_TOKEN: opt_secret(account.access_token.as_ref()),
-            field::ACCESS_TOKEN_EXPIRES: opt_date(account.access_token_expires)?,
-            field::TOKEN_TYPE: opt_str(account.token_type.as_deref()),
-            field::SCOPE: opt_str(account.scope.as_deref()),
-            field::ID_TOKEN: opt_secret(account.id_token.as_ref()),
-            field::CREATED_AT: now,
-            field::UPDATED_AT: now,
-        };
-        const CONFLICT: &str = "provider account is already linked";
-        match self.accounts.insert_one(&document).await {
-            Ok(_) => return Ok(account),
-            Err(e) if !is_duplicate_key(&e) => return Err(backend("link an account", &e)),
-            Err(_) => {}
-        }
-        if !self.remove_orphaned_account(&cid).await? {
-            return Err(StoreError::Conflict(CONFLICT.to_owned()));
-        }
-        self.accounts
-            .insert_one(&document)
-            .await
-            .map_err(|e| write_error("link an account", CONFLICT, &e))?;
-        Ok(account)
+        accounts::link_account(self, account).await
     }
 
     async fn get_account(
@@ -306,26 +211,11 @@ impl Store for MongoStore {
         provider_id: &str,
         provider_account_id: &str,
     ) -> Result<Option<Account>, StoreError> {
-        Ok(self
-            .account_doc(provider_id, provider_account_id)
-            .await?
-            .map(|(_, account)| account))
+        accounts::get_account(self, provider_id, provider_account_id).await
     }
 
     async fn get_accounts_for_user(&self, user_id: &str) -> Result<Vec<Account>, StoreError> {
-        let Some(oid) = parse_id(user_id) else {
-            return Ok(Vec::new());
-        };
-        let documents: Vec<Document> = self
-            .accounts
-            .find(doc! { field::USER_ID: refers_to(oid) })
-            .sort(doc! { field::CREATED_AT: 1, field::ID: 1 })
-            .await
-            .map_err(|e| backend("list a user's accounts", &e))?
-            .try_collect()
-            .await
-            .map_err(|e| backend("list a user's accounts", &e))?;
-        documents.iter().map(decode_account).collect()
+        accounts::get_accounts_for_user(self, user_id).await
     }
 
     async fn unlink_account(
@@ -333,28 +223,9 @@ impl Store for MongoStore {
         provider_id: &str,
         provider_account_id: &str,
     ) -> Result<(), StoreError> {
-        let Some((document, _)) = self.account_doc(provider_id, provider_account_id).await? else {
-            return Ok(());
-        };
-        let Some(id) = document.get(field::ID).cloned() else {
-            return Err(StoreError::Decode(format!(
-                "{}.{}: missing",
-                collection::ACCOUNTS,
-                field::ID
-            )));
-        };
-        self.accounts
-            .delete_one(doc! { field::ID: id })
-            .await
-            .map_err(|e| backend("unlink an account", &e))?;
-        Ok(())
+        accounts::unlink_account(self, provider_id, provider_account_id).await
     }
 
-    /// Reads the account (to match the pair exactly and keep fields this store does not
-    /// know), then writes it back whole with one `findAndModify` whose filter holds its
-    /// `_id` and the expected `refreshToken`: the server applies it only if the refresh
-    /// token is still the expected one, so of concurrent refreshes exactly one matches.
-    /// A replacement, not `$set`: see the crate documentation.
     async fn update_account_tokens(
         &self,
         provider_id: &str,
@@ -362,53 +233,14 @@ impl Store for MongoStore {
         expected_refresh_token: Option<&str>,
         tokens: AccountTokens,
     ) -> Result<Option<Account>, StoreError> {
-        let not_found = || StoreError::NotFound("account".to_owned());
-        let (mut document, _) = self
-            .account_doc(provider_id, provider_account_id)
-            .await?
-            .ok_or_else(not_found)?;
-        let Some(id) = document.get(field::ID).cloned() else {
-            return Err(StoreError::Decode(format!(
-                "{}.{}: missing",
-                collection::ACCOUNTS,
-                field::ID
-            )));
-        };
-        document.insert(
-            field::REFRESH_TOKEN,
-            opt_secret(tokens.refresh_token.as_ref()),
-        );
-        document.insert(
-            field::ACCESS_TOKEN,
-            opt_secret(tokens.access_token.as_ref()),
-        );
-        document.insert(
-            field::ACCESS_TOKEN_EXPIRES,
-            opt_date(tokens.access_token_expires)?,
-        );
-        document.insert(field::TOKEN_TYPE, opt_str(tokens.token_type.as_deref()));
-        document.insert(field::SCOPE, opt_str(tokens.scope.as_deref()));
-        document.insert(field::ID_TOKEN, opt_secret(tokens.id_token.as_ref()));
-        document.insert(field::UPDATED_AT, BsonDateTime::now());
-        // `refreshToken: null` matches a null or missing field, as v3 may have left it.
-        let filter = doc! {
-            field::ID: id,
-            field::REFRESH_TOKEN: opt_str(expected_refresh_token),
-        };
-        let updated = self
-            .accounts
-            .find_one_and_replace(filter, &document)
-            .return_document(ReturnDocument::After)
-            .await
-            .map_err(|e| backend("update an account's tokens", &e))?;
-        match updated {
-            Some(document) => decode_account(&document).map(Some),
-            // Unlinked meanwhile, or another refresh won.
-            None => match self.account_doc(provider_id, provider_account_id).await? {
-                Some(_) => Ok(None),
-                None => Err(not_found()),
-            },
-        }
+        accounts::update_account_tokens(
+            self,
+            provider_id,
+            provider_account_id,
+            expected_refresh_token,
+            tokens,
+        )
+        .await
     }
 
     fn upgraded_from_v3(&self) -> bool {
@@ -416,172 +248,38 @@ impl Store for MongoStore {
     }
 
     async fn create_session(&self, session: Session) -> Result<Session, StoreError> {
-        let user_id = user_oid_or_not_found(&session.user_id)?;
-        let now = BsonDateTime::now();
-        // The domain's instant of sign-in; v3's stamp (the system clock) when there is none.
-        let created = match session.created {
-            Some(created) => to_bson_date(created)?,
-            None => now,
-        };
-        let document = doc! {
-            field::ID: ObjectId::new(),
-            field::USER_ID: user_id,
-            field::EXPIRES: to_bson_date(session.expires)?,
-            field::SESSION_TOKEN: session.session_token.expose(),
-            field::ACCESS_TOKEN: session.access_token.expose(),
-            field::CREATED_AT: created,
-            field::UPDATED_AT: now,
-        };
-        self.sessions
-            .insert_one(&document)
-            .await
-            .map_err(|e| write_error("create a session", "session token is taken", &e))?;
-        Ok(session)
+        sessions::create_session(self, session).await
     }
 
-    /// One round trip: an aggregation that finds the session by its unique `sessionToken`
-    /// (any of the candidate keys: `$in`) and joins its user (`$lookup` on `_id`);
-    /// `$unwind` then drops a session whose user is gone.
     async fn get_session_and_user(
         &self,
         session_keys: &[&str],
     ) -> Result<Option<(Session, User)>, StoreError> {
-        const JOINED: &str = "user";
-        if session_keys.is_empty() {
-            return Ok(None);
-        }
-        let pipeline = [
-            doc! { "$match": { field::SESSION_TOKEN: { "$in": session_keys.to_vec() } } },
-            doc! { "$limit": 1 },
-            doc! { "$lookup": {
-                "from": collection::USERS,
-                "localField": field::USER_ID,
-                "foreignField": field::ID,
-                "as": JOINED,
-            } },
-            doc! { "$unwind": format!("${JOINED}") },
-        ];
-        let found = self
-            .sessions
-            .aggregate(pipeline)
-            .await
-            .map_err(|e| backend("find a session", &e))?
-            .try_next()
-            .await
-            .map_err(|e| backend("find a session", &e))?;
-        let Some(document) = found else {
-            return Ok(None);
-        };
-        let session = decode_session(&document)?;
-        let Ok(user) = document.get_document(JOINED) else {
-            return Err(StoreError::Decode(format!(
-                "{}.{}: the joined user is not a document",
-                collection::SESSIONS,
-                field::USER_ID
-            )));
-        };
-        // The user's id is the join key: the session's `userId`. (nx-27017, the test
-        // server, hands joined `_id`s back as strings; the join key is the same value.)
-        let user = decode_user_fields(user, session.user_id.clone())?;
-        Ok(Some((session, user)))
+        sessions::get_session_and_user(self, session_keys).await
     }
 
-    /// Reads the session and writes it back whole with the new expiry (`replaceOne` on its
-    /// `_id` and token; why not `$set`: see the crate documentation).
     async fn update_session_expiry(
         &self,
         session_token: &str,
         expires: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let not_found = || StoreError::NotFound("session".to_owned());
-        let mut document = self
-            .sessions
-            .find_one(doc! { field::SESSION_TOKEN: session_token })
-            .await
-            .map_err(|e| backend("find a session", &e))?
-            .ok_or_else(not_found)?;
-        // Fails on a document this store could not read, as the other session reads do.
-        decode_session(&document)?;
-        let Some(id) = document.get(field::ID).cloned() else {
-            return Err(StoreError::Decode(format!(
-                "{}.{}: missing",
-                collection::SESSIONS,
-                field::ID
-            )));
-        };
-        document.insert(field::EXPIRES, to_bson_date(expires)?);
-        document.insert(field::UPDATED_AT, BsonDateTime::now());
-        let result = self
-            .sessions
-            .replace_one(
-                doc! { field::ID: id, field::SESSION_TOKEN: session_token },
-                &document,
-            )
-            .await
-            .map_err(|e| backend("update a session", &e))?;
-        if result.matched_count == 0 {
-            return Err(not_found());
-        }
-        Ok(())
+        sessions::update_session_expiry(self, session_token, expires).await
     }
 
     async fn delete_session(&self, session_token: &str) -> Result<(), StoreError> {
-        self.sessions
-            .delete_one(doc! { field::SESSION_TOKEN: session_token })
-            .await
-            .map_err(|e| backend("delete a session", &e))?;
-        Ok(())
+        sessions::delete_session(self, session_token).await
     }
 
     async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
-        let Some(oid) = parse_id(user_id) else {
-            return Ok(Vec::new());
-        };
-        let documents: Vec<Document> = self
-            .sessions
-            .find(doc! { field::USER_ID: refers_to(oid) })
-            .sort(doc! { field::EXPIRES: 1, field::ID: 1 })
-            .await
-            .map_err(|e| backend("list sessions", &e))?
-            .try_collect()
-            .await
-            .map_err(|e| backend("list sessions", &e))?;
-        documents.iter().map(decode_session).collect()
+        sessions::list_sessions(self, user_id).await
     }
 
     async fn delete_sessions_for_user(&self, user_id: &str) -> Result<u64, StoreError> {
-        let Some(oid) = parse_id(user_id) else {
-            return Ok(0);
-        };
-        let result = self
-            .sessions
-            .delete_many(doc! { field::USER_ID: refers_to(oid) })
-            .await
-            .map_err(|e| backend("delete a user's sessions", &e))?;
-        Ok(result.deleted_count)
+        sessions::delete_sessions_for_user(self, user_id).await
     }
 
     async fn create_verification_token(&self, token: VerificationToken) -> Result<(), StoreError> {
-        let now = BsonDateTime::now();
-        let document = doc! {
-            field::ID: ObjectId::new(),
-            field::IDENTIFIER: &token.identifier,
-            field::TOKEN: &token.token_hash,
-            field::EXPIRES: to_bson_date(token.expires)?,
-            field::CREATED_AT: now,
-            field::UPDATED_AT: now,
-        };
-        self.verification_requests
-            .insert_one(&document)
-            .await
-            .map_err(|e| {
-                write_error(
-                    "create a verification request",
-                    "verification token is taken",
-                    &e,
-                )
-            })?;
-        Ok(())
+        tokens::create_verification_token(self, token).await
     }
 
     async fn use_verification_token(
@@ -589,46 +287,20 @@ impl Store for MongoStore {
         identifier: &str,
         token_hash: &str,
     ) -> Result<Option<VerificationToken>, StoreError> {
-        self.verification_requests
-            .find_one_and_delete(doc! { field::IDENTIFIER: identifier, field::TOKEN: token_hash })
-            .await
-            .map_err(|e| backend("use a verification request", &e))?
-            .map(|d| decode_verification(&d))
-            .transpose()
+        tokens::use_verification_token(self, identifier, token_hash).await
     }
 
-    /// Drops the expired revocations (`deleteMany` on `expires`), then inserts this one;
-    /// a `jti` recorded already (duplicate `_id`, also from a racing call) is kept as it is.
     async fn revoke_jwt(
         &self,
         jti: &str,
         expires: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let expires = to_bson_date(expires)?;
-        let now = to_bson_date(now)?;
-        self.revoked_jwts
-            .delete_many(doc! { field::EXPIRES: { "$lt": now } })
-            .await
-            .map_err(|e| backend("drop expired JWT revocations", &e))?;
-        match self
-            .revoked_jwts
-            .insert_one(doc! { field::ID: jti, field::EXPIRES: expires })
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_duplicate_key(&e) => Ok(()),
-            Err(e) => Err(backend("revoke a JWT", &e)),
-        }
+        tokens::revoke_jwt(self, jti, expires, now).await
     }
 
     async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-        let found = self
-            .revoked_jwts
-            .find_one(doc! { field::ID: jti })
-            .await
-            .map_err(|e| backend("read a JWT revocation", &e))?;
-        Ok(found.is_some())
+        tokens::is_jwt_revoked(self, jti).await
     }
 }
 
