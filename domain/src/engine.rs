@@ -38,17 +38,17 @@ pub struct Env {
     pub client_ip: Option<core::net::IpAddr>,
 }
 
-/// What a run wants next: an effect performed, or its result. One idea at every level:
-/// the driver steps a run to its `http::Response`, a route flow to its [`Reply`], issuing
-/// a session to its cookie (or error code).
+/// What a run wants next: an effect performed, or the response. Inside, every flow takes
+/// the same shape with its continuation attached (`flows::Flow`: ask, or done with its
+/// result); the driver sees only the effect, and resumes the run with the outcome.
 // Returned by value once per step and never stored in bulk: boxing the effect would cost
 // an allocation on every step of the hot path to save a few hundred bytes of stack.
 #[allow(clippy::large_enum_variant)]
-pub enum Step<T = http::Response<String>> {
+pub enum Step {
     /// Perform this, then `resume` with its outcome.
     Effect(Effect),
-    /// Finished with this.
-    Done(T),
+    /// Finished: the response to send.
+    Done(http::Response<String>),
 }
 
 /// Shows a finished response's status only: its headers carry session cookies.
@@ -132,7 +132,7 @@ impl Run {
     }
 
     /// Feeds the outcome of the effect `step` returned to the step waiting for it. The
-    /// waiting step takes only an answer to the question it asked ([`flows::ask`]); any
+    /// waiting step takes only an answer to the question it asked (`flows::ask`); any
     /// other outcome, or one with nothing waiting, ends the run on a fault.
     pub fn resume(&mut self, outcome: Outcome) {
         let next = match (self.waiting.take(), self.cx.as_mut()) {

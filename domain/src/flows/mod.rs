@@ -1,4 +1,11 @@
 //! The flows: every request runs the prelude (CSRF, callback URL), then one route flow.
+//!
+//! A flow is a chain of steps (`Flow`): each step either finishes with its result or
+//! asks one typed question (`ask`; `stored` for the store) and hands the rest of the
+//! work to a closure that owns exactly the data its state needs and takes the answer's
+//! type. Each flow's declared machine ([`crate::flow!`]) checks every move it makes, so
+//! code that takes an undeclared edge fails, and `docs/flows.md` is generated from the
+//! declarations.
 
 mod ask;
 mod common;
