@@ -9,7 +9,7 @@ Feature: C02 Built-in presets for the popular sign-in services, each with its en
   Here a representative few run end to end against the specs' test provider, with the
   preset's endpoints rebased onto it (same paths and queries) and the provider answering
   with that service's recorded token answer and profile (`fixtures/providers/<id>/`); the
-  flow of every preset is tested in `apps/embedded/tests/presets_flow.rs`.
+  flow of every preset is tested in `apps/embedded/tests/presets_flow/`.
 
   Background:
     Given a site at "http://localhost:3000/api/auth"
