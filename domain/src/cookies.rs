@@ -5,6 +5,7 @@
 //! package) writes attributes in the order `Max-Age; Domain; Path; Expires; HttpOnly;
 //! Secure; SameSite`, which the `cookie` crate does not, and the issue asks for v3's bytes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
@@ -246,7 +247,13 @@ const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// JavaScript's `encodeURIComponent`.
 pub fn encode_uri_component(value: &str) -> String {
-    utf8_percent_encode(value, URI_COMPONENT).to_string()
+    uri_component(value).into_owned()
+}
+
+/// `encodeURIComponent`, borrowed when nothing needs escaping (a JWT, a hex token): the
+/// common case skips the byte-at-a-time formatter.
+fn uri_component(value: &str) -> Cow<'_, str> {
+    Cow::from(utf8_percent_encode(value, URI_COMPONENT))
 }
 
 /// When a cookie stops being valid.
@@ -265,7 +272,11 @@ pub enum Lifetime {
 
 /// One `Set-Cookie` header value, formatted exactly as v3 does (spec §2.2).
 pub fn set_cookie(policy: &CookiePolicy, value: &str, lifetime: Lifetime) -> String {
-    let mut line = format!("{}={}", policy.name, encode_uri_component(value));
+    let value = uri_component(value);
+    let mut line = String::with_capacity(policy.name.len() + value.len() + 128);
+    line.push_str(&policy.name);
+    line.push('=');
+    line.push_str(&value);
     if let Lifetime::Delete { .. } = lifetime {
         line.push_str("; Max-Age=0");
     }

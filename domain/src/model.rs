@@ -140,7 +140,7 @@ pub fn compound_id(provider_id: &str, provider_account_id: &str) -> String {
     hasher.update(provider_id.as_bytes());
     hasher.update(b":");
     hasher.update(provider_account_id.as_bytes());
-    hex::encode(hasher.finalize())
+    crate::secret::lower_hex(&hasher.finalize())
 }
 
 /// A database session (spec §6.3): the cookie carries `session_token`.

@@ -164,7 +164,7 @@ const NOT_HEADER_SAFE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b
 
 /// Percent-encodes what a header value cannot hold (non-ASCII, controls); the rest stays.
 fn header_safe(url: &str) -> String {
-    utf8_percent_encode(url, NOT_HEADER_SAFE).to_string()
+    std::borrow::Cow::from(utf8_percent_encode(url, NOT_HEADER_SAFE)).into_owned()
 }
 
 #[cfg(test)]

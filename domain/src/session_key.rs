@@ -50,7 +50,7 @@ impl SessionTokenStorage {
 /// `sha256:` + the lower-case hex SHA-256 of `token`.
 pub fn hashed_key(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
-    format!("{HASHED_PREFIX}{}", hex::encode(digest))
+    format!("{HASHED_PREFIX}{}", crate::secret::lower_hex(&digest))
 }
 
 /// The stored keys one session may be under: a lookup or a delete matches any of them.

@@ -167,7 +167,7 @@ impl Cx {
     pub fn random_hex(&mut self, n: usize) -> String {
         let mut bytes = vec![0u8; n];
         self.rng.fill_bytes(&mut bytes);
-        hex::encode(bytes)
+        crate::secret::lower_hex(&bytes)
     }
 
     /// `BASE` + `path`.
