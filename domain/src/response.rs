@@ -120,8 +120,16 @@ impl Reply {
         let mut response = http::Response::new(String::new());
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
-        for line in prelude.iter().chain(&self.cookies) {
+        // Sized once for what every answer carries, instead of growing on the way.
+        headers.reserve(8 + prelude.len() + self.cookies.len() + self.headers.len());
+        for line in prelude {
             if let Ok(value) = HeaderValue::from_str(line) {
+                headers.append(header::SET_COOKIE, value);
+            }
+        }
+        // The reply's own lines move into the header values without a copy.
+        for line in self.cookies {
+            if let Ok(value) = HeaderValue::try_from(line) {
                 headers.append(header::SET_COOKIE, value);
             }
         }
@@ -133,7 +141,11 @@ impl Reply {
         let no_store = self.no_store || headers.contains_key(header::SET_COOKIE);
         let (content_type, body) = match self.body {
             Body::Empty => (None, String::new()),
-            Body::Json(value) => (Some("application/json; charset=utf-8"), value.to_string()),
+            // Serialised straight into the body's buffer, not through `Display`.
+            Body::Json(value) => (
+                Some("application/json; charset=utf-8"),
+                serde_json::to_string(&value).unwrap_or_else(|_| value.to_string()),
+            ),
             Body::Html(html) => (Some("text/html; charset=utf-8"), html),
             Body::Text(text) => (Some("text/plain; charset=utf-8"), text),
         };
