@@ -222,13 +222,19 @@ impl Portcullis {
         let response: http::Response<String> = loop {
             let outcome = match run.step() {
                 Step::Done(response) => break response,
-                Step::Effect(effect) => self.perform(effect).await,
+                // Boxed: the effect's future (store, HTTP, hooks) is large, and inlined it
+                // would make every request's future that large, moved on every poll
+                // setup, even for a read that performs no effect (perf, docs/performance.md).
+                Step::Effect(effect) => Box::pin(self.perform(effect)).await,
             };
             run.resume(outcome);
         };
         // Before the response leaves, so a durable listener (the event outbox) has the
         // event once the client sees the answer.
-        self.tell_listeners(run.take_events()).await;
+        let events = run.take_events();
+        if !events.is_empty() {
+            Box::pin(self.tell_listeners(events)).await;
+        }
         if let Some(fault) = run.fault() {
             tracing::error!(target: "portcullis", fault, "flow fault");
         }
