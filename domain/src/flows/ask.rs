@@ -5,15 +5,16 @@
 //! owns, moved from step to step (rustls's handshake states, `handle(self) -> next`).
 //!
 //! The driver's outcome arrives untyped ([`Outcome`]); it is matched to the question in one
-//! place, [`Asked::resume`], where a mismatch is the driver breaking the protocol.
+//! place, [`answer`], where a mismatch is the driver breaking the protocol.
 
 use std::marker::PhantomData;
 
 use serde_json::Value;
 
 use super::{Cx, Fault};
-use crate::effect::ThrottleCheck;
-use crate::effect::{AuthorizeCall, Effect, HookCall, HookFailure, Outcome, SignInDecision};
+use crate::effect::{
+    AuthorizeCall, Effect, HookCall, HookFailure, Outcome, SignInDecision, ThrottleCheck,
+};
 use crate::http::{HttpCall, HttpFailure, HttpResponse};
 use crate::jwt::Claims;
 use crate::mail::VerificationRequest;
