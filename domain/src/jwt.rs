@@ -276,10 +276,12 @@ pub fn encode(
     let exp = now_unix
         .checked_add(settings.max_age)
         .ok_or(JwtError::InvalidSettings("max_age"))?;
-    let mut claims = claims.clone();
-    claims.insert("iat".to_owned(), Value::from(now_unix));
-    claims.insert("exp".to_owned(), Value::from(exp));
-    let payload = serde_json::to_vec(&claims).map_err(|_| JwtError::Malformed)?;
+    let stamped = Stamped {
+        claims,
+        iat: now_unix,
+        exp,
+    };
+    let payload = serde_json::to_vec(&stamped).map_err(|_| JwtError::Malformed)?;
     if payload.len() > MAX_TOKEN_LEN {
         return Err(JwtError::TooLarge);
     }
@@ -293,6 +295,39 @@ pub fn encode(
         return Err(JwtError::TooLarge);
     }
     Ok(token)
+}
+
+/// The claims with `iat` and `exp` set, serialised as the map would be after inserting them
+/// (a present claim keeps its place, an absent one is appended, `iat` before `exp`), without
+/// copying the map: the copy was 2.6 % of a session read (perf, docs/performance.md).
+struct Stamped<'a> {
+    claims: &'a Claims,
+    iat: i64,
+    exp: i64,
+}
+
+impl serde::Serialize for Stamped<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let has_iat = self.claims.contains_key("iat");
+        let has_exp = self.claims.contains_key("exp");
+        let len = self.claims.len() + usize::from(!has_iat) + usize::from(!has_exp);
+        let mut map = serializer.serialize_map(Some(len))?;
+        for (name, value) in self.claims {
+            match name.as_str() {
+                "iat" => map.serialize_entry(name, &self.iat)?,
+                "exp" => map.serialize_entry(name, &self.exp)?,
+                _ => map.serialize_entry(name, value)?,
+            }
+        }
+        if !has_iat {
+            map.serialize_entry("iat", &self.iat)?;
+        }
+        if !has_exp {
+            map.serialize_entry("exp", &self.exp)?;
+        }
+        map.end()
+    }
 }
 
 /// v3 `decode` (spec §5.3), hardened. With `encryption`, the token must be a `dir`/`A256GCM`

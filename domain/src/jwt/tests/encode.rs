@@ -150,3 +150,35 @@ fn codec_trait_object_round_trip() {
         .unwrap();
     assert_eq!(got["sub"], "7");
 }
+
+#[test]
+fn stamping_serialises_as_inserting_would() {
+    let orders: [&[(&str, Value)]; 4] = [
+        &[("sub", "1".into()), ("name", "Jane".into())],
+        &[("iat", 1.into()), ("sub", "1".into()), ("exp", 2.into())],
+        &[("exp", 2.into()), ("sub", "1".into())],
+        &[
+            ("sub", "1".into()),
+            ("iat", "not a number".into()),
+            ("x", Value::Null),
+        ],
+    ];
+    for order in orders {
+        let claims: Claims = order
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let mut inserted = claims.clone();
+        inserted.insert("iat".to_owned(), Value::from(1_700_000_000));
+        inserted.insert("exp".to_owned(), Value::from(1_702_592_000));
+        let stamped = Stamped {
+            claims: &claims,
+            iat: 1_700_000_000,
+            exp: 1_702_592_000,
+        };
+        assert_eq!(
+            serde_json::to_string(&stamped).unwrap(),
+            serde_json::to_string(&inserted).unwrap()
+        );
+    }
+}
