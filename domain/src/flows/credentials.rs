@@ -41,9 +41,6 @@ struct Credentials {
     provider_id: String,
 }
 
-/// The rate-limit checks still to run.
-type Checks = std::collections::VecDeque<crate::effect::ThrottleCheck>;
-
 pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Flow<Reply>, Fault> {
     let mut m = credentials::machine();
     if !cx.csrf_verified {
@@ -87,30 +84,20 @@ pub(super) fn start(cx: &mut Cx, provider_id: String) -> Result<Flow<Reply>, Fau
                 .collect(),
         },
     };
-    Credentials { m, provider_id }.next_check(cx, checks, call)
+    let mut attempt = Credentials { m, provider_id };
+    super::throttled(cx, checks, move |cx, within| {
+        if !within {
+            attempt.m.fire(E::OverLimit, &mut cx.trace)?;
+            return Ok(Flow::Done(attempt.wrong_credentials(cx)));
+        }
+        attempt.m.fire(E::WithinLimits, &mut cx.trace)?;
+        Ok(ask(call, move |cx, result| {
+            attempt.on_authorized(cx, result)
+        }))
+    })
 }
 
 impl Credentials {
-    /// The next rate-limit check; when all passed, the backend call they guard.
-    fn next_check(
-        mut self,
-        cx: &mut Cx,
-        mut checks: Checks,
-        call: AuthorizeCall,
-    ) -> Result<Flow<Reply>, Fault> {
-        if let Some(check) = checks.pop_front() {
-            return Ok(ask(check, move |cx, within| {
-                if within {
-                    return self.next_check(cx, checks, call);
-                }
-                self.m.fire(E::OverLimit, &mut cx.trace)?;
-                Ok(Flow::Done(self.wrong_credentials(cx)))
-            }));
-        }
-        self.m.fire(E::WithinLimits, &mut cx.trace)?;
-        Ok(ask(call, move |cx, result| self.on_authorized(cx, result)))
-    }
-
     /// 401 and `CredentialsSignin`: the same for wrong credentials and for throttling.
     fn wrong_credentials(&self, cx: &Cx) -> Reply {
         let target = format!(

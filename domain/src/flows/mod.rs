@@ -353,6 +353,26 @@ pub(crate) fn dispatch(cx: &mut Cx) -> Result<Flow<Reply>, Fault> {
     }
 }
 
+/// Counts the attempt against `checks`, one after another; `then` goes on with `true` when
+/// every limit held, or with `false` at the first that did not (the rest are not counted).
+pub(crate) fn throttled<T, F>(
+    cx: &mut Cx,
+    mut checks: std::collections::VecDeque<crate::effect::ThrottleCheck>,
+    then: F,
+) -> Result<Flow<T>, Fault>
+where
+    T: 'static,
+    F: FnOnce(&mut Cx, bool) -> Result<Flow<T>, Fault> + Send + 'static,
+{
+    match checks.pop_front() {
+        None => then(cx, true),
+        Some(check) => Ok(ask(check, move |cx, within| match within {
+            true => throttled(cx, checks, then),
+            false => then(cx, false),
+        })),
+    }
+}
+
 /// The rate-limit checks for one attempt, in the order they run: per client IP first (when
 /// the driver knows it), then per identifier (each distinct one given: a username and an
 /// e-mail in one body are both counted). A client already over its IP limit is turned away

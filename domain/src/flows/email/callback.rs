@@ -6,11 +6,11 @@ use crate::flows::common::{user_json, Refused};
 use http::StatusCode;
 use serde_json::json;
 
-use crate::effect::{AuthEvent, HookFailure, SignInDecision, ThrottleCheck};
+use crate::effect::{AuthEvent, HookFailure, SignInDecision};
 use crate::email_address::canonicalize;
 use crate::flows::ask::SignInCall;
 use crate::flows::issue::{self, SignIn};
-use crate::flows::stored::{self, Stored};
+use crate::flows::stored;
 use crate::flows::{ask, Cx, Fault, Flow};
 use crate::model::{Account, NewUser, User, VerificationToken};
 use crate::response::Reply;
@@ -111,32 +111,23 @@ pub(crate) fn start_callback(cx: &mut Cx, provider_id: String) -> Result<Flow<Re
         limit,
         limit,
     );
-    let redemption = LinkRedemption {
+    let mut redemption = LinkRedemption {
         m,
         provider_id,
         email: email.as_str().to_owned(),
     };
-    redemption.next_check(cx, checks, take)
+    crate::flows::throttled(cx, checks, move |cx, within| {
+        if !within {
+            return redemption.fail(cx, CE::OverLimit, ErrorCode::Verification);
+        }
+        redemption.m.fire(CE::WithinLimits, &mut cx.trace)?;
+        Ok(ask(take, move |cx, taken| {
+            redemption.on_redeemed(cx, taken)
+        }))
+    })
 }
 
 impl LinkRedemption {
-    /// The next rate-limit check; when all passed, the redemption they guard.
-    fn next_check(
-        mut self,
-        cx: &mut Cx,
-        mut checks: std::collections::VecDeque<ThrottleCheck>,
-        take: Stored<Option<VerificationToken>>,
-    ) -> Result<Flow<Reply>, Fault> {
-        if let Some(check) = checks.pop_front() {
-            return Ok(ask(check, move |cx, within| match within {
-                true => self.next_check(cx, checks, take),
-                false => self.fail(cx, CE::OverLimit, ErrorCode::Verification),
-            }));
-        }
-        self.m.fire(CE::WithinLimits, &mut cx.trace)?;
-        Ok(ask(take, move |cx, taken| self.on_redeemed(cx, taken)))
-    }
-
     fn on_redeemed(
         mut self,
         cx: &mut Cx,

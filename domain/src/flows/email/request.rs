@@ -8,7 +8,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::cookies::encode_uri_component;
-use crate::effect::{HookFailure, SignInDecision, ThrottleCheck};
+use crate::effect::{HookFailure, SignInDecision};
 use crate::email_address::canonicalize;
 use crate::flows::ask::SignInCall;
 use crate::flows::{ask, stored, Cx, Fault, Flow};
@@ -96,36 +96,24 @@ pub(crate) fn start_request(
         limits.email_per_address,
         limits.email_per_ip,
     );
-    let request = LinkRequest {
+    let mut request = LinkRequest {
         m,
         provider_id,
         max_age,
         email,
     };
-    request.next_check(cx, checks)
+    crate::flows::throttled(cx, checks, move |cx, within| {
+        if !within {
+            request.m.fire(RE::OverLimit, &mut cx.trace)?;
+            return Ok(Flow::Done(request.requested(cx)));
+        }
+        request.m.fire(RE::WithinLimits, &mut cx.trace)?;
+        let lookup = stored::get_user_by_email(request.email.clone());
+        Ok(ask(lookup, move |cx, found| request.on_lookup(cx, found)))
+    })
 }
 
 impl LinkRequest {
-    /// The next rate-limit check; when all passed, who holds the address.
-    fn next_check(
-        mut self,
-        cx: &mut Cx,
-        mut checks: std::collections::VecDeque<ThrottleCheck>,
-    ) -> Result<Flow<Reply>, Fault> {
-        if let Some(check) = checks.pop_front() {
-            return Ok(ask(check, move |cx, within| {
-                if within {
-                    return self.next_check(cx, checks);
-                }
-                self.m.fire(RE::OverLimit, &mut cx.trace)?;
-                Ok(Flow::Done(self.requested(cx)))
-            }));
-        }
-        self.m.fire(RE::WithinLimits, &mut cx.trace)?;
-        let lookup = stored::get_user_by_email(self.email.clone());
-        Ok(ask(lookup, move |cx, found| self.on_lookup(cx, found)))
-    }
-
     fn on_lookup(
         mut self,
         cx: &mut Cx,
