@@ -1,37 +1,13 @@
 //! The `portcullis` binary itself.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use portcullis_server::verify_password;
 use tempfile::TempDir;
 
+use crate::binary::portcullis;
 use crate::support::{write_users, SECRET};
-
-const VARS: [&str; 11] = [
-    "PORT",
-    "HOST",
-    "NEXTAUTH_URL",
-    "NEXTAUTH_SECRET",
-    "PORTCULLIS_CONFIG",
-    "PORTCULLIS_LISTEN",
-    "PORTCULLIS_DATA_DIR",
-    "PORTCULLIS_JWT_ENCRYPTION",
-    "PORTCULLIS_LOG",
-    "PORTCULLIS_LOG_FORMAT",
-    "RUST_LOG",
-];
-
-/// The binary, run in `dir` with none of our variables set.
-fn portcullis(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    command.current_dir(dir);
-    for var in VARS {
-        command.env_remove(var);
-    }
-    command
-}
 
 fn run_with_stdin(mut command: Command, stdin: &[u8]) -> Output {
     let mut child = command

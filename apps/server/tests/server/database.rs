@@ -2,7 +2,6 @@
 //! `serve`'s store, and `portcullis migrate`.
 
 use std::path::Path;
-use std::process::Command;
 
 use portcullis::SessionStrategy;
 use portcullis_server::config::Secrets;
@@ -10,6 +9,7 @@ use portcullis_server::{build, check, open, AppStore, DatabaseUrl, ServerConfig,
 use portcullis_store_sql::{SqlOptions, SqlStore, MIGRATIONS};
 use tempfile::TempDir;
 
+use crate::binary::portcullis;
 use crate::support::{PASSWORD, SECRET};
 
 fn no_env(_: &str) -> Option<String> {
@@ -160,24 +160,6 @@ async fn serve_opens_the_database_and_migrates_it() {
     assert!(matches!(app.store, AppStore::Sled(_)));
     app.store.close().await.unwrap();
     assert!(dir.path().join("data/store").exists());
-}
-
-/// The binary, run in `dir` with none of the server's variables set.
-fn portcullis(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    command.current_dir(dir);
-    for var in [
-        "NEXTAUTH_URL",
-        "NEXTAUTH_SECRET",
-        "PORTCULLIS_CONFIG",
-        "PORTCULLIS_DATA_DIR",
-        "PORTCULLIS_DATABASE_URL",
-        "PORTCULLIS_LOG",
-        "RUST_LOG",
-    ] {
-        command.env_remove(var);
-    }
-    command
 }
 
 #[tokio::test]

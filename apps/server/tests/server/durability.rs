@@ -8,99 +8,16 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`; the test creates and drops its own
 //! database with `psql`).
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use tempfile::TempDir;
 
+use crate::binary::{ScratchDatabase, Server};
 use crate::email::{delivered_to, link_in, smtp_url};
 use crate::support::{client, cookie_header, set_cookies, SECRET};
 
 /// Sign-ins per run: enough that a write lost to a crash shows, few enough to stay quick.
 const SIGN_INS: usize = 20;
-
-/// The server binary on the configuration in `file`, listening on a free loopback port.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(file: &Path) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        for var in [
-            "NEXTAUTH_URL",
-            "NEXTAUTH_SECRET",
-            "PORTCULLIS_CONFIG",
-            "PORTCULLIS_LISTEN",
-            "PORTCULLIS_DATA_DIR",
-            "PORTCULLIS_DATABASE_URL",
-            "PORTCULLIS_SMTP_URL",
-            "PORTCULLIS_LOG",
-            "RUST_LOG",
-        ] {
-            command.env_remove(var);
-        }
-        let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(file)
-            .env("PORTCULLIS_LOG_FORMAT", "json")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Read the log on a thread for the server's whole life (a full pipe would block
-        // it); hand over the address from the `listening` line.
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut log = String::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if event["message"] == "listening" {
-                        let _ = tx.send(Ok(event["addr"].as_str().unwrap_or("").to_owned()));
-                    }
-                }
-                log.push_str(&line);
-                log.push('\n');
-            }
-            let _ = tx.send(Err(log));
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(addr)) => Server {
-                child,
-                addr: addr.parse().unwrap(),
-            },
-            Ok(Err(log)) => panic!("the server exited before listening:\n{log}"),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the server did not listen within 60 s")
-            }
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// SIGKILL: no shutdown, no flush, no destructor runs.
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A configuration file in `dir`: e-mail sign-in, database sessions, `store` as extra
 /// top-level lines (a `database`, or nothing for sled under the data directory).
@@ -165,7 +82,7 @@ async fn session_email(server: &Server, token: &str) -> Option<String> {
 /// back, with its user.
 async fn sessions_survive_kill_9(dir: &Path, store: &str, label: &str) {
     let file = write_config(dir, store);
-    let server = Server::start(&file);
+    let mut server = Server::start(dir, &file);
     let mut signed_in = Vec::new();
     for i in 0..SIGN_INS {
         let address = format!("durable-{label}-{}-{i}@example.com", std::process::id());
@@ -174,7 +91,7 @@ async fn sessions_survive_kill_9(dir: &Path, store: &str, label: &str) {
     }
     server.kill_9();
 
-    let server = Server::start(&file);
+    let server = Server::start(dir, &file);
     let mut lost = Vec::new();
     for (address, token) in &signed_in {
         if session_email(&server, token).await.as_deref() != Some(address.as_str()) {
@@ -200,62 +117,10 @@ async fn sqlite_sessions_survive_kill_9() {
     sessions_survive_kill_9(dir.path(), "database = \"sqlite://auth.db\"", "sqlite").await;
 }
 
-/// A PostgreSQL database for one test, created and dropped with `psql`.
-struct PgDatabase {
-    admin: String,
-    name: String,
-}
-
-impl PgDatabase {
-    fn create() -> PgDatabase {
-        let admin = std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("portcullis_kill9_{}", std::process::id());
-        let db = PgDatabase { admin, name };
-        db.psql(&format!("DROP DATABASE IF EXISTS {}", db.name));
-        db.psql(&format!("CREATE DATABASE {}", db.name));
-        db
-    }
-
-    fn psql(&self, sql: &str) {
-        let out = Command::new("psql")
-            .args(["-w", "-v", "ON_ERROR_STOP=1", "-qc", sql, &self.admin])
-            .output()
-            .unwrap_or_else(|e| panic!("psql: {e}: run `bash .ci/services`"));
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// The database's URL: the admin URL with this database's name as its path.
-    fn url(&self) -> String {
-        let mut url = url::Url::parse(&self.admin).unwrap();
-        url.set_path(&self.name);
-        url.to_string()
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                "-w",
-                "-qc",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-                &self.admin,
-            ])
-            .output();
-    }
-}
-
 #[tokio::test]
 async fn postgres_sessions_survive_kill_9() {
     let dir = TempDir::new().unwrap();
-    let db = PgDatabase::create();
+    let db = ScratchDatabase::postgres("kill9");
     sessions_survive_kill_9(
         dir.path(),
         &format!("database = \"{}\"", db.url()),

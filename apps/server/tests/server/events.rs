@@ -3,10 +3,7 @@
 //! `config check` with the key named.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,28 +12,10 @@ use serde_json::Value;
 use tempfile::TempDir;
 use warp::Filter;
 
+use crate::binary::{portcullis, Server};
 use crate::support::{client, cookie_header, set_cookies, write_users, PASSWORD, SECRET};
 
 const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn portcullis(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    command.current_dir(dir);
-    for var in [
-        "NEXTAUTH_URL",
-        "NEXTAUTH_SECRET",
-        "PORTCULLIS_CONFIG",
-        "PORTCULLIS_LISTEN",
-        "PORTCULLIS_DATA_DIR",
-        "PORTCULLIS_DATABASE_URL",
-        "PORTCULLIS_LOG",
-        "PORTCULLIS_LOG_FORMAT",
-        "RUST_LOG",
-    ] {
-        command.env_remove(var);
-    }
-    command
-}
 
 fn write_config(dir: &Path, receiver: &str) -> std::path::PathBuf {
     let users = write_users(dir);
@@ -64,66 +43,6 @@ retry_max_ms = 200
     let path = dir.join("portcullis.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// A running binary and its log lines (JSON), read on a thread so the pipe never fills.
-struct Server {
-    child: Child,
-    addr: String,
-    lines: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Server {
-    fn start(dir: &Path, config: &Path) -> Server {
-        let mut child = portcullis(dir)
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("PORTCULLIS_LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let lines: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // A line that is not JSON (`error: …` at exit) is kept as a string.
-                let event = serde_json::from_str::<Value>(&line).unwrap_or(Value::String(line));
-                if event["message"] == "listening" {
-                    let _ = addr_tx.send(event["addr"].as_str().unwrap().to_owned());
-                }
-                sink.lock().unwrap().push(event);
-            }
-        });
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no `listening` line: {:?}", lines.lock().unwrap()));
-        Server { child, addr, lines }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// The lines logged so far with this target.
-    fn logged(&self, target: &str) -> Vec<Value> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l["target"] == target)
-            .cloned()
-            .collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn sign_in(server: &Server) {
@@ -181,8 +100,7 @@ async fn events_recorded_while_the_receiver_is_down_survive_kill_9() {
         .map(|l| l["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(expected.len(), 3, "{:?}", first.logged("portcullis::audit"));
-    first.child.kill().unwrap(); // SIGKILL
-    first.child.wait().unwrap();
+    first.kill_9();
 
     // The receiver comes up: it checks each signature and keeps the ids.
     let got: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
@@ -236,13 +154,8 @@ async fn events_recorded_while_the_receiver_is_down_survive_kill_9() {
     }
 
     // A graceful stop: the worker stops with the server.
-    let status = Command::new("kill")
-        .args(["-TERM", &second.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = second.child.wait().unwrap();
-    let lines = second.lines.lock().unwrap().clone();
+    let exit = second.terminate();
+    let lines = second.lines();
     let tail = &lines[lines.len().saturating_sub(8)..];
     assert!(
         exit.success(),

@@ -1,7 +1,9 @@
 //! The server's one integration test binary (one link instead of many).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod binary;
 mod cli;
+mod cluster;
 mod config;
 mod credentials_backends;
 mod database;
