@@ -129,6 +129,33 @@ pub trait Store: Send + Sync {
         ))
     }
 
+    /// Takes the lease named `key` for `holder` until `until`, unless another holder's
+    /// lease on it still runs at `now`; `Ok(true)`: `holder` has it (taken anew, taken over
+    /// from an expired lease, or extended). One atomic step, also across processes sharing
+    /// the database: of many holders asking at once, one gets `true`.
+    ///
+    /// The engine leases the renewal of a provider account's tokens, so that of several
+    /// instances needing a fresh access token at once only one spends the refresh token at
+    /// the provider; the others wait for its result ([`Store::update_account_tokens`]).
+    ///
+    /// The default grants every lease: a store of its own that keeps none leaves renewals
+    /// serialised per process only (compare-and-set still keeps one result).
+    async fn take_lease(
+        &self,
+        _key: &str,
+        _holder: &str,
+        _now: OffsetDateTime,
+        _until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    /// Ends `holder`'s lease named `key` early; another holder's lease, or none, is left
+    /// as it is.
+    async fn release_lease(&self, _key: &str, _holder: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Whether this database was NextAuth v3's before Portcullis's migration took it over
     /// (its schema existed when the migration ran). There, v3 may still be serving, so new
     /// database sessions default to raw tokens, which v3 can read (docs/security.md).

@@ -26,6 +26,8 @@ struct Tables {
     verification_tokens: Vec<VerificationToken>,
     /// Revoked JWT `jti`s and when each token expires.
     revoked_jwts: HashMap<String, OffsetDateTime>,
+    /// Leases by key: the holder and when the lease ends.
+    leases: HashMap<String, (String, OffsetDateTime)>,
 }
 
 impl Tables {
@@ -285,6 +287,35 @@ impl Store for MemoryStore {
 
     async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         Ok(self.tables().revoked_jwts.contains_key(jti))
+    }
+
+    async fn take_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.tables();
+        let held_by_another = t
+            .leases
+            .get(key)
+            .is_some_and(|(held_by, ends)| held_by != holder && *ends > now);
+        if !held_by_another {
+            t.leases.insert(key.to_owned(), (holder.to_owned(), until));
+        }
+        Ok(!held_by_another)
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        if t.leases
+            .get(key)
+            .is_some_and(|(held_by, _)| held_by == holder)
+        {
+            t.leases.remove(key);
+        }
+        Ok(())
     }
 }
 

@@ -28,6 +28,9 @@ pub mod collection {
     /// Portcullis's own: the revoked JWT `jti`s (`jwt.revocable`), one document each,
     /// `{ _id: jti, expires }`, until the token expires.
     pub const REVOKED_JWTS: &str = "portcullis_revoked_jwts";
+    /// Portcullis's own: leases (`take_lease`), one document each,
+    /// `{ _id: key, holder, untilMs }`.
+    pub const LEASES: &str = "portcullis_leases";
 }
 
 /// The `_id` of the origin record in [`collection::MIGRATIONS`].

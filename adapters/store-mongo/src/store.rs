@@ -1,6 +1,7 @@
 //! [`MongoStore`]: the [`Store`] port on MongoDB.
 
 mod accounts;
+mod leases;
 mod sessions;
 mod tokens;
 mod users;
@@ -33,6 +34,7 @@ pub struct MongoStore {
     pub(crate) sessions: Collection<Document>,
     verification_requests: Collection<Document>,
     revoked_jwts: Collection<Document>,
+    leases: Collection<Document>,
     /// `Store::upgraded_from_v3`: read at `connect`, set by `ensure_indexes`.
     pub(crate) upgraded_from_v3: Arc<AtomicBool>,
 }
@@ -96,6 +98,7 @@ impl MongoStore {
             sessions: database.collection(collection::SESSIONS),
             verification_requests: database.collection(collection::VERIFICATION_REQUESTS),
             revoked_jwts: database.collection(collection::REVOKED_JWTS),
+            leases: database.collection(collection::LEASES),
             database,
             upgraded_from_v3: Arc::default(),
         }
@@ -301,6 +304,20 @@ impl Store for MongoStore {
 
     async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         tokens::is_jwt_revoked(self, jti).await
+    }
+
+    async fn take_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        leases::take_lease(self, key, holder, now, until).await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        leases::release_lease(self, key, holder).await
     }
 }
 

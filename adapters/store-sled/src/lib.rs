@@ -29,6 +29,7 @@
 //! | `sessions_by_user` | `lp(user_id) ‖ session token` | empty |
 //! | `verification_tokens` | `lp(identifier) ‖ token_hash` | `VerificationToken` |
 //! | `revoked_jwts` | JWT `jti` | its `expires`, Unix nanoseconds as a big-endian `i128` |
+//! | `leases` | lease key | its end, Unix nanoseconds as a big-endian `i128`, ‖ holder |
 //! | `outbox`, `outbox_due` | events to deliver: see [`SledOutbox`] | |
 //!
 //! `lp(s)` is `s` prefixed with its length as a big-endian `u64`, so a prefix scan for one
@@ -120,6 +121,7 @@ const SESSIONS: &str = "portcullis.v1.sessions";
 const SESSIONS_BY_USER: &str = "portcullis.v1.sessions_by_user";
 const VERIFICATION_TOKENS: &str = "portcullis.v1.verification_tokens";
 const REVOKED_JWTS: &str = "portcullis.v1.revoked_jwts";
+const LEASES: &str = "portcullis.v1.leases";
 
 /// A [`Store`] kept in a sled database. Cloning is cheap and shares the database.
 #[derive(Clone)]
@@ -133,6 +135,7 @@ pub struct SledStore {
     sessions_by_user: Tree,
     verification_tokens: Tree,
     revoked_jwts: Tree,
+    leases: Tree,
     commits: Arc<GroupCommit>,
     /// The directory's lock file when opened by path; one count per handle (see `close`).
     lock_file: Option<Arc<PathBuf>>,
@@ -192,6 +195,7 @@ impl SledStore {
             sessions_by_user: tree(SESSIONS_BY_USER)?,
             verification_tokens: tree(VERIFICATION_TOKENS)?,
             revoked_jwts: tree(REVOKED_JWTS)?,
+            leases: tree(LEASES)?,
             commits: Arc::default(),
             lock_file: None,
             db,

@@ -505,4 +505,67 @@ impl Store for SledStore {
             .contains_key(jti.as_bytes())
             .map_err(|e| backend("read JWT revocations", &e))
     }
+
+    /// A compare-and-swap on the lease's entry, looked at again when another holder
+    /// changed it meanwhile. Not flushed: a lease lost in a crash only frees it sooner,
+    /// and the renewal it guarded died with the process (sled has one process).
+    async fn take_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let now = now.unix_timestamp_nanos();
+        let mut value = until.unix_timestamp_nanos().to_be_bytes().to_vec();
+        value.extend_from_slice(holder.as_bytes());
+        loop {
+            let current = self
+                .leases
+                .get(key.as_bytes())
+                .map_err(|e| backend("read a lease", &e))?;
+            if let Some((ends, held_by)) = current.as_deref().and_then(lease_parts) {
+                if held_by != holder.as_bytes() && ends > now {
+                    return Ok(false);
+                }
+            }
+            let swapped = self
+                .leases
+                .compare_and_swap(key.as_bytes(), current, Some(value.as_slice()))
+                .map_err(|e| backend("take a lease", &e))?;
+            if swapped.is_ok() {
+                return Ok(true);
+            }
+        }
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        loop {
+            let current = self
+                .leases
+                .get(key.as_bytes())
+                .map_err(|e| backend("read a lease", &e))?;
+            let held = current
+                .as_deref()
+                .and_then(lease_parts)
+                .is_some_and(|(_, held_by)| held_by == holder.as_bytes());
+            if !held {
+                return Ok(());
+            }
+            let swapped = self
+                .leases
+                .compare_and_swap(key.as_bytes(), current, None::<&[u8]>)
+                .map_err(|e| backend("release a lease", &e))?;
+            if swapped.is_ok() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A lease entry's end (Unix nanoseconds) and holder; `None` for bytes this store could
+/// not have written (such an entry is free to take).
+fn lease_parts(value: &[u8]) -> Option<(i128, &[u8])> {
+    let (ends, holder) = value.split_first_chunk::<16>()?;
+    Some((i128::from_be_bytes(*ends), holder))
 }

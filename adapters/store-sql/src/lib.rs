@@ -36,6 +36,9 @@
 //!   `sessions.expires`, and an index on `expires`): the JWT sessions signed out until
 //!   their tokens expire (`jwt.revocable`,
 //!   [`Store::revoke_jwt`](portcullis_ports::Store::revoke_jwt)).
+//! * `portcullis_leases` (`lease_key` primary key, `holder`, `until_ms`): who renews a
+//!   provider account's tokens until when
+//!   ([`Store::take_lease`](portcullis_ports::Store::take_lease)).
 //!
 //! MySQL tables created by `migrate()` use a binary collation (`utf8mb4_nopad_bin` on
 //! MariaDB), so unique e-mail addresses and tokens are byte-exact; tables v3 created keep

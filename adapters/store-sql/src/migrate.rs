@@ -342,6 +342,21 @@ impl Conn<'_> {
                 }
                 self.ensure_index(&REVOKED_JWTS_EXPIRES).await?;
             }
+            7 => {
+                self.ddl(&leases_table(d, collation)).await.map_err(map)?;
+                // A table of that name that existed before must be ours.
+                let present = self.columns("portcullis_leases").await.map_err(map)?;
+                let missing: Vec<&str> = LEASE_COLUMNS
+                    .into_iter()
+                    .filter(|c| !present.iter().any(|p| p.eq_ignore_ascii_case(c)))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(StoreError::Backend(format!(
+                        "migrate: table portcullis_leases lacks column(s) {}",
+                        missing.join(", ")
+                    )));
+                }
+            }
             _ => {}
         }
         self.record(m).await.map_err(map)

@@ -29,7 +29,7 @@ pub const UPGRADED_FROM_V3: Migration = Migration {
 };
 
 /// Every migration, in the order they apply.
-pub const MIGRATIONS: [Migration; 6] = [
+pub const MIGRATIONS: [Migration; 7] = [
     // The four tables of spec §10.4 with their indexes and unique constraints.
     Migration {
         version: 1,
@@ -62,6 +62,12 @@ pub const MIGRATIONS: [Migration; 6] = [
     Migration {
         version: 6,
         name: "revoked_jwts",
+    },
+    // `portcullis_leases`: who renews a provider account's tokens, until when
+    // (`take_lease`), so instances sharing the database spend a refresh token once.
+    Migration {
+        version: 7,
+        name: "leases",
     },
 ];
 
@@ -157,6 +163,9 @@ pub(crate) const REVOKED_JWTS_EXPIRES: Index = Index {
 
 /// The columns of `portcullis_revoked_jwts` the store reads and writes.
 pub(crate) const REVOKED_JWT_COLUMNS: [&str; 2] = ["jti", "expires"];
+
+/// The columns of `portcullis_leases` the store reads and writes.
+pub(crate) const LEASE_COLUMNS: [&str; 3] = ["lease_key", "holder", "until_ms"];
 
 /// The columns of `portcullis_outbox` the outbox reads and writes.
 pub(crate) const OUTBOX_COLUMNS: [&str; 5] = ["id", "payload", "attempts", "due_ms", "created_ms"];
@@ -356,6 +365,26 @@ pub(crate) fn revoked_jwts_table(d: Dialect, collation: &str) -> String {
         ),
         Dialect::Sqlite => "CREATE TABLE IF NOT EXISTS portcullis_revoked_jwts (\n  \
              jti VARCHAR(255) PRIMARY KEY NOT NULL,\n  expires DATETIME NOT NULL\n)"
+            .to_owned(),
+    }
+}
+
+/// Leases end at `until_ms` (Unix milliseconds): integers compare alike in every dialect.
+pub(crate) fn leases_table(d: Dialect, collation: &str) -> String {
+    match d {
+        Dialect::Postgres => "CREATE TABLE IF NOT EXISTS portcullis_leases (\n  \
+             lease_key VARCHAR(255) PRIMARY KEY,\n  holder VARCHAR(255) NOT NULL,\n  \
+             until_ms BIGINT NOT NULL\n)"
+            .to_owned(),
+        Dialect::MySql => format!(
+            "CREATE TABLE IF NOT EXISTS portcullis_leases (\n  \
+             lease_key VARCHAR(255) NOT NULL PRIMARY KEY,\n  holder VARCHAR(255) NOT NULL,\n  \
+             until_ms BIGINT NOT NULL\n\
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}"
+        ),
+        Dialect::Sqlite => "CREATE TABLE IF NOT EXISTS portcullis_leases (\n  \
+             lease_key VARCHAR(255) PRIMARY KEY NOT NULL,\n  holder VARCHAR(255) NOT NULL,\n  \
+             until_ms BIGINT NOT NULL\n)"
             .to_owned(),
     }
 }

@@ -134,6 +134,14 @@ pub(crate) struct Queries {
     pub drop_expired_revocations: String,
     /// The revocation of a `jti`, if any.
     pub is_jwt_revoked: String,
+    /// Takes a free lease (binds key, holder, until_ms): one affected row, or none when
+    /// the key has a lease already.
+    pub insert_lease: String,
+    /// Takes over an ended lease, or extends one's own (binds holder, until_ms, key, now_ms,
+    /// holder): one matched row when granted.
+    pub renew_lease: String,
+    /// Ends a holder's lease (binds key, holder).
+    pub release_lease: String,
 }
 
 impl Queries {
@@ -236,6 +244,22 @@ impl Queries {
             drop_expired_revocations: d
                 .render("DELETE FROM portcullis_revoked_jwts WHERE expires < ?"),
             is_jwt_revoked: d.render("SELECT jti FROM portcullis_revoked_jwts WHERE jti = ?s"),
+            insert_lease: d.render(match d {
+                Dialect::MySql => {
+                    "INSERT IGNORE INTO portcullis_leases (lease_key, holder, until_ms) \
+                     VALUES (?, ?, ?)"
+                }
+                Dialect::Postgres | Dialect::Sqlite => {
+                    "INSERT INTO portcullis_leases (lease_key, holder, until_ms) \
+                     VALUES (?, ?, ?) ON CONFLICT (lease_key) DO NOTHING"
+                }
+            }),
+            renew_lease: d.render(
+                "UPDATE portcullis_leases SET holder = ?, until_ms = ? \
+                 WHERE lease_key = ?s AND (until_ms <= ? OR holder = ?s)",
+            ),
+            release_lease: d
+                .render("DELETE FROM portcullis_leases WHERE lease_key = ?s AND holder = ?s"),
         }
     }
 }

@@ -101,6 +101,7 @@ pub(crate) async fn pause(attempt: u32) {
 // Declared after `run!`, which they use.
 mod accounts;
 mod connect;
+mod leases;
 mod rows;
 mod sessions;
 mod tokens;
@@ -241,5 +242,19 @@ impl Store for SqlStore {
 
     async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         tokens::is_jwt_revoked(self, jti).await
+    }
+
+    async fn take_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        leases::take_lease(self, key, holder, now, until).await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        leases::release_lease(self, key, holder).await
     }
 }

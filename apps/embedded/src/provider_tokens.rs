@@ -1,21 +1,29 @@
 //! Provider access tokens for the app's own API calls, renewed with the refresh token when
 //! they expire (refresh-token rotation, the most requested missing piece of NextAuth).
 //!
-//! Renewals are single-flight per account in this process: concurrent callers wait for one
-//! refresh at the provider and share its result. The rotated refresh token is stored with a
-//! compare-and-set on the one that was used, so across processes sharing a database the
-//! store never goes back to a retired token; a process that loses that race (or whose
-//! refresh the provider refuses because another process already rotated) reads the winner's
-//! tokens instead.
+//! A refresh token is spent once, also across processes sharing a database:
+//! - in this process, renewals are single-flight per account: concurrent callers wait for
+//!   one refresh and share its result;
+//! - across processes, the renewing one holds the store's lease on the account
+//!   ([`Store::take_lease`](portcullis_ports::Store::take_lease)); the others poll the
+//!   stored account until the renewed token appears (or the lease ends, when they take it
+//!   over);
+//! - the rotated refresh token is stored with a compare-and-set on the one that was used,
+//!   so the store never goes back to a retired token, even if a lease ran out mid-renewal;
+//!   a process that loses that race (or whose refresh the provider refuses because another
+//!   process already rotated) reads the winner's tokens instead.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
 
 use portcullis_domain::model::{Account, AccountTokens};
 use portcullis_domain::oauth::{client, renewal, Endpoints, OAuthProvider};
-use portcullis_domain::secret::SecretString;
+use portcullis_domain::secret::{lower_hex, SecretString};
 use portcullis_domain::store::StoreError;
-use time::OffsetDateTime;
+use rand_core::RngCore;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
 
 use crate::Portcullis;
 
@@ -94,6 +102,25 @@ impl RenewalLocks {
     }
 }
 
+/// How long one process may hold the renewal of an account: the provider's answer and the
+/// store's write fit well within it. A holder that dies leaves the lease to run out.
+const RENEWAL_LEASE: Duration = Duration::seconds(30);
+/// How often a process waiting for another's renewal looks at the stored account.
+const RENEWAL_POLL: StdDuration = StdDuration::from_millis(50);
+/// How long a caller waits for another process's renewal in all before giving up: the
+/// lease, and a margin for clocks that disagree.
+const RENEWAL_WAIT: StdDuration = StdDuration::from_secs(35);
+
+/// The lease's name: fixed-length, whatever the ids' lengths.
+fn renewal_lease_key(provider_id: &str, provider_account_id: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(provider_id.as_bytes())
+        .chain_update([0])
+        .chain_update(provider_account_id.as_bytes())
+        .finalize();
+    format!("renew:{}", lower_hex(&digest))
+}
+
 fn usable(account: &Account, now: OffsetDateTime) -> Option<ProviderAccessToken> {
     let access_token = account.access_token.clone()?;
     (!renewal::due(account.access_token_expires, now)).then(|| ProviderAccessToken {
@@ -138,8 +165,9 @@ impl Portcullis {
         result
     }
 
-    /// Renews under the account's lock: first re-reads, since the caller before us in the
-    /// queue may have renewed already.
+    /// Renews under the account's lock in this process and its lease in the store: waits
+    /// for the lease (another process's renewal may come in meanwhile), then re-reads,
+    /// since the caller before us may have renewed already.
     async fn renew(
         &self,
         provider: &OAuthProvider,
@@ -157,6 +185,55 @@ impl Portcullis {
             let readable = self.readable(stored.clone())?;
             Ok::<_, AccessTokenError>((stored, readable))
         };
+        let lease = renewal_lease_key(provider_id, provider_account_id);
+        let holder = {
+            let mut bytes = [0u8; 16];
+            self.entropy.rng().fill_bytes(&mut bytes);
+            lower_hex(&bytes)
+        };
+        let waited_since = tokio::time::Instant::now();
+        loop {
+            let now = self.clock.now();
+            if store
+                .take_lease(&lease, &holder, now, now + RENEWAL_LEASE)
+                .await?
+            {
+                break;
+            }
+            // Another process is renewing: its result will be stored.
+            if let Some(token) = usable(&read().await?.1, self.clock.now()) {
+                return Ok(token);
+            }
+            if waited_since.elapsed() > RENEWAL_WAIT {
+                return Err(AccessTokenError::Unreachable(
+                    "another instance held the renewal too long".into(),
+                ));
+            }
+            tokio::time::sleep(RENEWAL_POLL).await;
+        }
+        let renewed = self
+            .renew_holding_lease(provider, provider_id, provider_account_id, &read)
+            .await;
+        // A failed release only leaves the lease to run out.
+        if let Err(e) = store.release_lease(&lease, &holder).await {
+            tracing::warn!(target: "portcullis", error = %e, "could not release a renewal lease");
+        }
+        renewed
+    }
+
+    /// The renewal itself, once this process holds the account's lease.
+    async fn renew_holding_lease<F, Fut>(
+        &self,
+        provider: &OAuthProvider,
+        provider_id: &str,
+        provider_account_id: &str,
+        read: &F,
+    ) -> Result<ProviderAccessToken, AccessTokenError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(Account, Account), AccessTokenError>>,
+    {
+        let store = self.store.as_ref().ok_or(AccessTokenError::NoStore)?;
         let (stored, account) = read().await?;
         let now = self.clock.now();
         if let Some(token) = usable(&account, now) {

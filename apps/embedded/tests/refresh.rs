@@ -208,19 +208,15 @@ async fn two_instances_sharing_a_store_end_on_the_same_rotated_token() {
         setup.app.provider_access_token(&setup.user_id, "corp"),
         other.provider_access_token(&setup.user_id, "corp"),
     );
-    // Single-flight is per process: across processes both may reach the provider, which
-    // retires the first refresh token used. Whoever loses gets the winner's tokens or, if
-    // the winner has not stored them yet, `Refused` — and the store never goes back to a
-    // retired token, so asking again gives the winner's token.
-    let winner = match (a, b) {
-        (Ok(a), Ok(b)) => {
-            assert_eq!(a.access_token, b.access_token);
-            a
-        }
-        (Ok(token), Err(AccessTokenError::Refused(_)))
-        | (Err(AccessTokenError::Refused(_)), Ok(token)) => token,
-        other => panic!("{other:?}"),
-    };
+    // The store's lease lets one of the two renew; the other waits and reads its result.
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.access_token, b.access_token);
+    assert_eq!(
+        setup.provider.calls.load(Ordering::SeqCst),
+        1,
+        "the refresh token is spent once"
+    );
+    let winner = a;
     let stored = stored_refresh(&setup).await.unwrap();
     assert_eq!(
         stored,

@@ -139,6 +139,18 @@ impl<S: Store, G: Send + Sync> Store for WithCleanup<S, G> {
     async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         self.store.is_jwt_revoked(jti).await
     }
+    async fn take_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.store.take_lease(key, holder, now, until).await
+    }
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        self.store.release_lease(key, holder).await
+    }
     fn upgraded_from_v3(&self) -> bool {
         self.store.upgraded_from_v3()
     }

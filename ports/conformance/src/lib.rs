@@ -64,7 +64,8 @@
 //! `is_jwt_revoked`) are byte-exact, idempotent (also when racing), and a revocation
 //! expired before a later `revoke_jwt`'s `now` is dropped. Whether several handles on one
 //! database see each other's revocations is each adapter's own test (the suite has one
-//! handle).
+//! handle). Leases (`take_lease`, `release_lease`) have one holder at a time until they
+//! end, also when holders race.
 //!
 //! Timestamps are compared at millisecond precision at most (the fixtures use whole
 //! milliseconds), since SQL databases keep microseconds and MongoDB milliseconds. E-mail
@@ -85,6 +86,7 @@ mod cleanup;
 mod delete_user;
 mod encoding;
 mod fixtures;
+mod leases;
 pub mod outbox;
 mod revocations;
 mod sessions;
@@ -148,6 +150,9 @@ macro_rules! __store_cases {
             revocations::revoked_jwt_reads_revoked,
             revocations::revoke_jwt_twice_is_fine,
             revocations::revoke_jwt_drops_expired_revocations,
+            leases::lease_is_held_until_it_ends,
+            leases::release_lease_frees_only_the_holders,
+            leases::lease_race_has_one_winner,
             verification::verification_token_is_single_use,
             verification::verification_token_is_bound_to_identifier,
             verification::verification_token_wrong_hash_is_none,

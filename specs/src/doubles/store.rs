@@ -243,4 +243,20 @@ impl Store for SpecStore {
     async fn is_jwt_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         self.check("is_jwt_revoked")?.is_jwt_revoked(jti).await
     }
+    async fn take_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.check("take_lease")?
+            .take_lease(key, holder, now, until)
+            .await
+    }
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        self.check("release_lease")?
+            .release_lease(key, holder)
+            .await
+    }
 }
