@@ -57,24 +57,12 @@ impl RedisConnection {
     /// Needs a tokio runtime (the connection manager runs a task on it). TLS (`rediss://`)
     /// is not built in.
     pub fn open(url: &str, timeout: Duration) -> Result<RedisConnection, ConnectError> {
-        if url.starts_with("rediss://") || url.starts_with("valkeys://") {
-            return Err(ConnectError(
-                "TLS (rediss://) is not supported: reach Redis over a private network or a \
-                 TLS tunnel"
-                    .into(),
-            ));
-        }
+        let client = client(url)?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(ConnectError(
                 "a Redis connection needs a running tokio runtime".into(),
             ));
         }
-        // The parse errors name the part that is wrong, never the password.
-        let client = redis::Client::open(url).map_err(|e| {
-            ConnectError(format!(
-                "not a Redis URL such as redis://127.0.0.1:6379 ({e})"
-            ))
-        })?;
         let timeout = timeout.max(Duration::from_millis(1));
         // One attempt per use: the caller falls back at once rather than waiting out
         // backoffs, and `Health` paces the next attempt.
@@ -88,6 +76,12 @@ impl RedisConnection {
             manager,
             health: Arc::new(Health::new()),
         })
+    }
+
+    /// Checks `url` as [`open`](RedisConnection::open) would, without a runtime or I/O (for
+    /// checking a configuration).
+    pub fn check_url(url: &str) -> Result<(), ConnectError> {
+        client(url).map(|_| ())
     }
 
     /// Sends `PING`: whether Redis answers now (e.g. to log at startup that it does not).
@@ -117,6 +111,23 @@ impl RedisConnection {
     pub(crate) fn health(&self) -> &Health {
         &self.health
     }
+}
+
+/// Parses `url` (no I/O).
+fn client(url: &str) -> Result<redis::Client, ConnectError> {
+    if url.starts_with("rediss://") || url.starts_with("valkeys://") {
+        return Err(ConnectError(
+            "TLS (rediss://) is not supported: reach Redis over a private network or a TLS \
+             tunnel"
+                .into(),
+        ));
+    }
+    // The parse errors name the part that is wrong, never the password.
+    redis::Client::open(url).map_err(|e| {
+        ConnectError(format!(
+            "not a Redis URL such as redis://127.0.0.1:6379 ({e})"
+        ))
+    })
 }
 
 /// Whether Redis answered last time, so that an outage is logged once when it starts and
