@@ -8,5 +8,6 @@
 
 mod conformance;
 mod limiter;
+mod restart;
 mod session_cache;
 mod support;
