@@ -248,3 +248,50 @@ async fn an_unreachable_redis_does_not_stop_startup() {
     );
     app.store.close().await.unwrap();
 }
+
+fn unreachable_redis_config(dir: &Path, extra: &str) -> String {
+    let users = write_users(dir);
+    format!(
+        "url = \"http://localhost:3000/api/auth\"\nsecret = \"{SECRET}\"\n\
+         database = \"sqlite://auth.db\"\n{extra}\n\
+         [[providers]]\ntype = \"credentials\"\nid = \"credentials\"\nname = \"Credentials\"\n\
+         users_file = \"{}\"\n\
+         [redis]\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 200\n",
+        users.display()
+    )
+}
+
+/// While Redis is down, `throttle_shared`'s database counters take over: the instances
+/// still share their limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_the_database_counts_for_throttle_shared() {
+    let dir = TempDir::new().unwrap();
+    let text = unreachable_redis_config(dir.path(), "throttle_shared = true");
+    let one = instance(dir.path(), &text).await;
+    let two = instance(dir.path(), &text).await;
+    assert_eq!(sign_in(&two, PASSWORD).await, 200);
+    for _ in 0..9 {
+        assert_eq!(sign_in(&one, "wrong").await, 401);
+    }
+    assert_eq!(
+        sign_in(&two, PASSWORD).await,
+        401,
+        "counted in the database"
+    );
+    one.store.close().await.unwrap();
+    two.store.close().await.unwrap();
+}
+
+/// `fail_closed`: while Redis is down, rate-limited attempts are refused, even with the
+/// right password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_closed_refuses_while_redis_is_down() {
+    let dir = TempDir::new().unwrap();
+    let text = format!(
+        "{}fail_closed = true\n",
+        unreachable_redis_config(dir.path(), "")
+    );
+    let app = instance(dir.path(), &text).await;
+    assert_eq!(sign_in(&app, PASSWORD).await, 401);
+    app.store.close().await.unwrap();
+}
