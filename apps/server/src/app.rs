@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use portcullis::Portcullis;
 use portcullis_domain::store::StoreError;
-use portcullis_ports::Store;
+use portcullis_ports::{RateLimiter, Store};
 use portcullis_store_sled::SledStore;
 use portcullis_store_sql::{Migration, SqlRateLimiter, SqlStore};
 
 use crate::config::ServerConfig;
 use crate::dev_mailbox::DevMailbox;
 use crate::error::StartupError;
+use crate::redis_config::RedisWiring;
 
 use engine::builder;
 pub use engine::default_fields;
@@ -100,11 +101,22 @@ pub fn build(config: &ServerConfig, dev: bool) -> Result<App, StartupError> {
             "a `database` is opened by `portcullis_server::open` (async), not `build`".to_owned(),
         )));
     }
+    if config.redis.is_some() {
+        return Err(StartupError::Settings(
+            "[redis] is opened by `portcullis_server::open` (async), not `build`".to_owned(),
+        ));
+    }
     let (builder, mailbox) = builder(config, dev)?;
     if config.stateless {
-        return finish(config, builder, AppStore::Stateless, mailbox);
+        return finish(config, builder, AppStore::Stateless, mailbox, None);
     }
-    finish(config, builder, AppStore::Sled(open_sled(config)?), mailbox)
+    finish(
+        config,
+        builder,
+        AppStore::Sled(open_sled(config)?),
+        mailbox,
+        None,
+    )
 }
 
 /// [`build`] for any configuration: with a `database`, connects to it and, when
@@ -112,6 +124,13 @@ pub fn build(config: &ServerConfig, dev: bool) -> Result<App, StartupError> {
 /// `--no-migrate`); without one, opens the sled store as [`build`] does.
 pub async fn open(config: &ServerConfig, dev: bool, migrate: bool) -> Result<App, StartupError> {
     let (mut builder, mailbox) = builder(config, dev)?;
+    // Checked before anything is opened; connecting never waits past the timeout.
+    let redis = match crate::redis_config::settings(config)? {
+        Some(settings) => Some(RedisWiring::open(settings).await?),
+        None => None,
+    };
+    // The database's shared counters (`throttle_shared`), if any.
+    let mut shared_limiter: Option<Arc<dyn RateLimiter>> = None;
     let store = match &config.database {
         None if config.stateless => AppStore::Stateless,
         None => AppStore::Sled(open_sled(config)?),
@@ -135,12 +154,22 @@ pub async fn open(config: &ServerConfig, dev: bool, migrate: bool) -> Result<App
                 store.migrate().await.map_err(StartupError::Database)?;
             }
             if config.throttle_shared {
-                builder = builder.rate_limiter(Arc::new(SqlRateLimiter::new(store.clone())));
+                shared_limiter = Some(Arc::new(SqlRateLimiter::new(store.clone())));
             }
             AppStore::Sql(store)
         }
     };
-    finish(config, builder, store, mailbox)
+    // Redis counts when configured to, falling back on the database's counters.
+    let limiter = match &redis {
+        Some(redis) => redis
+            .rate_limiter(shared_limiter.clone())
+            .or(shared_limiter),
+        None => shared_limiter,
+    };
+    if let Some(limiter) = limiter {
+        builder = builder.rate_limiter(limiter);
+    }
+    finish(config, builder, store, mailbox, redis.as_ref())
 }
 
 /// Applies the pending migrations of the configured `database` (`portcullis migrate`);
@@ -205,9 +234,14 @@ fn finish(
     builder: portcullis::Builder,
     store: AppStore,
     dev_mailbox: Option<Arc<DevMailbox>>,
+    redis: Option<&RedisWiring>,
 ) -> Result<App, StartupError> {
     let mut builder = match store.shared() {
-        Some(shared) => builder.store(shared),
+        // The session cache wraps what the engine sees; `AppStore` stays the database.
+        Some(shared) => match redis {
+            Some(redis) => builder.store(redis.cached(config, shared)),
+            None => builder.store(shared),
+        },
         None => builder,
     };
     let events = crate::events::wire(config, &store)?;

@@ -16,11 +16,13 @@ use crate::error::StartupError;
 
 mod hooks;
 mod providers;
+mod redis_section;
 mod secrets;
 mod sections;
 
 pub use hooks::*;
 pub use providers::*;
+pub use redis_section::*;
 pub use secrets::*;
 pub use sections::*;
 
@@ -33,7 +35,7 @@ pub const DEFAULT_LOG_FILTER: &str = "info";
 ///
 /// Every value can also come from the environment, which wins over the file:
 /// `NEXTAUTH_URL`, `NEXTAUTH_SECRET`, `PORTCULLIS_LISTEN`, `PORTCULLIS_DATA_DIR`,
-/// `PORTCULLIS_DATABASE_URL`, `PORTCULLIS_JWT_ENCRYPTION`, `PORTCULLIS_JWT_SECRET`,
+/// `PORTCULLIS_DATABASE_URL`, `PORTCULLIS_REDIS_URL`, `PORTCULLIS_JWT_ENCRYPTION`, `PORTCULLIS_JWT_SECRET`,
 /// `PORTCULLIS_JWT_SIGNING_KEY`, `PORTCULLIS_JWT_ENCRYPTION_KEY`, `PORTCULLIS_LOG`,
 /// `PORTCULLIS_LOG_FORMAT`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
@@ -114,6 +116,11 @@ pub struct ServerConfig {
     /// error is logged.
     #[serde(default)]
     pub throttle_shared: bool,
+
+    /// Redis, shared by several instances: rate limits and a cache of database-session
+    /// lookups (`[redis]`, see docs/redis.md). Unset: no Redis.
+    #[serde(default)]
+    pub redis: Option<RedisSection>,
 
     /// Reverse proxies in front of the server (address blocks, e.g. `["10.0.0.0/8"]`).
     /// A request from one of them is attributed to the rightmost address in
@@ -357,6 +364,10 @@ impl ServerConfig {
         }
         if let Some(url) = get("PORTCULLIS_DATABASE_URL") {
             self.database = Some(DatabaseUrl::new(url.trim()));
+        }
+        if let Some(url) = get("PORTCULLIS_REDIS_URL") {
+            self.redis.get_or_insert_with(RedisSection::default).url =
+                Some(RedisUrl::new(url.trim()));
         }
         if let Some(encryption) = get("PORTCULLIS_JWT_ENCRYPTION") {
             self.jwt.encryption = Some(match encryption.trim() {

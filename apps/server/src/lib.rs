@@ -34,6 +34,7 @@ pub mod logging;
 pub mod mail_template;
 pub mod metrics;
 pub mod oauth_config;
+pub mod redis_config;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod users;

@@ -35,6 +35,7 @@ pub(super) fn builder(
                 .into(),
         ));
     }
+    crate::redis_config::settings(config)?;
     let mut probe = settings(config, &secrets);
     for provider in &config.providers {
         match provider {

@@ -158,3 +158,27 @@ impl std::fmt::Debug for MetricsToken {
         f.write_str("MetricsToken([redacted])")
     }
 }
+
+/// A Redis URL. It may hold a password, so `Debug` shows only its scheme.
+#[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// Wraps a Redis URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL itself, password included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.0.split_once("://").map(|(s, _)| s).unwrap_or("?");
+        write!(f, "RedisUrl({scheme}://[redacted])")
+    }
+}

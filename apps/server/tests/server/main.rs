@@ -19,6 +19,7 @@ mod logs;
 mod metrics;
 mod oauth;
 mod ops;
+mod redis_section;
 mod support;
 mod users;
 mod v3_interop;
