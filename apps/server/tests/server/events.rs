@@ -19,7 +19,7 @@ use crate::support::{client, cookie_header, set_cookies, write_users, PASSWORD, 
 
 const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-fn portcullis(dir: &Path) -> Command {
+pub(crate) fn portcullis(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     command.current_dir(dir);
     for var in [
@@ -67,14 +67,14 @@ retry_max_ms = 200
 }
 
 /// A running binary and its log lines (JSON), read on a thread so the pipe never fills.
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     addr: String,
-    lines: Arc<Mutex<Vec<Value>>>,
+    pub(crate) lines: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Server {
-    fn start(dir: &Path, config: &Path) -> Server {
+    pub(crate) fn start(dir: &Path, config: &Path) -> Server {
         let mut child = portcullis(dir)
             .args(["serve", "--config"])
             .arg(config)
@@ -108,7 +108,7 @@ impl Server {
     }
 
     /// The lines logged so far with this target.
-    fn logged(&self, target: &str) -> Vec<Value> {
+    pub(crate) fn logged(&self, target: &str) -> Vec<Value> {
         self.lines
             .lock()
             .unwrap()
@@ -126,7 +126,7 @@ impl Drop for Server {
     }
 }
 
-async fn sign_in(server: &Server) {
+pub(crate) async fn sign_in(server: &Server) {
     let http = client();
     let response = http.get(server.url("/api/auth/csrf")).send().await.unwrap();
     let jar = set_cookies(&response);
@@ -148,7 +148,7 @@ async fn sign_in(server: &Server) {
 }
 
 /// Waits for `condition`, failing with `what` after `limit`.
-async fn wait_for(what: &str, limit: Duration, condition: impl Fn() -> bool) {
+pub(crate) async fn wait_for(what: &str, limit: Duration, condition: impl Fn() -> bool) {
     let deadline = Instant::now() + limit;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
