@@ -127,7 +127,7 @@ async fn a_sign_in_is_stored_once_on_the_stream_with_its_id() {
 
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_whose_nats_is_down_starts_and_keeps_the_events() {
+async fn a_server_whose_nats_is_down_starts_and_retries() {
     let dir = TempDir::new().unwrap();
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
