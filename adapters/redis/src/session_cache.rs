@@ -469,6 +469,20 @@ impl Store for RedisSessionCache {
         self.inner.is_jwt_revoked(jti).await
     }
 
+    async fn take_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.take_lease(key, holder, now, until).await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.release_lease(key, holder).await
+    }
+
     fn upgraded_from_v3(&self) -> bool {
         self.inner.upgraded_from_v3()
     }

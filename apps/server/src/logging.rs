@@ -2,8 +2,10 @@
 //! (`PORTCULLIS_LOG_FORMAT`). What is logged never holds a cookie, header value, body,
 //! secret or token: the request line is method, path, status and latency only.
 
-use tracing::Subscriber;
+use tracing::{Level, Metadata, Subscriber};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -25,10 +27,18 @@ where
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
+    let never = filter_fn(not_nats_wire_traffic);
     Ok(match format {
-        LogFormat::Text => Box::new(builder.with_ansi(ansi).finish()),
-        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish()),
+        LogFormat::Text => Box::new(builder.with_ansi(ansi).finish().with(never)),
+        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish().with(never)),
     })
+}
+
+/// async-nats (events to NATS) traces its wire traffic under `async_nats::connection`,
+/// the CONNECT line with the NATS user's password included: never logged, whatever the
+/// filter says.
+fn not_nats_wire_traffic(metadata: &Metadata<'_>) -> bool {
+    !(*metadata.level() == Level::TRACE && metadata.target().starts_with("async_nats::connection"))
 }
 
 /// Installs the process-wide subscriber, writing to standard error.

@@ -1,18 +1,17 @@
-//! Delivering the outbox: signed POSTs, retried with capped exponential backoff and jitter.
+//! Delivering the outbox through an [`EventSink`], retried with capped exponential backoff
+//! and jitter.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_domain::http::{Cache, HttpCall, HttpMethod};
-use portcullis_domain::secret::SecretString;
 use portcullis_domain::store::StoreError;
-use portcullis_ports::{Clock, HttpClient, Outbox, OutboxEntry};
+use portcullis_ports::{Clock, Outbox, OutboxEntry};
 use rand_core::{OsRng, RngCore};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use super::EventsSettings;
+use super::{DeliverySettings, EventSink};
 
 /// Messages one pass takes at once (and sends concurrently).
 const BATCH: usize = 16;
@@ -68,12 +67,12 @@ pub struct Pass {
     pub failed: usize,
 }
 
-/// Takes due events from the outbox and POSTs them to the receiver.
+/// Takes due events from the outbox and hands them to the sink.
 pub struct EventDelivery {
     pub(super) outbox: Arc<dyn Outbox>,
-    pub(super) http: Arc<dyn HttpClient>,
+    pub(super) sink: Arc<dyn EventSink>,
     pub(super) clock: Arc<dyn Clock>,
-    pub(super) settings: EventsSettings,
+    pub(super) settings: DeliverySettings,
 }
 
 impl EventDelivery {
@@ -107,7 +106,7 @@ impl EventDelivery {
 
     /// One attempt; `Ok(true)`: delivered and acked; `Ok(false)`: rescheduled.
     async fn deliver(&self, entry: OutboxEntry) -> Result<bool, StoreError> {
-        let failure = match self.post(&entry).await {
+        let failure = match self.send(&entry).await {
             Ok(()) => {
                 self.outbox.ack(&entry.id).await?;
                 tracing::debug!(target: "portcullis::events", id = %entry.id, "event delivered");
@@ -131,42 +130,31 @@ impl EventDelivery {
         Ok(false)
     }
 
-    /// POSTs one event, signed; any 2xx answer is a delivery.
-    async fn post(&self, entry: &OutboxEntry) -> Result<(), String> {
-        let timestamp = self.clock.now().unix_timestamp();
-        let signed = self
-            .settings
-            .secrets
-            .sign(&entry.id, timestamp, entry.payload.as_bytes());
-        let mut headers: Vec<(String, SecretString)> =
-            vec![("content-type".into(), "application/json".into())];
-        headers.extend(
-            signed
-                .headers()
-                .into_iter()
-                .map(|(name, value)| (name.to_owned(), SecretString::new(value))),
-        );
-        let call = HttpCall {
-            method: HttpMethod::Post,
-            url: self.settings.url.clone(),
-            headers,
-            body: Some(SecretString::new(entry.payload.clone())),
-            cache: Cache::Bypass,
-        };
-        match tokio::time::timeout(self.settings.timeout, self.http.send(call)).await {
+    /// One attempt through the sink, bounded by the timeout.
+    async fn send(&self, entry: &OutboxEntry) -> Result<(), String> {
+        match tokio::time::timeout(self.settings.timeout, self.sink.send(entry)).await {
             Err(_) => Err("timed out".into()),
-            Ok(Err(failure)) => Err(failure.to_string()),
-            Ok(Ok(response)) if response.is_success() => Ok(()),
-            Ok(Ok(response)) => Err(format!("answered {}", response.status)),
+            Ok(result) => result,
         }
     }
 
     pub(super) fn url_for_logs(&self) -> &str {
-        self.settings
-            .url
-            .split(['?', '#'])
-            .next()
-            .unwrap_or_default()
+        self.sink.url_for_logs()
+    }
+
+    /// Readies the sink before the first pass; a failure only delays delivery.
+    async fn prepare(&self) {
+        let failure = match tokio::time::timeout(self.settings.timeout, self.sink.prepare()).await {
+            Ok(Ok(())) => return,
+            Ok(Err(failure)) => failure,
+            Err(_) => "timed out".into(),
+        };
+        tracing::warn!(
+            target: "portcullis::events",
+            url = %self.url_for_logs(),
+            %failure,
+            "the event receiver is not reachable yet; events wait in the outbox"
+        );
     }
 
     /// Runs passes in the background: at once when an event is recorded (`wake`), and every
@@ -176,6 +164,10 @@ impl EventDelivery {
         let stopping = Arc::new(AtomicBool::new(false));
         let flag = stopping.clone();
         let task = tokio::spawn(async move {
+            tokio::select! {
+                _ = &mut stop_rx => return,
+                () = self.prepare() => {}
+            }
             loop {
                 if let Err(e) = self.deliver_due_until(&flag).await {
                     tracing::error!(target: "portcullis::events", error = %e, "event outbox unreadable; retrying");

@@ -1,5 +1,6 @@
-//! Events over HTTP (`[hooks.events]`): signIn, signOut, createUser, updateUser,
-//! linkAccount and session, each POSTed to the operator's endpoint, nothing lost.
+//! Events (`[hooks.events]`): signIn, signOut, createUser, updateUser, linkAccount and
+//! session, each POSTed to the operator's endpoint (or handed to another [`EventSink`], such
+//! as NATS JetStream), nothing lost.
 //!
 //! - **Never in the response's way.** [`EventRecorder::event`] (the [`Hooks`] port) only
 //!   writes the event to an [`Outbox`] and wakes the worker; the request goes on. With a
@@ -8,7 +9,9 @@
 //! - **At least once.** [`EventDelivery`] takes due events with a lease, POSTs each, signed
 //!   per Standard Webhooks, and acks it on any 2xx; otherwise it retries with capped
 //!   exponential backoff and jitter ([`Backoff`]), forever. `webhook-id` is the event's
-//!   id on every attempt, so a receiver de-duplicates retries on it.
+//!   id on every attempt, so a receiver de-duplicates retries on it. What carries an event
+//!   is an [`EventSink`] ([`WebhookSink`] here); the lease, ack and backoff are the same for
+//!   every sink.
 //! - **Bounded without a store.** A [`MemoryOutbox`](portcullis_ports::MemoryOutbox) holds
 //!   a fixed number of events and drops the oldest, logging an error that counts drops.
 //! - **Audited.** Every event is also one `portcullis::audit` log line (name, id, user id,
@@ -19,6 +22,7 @@
 
 pub mod delivery;
 pub mod payload;
+pub mod sink;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,10 +34,11 @@ use rand_core::OsRng;
 use tokio::sync::Notify;
 
 pub use delivery::{Backoff, EventDelivery, EventWorker, Pass};
+pub use sink::{EventSink, WebhookSink};
 
 use crate::WebhookSecrets;
 
-/// Where and how events are sent.
+/// Where and how events are sent as webhooks.
 #[derive(Debug, Clone)]
 pub struct EventsSettings {
     /// The receiver's `http(s)` URL.
@@ -41,6 +46,28 @@ pub struct EventsSettings {
     /// Every one signs each request (rotation).
     pub secrets: WebhookSecrets,
     /// Bound on one delivery attempt.
+    pub timeout: Duration,
+    /// Delays between retries of a failed delivery.
+    pub backoff: Backoff,
+    /// How often the worker looks for retries that have come due.
+    pub poll: Duration,
+}
+
+impl EventsSettings {
+    /// The timeout, backoff and poll: what delivery through any sink needs.
+    pub fn delivery(&self) -> DeliverySettings {
+        DeliverySettings {
+            timeout: self.timeout,
+            backoff: self.backoff,
+            poll: self.poll,
+        }
+    }
+}
+
+/// How events are delivered, whatever carries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliverySettings {
+    /// Bound on one delivery attempt (and on the sink's [`EventSink::prepare`]).
     pub timeout: Duration,
     /// Delays between retries of a failed delivery.
     pub backoff: Backoff,
@@ -66,11 +93,25 @@ impl std::fmt::Debug for Events {
 }
 
 impl Events {
-    /// The recorder and worker for `settings`, keeping pending events in `outbox`.
+    /// The recorder and worker for webhooks as `settings` says, keeping pending events in
+    /// `outbox`.
     pub fn new(
         settings: EventsSettings,
         outbox: Arc<dyn Outbox>,
         http: Arc<dyn HttpClient>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let delivery = settings.delivery();
+        let sink = WebhookSink::new(settings.url, settings.secrets, http, clock.clone());
+        Self::with_sink(Arc::new(sink), delivery, outbox, clock)
+    }
+
+    /// The recorder and worker for events carried by `sink`, keeping pending events in
+    /// `outbox`.
+    pub fn with_sink(
+        sink: Arc<dyn EventSink>,
+        settings: DeliverySettings,
+        outbox: Arc<dyn Outbox>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let wake = Arc::new(Notify::new());
@@ -83,7 +124,7 @@ impl Events {
             }),
             delivery: Arc::new(EventDelivery {
                 outbox,
-                http,
+                sink,
                 clock,
                 settings,
             }),

@@ -1,6 +1,6 @@
 //! `[hooks]`: the signed HTTP hooks, and `[hooks.events]`.
 
-use super::Secrets;
+use super::{NatsUrl, Secrets};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -28,7 +28,8 @@ pub struct HooksSection {
     #[serde(default)]
     pub send_email: Option<HookConfig>,
     /// v3's `events`: signIn, signOut, createUser, updateUser, linkAccount and session,
-    /// POSTed to the operator's receiver (docs/hooks.md, "Events").
+    /// POSTed to the operator's receiver or published to NATS JetStream (docs/hooks.md,
+    /// "Events").
     #[serde(default)]
     pub events: Option<EventsHookConfig>,
 }
@@ -128,19 +129,27 @@ impl HooksSection {
     }
 }
 
-/// `[hooks.events]`: events go to `url`, signed, retried until delivered. They are kept in
-/// the store until then (sled or SQL: a restart loses none); without one (`stateless`, or
-/// MongoDB for now) in a bounded memory queue that drops the oldest when full.
+/// `[hooks.events]`: events go to `url`, signed, or to NATS JetStream (`[hooks.events.nats]`),
+/// retried until delivered. They are kept in the store until then (sled or SQL: a restart
+/// loses none); without one (`stateless`, or MongoDB for now) in a bounded memory queue that
+/// drops the oldest when full.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventsHookConfig {
-    /// The receiver: an `http://` or `https://` URL.
-    pub url: String,
-    /// A Standard Webhooks secret, `whsec_` and the base64 of 24 to 64 random bytes
-    /// (`echo whsec_$(openssl rand -base64 32)`), or a list while rotating: every one
+    /// The webhook receiver: an `http://` or `https://` URL. Exactly one of `url` and
+    /// `[hooks.events.nats]`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// With `url`: a Standard Webhooks secret, `whsec_` and the base64 of 24 to 64 random
+    /// bytes (`echo whsec_$(openssl rand -base64 32)`), or a list while rotating: every one
     /// signs each request.
-    pub secret: Secrets,
-    /// Bound on one delivery attempt, in milliseconds. Default 5000.
+    #[serde(default)]
+    pub secret: Option<Secrets>,
+    /// Events published to NATS JetStream instead of POSTed.
+    #[serde(default)]
+    pub nats: Option<NatsEventsConfig>,
+    /// Bound on one delivery attempt, in milliseconds (and, with NATS, on connecting).
+    /// Default 5000.
     #[serde(default = "default_events_timeout_ms")]
     pub timeout_ms: u64,
     /// The first retry's delay, in milliseconds; each later one doubles, with jitter.
@@ -154,6 +163,25 @@ pub struct EventsHookConfig {
     /// dropped (an error is logged). Default 10000.
     #[serde(default = "default_events_queue_capacity")]
     pub queue_capacity: usize,
+}
+
+/// `[hooks.events.nats]`: each event published to a JetStream subject with its id as
+/// `Nats-Msg-Id`, delivered once the stream acks it (docs/hooks.md, "Events to NATS").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NatsEventsConfig {
+    /// `nats://host:4222`, with `user:password@` or `token@` when the server wants them, or
+    /// `tls://…`; several comma-separated for a cluster.
+    pub url: NatsUrl,
+    /// The subject events are published to, e.g. `portcullis.events`.
+    pub subject: String,
+    /// The stream that must store them, created (file storage, default limits) if missing;
+    /// left out, a stream taking `subject` must exist.
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// With `stream`: its subjects when created. Default: `[subject]`.
+    #[serde(default)]
+    pub subjects: Option<Vec<String>>,
 }
 
 fn default_events_timeout_ms() -> u64 {

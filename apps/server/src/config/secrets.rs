@@ -126,6 +126,31 @@ impl std::fmt::Debug for SmtpUrl {
     }
 }
 
+/// A NATS server URL (or several, comma-separated). It may hold a user and password or a
+/// token, so `Debug` shows only its scheme.
+#[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct NatsUrl(String);
+
+impl NatsUrl {
+    /// Wraps a NATS URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL itself, credentials included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for NatsUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.0.split_once("://").map(|(s, _)| s).unwrap_or("?");
+        write!(f, "NatsUrl({scheme}://[redacted])")
+    }
+}
+
 /// The bearer token of `/metrics`: redacted in `Debug`.
 #[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(transparent)]

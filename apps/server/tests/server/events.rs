@@ -45,7 +45,7 @@ retry_max_ms = 200
     path
 }
 
-async fn sign_in(server: &Server) {
+pub(crate) async fn sign_in(server: &Server) {
     let http = client();
     let response = http.get(server.url("/api/auth/csrf")).send().await.unwrap();
     let jar = set_cookies(&response);
@@ -67,7 +67,7 @@ async fn sign_in(server: &Server) {
 }
 
 /// Waits for `condition`, failing with `what` after `limit`.
-async fn wait_for(what: &str, limit: Duration, condition: impl Fn() -> bool) {
+pub(crate) async fn wait_for(what: &str, limit: Duration, condition: impl Fn() -> bool) {
     let deadline = Instant::now() + limit;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

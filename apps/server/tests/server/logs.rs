@@ -165,3 +165,28 @@ async fn json_logs_carry_no_secrets() {
         );
     }
 }
+
+/// async-nats traces its CONNECT line, password included, under `async_nats::connection`:
+/// even with the filter at `trace`, the server's logs never carry it, while the client's
+/// other lines still come through. Against the machine's NATS (127.0.0.1:4222), which
+/// takes any user when it has none configured.
+#[tokio::test(flavor = "current_thread")]
+async fn nats_credentials_stay_out_of_trace_logs() {
+    anchor_dispatchers();
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(
+        subscriber("trace", LogFormat::Json, capture.clone(), false).unwrap(),
+    );
+    let client = async_nats::ConnectOptions::with_user_and_password(
+        "portcullis".into(),
+        "s3cret-nats-password".into(),
+    )
+    .connect("nats://127.0.0.1:4222")
+    .await
+    .unwrap();
+    client.flush().await.unwrap();
+    drop(client);
+    let log = capture.text();
+    assert!(log.contains("async_nats"), "{log}");
+    assert!(!log.contains("s3cret-nats-password"), "{log}");
+}

@@ -12,6 +12,7 @@ mod dev_mailbox;
 mod durability;
 mod email;
 mod events;
+mod events_nats;
 mod hooks;
 mod http;
 mod ldap;
