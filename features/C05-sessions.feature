@@ -291,22 +291,24 @@ Feature: C05 Sessions as JSON Web Tokens or as database rows
     Then the events are "session(Jane Doe), signOut(database session of user {saved:user-id})"
 
   @embedded
-  Scenario: A store that cannot read answers {} and keeps the cookie
+  Scenario: A store that cannot read answers 503 {} with Retry-After and keeps the cookie
     Given database sessions are on
     And Jane has a database session that expires in 30 days
     And the store fails to get_session_and_user
     When I GET "/api/auth/session"
-    Then the status is 200
+    Then the status is 503
+    And the header "retry-after" is "1"
     And the body is "{}"
     And the response does not set the cookie "next-auth.session-token"
 
   @embedded
-  Scenario: A store that cannot extend answers {} and keeps the cookie
+  Scenario: A store that cannot extend answers 503 {} and keeps the cookie
     Given database sessions are on
     And Jane has a database session that expires in 28 days
     And the store fails to update_session_expiry
     When I GET "/api/auth/session"
-    Then the body is "{}"
+    Then the status is 503
+    And the body is "{}"
     And the response does not set the cookie "next-auth.session-token"
 
   @embedded
@@ -371,12 +373,13 @@ Feature: C05 Sessions as JSON Web Tokens or as database rows
       Then the app finds no token
 
     @embedded
-    Scenario: A store that cannot say whether the token was revoked answers {} and keeps the cookie
+    Scenario: A store that cannot say whether the token was revoked answers 503 {} and keeps the cookie
       Given JWT sessions are revocable
       And I am signed in
       And the store fails to is_jwt_revoked
       When I GET "/api/auth/session"
-      Then the status is 200
+      Then the status is 503
+      And the header "retry-after" is "1"
       And the body is "{}"
       And the response does not set the cookie "next-auth.session-token"
 

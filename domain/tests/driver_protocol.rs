@@ -64,7 +64,7 @@ fn a_failed_store_is_answered_by_the_flow_not_a_fault() {
     let failed = Outcome::Store(Err(StoreError::Backend("down".into())));
     let (response, fault) = read_answered_with(failed);
     assert_eq!(fault, None);
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status(), 503, "the store is out, not the session");
     assert_eq!(response.body(), "{}");
 }
 

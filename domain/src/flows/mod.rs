@@ -410,6 +410,19 @@ pub(crate) fn no_session() -> Reply {
     Reply::json(serde_json::json!({})).no_store()
 }
 
+/// The store could not say whether the session is valid: `503` with `Retry-After: 1` and
+/// v3's "no session" body. Clients read the body whatever the status (NextAuth's client
+/// shows no session, as before); proxies, monitors and retrying clients see an outage,
+/// not a sign-out, and the cookie is kept for when the store is back.
+pub(crate) fn session_unavailable() -> Reply {
+    let mut reply = no_session().with_header(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    reply.status = StatusCode::SERVICE_UNAVAILABLE;
+    reply
+}
+
 /// `{}` and a deleted session cookie.
 pub(crate) fn no_session_cleared(cx: &Cx) -> Reply {
     no_session().with_cookie(cx.clear_session_cookie())

@@ -21,7 +21,7 @@ crate::flow! {
         initial Received;
         Received + NoCookie => Anonymous, guard "no session cookie", effect "{}";
         Received + TokenInvalid => Cleared, guard "decode fails: tampered, expired, too old, wrong key or algorithm; or jwt.revocable and the jti is revoked or missing", effect "clear session cookie; {}";
-        Received + RevocationUnknown => Failed, guard "jwt.revocable and the store cannot say whether the jti is revoked", effect "{} (cookie kept)";
+        Received + RevocationUnknown => Failed, guard "jwt.revocable and the store cannot say whether the jti is revoked", effect "503 {} with Retry-After (cookie kept)";
         Received + TokenValid => Refreshing, guard "decode succeeds (and, with jwt.revocable, the jti is not revoked)", effect "Hook: jwt(token)";
         Received + AccessTokenExpired => Renewing, guard "provider tokens kept: the access token expired and a refresh token is held", effect "Http: discovery (cached) if needed, else the refresh grant";
         Renewing + Discovered => Renewing, guard "the token endpoint is known now", effect "Http: refresh grant";
@@ -105,7 +105,7 @@ pub(super) fn start(cx: &mut Cx) -> Result<Flow<Reply>, Fault> {
                 }
                 Revocation::Unknown => {
                     read.m.fire(E::RevocationUnknown, &mut cx.trace)?;
-                    Ok(Flow::Done(super::no_session()))
+                    Ok(Flow::Done(super::session_unavailable()))
                 }
             }
         }));

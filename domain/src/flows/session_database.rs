@@ -25,11 +25,11 @@ crate::flow! {
         Loading + Expired => Expiring, guard "expires <= now, or signed in longer ago than absolute_max_age", effect "Store: delete session";
         Loading + Fresh => Shaping, guard "extended less than updateAge ago, or at its absolute end already", effect "Hook: session(session, user)";
         Loading + DueForExtension => Extending, guard "now > expires - maxAge + updateAge, or the stored expiry lies past created + absolute_max_age", effect "Store: expires = now + maxAge, at most created + absolute_max_age";
-        Loading + StoreFailed => Failed, guard "store error", effect "{} (cookie kept)";
+        Loading + StoreFailed => Failed, guard "store error", effect "503 {} with Retry-After (cookie kept)";
         Expiring + Deleted => Cleared, guard "", effect "clear session cookie; {}";
         Expiring + StoreFailed => Cleared, guard "store error", effect "clear session cookie; {}";
         Extending + Extended => Shaping, guard "", effect "Hook: session(session, user)";
-        Extending + StoreFailed => Failed, guard "store error", effect "{} (cookie kept)";
+        Extending + StoreFailed => Failed, guard "store error", effect "503 {} with Retry-After (cookie kept)";
         Shaping + SessionReady => Served, guard "", effect "Set-Cookie: session-token (same token, Expires = session expiry); Event: session; session JSON";
         Shaping + HookFailed => Failed, guard "session callback fails", effect "{} (cookie kept)";
     }
@@ -150,6 +150,9 @@ impl Read {
     /// No session in the answer; the cookie is kept (the failure may pass).
     fn failed(mut self, cx: &mut Cx, event: E) -> Result<Flow<Reply>, Fault> {
         self.m.fire(event, &mut cx.trace)?;
-        Ok(Flow::Done(super::no_session()))
+        Ok(Flow::Done(match event {
+            E::StoreFailed => super::session_unavailable(),
+            _ => super::no_session(),
+        }))
     }
 }

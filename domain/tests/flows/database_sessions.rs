@@ -122,7 +122,11 @@ fn unknown_session_is_cleared_and_store_failure_keeps_the_cookie() {
     let failed = read(&engine(HookSet::default()), |_| {
         Outcome::Store(Err(StoreError::Backend("down".into())))
     });
-    assert_eq!((failed.status, failed.body.as_str()), (200, "{}"));
+    assert_eq!((failed.status, failed.body.as_str()), (503, "{}"));
+    assert!(failed
+        .headers
+        .iter()
+        .any(|(k, v)| k == "retry-after" && v == "1"));
     assert!(!failed
         .headers
         .iter()
