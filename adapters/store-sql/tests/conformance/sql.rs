@@ -62,7 +62,7 @@ async fn migrate_is_idempotent_and_recorded() {
         assert!(store.migrate().await.unwrap().is_empty());
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6]
+            vec![1, 2, 3, 4, 5, 6, 7]
         );
         // Concurrent migrations of a fresh store wait for each other.
         let again = support::connect(&url).await;

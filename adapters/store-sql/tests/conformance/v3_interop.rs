@@ -116,7 +116,7 @@ async fn opens_a_v3_database(server: Option<Server>) {
     );
     assert_eq!(
         store.applied_migrations().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6]
+        vec![1, 2, 3, 4, 5, 6, 7]
     );
 
     // Every row is still there and reads through the port.

@@ -2,7 +2,8 @@
 //! one PostgreSQL (and again on one MariaDB) database, from one configuration file, with
 //! requests spread across them round-robin:
 //!
-//! - signing in on one, reading the session on another and signing out on a third;
+//! - signing in on one, reading the session on another and signing out on a third (with
+//!   database sessions cached in Redis, the sign-out reaches every instance's cache);
 //! - a magic link requested on one and redeemed 50 times at once across all three yields
 //!   exactly one session;
 //! - a revoked JWT (`jwt.revocable`) is refused by every instance;
@@ -10,7 +11,7 @@
 //! - every event (`[hooks.events]`) reaches the receiver exactly once, whichever instance
 //!   recorded it, although all three instances' workers deliver from one outbox.
 //!
-//! Needs the databases from `bash .ci/services` and the test SMTP server (`bash .ci/smtp`).
+//! Needs the databases and Redis from `bash .ci/services` and the test SMTP server (`bash .ci/smtp`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -229,12 +230,19 @@ async fn session(server: &Server, token: &str) -> Value {
     response.json().await.unwrap()
 }
 
-/// Database sessions: a magic link requested on one instance and redeemed 50 times at
-/// once across all three signs in once; that session reads back on every instance and,
-/// signed out on one, on none.
+/// Database sessions, cached in Redis: a magic link requested on one instance and
+/// redeemed 50 times at once across all three signs in once; that session reads back on
+/// every instance (twice: the second read is the cache's) and, signed out on one, on none.
 async fn database_sessions(label: &str, db: &ScratchDatabase) {
     let (receiver, got) = start_receiver().await;
-    let cluster = Cluster::start(&db.url(), "[session]\nstrategy = \"database\"", &receiver);
+    // With the Redis session cache on (`bash .ci/services` starts Redis): the reads below
+    // fill it on every instance, so a sign-out on one must reach the others' cache.
+    let redis = format!(
+        "[redis]\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"cluster-{label}-{}:\"",
+        std::process::id()
+    );
+    let settings = format!("[session]\nstrategy = \"database\"\n\n{redis}");
+    let cluster = Cluster::start(&db.url(), &settings, &receiver);
     let address = format!("cluster-{label}-{}@example.com", std::process::id());
 
     let mut visitor = Visitor::arrive(cluster.next()).await;
@@ -274,12 +282,14 @@ async fn database_sessions(label: &str, db: &ScratchDatabase) {
     assert_eq!(stored, "1", "{label}: one session row");
 
     let token = &sessions[0];
-    for server in &cluster.servers {
-        assert_eq!(
-            session(server, token).await["user"]["email"],
-            address.as_str(),
-            "{label}: every instance reads the session"
-        );
+    for _ in 0..2 {
+        for server in &cluster.servers {
+            assert_eq!(
+                session(server, token).await["user"]["email"],
+                address.as_str(),
+                "{label}: every instance reads the session"
+            );
+        }
     }
     visitor.jar.insert(SESSION_COOKIE.into(), token.clone());
     visitor.sign_out(cluster.next()).await;
