@@ -139,6 +139,11 @@ pub struct ServerConfig {
     #[serde(default)]
     pub database_pool: DatabasePoolSection,
 
+    /// Rate limits of e-mail links and credentials attempts (`[throttle]`): see
+    /// [`ThrottleSection`]. Unset: the defaults.
+    #[serde(default)]
+    pub throttle: ThrottleSection,
+
     /// Session lifetimes.
     #[serde(default)]
     pub session: SessionSection,

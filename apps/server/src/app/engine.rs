@@ -115,8 +115,9 @@ pub(super) fn builder(
         ));
     }
     crate::events::settings(config)?;
+    let throttle = config.throttle.settings().map_err(StartupError::Settings)?;
 
-    let settings = settings(config, &secrets);
+    let settings = settings(config, &secrets).throttle(throttle);
     let mut builder = Portcullis::builder()
         .configure(move |_| settings)
         .allow_private_network(config.allow_private_network);

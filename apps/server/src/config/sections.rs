@@ -2,6 +2,7 @@
 //! pool, health, metrics and logs.
 
 use super::{JwkString, MetricsToken, Secrets};
+use portcullis_domain::config::{Limit, ThrottleSettings};
 use portcullis_domain::cookies::{CookiePolicy, CookiePrefix};
 use portcullis_domain::SessionStrategy;
 use schemars::JsonSchema;
@@ -255,5 +256,65 @@ impl std::str::FromStr for LogFormat {
             "json" => Ok(LogFormat::Json),
             other => Err(format!("expected `text` or `json`, got {other:?}")),
         }
+    }
+}
+
+/// Rate limits (`[throttle]`), each `{ limit = N, window_seconds = S }`: at most `limit`
+/// attempts per key in `window_seconds`. Unset ones keep their defaults (those of
+/// [`ThrottleSettings::default`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSection {
+    /// Magic links per address (default 3 a minute).
+    #[serde(default)]
+    pub email_per_address: Option<Limit>,
+    /// Magic links per client IP (default 20 a minute).
+    #[serde(default)]
+    pub email_per_ip: Option<Limit>,
+    /// Magic-link redemptions per client IP (default 30 a minute).
+    #[serde(default)]
+    pub email_callback_per_ip: Option<Limit>,
+    /// Credentials attempts per username (default 10 in 5 minutes).
+    #[serde(default)]
+    pub credentials_per_identifier: Option<Limit>,
+    /// Credentials attempts per client IP (default 50 a minute).
+    #[serde(default)]
+    pub credentials_per_ip: Option<Limit>,
+}
+
+impl ThrottleSection {
+    /// The engine's limits: these over the defaults. Errors name the key.
+    pub fn settings(&self) -> Result<ThrottleSettings, String> {
+        let defaults = ThrottleSettings::default();
+        let pick = |key: &str, set: Option<Limit>, default: Limit| match set {
+            Some(limit) if limit.limit == 0 || limit.window_seconds <= 0 => Err(format!(
+                "throttle.{key}: limit and window_seconds must be at least 1"
+            )),
+            Some(limit) => Ok(limit),
+            None => Ok(default),
+        };
+        Ok(ThrottleSettings {
+            email_per_address: pick(
+                "email_per_address",
+                self.email_per_address,
+                defaults.email_per_address,
+            )?,
+            email_per_ip: pick("email_per_ip", self.email_per_ip, defaults.email_per_ip)?,
+            email_callback_per_ip: pick(
+                "email_callback_per_ip",
+                self.email_callback_per_ip,
+                defaults.email_callback_per_ip,
+            )?,
+            credentials_per_identifier: pick(
+                "credentials_per_identifier",
+                self.credentials_per_identifier,
+                defaults.credentials_per_identifier,
+            )?,
+            credentials_per_ip: pick(
+                "credentials_per_ip",
+                self.credentials_per_ip,
+                defaults.credentials_per_ip,
+            )?,
+        })
     }
 }

@@ -279,7 +279,7 @@ async fn instance(dir: &Path, throttle_shared: bool) -> portcullis_server::App {
 }
 
 /// A credentials sign-in as `jane` on `app`: the response's status.
-async fn sign_in(app: &portcullis_server::App, password: &str) -> u16 {
+pub(crate) async fn sign_in(app: &portcullis_server::App, password: &str) -> u16 {
     let csrf = app
         .portcullis
         .handle(

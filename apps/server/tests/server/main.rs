@@ -22,6 +22,7 @@ mod oauth;
 mod ops;
 mod redis_section;
 mod support;
+mod throttle;
 mod users;
 mod v3_interop;
 mod v3_keys;
