@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 connections="${2:-256}"
 signin_every="${3:-1000}"
-users=400
+users=2000
 ports=(4001 4002 4003)
 scratch="$(mktemp -d)"
 prefix="portcullis-bench-$$:"
@@ -179,7 +179,8 @@ run() {
     local label="$1" cookie="$2" every="$3" i pid
     local loads=()
     for i in 0 1 2; do
-        SESSION_COOKIE="$cookie" SIGNIN_EVERY="$every" USERS="$users" PASSWORD="$password" \
+        SEED="$((RANDOM * 3 + i))" \
+            SESSION_COOKIE="$cookie" SIGNIN_EVERY="$every" USERS="$users" PASSWORD="$password" \
             CSRF_COOKIE="$csrf_cookie" CSRF_TOKEN="$csrf_token" \
             wrk -t1 "-c$((connections / 3))" "-d${seconds}s" -s bench/wrk/cluster.lua \
             "http://127.0.0.1:${ports[$i]}" > "$scratch/wrk-$i" &

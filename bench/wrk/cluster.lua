@@ -9,6 +9,9 @@ local csrf_cookie = os.getenv("CSRF_COOKIE") or ""
 local csrf_token = os.getenv("CSRF_TOKEN") or ""
 local password = os.getenv("PASSWORD") or ""
 local count = 0
+-- Each wrk process gets its own SEED: with one seed, all three would sign in the same
+-- users in the same order, tripling each user's attempts (and tripping its rate limit).
+math.randomseed(tonumber(os.getenv("SEED") or "1"))
 
 function request()
   count = count + 1
