@@ -17,6 +17,8 @@
 # docs/scaling.md has the figures of a run and how to read them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 seconds="${1:-60}"
 connections="${2:-256}"
@@ -94,22 +96,6 @@ $providers
 EOF
 }
 
-# Waits until `url` answers 200, at most 30 s.
-wait_up() {
-    python3 - "$1" <<'PY'
-import sys, time, urllib.request
-url, deadline = sys.argv[1], time.monotonic() + 30
-while True:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            if r.status == 200:
-                break
-    except OSError:
-        if time.monotonic() > deadline:
-            sys.exit(f"{url} did not come up")
-        time.sleep(0.01)
-PY
-}
 
 rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 hwm_mib() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
@@ -149,26 +135,7 @@ session_cookie_database() {
     local jar="$scratch/jar" address="bench-db-$$@example.com" link
     curl -sf -o /dev/null -c "$jar" -b "$jar" "http://127.0.0.1:${ports[1]}/api/auth/signin/email" \
         -d "csrfToken=$csrf_token" -d "email=$address" -d json=true
-    link="$(python3 - "$PORTCULLIS_TEST_MAILDIR" "$address" <<'PY'
-import email, os, sys, time
-maildir, address = sys.argv[1:3]
-deadline = time.monotonic() + 10
-while time.monotonic() < deadline:
-    for name in os.listdir(os.path.join(maildir, "new")):
-        path = os.path.join(maildir, "new", name)
-        with open(path, "rb") as f:
-            message = email.message_from_binary_file(f)
-        if message.get("X-RcptTo") == address:
-            os.remove(path)
-            for part in message.walk():
-                if part.get_content_type() == "text/plain":
-                    text = part.get_payload(decode=True).decode()
-                    print(next(l.strip() for l in text.splitlines() if l.startswith("http")))
-                    sys.exit(0)
-    time.sleep(0.05)
-sys.exit(f"no mail for {address}")
-PY
-)"
+    link="$(mailed_link "$address")"
     # The link names the public URL (port 4000); redeem it on instance 3.
     curl -sf -o /dev/null -c "$jar" -b "$jar" "${link/:4000/:${ports[2]}}"
     echo "next-auth.session-token=$(awk '$6 == "next-auth.session-token" {print $7}' "$jar")"

@@ -14,6 +14,8 @@
 # Markdown table; docs/performance.md has the figures of a run and how to read them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 seconds="${1:-10}"
 rounds="${2:-3}"
@@ -45,22 +47,6 @@ cp bench/nextauth4/package.json "$cache/nextauth4/package.json"
 
 secret="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-# Waits until `url` answers 200 (the server is up), at most 30 s.
-wait_up() {
-    python3 - "$1" <<'PY'
-import sys, time, urllib.request
-url, deadline = sys.argv[1], time.monotonic() + 30
-while True:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            if r.status == 200:
-                break
-    except OSError:
-        if time.monotonic() > deadline:
-            sys.exit(f"{url} did not come up")
-        time.sleep(0.005)
-PY
-}
 
 # Milliseconds from spawning `portcullis serve` to its first 200, median of 5 starts.
 start_time_ms() {
@@ -172,26 +158,7 @@ EOF
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["csrfToken"])')"
     curl -sf -o /dev/null -c "$jar" -b "$jar" "http://127.0.0.1:$port/api/auth/signin/email" \
         -d "csrfToken=$token" -d "email=$address" -d json=true
-    link="$(python3 - "$PORTCULLIS_TEST_MAILDIR" "$address" <<'PY'
-import email, os, sys, time
-maildir, address = sys.argv[1:3]
-deadline = time.monotonic() + 10
-while time.monotonic() < deadline:
-    for name in os.listdir(os.path.join(maildir, "new")):
-        path = os.path.join(maildir, "new", name)
-        with open(path, "rb") as f:
-            message = email.message_from_binary_file(f)
-        if message.get("X-RcptTo") == address:
-            os.remove(path)
-            for part in message.walk():
-                if part.get_content_type() == "text/plain":
-                    text = part.get_payload(decode=True).decode()
-                    print(next(l.strip() for l in text.splitlines() if l.startswith("http")))
-                    sys.exit(0)
-    time.sleep(0.05)
-sys.exit(f"no mail for {address}")
-PY
-)"
+    link="$(mailed_link "$address")"
     curl -sf -o /dev/null -c "$jar" -b "$jar" "$link"
     cookie[$name]="next-auth.session-token=$(awk '$6 == "next-auth.session-token" {print $7}' "$jar")"
 }

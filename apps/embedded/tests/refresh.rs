@@ -3,15 +3,19 @@
 //! its calls, with the embedded sled store.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+#[path = "common/token_endpoint.rs"]
+mod token_endpoint;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use portcullis::{AccessTokenError, Clock, OAuthProvider, Portcullis, Store};
 use portcullis_domain::model::{Account, NewUser};
 use portcullis_domain::secret::SecretString;
 use rand_chacha::rand_core::SeedableRng;
 use time::OffsetDateTime;
-use warp::Filter;
+
+use token_endpoint::{start_provider, Provider};
 
 const SECRET: &str = "a-test-secret-of-at-least-32-bytes-long";
 
@@ -25,48 +29,6 @@ impl Clock for FixedClock {
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
-}
-
-/// A token endpoint that rotates: each refresh token works once.
-#[derive(Default)]
-struct Provider {
-    calls: AtomicUsize,
-    current_refresh: Mutex<String>,
-    refuse: Mutex<bool>,
-}
-
-async fn start_provider(provider: Arc<Provider>) -> String {
-    let state = provider.clone();
-    let token = warp::post()
-        .and(warp::path!("token"))
-        .and(warp::body::form())
-        .map(move |form: std::collections::HashMap<String, String>| {
-            let n = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
-            let mut current = state.current_refresh.lock().unwrap();
-            let valid = form.get("grant_type").map(String::as_str) == Some("refresh_token")
-                && form.get("refresh_token") == Some(&*current)
-                && form.get("client_secret").map(String::as_str) == Some("csecret");
-            if !valid || *state.refuse.lock().unwrap() {
-                return warp::reply::with_status(
-                    warp::reply::json(&serde_json::json!({"error": "invalid_grant"})),
-                    warp::http::StatusCode::BAD_REQUEST,
-                );
-            }
-            *current = format!("rt-{n}");
-            warp::reply::with_status(
-                warp::reply::json(&serde_json::json!({
-                    "access_token": format!("at-{n}"),
-                    "refresh_token": format!("rt-{n}"),
-                    "token_type": "Bearer",
-                    "expires_in": 3600,
-                })),
-                warp::http::StatusCode::OK,
-            )
-        });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(warp::serve(token).incoming(listener).run());
-    format!("http://{addr}")
 }
 
 struct Setup {

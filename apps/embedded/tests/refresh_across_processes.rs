@@ -1,7 +1,7 @@
 //! A provider refresh token is spent once across processes (issue 15): three processes —
 //! this test binary run again as [`renewer`] — each with its own engine and connection pool
 //! on one PostgreSQL (then MariaDB) database, ask for the same expired access token ten
-//! times at once, released together by a barrier. A token endpoint on loopback rotates
+//! times at once, released together by a barrier. The refresh tests' token endpoint rotates
 //! strictly (a used refresh token is retired) and counts its calls: it must be called once,
 //! and all thirty callers must get the token it issued.
 //!
@@ -9,10 +9,13 @@
 //! `PORTCULLIS_TEST_MYSQL_URL`); each run uses an account of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/token_endpoint.rs"]
+mod token_endpoint;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis::{Clock, OAuthProvider, Portcullis, Store};
@@ -20,7 +23,8 @@ use portcullis_domain::model::{Account, NewUser};
 use portcullis_domain::secret::SecretString;
 use portcullis_store_sql::{SqlOptions, SqlStore};
 use time::OffsetDateTime;
-use warp::Filter;
+
+use token_endpoint::{start_provider, Provider};
 
 const SECRET: &str = "a-test-secret-of-at-least-32-bytes-long";
 const PROCESSES: usize = 3;
@@ -37,44 +41,6 @@ impl Clock for FixedClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
     }
-}
-
-/// A token endpoint that rotates strictly and counts its calls.
-#[derive(Default)]
-struct Provider {
-    calls: AtomicUsize,
-    current_refresh: Mutex<String>,
-}
-
-async fn start_provider(provider: Arc<Provider>) -> String {
-    let state = provider.clone();
-    let token = warp::post()
-        .and(warp::path!("token"))
-        .and(warp::body::form())
-        .map(move |form: std::collections::HashMap<String, String>| {
-            let n = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
-            let mut current = state.current_refresh.lock().unwrap();
-            if form.get("refresh_token") != Some(&*current) {
-                return warp::reply::with_status(
-                    warp::reply::json(&serde_json::json!({"error": "invalid_grant"})),
-                    warp::http::StatusCode::BAD_REQUEST,
-                );
-            }
-            *current = format!("rt-{n}");
-            warp::reply::with_status(
-                warp::reply::json(&serde_json::json!({
-                    "access_token": format!("at-{n}"),
-                    "refresh_token": format!("rt-{n}"),
-                    "token_type": "Bearer",
-                    "expires_in": 3600,
-                })),
-                warp::http::StatusCode::OK,
-            )
-        });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(warp::serve(token).incoming(listener).run());
-    format!("http://{addr}/token")
 }
 
 fn engine(store: Arc<dyn Store>, token_url: &str) -> Portcullis {
@@ -128,7 +94,7 @@ async fn across_processes(database: &str) {
         .unwrap();
     let provider = Arc::new(Provider::default());
     *provider.current_refresh.lock().unwrap() = "rt-0".into();
-    let token_url = start_provider(provider.clone()).await;
+    let token_url = format!("{}/token", start_provider(provider.clone()).await);
 
     let barrier = tempfile::TempDir::new().unwrap();
     let children: Vec<_> = (0..PROCESSES)

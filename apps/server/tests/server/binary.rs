@@ -39,6 +39,22 @@ pub(crate) fn portcullis(dir: &Path) -> Command {
     command
 }
 
+/// `portcullis config check` on a file in `dir` holding `text`: its exit code and what it
+/// wrote to standard error.
+pub(crate) fn config_check(dir: &Path, text: &str) -> (Option<i32>, String) {
+    let file = dir.join("checked.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = portcullis(dir)
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// `portcullis serve` on a configuration file, listening on a free loopback port, with its
 /// JSON log lines kept. Killed when dropped.
 pub(crate) struct Server {

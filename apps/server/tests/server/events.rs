@@ -12,7 +12,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 use warp::Filter;
 
-use crate::binary::{portcullis, Server};
+use crate::binary::{config_check, Server};
 use crate::support::{client, cookie_header, set_cookies, write_users, PASSWORD, SECRET};
 
 const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -191,25 +191,11 @@ fn config_check_names_the_bad_events_key() {
         (base.replace("timeout_ms = 300", "timeout = 300"), "timeout"),
         (base.replace("[hooks.events]", "[hooks.event]"), "event"),
     ];
-    let check = |file: &Path| {
-        portcullis(dir.path())
-            .args(["config", "check", "--config"])
-            .arg(file)
-            .output()
-            .unwrap()
-    };
-    let ok = check(&good);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    let (code, stderr) = config_check(dir.path(), &base);
+    assert_eq!(code, Some(0), "{stderr}");
     for (text, key) in cases {
-        let file = dir.path().join("bad.toml");
-        std::fs::write(&file, &text).unwrap();
-        let out = check(&file);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{key}: {stderr}");
+        let (code, stderr) = config_check(dir.path(), &text);
+        assert_eq!(code, Some(2), "{key}: {stderr}");
         assert!(stderr.contains(key), "{key}: {stderr}");
         for secret in [HOOK_SECRET, "whsec_short", "not-a-webhook-secret"] {
             assert!(!stderr.contains(secret), "{stderr}");

@@ -10,7 +10,7 @@ use async_nats::jetstream;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::binary::{portcullis, Server};
+use crate::binary::{config_check, Server};
 use crate::events::{sign_in, wait_for};
 use crate::support::{write_users, SECRET};
 
@@ -209,25 +209,11 @@ fn config_check_names_the_bad_nats_key() {
             "natz",
         ),
     ];
-    let check = |file: &Path| {
-        portcullis(dir.path())
-            .args(["config", "check", "--config"])
-            .arg(file)
-            .output()
-            .unwrap()
-    };
-    let ok = check(&good);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    let (code, stderr) = config_check(dir.path(), &base);
+    assert_eq!(code, Some(0), "{stderr}");
     for (text, key) in cases {
-        let file = dir.path().join("bad.toml");
-        std::fs::write(&file, &text).unwrap();
-        let out = check(&file);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{key}: {stderr}");
+        let (code, stderr) = config_check(dir.path(), &text);
+        assert_eq!(code, Some(2), "{key}: {stderr}");
         assert!(stderr.contains(key), "{key}: {stderr}");
         assert!(!stderr.contains("s3cret-nats"), "{stderr}");
     }

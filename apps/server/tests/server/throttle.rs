@@ -6,7 +6,7 @@ use std::path::Path;
 use portcullis_server::{build, ServerConfig};
 use tempfile::TempDir;
 
-use crate::binary::portcullis;
+use crate::binary::config_check;
 use crate::database::sign_in;
 use crate::support::{write_users, PASSWORD, SECRET};
 
@@ -86,15 +86,8 @@ fn config_check_names_the_bad_throttle_key() {
         ("credentials_per_ip = { limit = 3 }", "window_seconds"),
     ];
     for (throttle, key) in cases {
-        let file = dir.path().join("portcullis.toml");
-        std::fs::write(&file, config_text(dir.path(), throttle)).unwrap();
-        let out = portcullis(dir.path())
-            .args(["config", "check", "--config"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{throttle}: {stderr}");
+        let (code, stderr) = config_check(dir.path(), &config_text(dir.path(), throttle));
+        assert_eq!(code, Some(2), "{throttle}: {stderr}");
         assert!(stderr.contains(key), "{throttle}: {stderr}");
     }
 }
